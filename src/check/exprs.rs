@@ -1,0 +1,165 @@
+//! Conditions and templates: compile them, and point their errors into the YAML.
+
+use super::Checker;
+use crate::diagnostic::{Diagnostic, did_you_mean};
+use crate::expr::{self, Condition, Type};
+use crate::source::{ScalarMap, Span};
+use crate::syntax::Text;
+use crate::template::{Template, Variable};
+
+/// Roots a template may read besides the keys of `data:`.
+const TEMPLATE_ROOTS: &[&str] = &["contact", "vars", "campaign", "step"];
+
+impl Checker<'_> {
+    /// Compile a condition; `boolean` when it decides something (`if`, `when`, `goal`, …).
+    pub fn condition(&mut self, text: &Text, boolean: bool) -> Option<Condition> {
+        let (condition, ty) = self.expression(text)?;
+        if boolean && !matches!(ty, Type::Bool | Type::Unknown | Type::Null) {
+            self.push(
+                Diagnostic::error("herald::type_mismatch", format!("this condition is a {ty}, not true or false"))
+                    .label(text.span, format!("{ty}"))
+                    .help("compare it with something, e.g. `== \"yes\"` or `> 0`"),
+            );
+            return None;
+        }
+        Some(condition)
+    }
+
+    /// Compile an expression that must give a datetime (`wait: {until: …}`).
+    pub fn datetime_expression(&mut self, text: &Text) -> Option<Condition> {
+        let (condition, ty) = self.expression(text)?;
+        if !matches!(ty, Type::DateTime | Type::Unknown) {
+            self.push(
+                Diagnostic::error("herald::type_mismatch", format!("`wait.until` must be a time, found a {ty}"))
+                    .label(text.span, format!("{ty}"))
+                    .help("write a local time like \"09:00\" or a datetime like `contact.appointment_date - 1d`"),
+            );
+            return None;
+        }
+        Some(condition)
+    }
+
+    fn expression(&mut self, text: &Text) -> Option<(Condition, Type)> {
+        match expr::compile(&text.value, &self.env) {
+            Ok(compiled) => Some(compiled),
+            Err(problems) => {
+                let map = ScalarMap::new(&self.file.text, text.span, &text.value);
+                for problem in problems {
+                    let span = map.span(problem.span.clone());
+                    let span = if span.is_empty() { Span::new(span.start, span.start + 1).min_in(&self.file.text) } else { span };
+                    self.push(
+                        Diagnostic::error(problem.code, problem.message)
+                            .label(span, problem.label)
+                            .maybe_help(problem.help),
+                    );
+                }
+                None
+            }
+        }
+    }
+
+    /// Compile an inline template written at `text`, checking the variables it reads.
+    pub fn template(&mut self, name: &str, text: &Text) -> Option<Template> {
+        let map = ScalarMap::new(&self.file.text, text.span, &text.value);
+        match self.templates.add(name, &text.value) {
+            Ok((template, variables)) => {
+                let ok = self.template_variables(&variables, |range| map.span(range), text.span);
+                ok.then_some(template)
+            }
+            Err(error) => {
+                let span = error.range.map_or(text.span, |r| map.span(r));
+                self.push(
+                    Diagnostic::error("herald::template_syntax", format!("template error: {}", error.message))
+                        .label(span, "here")
+                        .help("templates use Jinja syntax: `{{ contact.name }}`, `{% if … %}…{% endif %}`"),
+                );
+                None
+            }
+        }
+    }
+
+    /// Compile a template file (`template: path`), pointing its errors at the `template:` value.
+    pub fn template_file(&mut self, text: &Text) -> Option<Template> {
+        let path = self.options.base_dir.join(&text.value);
+        let source = match std::fs::read_to_string(&path) {
+            Ok(source) => source,
+            Err(error) => {
+                self.push(
+                    Diagnostic::error("herald::template_file", format!("cannot read template `{}`: {error}", text.value))
+                        .label(text.span, "unreadable template")
+                        .help("template paths are relative to the campaign file"),
+                );
+                return None;
+            }
+        };
+        match self.templates.add(&text.value, &source) {
+            Ok((template, variables)) => self.template_variables(&variables, |_| text.span, text.span).then_some(template),
+            Err(error) => {
+                let line = error.range.map_or(1, |r| source[..r.start.min(source.len())].lines().count().max(1));
+                self.push(
+                    Diagnostic::error("herald::template_syntax", format!("template error in `{}` line {line}: {}", text.value, error.message))
+                        .label(text.span, "in this template")
+                        .help("templates use Jinja syntax: `{{ contact.name }}`, `{% if … %}…{% endif %}`"),
+                );
+                None
+            }
+        }
+    }
+
+    /// Report variables outside the known roots and unknown contact columns.
+    fn template_variables(&mut self, variables: &[Variable], locate: impl Fn(std::ops::Range<usize>) -> Span, whole: Span) -> bool {
+        let mut ok = true;
+        for variable in variables {
+            let span = variable.range.clone().map_or(whole, &locate);
+            let known_root = TEMPLATE_ROOTS.contains(&variable.root.as_str()) || self.data_keys.contains(&variable.root);
+            if !known_root {
+                ok = false;
+                let roots: Vec<&str> = TEMPLATE_ROOTS.iter().copied().chain(self.data_keys.iter().map(String::as_str)).collect();
+                let help = did_you_mean(&variable.root, roots.iter().copied())
+                    .unwrap_or_else(|| format!("templates can read: {}", roots.join(", ")));
+                self.push(
+                    Diagnostic::error("herald::template_unknown_root", format!("template reads unknown variable `{}`", variable.root))
+                        .label(span, "unknown variable")
+                        .help(help),
+                );
+                continue;
+            }
+            if variable.root == "contact" {
+                ok &= self.contact_column(variable, span);
+            }
+        }
+        ok
+    }
+
+    fn contact_column(&mut self, variable: &Variable, span: Span) -> bool {
+        let (Some(columns), Some(field)) = (&self.columns, &variable.field) else {
+            return true;
+        };
+        if columns.contains(field) {
+            return true;
+        }
+        let help = did_you_mean(field, columns.iter().map(String::as_str))
+            .unwrap_or_else(|| format!("known columns: {}", columns.join(", ")));
+        self.push(
+            Diagnostic::error("herald::unknown_column", format!("unknown contact column `{field}`"))
+                .label(span, "not a column")
+                .help(help),
+        );
+        false
+    }
+}
+
+trait MinIn {
+    fn min_in(self, text: &str) -> Span;
+}
+
+impl MinIn for Span {
+    /// Keep a one-character span inside the file and on a character boundary.
+    fn min_in(self, text: &str) -> Span {
+        let mut end = self.end.min(text.len());
+        while !text.is_char_boundary(end) {
+            end += 1;
+        }
+        Span::new(self.start.min(end), end)
+    }
+}

@@ -1,0 +1,137 @@
+//! Command line: clap commands, dispatch, exit codes and output formats.
+//!
+//! Exit codes: 0 success; 1 the content is wrong (check errors); 2 usage or environment
+//! errors (bad flags, unreadable files).
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::check::{self, Options};
+use crate::diagnostic::Renderer;
+use crate::validate::{self, Format};
+use crate::{draw, schema};
+
+#[derive(Parser, Debug)]
+#[command(name = "herald", version, about = "Campaigns as code: check, compile and run outbound campaigns")]
+struct Cli {
+    /// Database file
+    #[arg(long, global = true, default_value = "herald.redb")]
+    db: PathBuf,
+    /// Channel configuration (default: herald.yaml if present)
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Check campaign files (directories recursively) and report every problem
+    Validate {
+        /// Files or directories (default: campaigns/)
+        paths: Vec<PathBuf>,
+        /// A contacts CSV whose columns `contact.<column>` must name
+        #[arg(long)]
+        contacts: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+        /// Treat warnings as errors (exit 1)
+        #[arg(long)]
+        deny_warnings: bool,
+    },
+    /// Print the compiled step graph
+    Graph {
+        file: PathBuf,
+        #[arg(long, value_enum, default_value_t = GraphFormat::Text)]
+        format: GraphFormat,
+        #[arg(long)]
+        contacts: Option<PathBuf>,
+    },
+    /// Print the JSON Schema of campaign files
+    Schema,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum GraphFormat {
+    Text,
+    Mermaid,
+    Dot,
+}
+
+pub fn run() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let _ = error.print();
+            return if error.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+        }
+    };
+    let _ = (&cli.db, &cli.config);
+    let result = match cli.command {
+        Command::Validate { paths, contacts, format, deny_warnings } => validate(paths, contacts, format, deny_warnings),
+        Command::Graph { file, format, contacts } => graph(file, format, contacts),
+        Command::Schema => print(&schema::render()).map(|()| ExitCode::SUCCESS),
+    };
+    result.unwrap_or_else(|message| {
+        eprintln!("error: {message}");
+        ExitCode::from(2)
+    })
+}
+
+fn print(text: &str) -> Result<(), String> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.to_string()),
+        _ => Ok(()),
+    }
+}
+
+fn options(contacts: Option<PathBuf>) -> Result<Options, String> {
+    let contact_columns = contacts.map(|path| validate::contact_columns(&path)).transpose().map_err(|e| e.to_string())?;
+    Ok(Options { contact_columns, base_dir: PathBuf::new() })
+}
+
+fn color() -> bool {
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+}
+
+fn validate(paths: Vec<PathBuf>, contacts: Option<PathBuf>, format: Format, deny_warnings: bool) -> Result<ExitCode, String> {
+    let paths = if paths.is_empty() { vec![PathBuf::from("campaigns")] } else { paths };
+    let files = validate::collect(&paths).map_err(|e| e.to_string())?;
+    if files.is_empty() {
+        return Err(format!("no campaign files (*.yaml, *.yml) under {}", paths[0].display()));
+    }
+    let checked = validate::check_all(&files, &options(contacts)?).map_err(|e| e.to_string())?;
+    let mut out = std::io::stdout().lock();
+    let (errors, warnings) = validate::print(&checked, format, color(), &mut out).map_err(|e| e.to_string())?;
+    let failed = errors > 0 || (deny_warnings && warnings > 0);
+    Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+fn graph(path: PathBuf, format: GraphFormat, contacts: Option<PathBuf>) -> Result<ExitCode, String> {
+    let (file, problem) = validate::read_source(&path).map_err(|e| e.to_string())?;
+    let mut options = options(contacts)?;
+    options.base_dir = path.parent().map(PathBuf::from).unwrap_or_default();
+    let (graph, diagnostics) = match problem {
+        Some(d) => (None, crate::diagnostic::Diagnostics { items: vec![d] }),
+        None => check::check_file(&file, &options),
+    };
+    let Some(graph) = graph else {
+        let renderer = Renderer::new(std::io::stderr().is_terminal());
+        for d in diagnostics.items.iter().filter(|d| d.is_error()) {
+            eprint!("{}", renderer.render(&file, d));
+        }
+        eprintln!("error: {} has errors; fix them to draw its graph", path.display());
+        return Ok(ExitCode::from(1));
+    };
+    let text = match format {
+        GraphFormat::Text => draw::text(&graph),
+        GraphFormat::Mermaid => draw::mermaid(&graph),
+        GraphFormat::Dot => draw::dot(&graph),
+    };
+    print(&text)?;
+    Ok(ExitCode::SUCCESS)
+}

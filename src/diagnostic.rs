@@ -1,0 +1,279 @@
+//! Diagnostics: what `check` reports, and the three ways `validate` prints them.
+
+use std::fmt;
+
+use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, SourceSpan};
+use serde_json::json;
+
+use crate::source::{SourceFile, Span};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        })
+    }
+}
+
+/// One problem found in a file: a stable code, a message, labelled spans and a help line.
+#[derive(Clone, Debug)]
+pub struct Diagnostic {
+    pub code: &'static str,
+    pub severity: Severity,
+    pub message: String,
+    pub labels: Vec<(Span, String)>,
+    pub help: Option<String>,
+}
+
+impl Diagnostic {
+    pub fn error(code: &'static str, message: impl Into<String>) -> Diagnostic {
+        Diagnostic {
+            code,
+            severity: Severity::Error,
+            message: message.into(),
+            labels: Vec::new(),
+            help: None,
+        }
+    }
+
+    pub fn warning(code: &'static str, message: impl Into<String>) -> Diagnostic {
+        Diagnostic {
+            severity: Severity::Warning,
+            ..Diagnostic::error(code, message)
+        }
+    }
+
+    pub fn label(mut self, span: Span, text: impl Into<String>) -> Diagnostic {
+        self.labels.push((span, text.into()));
+        self
+    }
+
+    pub fn help(mut self, help: impl Into<String>) -> Diagnostic {
+        self.help = Some(help.into());
+        self
+    }
+
+    pub fn maybe_help(mut self, help: Option<String>) -> Diagnostic {
+        self.help = help.or(self.help);
+        self
+    }
+
+    /// Where the diagnostic points: its first label.
+    pub fn primary(&self) -> Option<Span> {
+        self.labels.first().map(|(span, _)| *span)
+    }
+
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+}
+
+/// Collects every problem of one file, so all of them are reported at once.
+#[derive(Default, Debug)]
+pub struct Diagnostics {
+    pub items: Vec<Diagnostic>,
+}
+
+impl Diagnostics {
+    pub fn push(&mut self, diagnostic: Diagnostic) {
+        self.items.push(diagnostic);
+    }
+
+    pub fn has_errors(&self) -> bool {
+        self.items.iter().any(Diagnostic::is_error)
+    }
+
+    pub fn count(&self, severity: Severity) -> usize {
+        self.items.iter().filter(|d| d.severity == severity).count()
+    }
+
+    /// File order, then errors before warnings at the same place.
+    pub fn sort(&mut self) {
+        self.items.sort_by_key(|d| (d.primary().map_or(0, |s| s.start), d.severity));
+    }
+}
+
+/// "did you mean `x`?" for the closest candidate, when one is close enough.
+pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    closest(word, candidates).map(|best| format!("did you mean `{best}`?"))
+}
+
+pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let lower = word.to_lowercase();
+    candidates
+        .into_iter()
+        .map(|c| (strsim::damerau_levenshtein(&lower, &c.to_lowercase()), c))
+        .filter(|(distance, c)| *distance <= (c.chars().count() / 3).max(1) + usize::from(c.len() > 6))
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, c)| c)
+}
+
+/// A diagnostic bound to its file, in the shape miette renders.
+struct Report<'a> {
+    diagnostic: &'a Diagnostic,
+    source: NamedSource<String>,
+}
+
+impl fmt::Debug for Report<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.diagnostic.message.fmt(f)
+    }
+}
+
+impl fmt::Display for Report<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.diagnostic.message.fmt(f)
+    }
+}
+
+impl std::error::Error for Report<'_> {}
+
+impl miette::Diagnostic for Report<'_> {
+    fn code<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
+        Some(Box::new(self.diagnostic.code))
+    }
+
+    fn severity(&self) -> Option<miette::Severity> {
+        Some(match self.diagnostic.severity {
+            Severity::Error => miette::Severity::Error,
+            Severity::Warning => miette::Severity::Warning,
+        })
+    }
+
+    fn help<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
+        self.diagnostic
+            .help
+            .as_ref()
+            .map(|h| Box::new(h) as Box<dyn fmt::Display>)
+    }
+
+    fn source_code(&self) -> Option<&dyn miette::SourceCode> {
+        if self.diagnostic.labels.is_empty() {
+            None
+        } else {
+            Some(&self.source)
+        }
+    }
+
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        let labels = self.diagnostic.labels.iter().map(|(span, text)| {
+            let text = (!text.is_empty()).then(|| text.clone());
+            LabeledSpan::new_with_span(text, SourceSpan::from(span.range()))
+        });
+        Some(Box::new(labels))
+    }
+}
+
+/// Renders diagnostics for people: miette's graphical report.
+pub struct Renderer {
+    handler: GraphicalReportHandler,
+}
+
+impl Renderer {
+    /// `color` for terminals; tests and pipes get plain text at a fixed width.
+    pub fn new(color: bool) -> Renderer {
+        let theme = if color {
+            GraphicalTheme::unicode()
+        } else {
+            GraphicalTheme::unicode_nocolor()
+        };
+        let handler = GraphicalReportHandler::new_themed(theme)
+            .with_width(100)
+            .with_links(false);
+        Renderer { handler }
+    }
+
+    pub fn render(&self, file: &SourceFile, diagnostic: &Diagnostic) -> String {
+        let report = Report {
+            diagnostic,
+            source: NamedSource::new(file.name.clone(), file.text.to_string()).with_language("yaml"),
+        };
+        let mut out = String::new();
+        if self.handler.render_report(&mut out, &report).is_err() {
+            out = format!("{}: {} [{}]\n", diagnostic.severity, diagnostic.message, diagnostic.code);
+        }
+        out
+    }
+}
+
+/// One JSON object per diagnostic, for tools.
+pub fn to_json(file: &SourceFile, diagnostic: &Diagnostic) -> serde_json::Value {
+    let position = |offset: usize| {
+        let (line, column) = file.line_col(offset);
+        json!({ "line": line, "column": column, "offset": offset })
+    };
+    let labels: Vec<_> = diagnostic
+        .labels
+        .iter()
+        .map(|(span, text)| json!({ "start": position(span.start), "end": position(span.end), "label": text }))
+        .collect();
+    let (line, column) = diagnostic.primary().map_or((1, 1), |s| file.line_col(s.start));
+    json!({
+        "file": file.name,
+        "code": diagnostic.code,
+        "severity": diagnostic.severity.to_string(),
+        "message": diagnostic.message,
+        "line": line,
+        "column": column,
+        "labels": labels,
+        "help": diagnostic.help,
+    })
+}
+
+/// A GitHub Actions workflow command, which GitHub shows as an annotation on the pull request.
+pub fn to_github(file: &SourceFile, diagnostic: &Diagnostic) -> String {
+    let level = match diagnostic.severity {
+        Severity::Error => "error",
+        Severity::Warning => "warning",
+    };
+    let span = diagnostic.primary().unwrap_or_default();
+    let (line, col) = file.line_col(span.start);
+    let (end_line, end_col) = file.line_col(span.end);
+    let mut message = diagnostic.message.clone();
+    if let Some(help) = &diagnostic.help {
+        message = format!("{message}\nhelp: {help}");
+    }
+    format!(
+        "::{level} file={},line={line},col={col},endLine={end_line},endColumn={end_col},title={}::{}",
+        escape_property(&file.name),
+        escape_property(diagnostic.code),
+        escape_data(&message)
+    )
+}
+
+fn escape_data(text: &str) -> String {
+    text.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+}
+
+fn escape_property(text: &str) -> String {
+    escape_data(text).replace(':', "%3A").replace(',', "%2C")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggests_close_words_only() {
+        assert_eq!(closest("chanel", ["channel", "steps"]), Some("channel"));
+        assert_eq!(closest("stpes", ["channel", "steps"]), Some("steps"));
+        assert_eq!(closest("zzzzzz", ["channel", "steps"]), None);
+    }
+
+    #[test]
+    fn github_annotation_escapes() {
+        let file = SourceFile::new("a,b.yaml", "x: 1\ny: 2\n");
+        let d = Diagnostic::error("herald::unknown_key", "bad: 100%").label(Span::new(5, 6), "here");
+        assert_eq!(
+            to_github(&file, &d),
+            "::error file=a%2Cb.yaml,line=2,col=1,endLine=2,endColumn=2,title=herald%3A%3Aunknown_key::bad: 100%25"
+        );
+    }
+}

@@ -1,0 +1,289 @@
+//! The compiled, executable campaign: what the interpreter runs.
+//!
+//! Built by `check` only when a file has no errors, so everything here is known to be valid:
+//! every target exists, every condition and template compiled, every time parsed.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use chrono::{DateTime, NaiveTime, TimeDelta, Utc};
+use chrono_tz::Tz;
+
+use crate::expr::Condition;
+use crate::source::Span;
+use crate::template::{Template, Templates};
+
+/// Index of a node in `Graph::nodes`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct StateId(pub u32);
+
+impl StateId {
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// A step id as written (or `step-N` when the step has none). Cursors are stored by it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct StepId(pub String);
+
+impl fmt::Display for StepId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Where a lead goes next.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    Step(StateId),
+    /// The built-in `end`: the lead is `completed`.
+    End,
+}
+
+pub struct Graph {
+    pub id: String,
+    pub name: String,
+    pub description: Option<String>,
+    /// Hash of the file's text, stored with cursors to notice edits between runs.
+    pub content_hash: String,
+    pub nodes: Vec<Node>,
+    /// Where each node was written, indexed like `nodes`.
+    pub spans: Vec<Span>,
+    pub index: HashMap<String, StateId>,
+    pub defaults: Defaults,
+    pub contacts: ContactSpec,
+    pub schedule: Schedule,
+    pub pacing: Pacing,
+    pub goal: Option<Condition>,
+    pub exit_when: Option<Condition>,
+    pub replies: Vec<Route>,
+    /// The `data:` constants, visible to conditions and templates by key.
+    pub data: serde_json::Map<String, serde_json::Value>,
+    /// Variables declared as set from outside (post-call variables, event vars).
+    pub vars: Vec<String>,
+    /// Step ids removed from the file, and where their leads go now.
+    pub moved: Vec<(String, Target)>,
+    pub templates: Templates,
+}
+
+impl Graph {
+    pub fn node(&self, id: StateId) -> &Node {
+        &self.nodes[id.index()]
+    }
+
+    pub fn state(&self, step_id: &str) -> Option<StateId> {
+        self.index.get(step_id).copied()
+    }
+
+    pub fn first(&self) -> Target {
+        if self.nodes.is_empty() { Target::End } else { Target::Step(StateId(0)) }
+    }
+
+    pub fn target_name(&self, target: Target) -> &str {
+        match target {
+            Target::Step(id) => &self.node(id).id.0,
+            Target::End => "end",
+        }
+    }
+}
+
+/// Campaign-level defaults for send and call steps.
+#[derive(Clone, Debug, Default)]
+pub struct Defaults {
+    pub channel: Option<String>,
+    pub agent: Option<String>,
+    pub from: Option<String>,
+}
+
+pub struct Node {
+    pub id: StepId,
+    pub name: Option<String>,
+    /// Whether the author wrote the id (cursors on generated ids break when steps move).
+    pub explicit_id: bool,
+    pub kind: NodeKind,
+    pub when: Option<Condition>,
+    /// Explicit `next`, else the following step, else `end`.
+    pub next: Target,
+    pub routes: Vec<Route>,
+    pub retry: Option<RetryPolicy>,
+}
+
+pub enum NodeKind {
+    Send(SendSpec),
+    Call(CallSpec),
+    Wait(WaitSpec),
+    Await(AwaitSpec),
+    Branch(Vec<Route>),
+    Split(Vec<Arm>),
+    Set(Vec<(String, Condition)>),
+    Exit(String),
+}
+
+impl NodeKind {
+    pub fn keyword(&self) -> &'static str {
+        match self {
+            NodeKind::Send(_) => "send",
+            NodeKind::Call(_) => "call",
+            NodeKind::Wait(_) => "wait",
+            NodeKind::Await(_) => "await",
+            NodeKind::Branch(_) => "branch",
+            NodeKind::Split(_) => "split",
+            NodeKind::Set(_) => "set",
+            NodeKind::Exit(_) => "exit",
+        }
+    }
+}
+
+pub struct SendSpec {
+    pub channel: String,
+    pub to: Option<Template>,
+    pub from: Option<String>,
+    pub message: Message,
+    /// Per-variant messages: (variant name, message).
+    pub variants: Vec<(String, Message)>,
+}
+
+pub struct Message {
+    pub subject: Option<Template>,
+    pub body: Template,
+}
+
+pub struct CallSpec {
+    pub channel: String,
+    pub agent: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<Template>,
+    pub prompt: Option<Template>,
+    pub max_duration: Option<TimeDelta>,
+    pub voicemail: Voicemail,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Voicemail {
+    Leave,
+    Hangup,
+}
+
+pub enum WaitSpec {
+    For(TimeDelta),
+    /// The next time this local time of day comes round.
+    UntilTime(NaiveTime),
+    /// A datetime expression, e.g. `contact.appointment_date - 1d`.
+    UntilExpr(Condition),
+}
+
+pub struct AwaitSpec {
+    /// `None` awaits a reply; `Some(name)` the named event.
+    pub event: Option<String>,
+    pub timeout: TimeDelta,
+}
+
+pub struct Route {
+    /// `None` is the `else` route.
+    pub condition: Option<Condition>,
+    /// `None`: carry on with the step's `next`.
+    pub goto: Option<Target>,
+    pub set: Vec<(String, Condition)>,
+}
+
+pub struct Arm {
+    pub variant: String,
+    pub weight: f64,
+    pub goto: Target,
+}
+
+#[derive(Clone)]
+pub struct RetryPolicy {
+    pub attempts: u32,
+    /// One interval, or a progressive list (the last repeats).
+    pub intervals: Vec<TimeDelta>,
+    pub on: Vec<String>,
+    pub until: Option<std::sync::Arc<Condition>>,
+}
+
+impl RetryPolicy {
+    /// The wait before retry number `retry` (1-based).
+    pub fn interval(&self, retry: u32) -> TimeDelta {
+        let index = (retry.max(1) as usize - 1).min(self.intervals.len().saturating_sub(1));
+        self.intervals.get(index).copied().unwrap_or(TimeDelta::hours(1))
+    }
+}
+
+#[derive(Clone, Default)]
+pub struct ContactSpec {
+    pub key: Option<String>,
+    pub region: Option<String>,
+    pub require: Vec<String>,
+    pub fields: Vec<(String, FieldType)>,
+    pub filter: Option<std::sync::Arc<Condition>>,
+    /// Suppression files, resolved against the campaign file's folder.
+    pub suppress: Vec<std::path::PathBuf>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FieldType {
+    String,
+    Number,
+    Bool,
+    Date,
+    DateTime,
+    Phone,
+    Email,
+    Timezone,
+}
+
+impl FieldType {
+    pub const NAMES: &[&str] = &["string", "number", "bool", "date", "datetime", "phone", "email", "timezone"];
+
+    pub fn parse(name: &str) -> Option<FieldType> {
+        Some(match name {
+            "string" => FieldType::String,
+            "number" => FieldType::Number,
+            "bool" => FieldType::Bool,
+            "date" => FieldType::Date,
+            "datetime" => FieldType::DateTime,
+            "phone" => FieldType::Phone,
+            "email" => FieldType::Email,
+            "timezone" => FieldType::Timezone,
+            _ => return None,
+        })
+    }
+}
+
+/// When send and call steps may act, in the contact's local time.
+#[derive(Clone, Debug)]
+pub struct Schedule {
+    pub timezone: Tz,
+    /// Local opening hours; `end` of `24:00` is written as midnight with `until_midnight`.
+    pub hours: Vec<Window>,
+    /// Monday first.
+    pub days: [bool; 7],
+    pub start: Option<DateTime<Utc>>,
+    pub end: Option<DateTime<Utc>>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Window {
+    pub open: NaiveTime,
+    /// `None` means until midnight (`24:00`).
+    pub close: Option<NaiveTime>,
+}
+
+impl Default for Schedule {
+    fn default() -> Schedule {
+        Schedule {
+            timezone: Tz::UTC,
+            hours: vec![Window { open: NaiveTime::MIN, close: None }],
+            days: [true; 7],
+            start: None,
+            end: None,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Pacing {
+    pub per_hour: Option<u32>,
+    pub concurrency: Option<u32>,
+}

@@ -1,0 +1,21 @@
+//! herald: campaigns as code.
+//!
+//! ```text
+//! campaign.yaml --load--> syntax::Campaign --check--> diagnostics + graph::Graph
+//!   (serde-saphyr,         (as written, every           (all problems at once;
+//!    spanned nodes)          value spanned)               the graph only when error-free)
+//! ```
+//!
+//! The runtime (next) sees only `graph::Graph`, never `syntax`.
+
+pub mod check;
+pub mod cli;
+pub mod diagnostic;
+pub mod draw;
+pub mod expr;
+pub mod graph;
+pub mod schema;
+pub mod source;
+pub mod syntax;
+pub mod template;
+pub mod validate;

@@ -1,0 +1,239 @@
+//! Source files and byte spans. Every diagnostic points into a `SourceFile` through a `Span`.
+
+use std::fmt;
+use std::ops::Range;
+use std::sync::Arc;
+
+/// A byte range in a source file.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Span {
+    pub start: usize,
+    pub end: usize,
+}
+
+impl Span {
+    pub fn new(start: usize, end: usize) -> Span {
+        Span {
+            start,
+            end: end.max(start),
+        }
+    }
+
+    pub fn at(offset: usize) -> Span {
+        Span::new(offset, offset)
+    }
+
+    pub fn len(self) -> usize {
+        self.end - self.start
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.start == self.end
+    }
+
+    /// The smallest span covering both.
+    pub fn join(self, other: Span) -> Span {
+        Span::new(self.start.min(other.start), self.end.max(other.end))
+    }
+
+    pub fn range(self) -> Range<usize> {
+        self.start..self.end
+    }
+}
+
+/// A value with the span it was written at.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Spanned<T> {
+    pub value: T,
+    pub span: Span,
+}
+
+impl<T> Spanned<T> {
+    pub fn new(value: T, span: Span) -> Spanned<T> {
+        Spanned { value, span }
+    }
+}
+
+impl<T: fmt::Display> fmt::Display for Spanned<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.value.fmt(f)
+    }
+}
+
+/// A file's name (as given on the command line) and its text.
+#[derive(Clone, Debug)]
+pub struct SourceFile {
+    pub name: String,
+    pub text: Arc<str>,
+}
+
+impl SourceFile {
+    pub fn new(name: impl Into<String>, text: impl Into<Arc<str>>) -> SourceFile {
+        SourceFile {
+            name: name.into(),
+            text: text.into(),
+        }
+    }
+
+    /// 1-based line and column (in characters) of a byte offset.
+    pub fn line_col(&self, offset: usize) -> (usize, usize) {
+        let offset = floor_char_boundary(&self.text, offset);
+        let before = &self.text[..offset];
+        let line = before.bytes().filter(|&b| b == b'\n').count() + 1;
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        let col = before[line_start..].chars().count() + 1;
+        (line, col)
+    }
+}
+
+fn floor_char_boundary(text: &str, offset: usize) -> usize {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    offset
+}
+
+/// Maps byte offsets inside a YAML scalar's *value* back to the file.
+///
+/// serde-saphyr gives the span of the scalar as written: for quoted scalars it starts at the
+/// quote, for block scalars (`|`, `>`) at the first content character. The value differs from
+/// the written text by quotes, escapes, indentation and folding, so we walk both in step: each
+/// value character is matched to the next written character that can produce it.
+pub struct ScalarMap {
+    /// `starts[i]..ends[i]` is the written text that produced value byte `i`.
+    starts: Vec<usize>,
+    ends: Vec<usize>,
+    /// Where the written scalar continues after the value's last character.
+    tail: usize,
+}
+
+impl ScalarMap {
+    pub fn new(file_text: &str, scalar: Span, value: &str) -> ScalarMap {
+        let written = &file_text[scalar.start.min(file_text.len())..];
+        let bytes = written.as_bytes();
+        let double = bytes.first() == Some(&b'"');
+        let mut pos = usize::from(double || bytes.first() == Some(&b'\''));
+        let mut starts = Vec::with_capacity(value.len());
+        let mut ends = Vec::with_capacity(value.len());
+        for ch in value.chars() {
+            pos = Self::find(written, pos, ch, double);
+            let end = Self::consume(written, pos, ch, double);
+            for _ in 0..ch.len_utf8() {
+                starts.push(scalar.start + pos.min(written.len()));
+                ends.push(scalar.start + end.min(written.len()));
+            }
+            pos = end;
+        }
+        let tail = scalar.start + pos.min(written.len());
+        ScalarMap { starts, ends, tail }
+    }
+
+    /// Position of the written text that produces `ch`, at or after `pos`.
+    fn find(written: &str, mut pos: usize, ch: char, double: bool) -> usize {
+        let limit = (pos + 256).min(written.len());
+        let start = pos;
+        while pos < limit {
+            let Some(c) = written[pos..].chars().next() else {
+                break;
+            };
+            if double && c == '\\' {
+                return pos;
+            }
+            if c == ch || (ch.is_whitespace() && c.is_whitespace()) {
+                return pos;
+            }
+            pos += c.len_utf8();
+        }
+        start
+    }
+
+    /// Position after the written text that produced `ch` at `pos`.
+    fn consume(written: &str, pos: usize, ch: char, double: bool) -> usize {
+        let rest = &written[pos.min(written.len())..];
+        let Some(c) = rest.chars().next() else {
+            return pos;
+        };
+        if double && c == '\\' {
+            let escaped = rest[1..].chars().next().map_or(0, char::len_utf8);
+            let extra = match rest[1..].chars().next() {
+                Some('x') => 2,
+                Some('u') => 4,
+                Some('U') => 8,
+                _ => 0,
+            };
+            return pos + 1 + escaped + extra;
+        }
+        if c == '\'' && ch == '\'' && rest[1..].starts_with('\'') {
+            return pos + 2;
+        }
+        pos + c.len_utf8()
+    }
+
+    /// The file span of a byte range of the value.
+    pub fn span(&self, range: Range<usize>) -> Span {
+        let start = self.starts.get(range.start).copied().unwrap_or(self.tail);
+        if range.end <= range.start {
+            return Span::at(start);
+        }
+        let end = self.ends.get(range.end - 1).copied().unwrap_or(self.tail);
+        Span::new(start, end)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn located(text: &str, needle: &str, value: &str, sub: &str) -> String {
+        let start = text.find(needle).unwrap();
+        let map = ScalarMap::new(text, Span::new(start, start + needle.len()), value);
+        let at = value.find(sub).unwrap();
+        let span = map.span(at..at + sub.len());
+        text[span.range()].to_string()
+    }
+
+    #[test]
+    fn plain_scalar() {
+        assert_eq!(located("if: a == bee\n", "a == bee", "a == bee", "bee"), "bee");
+    }
+
+    #[test]
+    fn double_quoted_with_escapes() {
+        let text = r#"if: "x == \"yo\" and zed""#;
+        assert_eq!(located(text, r#""x =="#, r#"x == "yo" and zed"#, "zed"), "zed");
+        assert_eq!(located(text, r#""x =="#, r#"x == "yo" and zed"#, "yo"), "yo");
+    }
+
+    #[test]
+    fn single_quoted_with_doubled_quote() {
+        let text = "if: 'a == ''it''s'' or bob'";
+        assert_eq!(located(text, "'a ==", "a == 'it's' or bob", "bob"), "bob");
+    }
+
+    #[test]
+    fn literal_block() {
+        let text = "if: |\n  a == 1\n  and  flag\n";
+        let start = text.find("a ==").unwrap();
+        let map = ScalarMap::new(text, Span::new(start, text.len()), "a == 1\nand  flag\n");
+        let span = map.span(12..16);
+        assert_eq!(&text[span.range()], "flag");
+    }
+
+    #[test]
+    fn folded_block() {
+        let text = "if: >\n    a == 1\n    and flag\n";
+        let start = text.find("a ==").unwrap();
+        let map = ScalarMap::new(text, Span::new(start, text.len()), "a == 1 and flag\n");
+        let span = map.span(11..15);
+        assert_eq!(&text[span.range()], "flag");
+    }
+
+    #[test]
+    fn line_col_counts_characters() {
+        let file = SourceFile::new("x", "é: 1\nab: 2");
+        assert_eq!(file.line_col(0), (1, 1));
+        assert_eq!(file.line_col(3), (1, 2));
+        assert_eq!(file.line_col(7), (2, 2));
+    }
+}

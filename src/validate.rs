@@ -1,0 +1,166 @@
+//! `herald validate`: find campaign files, check each, print the diagnostics and a summary.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde_json::json;
+
+use crate::check::{self, Options};
+use crate::diagnostic::{self, Diagnostic, Diagnostics, Renderer, Severity};
+use crate::source::SourceFile;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Human,
+    Json,
+    Github,
+}
+
+/// Problems that stop validation before any file is checked: exit code 2.
+#[derive(Debug, thiserror::Error)]
+pub enum ValidateError {
+    #[error("no such file or directory: {0}")]
+    Missing(PathBuf),
+    #[error("cannot read {path}: {source}")]
+    Unreadable { path: PathBuf, source: std::io::Error },
+    #[error("cannot read the contacts CSV {path}: {reason}")]
+    Contacts { path: PathBuf, reason: String },
+}
+
+/// One checked file.
+pub struct Checked {
+    pub file: SourceFile,
+    pub diagnostics: Diagnostics,
+}
+
+/// Every campaign file under `paths` (directories recursively), sorted.
+pub fn collect(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ValidateError> {
+    let mut files = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            walk(path, &mut files)?;
+        } else if path.exists() {
+            files.push(path.clone());
+        } else {
+            return Err(ValidateError::Missing(path.clone()));
+        }
+    }
+    Ok(files)
+}
+
+fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), ValidateError> {
+    let unreadable = |source| ValidateError::Unreadable { path: dir.to_path_buf(), source };
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(unreadable)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    entries.sort();
+    for path in entries {
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        if name.starts_with('.') {
+            continue;
+        }
+        if path.is_dir() {
+            walk(&path, files)?;
+        } else if is_campaign_name(name) {
+            files.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// Campaign files are YAML; test files (`*.test.yaml`) and the config (`herald.yaml`) are not.
+fn is_campaign_name(name: &str) -> bool {
+    let yaml = name.ends_with(".yaml") || name.ends_with(".yml");
+    yaml && !name.contains(".test.") && name != "herald.yaml" && name != "herald.yml"
+}
+
+/// Read a file as a campaign source. Text that is not UTF-8 is a content problem, reported
+/// as a diagnostic; a file that can't be read at all is an environment problem.
+pub fn read_source(path: &Path) -> Result<(SourceFile, Option<Diagnostic>), ValidateError> {
+    let bytes = std::fs::read(path).map_err(|source| ValidateError::Unreadable { path: path.to_path_buf(), source })?;
+    let name = path.display().to_string();
+    match String::from_utf8(bytes) {
+        Ok(text) => Ok((SourceFile::new(name, text.strip_prefix('\u{feff}').unwrap_or(&text).to_string()), None)),
+        Err(error) => {
+            let at = error.utf8_error().valid_up_to();
+            let diagnostic = Diagnostic::error("herald::not_utf8", format!("the file is not UTF-8 text (invalid byte at offset {at})"))
+                .help("campaign files are YAML text in UTF-8; is this the right file?");
+            Ok((SourceFile::new(name, ""), Some(diagnostic)))
+        }
+    }
+}
+
+/// The header of a contacts CSV: the columns `contact.<column>` may name.
+pub fn contact_columns(path: &Path) -> Result<Vec<String>, ValidateError> {
+    let fail = |reason: String| ValidateError::Contacts { path: path.to_path_buf(), reason };
+    let mut reader = csv::ReaderBuilder::new().flexible(true).from_path(path).map_err(|e| fail(e.to_string()))?;
+    let headers = reader.headers().map_err(|e| fail(e.to_string()))?;
+    let columns: Vec<String> = headers.iter().map(|h| h.trim_start_matches('\u{feff}').trim().to_string()).collect();
+    if columns.iter().all(String::is_empty) {
+        return Err(fail("it has no header row".to_string()));
+    }
+    Ok(columns)
+}
+
+/// Check every file; the options' `base_dir` is set per file.
+pub fn check_all(files: &[PathBuf], options: &Options) -> Result<Vec<Checked>, ValidateError> {
+    let mut out = Vec::with_capacity(files.len());
+    for path in files {
+        let (file, problem) = read_source(path)?;
+        let diagnostics = match problem {
+            Some(diagnostic) => Diagnostics { items: vec![diagnostic] },
+            None => {
+                let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+                let options = Options { base_dir, ..options.clone() };
+                check::check_file(&file, &options).1
+            }
+        };
+        out.push(Checked { file, diagnostics });
+    }
+    Ok(out)
+}
+
+/// Print in `format`; returns (errors, warnings).
+pub fn print(checked: &[Checked], format: Format, color: bool, out: &mut dyn Write) -> std::io::Result<(usize, usize)> {
+    let errors: usize = checked.iter().map(|c| c.diagnostics.count(Severity::Error)).sum();
+    let warnings: usize = checked.iter().map(|c| c.diagnostics.count(Severity::Warning)).sum();
+    let summary = summary(checked.len(), errors, warnings);
+    match format {
+        Format::Human => {
+            let renderer = Renderer::new(color);
+            for c in checked {
+                for d in &c.diagnostics.items {
+                    write!(out, "{}", renderer.render(&c.file, d))?;
+                    writeln!(out)?;
+                }
+            }
+            writeln!(out, "{summary}")?;
+        }
+        Format::Github => {
+            for c in checked {
+                for d in &c.diagnostics.items {
+                    writeln!(out, "{}", diagnostic::to_github(&c.file, d))?;
+                }
+            }
+            writeln!(out, "{summary}")?;
+        }
+        Format::Json => {
+            let files: Vec<_> = checked
+                .iter()
+                .map(|c| {
+                    let diagnostics: Vec<_> = c.diagnostics.items.iter().map(|d| diagnostic::to_json(&c.file, d)).collect();
+                    json!({ "file": c.file.name, "diagnostics": diagnostics })
+                })
+                .collect();
+            let report = json!({ "files": files, "summary": { "files": checked.len(), "errors": errors, "warnings": warnings } });
+            writeln!(out, "{}", serde_json::to_string_pretty(&report).unwrap_or_default())?;
+        }
+    }
+    Ok((errors, warnings))
+}
+
+fn summary(files: usize, errors: usize, warnings: usize) -> String {
+    let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+    format!("{}, {}, {}", plural(files, "file"), plural(errors, "error"), plural(warnings, "warning"))
+}
