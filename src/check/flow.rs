@@ -238,15 +238,37 @@ fn instant_cycles(checker: &mut Checker<'_>, campaign: &Campaign, edges: &[Vec<u
     }
 }
 
-fn find_cycle(node: usize, edges: &[Vec<usize>], instant: &[bool], state: &mut [u8], path: &mut Vec<usize>, found: &mut dyn FnMut(&[usize])) {
-    state[node] = 1;
-    path.push(node);
-    for &next in &edges[node] {
+/// Depth-first search over instant steps, iterative so a long chain can't overflow the stack.
+fn find_cycle(
+    start: usize,
+    edges: &[Vec<usize>],
+    instant: &[bool],
+    state: &mut [u8],
+    path: &mut Vec<usize>,
+    found: &mut dyn FnMut(&[usize]),
+) {
+    // (node, index of the next edge to look at)
+    let mut stack = vec![(start, 0usize)];
+    state[start] = 1;
+    path.push(start);
+    while let Some((node, edge)) = stack.last_mut() {
+        let node = *node;
+        let Some(&next) = edges[node].get(*edge) else {
+            stack.pop();
+            path.pop();
+            state[node] = 2;
+            continue;
+        };
+        *edge += 1;
         if !instant[next] {
             continue;
         }
         match state[next] {
-            0 => find_cycle(next, edges, instant, state, path, found),
+            0 => {
+                state[next] = 1;
+                path.push(next);
+                stack.push((next, 0));
+            }
             1 => {
                 let from = path.iter().position(|n| *n == next).unwrap_or(0);
                 found(&path[from..]);
@@ -254,8 +276,6 @@ fn find_cycle(node: usize, edges: &[Vec<usize>], instant: &[bool], state: &mut [
             _ => {}
         }
     }
-    path.pop();
-    state[node] = 2;
 }
 
 fn report_cycle(checker: &mut Checker<'_>, campaign: &Campaign, cycle: &[usize]) {

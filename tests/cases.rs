@@ -1,0 +1,110 @@
+//! Language behaviour as fixture files: every `cases/err_*.yaml` must produce diagnostics
+//! (snapshotted as rendered, without colour, at a fixed width), and every `cases/ok_*.yaml`
+//! must check cleanly (its `graph --format text` snapshotted). Files the repository should
+//! not hold (10 MB, binary) are generated here.
+
+use std::path::{Path, PathBuf};
+
+use herald::check::{self, Options};
+use herald::diagnostic::Renderer;
+use herald::source::SourceFile;
+use herald::validate;
+
+fn cases_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cases")
+}
+
+fn fixtures(prefix: &str) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(cases_dir())
+        .expect("tests/cases exists")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            name.starts_with(prefix) && (name.ends_with(".yaml") || name.ends_with(".yml"))
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+/// Check a file the way `validate` does and render every diagnostic.
+fn render(path: &Path, display_name: &str) -> (String, usize) {
+    let (file, problem) = validate::read_source(path).expect("fixture is readable");
+    let file = SourceFile::new(display_name, file.text.to_string());
+    let options = Options {
+        contact_columns: None,
+        base_dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
+    };
+    let diagnostics = match problem {
+        Some(d) => vec![d],
+        None => check::check_file(&file, &options).1.items,
+    };
+    let renderer = Renderer::new(false);
+    let text: String = diagnostics.iter().map(|d| renderer.render(&file, d) + "\n").collect();
+    (text, diagnostics.iter().filter(|d| d.is_error()).count())
+}
+
+fn snapshot(name: &str, text: &str) {
+    insta::with_settings!({ snapshot_path => cases_dir().join("snapshots"), prepend_module_to_snapshot => false, omit_expression => true }, {
+        insta::assert_snapshot!(name, text);
+    });
+}
+
+#[test]
+fn error_cases_report_errors() {
+    let files = fixtures("err_");
+    assert!(files.len() >= 40, "expected at least 40 error fixtures, found {}", files.len());
+    for path in files {
+        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string();
+        let (text, errors) = render(&path, &format!("cases/{stem}.yaml"));
+        assert!(errors > 0, "{stem} should have errors but has none:\n{text}");
+        snapshot(&stem, &text);
+    }
+}
+
+#[test]
+fn ok_cases_compile_and_draw() {
+    let files = fixtures("ok_");
+    assert!(!files.is_empty());
+    for path in files {
+        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string();
+        let (file, _) = validate::read_source(&path).expect("fixture is readable");
+        let options = Options { contact_columns: None, base_dir: cases_dir() };
+        let (graph, diagnostics) = check::check_file(&file, &options);
+        let (text, _) = render(&path, &format!("cases/{stem}.yaml"));
+        assert!(diagnostics.items.is_empty(), "{stem} should be clean:\n{text}");
+        let graph = graph.expect("a clean file compiles");
+        snapshot(&stem, &herald::draw::text(&graph));
+    }
+}
+
+fn generated(name: &str, bytes: &[u8]) -> String {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join(format!("{name}.yaml"));
+    std::fs::write(&path, bytes).expect("write fixture");
+    render(&path, &format!("cases/{name}.yaml")).0
+}
+
+#[test]
+fn ten_megabyte_file_is_refused_quickly() {
+    let mut text = String::from("steps:\n");
+    while text.len() < 10 * 1024 * 1024 {
+        text.push_str("  - send: { text: \"hello there, this line pads the file\" }\n");
+    }
+    let started = std::time::Instant::now();
+    let output = generated("err_ten_megabytes", text.as_bytes());
+    assert!(started.elapsed().as_secs() < 5, "took {:?}", started.elapsed());
+    snapshot("err_ten_megabytes", &output);
+}
+
+#[test]
+fn binary_garbage_is_not_yaml() {
+    let bytes: Vec<u8> = (0u32..4096).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    snapshot("err_binary_garbage", &generated("err_binary_garbage", &bytes));
+}
+
+#[test]
+fn deep_nesting_is_refused_without_overflow() {
+    let text = format!("steps: {}{}\n", "[".repeat(100_000), "]".repeat(100_000));
+    snapshot("err_deep_nesting_generated", &generated("err_deep_nesting_generated", text.as_bytes()));
+}

@@ -1,0 +1,158 @@
+//! The binary, run as users and CI run it: exit codes, formats, stdout and stderr.
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+
+fn herald() -> Command {
+    let mut cmd = Command::cargo_bin("herald").expect("binary builds");
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR")).env("NO_COLOR", "1");
+    cmd
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn run(args: &[&str]) -> Run {
+    let output = herald().args(args).output().expect("herald runs");
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("write");
+    path
+}
+
+const THREE_TYPOS: &str = "\
+id: typos
+chanel: sms
+steps:
+  - id: hello
+    send: { text: \"Hi {{ contact.frist_name }}\" }
+  - id: pause
+    wait: 2d
+  - id: bye
+    send: { text: \"Bye\" }
+    next: ned
+";
+
+#[test]
+fn every_campaign_validates_without_warnings() {
+    let r = run(&["validate", "campaigns", "--deny-warnings"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains(", 0 errors, 0 warnings"), "{}", r.stdout);
+}
+
+#[test]
+fn three_typos_are_all_reported_with_lines_and_hints() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = write(dir.path(), "contacts.csv", "phone,first_name\n+14155550100,Ann\n");
+    let file = write(dir.path(), "typos.yaml", THREE_TYPOS);
+    let r = run(&["validate", file.to_str().unwrap(), "--contacts", csv.to_str().unwrap()]);
+    assert_eq!(r.code, 1);
+    assert!(r.stdout.contains("typos.yaml:2:1"), "{}", r.stdout);
+    assert!(r.stdout.contains("did you mean `channel`?"), "{}", r.stdout);
+    assert!(r.stdout.contains("did you mean `first_name`?"), "{}", r.stdout);
+    assert!(r.stdout.contains("did you mean `end`?"), "{}", r.stdout);
+    assert!(r.stdout.contains("1 file, 3 errors, 0 warnings"), "{}", r.stdout);
+}
+
+#[test]
+fn github_format_prints_annotations() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "typos.yaml", THREE_TYPOS);
+    let r = run(&["validate", file.to_str().unwrap(), "--format", "github"]);
+    assert_eq!(r.code, 1);
+    let lines: Vec<&str> = r.stdout.lines().filter(|l| l.starts_with("::error ")).collect();
+    assert_eq!(lines.len(), 2, "{}", r.stdout);
+    assert!(lines[0].contains(",line=2,col=1,"), "{}", lines[0]);
+    assert!(lines[0].contains("title=herald%3A%3Aunknown_key::unknown key `chanel`"), "{}", lines[0]);
+    assert!(lines[1].contains(",line=10,col=11,"), "{}", lines[1]);
+}
+
+#[test]
+fn json_format_is_one_document() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "typos.yaml", THREE_TYPOS);
+    let r = run(&["validate", file.to_str().unwrap(), "--format", "json"]);
+    assert_eq!(r.code, 1);
+    let report: serde_json::Value = serde_json::from_str(&r.stdout).expect("valid JSON");
+    assert_eq!(report["summary"]["errors"], 2);
+    assert_eq!(report["files"][0]["diagnostics"][0]["code"], "herald::unknown_key");
+    assert_eq!(report["files"][0]["diagnostics"][0]["line"], 2);
+}
+
+#[test]
+fn warnings_pass_unless_denied() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "steps:\n  - send: { text: hi }\n    next: end\n  - send: { text: never }\n";
+    let file = write(dir.path(), "warn.yaml", text);
+    let r = run(&["validate", file.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert!(r.stdout.contains("herald::unreachable_step"), "{}", r.stdout);
+    assert!(r.stdout.contains("1 file, 0 errors, 1 warning"), "{}", r.stdout);
+    let r = run(&["validate", file.to_str().unwrap(), "--deny-warnings"]);
+    assert_eq!(r.code, 1);
+}
+
+#[test]
+fn directories_are_walked_recursively_and_test_files_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("a/b")).unwrap();
+    write(dir.path(), "a/one.yaml", "steps:\n  - send: { text: hi }\n");
+    write(dir.path(), "a/b/two.yml", "steps:\n  - send: { text: hi }\n");
+    write(dir.path(), "a/b/two.test.yaml", "not: a campaign\n");
+    write(dir.path(), "a/notes.txt", "ignored");
+    let r = run(&["validate", dir.path().to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert!(r.stdout.contains("2 files, 0 errors, 0 warnings"), "{}", r.stdout);
+}
+
+#[test]
+fn usage_and_environment_errors_exit_2() {
+    let r = run(&["validate", "does/not/exist.yaml"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("no such file or directory: does/not/exist.yaml"), "{}", r.stderr);
+    assert_eq!(run(&["validate", "--format", "xml"]).code, 2);
+    assert_eq!(run(&["frobnicate"]).code, 2);
+    let r = run(&["validate", "campaigns", "--contacts", "missing.csv"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("missing.csv"), "{}", r.stderr);
+}
+
+#[test]
+fn graph_formats() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "id: g\nsteps:\n  - id: ask\n    send: { text: \"Yes?\" }\n  - id: listen\n    await: { reply: 1d }\n    routes:\n      - if: reply.text == \"yes\"\n        goto: end\n      - else: ask\n";
+    let file = write(dir.path(), "g.yaml", text);
+    let r = run(&["graph", file.to_str().unwrap(), "--format", "mermaid"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.starts_with("flowchart TD\n"), "{}", r.stdout);
+    assert!(r.stdout.contains("s_listen -->|\"reply.text == #quot;yes#quot;\"| end_"), "{}", r.stdout);
+    let r = run(&["graph", file.to_str().unwrap(), "--format", "dot"]);
+    assert!(r.stdout.starts_with("digraph \"g\" {"), "{}", r.stdout);
+    assert!(r.stdout.contains("\"listen\" -> \"ask\" [label=\"else\"];"), "{}", r.stdout);
+    let r = run(&["graph", file.to_str().unwrap()]);
+    assert!(r.stdout.contains("listen: await reply (timeout 1d)"), "{}", r.stdout);
+    let bad = write(dir.path(), "bad.yaml", "steps:\n  - send: { text: hi }\n    next: nowhere\n");
+    let r = run(&["graph", bad.to_str().unwrap()]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("herald::unknown_step"), "{}", r.stderr);
+}
+
+#[test]
+fn schema_command_matches_the_stored_schema() {
+    let r = run(&["schema"]);
+    assert_eq!(r.code, 0);
+    let stored = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/campaign.schema.json")).unwrap();
+    assert_eq!(r.stdout, stored);
+    let _: serde_json::Value = serde_json::from_str(&r.stdout).expect("schema is JSON");
+}
