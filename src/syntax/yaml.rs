@@ -68,9 +68,7 @@ pub fn parse(file: &SourceFile) -> Result<Node, Diagnostic> {
         .help("a campaign file is written by hand; check that this is the file you meant"));
     }
     if text.trim().is_empty() || text.lines().all(|l| l.trim().is_empty() || l.trim_start().starts_with('#')) {
-        return Err(Diagnostic::error("herald::empty_file", "the file is empty")
-            .label(Span::at(0), "no campaign here")
-            .help("a campaign needs at least `steps:`; see docs/language.md"));
+        return Err(Diagnostic::error("herald::empty_file", "the file is empty").help("a campaign needs at least `steps:`; see docs/language.md"));
     }
     let mut options = Options::default();
     options.duplicate_keys = DuplicateKeyPolicy::Error;
@@ -83,12 +81,16 @@ pub fn parse(file: &SourceFile) -> Result<Node, Diagnostic> {
 
 fn syntax_error(file: &SourceFile, error: &serde_saphyr::Error) -> Diagnostic {
     let location = error.location().filter(|l| l.line() > 0);
-    let offset = location
-        .and_then(|l| l.span().byte_offset())
-        .map_or(0, |o| o as usize)
-        .min(file.text.len());
-    let message = first_line(&error.to_string());
-    let (code, help) = classify(error, &message);
+    let offset = location.map_or(0, |l| file.offset_of(l.line() as usize, l.column() as usize));
+    let (code, help) = classify(error, &first_line(&error.to_string()));
+    let message = match code {
+        "herald::yaml_too_complex" if first_line(&error.to_string()).contains("recursion") => {
+            "the YAML nests deeper than 64 levels".to_string()
+        }
+        "herald::yaml_too_complex" => "the YAML expands to too many values (aliases repeating aliases?)".to_string(),
+        "herald::duplicate_key" => duplicate_message(&first_line(&error.to_string())),
+        _ => first_line(&error.to_string()),
+    };
     let mut diagnostic = Diagnostic::error(code, message).help(help);
     if location.is_some() {
         diagnostic = diagnostic.label(Span::new(offset, next_char(&file.text, offset)), "here");
@@ -105,8 +107,17 @@ fn classify(error: &serde_saphyr::Error, message: &str) -> (&'static str, &'stat
             "herald::yaml_too_complex",
             "the YAML nests too deeply or expands too many aliases; write the campaign out plainly",
         )
+    } else if lower.contains("tab") {
+        ("herald::yaml_syntax", "indent with spaces: YAML does not allow tabs for indentation")
     } else {
         ("herald::yaml_syntax", "check indentation, quotes and colons around this point")
+    }
+}
+
+fn duplicate_message(message: &str) -> String {
+    match message.split_once("duplicate mapping key: ") {
+        Some((_, rest)) => format!("duplicate key `{}`", rest.split(", set ").next().unwrap_or(rest)),
+        None => message.to_string(),
     }
 }
 
