@@ -6,6 +6,8 @@ mod exprs;
 mod flow;
 mod values;
 
+pub use values::{CALL_OUTCOMES, MESSAGE_OUTCOMES};
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -13,8 +15,8 @@ use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::expr::{Type, TypeEnv};
 use crate::graph::{FieldType, Graph};
 use crate::source::SourceFile;
-use crate::syntax::{self, Campaign};
 use crate::syntax::yaml::{Kind, Node};
+use crate::syntax::{self, Campaign};
 use crate::template::Templates;
 
 /// What a check knows beyond the file itself.
@@ -38,7 +40,12 @@ pub fn check_file(file: &SourceFile, options: &Options) -> (Option<Graph>, Diagn
 }
 
 /// Check a loaded campaign, compiling it as we go.
-pub fn check(file: &SourceFile, campaign: &Campaign, options: &Options, diagnostics: &mut Diagnostics) -> Option<Graph> {
+pub fn check(
+    file: &SourceFile,
+    campaign: &Campaign,
+    options: &Options,
+    diagnostics: &mut Diagnostics,
+) -> Option<Graph> {
     let mut checker = Checker::new(file, campaign, options, diagnostics);
     let graph = checker.build(campaign);
     let had_errors = checker.diagnostics.has_errors();
@@ -65,9 +72,7 @@ impl<'a> Checker<'a> {
         let env = TypeEnv {
             data: data_keys.clone(),
             contact_fields: columns.as_ref().map(|cols| {
-                cols.iter()
-                    .map(|c| (c.clone(), fields.get(c).copied().unwrap_or(Type::Unknown)))
-                    .collect()
+                cols.iter().map(|c| (c.clone(), fields.get(c).copied().unwrap_or(Type::Unknown))).collect()
             }),
             split_steps: split_steps(campaign),
         };
