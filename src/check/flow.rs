@@ -18,7 +18,8 @@ pub(super) fn analyse(checker: &mut Checker<'_>, campaign: &Campaign, graph: Opt
         implicit_id(checker, i, step, graph);
     }
     variants(checker, campaign);
-    let edges: Vec<Vec<usize>> = campaign.steps.iter().enumerate().map(|(i, s)| successors(i, s, campaign, &index)).collect();
+    let edges: Vec<Vec<usize>> =
+        campaign.steps.iter().enumerate().map(|(i, s)| successors(i, s, campaign, &index)).collect();
     unreachable(checker, campaign, &edges, &index);
     instant_cycles(checker, campaign, &edges);
     unset_variables(checker, campaign);
@@ -74,24 +75,25 @@ fn valid_id(checker: &mut Checker<'_>, id: &str, span: Span) {
 }
 
 fn else_routes(checker: &mut Checker<'_>, step: &Step) {
-    if let Some(Action::Branch(routes)) = step.action.as_ref().map(|a| &a.value) {
-        if !routes.iter().any(|r| r.condition.is_none()) {
-            let span = step.action.as_ref().map_or(step.span, |a| a.span);
-            checker.push(
-                Diagnostic::error("herald::branch_without_else", "this branch has no `else`")
-                    .label(span, "no else")
-                    .help("end the branch with `- else: <step>` so every lead has somewhere to go"),
-            );
-        }
+    if let Some(Action::Branch(routes)) = step.action.as_ref().map(|a| &a.value)
+        && !routes.iter().any(|r| r.condition.is_none())
+    {
+        let span = step.action.as_ref().map_or(step.span, |a| a.span);
+        checker.push(
+            Diagnostic::error("herald::branch_without_else", "this branch has no `else`")
+                .label(span, "no else")
+                .help("end the branch with `- else: <step>` so every lead has somewhere to go"),
+        );
     }
-    if let Some(routes) = &step.routes {
-        if !routes.value.is_empty() && !routes.value.iter().any(|r| r.condition.is_none()) {
-            checker.push(
-                Diagnostic::warning("herald::routes_without_else", "these routes have no `else`")
-                    .label(Span::at(routes.span.start), "no else")
-                    .help("leads that match no route fall through to the next step; add `- else: <step>` to say so"),
-            );
-        }
+    if let Some(routes) = &step.routes
+        && !routes.value.is_empty()
+        && !routes.value.iter().any(|r| r.condition.is_none())
+    {
+        checker.push(
+            Diagnostic::warning("herald::routes_without_else", "these routes have no `else`")
+                .label(Span::at(routes.span.start), "no else")
+                .help("leads that match no route fall through to the next step; add `- else: <step>` to say so"),
+        );
     }
 }
 
@@ -108,9 +110,12 @@ fn implicit_id(checker: &mut Checker<'_>, i: usize, step: &Step, graph: Option<&
     };
     if parks {
         checker.push(
-            Diagnostic::warning("herald::implicit_id", format!("this `{}` step holds leads but has no `id`", action.value.keyword()))
-                .label(action.span, "no id")
-                .help("add `id: <name>`: leads waiting here are stored by step id, and `step-N` changes when steps move"),
+            Diagnostic::warning(
+                "herald::implicit_id",
+                format!("this `{}` step holds leads but has no `id`", action.value.keyword()),
+            )
+            .label(action.span, "no id")
+            .help("add `id: <name>`: leads waiting here are stored by step id, and `step-N` changes when steps move"),
         );
     }
 }
@@ -131,9 +136,12 @@ fn variants(checker: &mut Checker<'_>, campaign: &Campaign) {
             for arm in arms {
                 if !seen.insert(arm.variant.value.as_str()) {
                     checker.push(
-                        Diagnostic::error("herald::duplicate_variant", format!("variant `{}` appears twice", arm.variant.value))
-                            .label(arm.variant.span, "again")
-                            .help("each variant of a split needs its own name"),
+                        Diagnostic::error(
+                            "herald::duplicate_variant",
+                            format!("variant `{}` appears twice", arm.variant.value),
+                        )
+                        .label(arm.variant.span, "again")
+                        .help("each variant of a split needs its own name"),
                     );
                 }
             }
@@ -210,9 +218,12 @@ fn unreachable(checker: &mut Checker<'_>, campaign: &Campaign, edges: &[Vec<usiz
         if !reached[i] {
             let span = step.id.as_ref().map_or(Span::at(step.span.start), |id| id.span);
             checker.push(
-                Diagnostic::warning("herald::unreachable_step", format!("no lead can reach step `{}`", step_id(i, step)))
-                    .label(span, "unreachable")
-                    .help("the step before it never falls through and no `goto`, `next` or `else` names it"),
+                Diagnostic::warning(
+                    "herald::unreachable_step",
+                    format!("no lead can reach step `{}`", step_id(i, step)),
+                )
+                .label(span, "unreachable")
+                .help("the step before it never falls through and no `goto`, `next` or `else` names it"),
             );
         }
     }
@@ -220,7 +231,9 @@ fn unreachable(checker: &mut Checker<'_>, campaign: &Campaign, edges: &[Vec<usiz
 
 /// A cycle with no wait, await or call would move a lead round it forever at one instant.
 fn instant_cycles(checker: &mut Checker<'_>, campaign: &Campaign, edges: &[Vec<usize>]) {
-    let parks = |s: &Step| matches!(s.action.as_ref().map(|a| &a.value), Some(Action::Wait(_) | Action::Await(_) | Action::Call(_)));
+    let parks = |s: &Step| {
+        matches!(s.action.as_ref().map(|a| &a.value), Some(Action::Wait(_) | Action::Await(_) | Action::Call(_)))
+    };
     let instant: Vec<bool> = campaign.steps.iter().map(|s| !parks(s)).collect();
     let mut state = vec![0u8; campaign.steps.len()];
     let mut reported = BTreeSet::new();
@@ -282,7 +295,10 @@ fn report_cycle(checker: &mut Checker<'_>, campaign: &Campaign, cycle: &[usize])
     let names: Vec<String> = cycle.iter().map(|&i| step_id(i, &campaign.steps[i])).collect();
     let mut diagnostic = Diagnostic::error(
         "herald::instant_cycle",
-        format!("steps {} loop without waiting", names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(" → ")),
+        format!(
+            "steps {} loop without waiting",
+            names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(" → ")
+        ),
     )
     .help("a lead would go round forever at one instant; put a `wait`, `await` or `call` in the loop");
     for &i in cycle.iter().take(3) {

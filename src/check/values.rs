@@ -115,16 +115,16 @@ impl Checker<'_> {
         }
         out.start = schedule.start.as_ref().and_then(|t| self.datetime(t, out.timezone));
         out.end = schedule.end.as_ref().and_then(|t| self.datetime(t, out.timezone));
-        if let (Some(start), Some(end), Some(end_text)) = (out.start, out.end, schedule.end.as_ref()) {
-            if end <= start {
-                let mut diagnostic = Diagnostic::error("herald::end_before_start", "the campaign ends before it starts")
-                    .label(end_text.span, "end")
-                    .help("`schedule.end` must come after `schedule.start`");
-                if let Some(start_text) = &schedule.start {
-                    diagnostic = diagnostic.label(start_text.span, "start");
-                }
-                self.push(diagnostic);
+        if let (Some(start), Some(end), Some(end_text)) = (out.start, out.end, schedule.end.as_ref())
+            && end <= start
+        {
+            let mut diagnostic = Diagnostic::error("herald::end_before_start", "the campaign ends before it starts")
+                .label(end_text.span, "end")
+                .help("`schedule.end` must come after `schedule.start`");
+            if let Some(start_text) = &schedule.start {
+                diagnostic = diagnostic.label(start_text.span, "start");
             }
+            self.push(diagnostic);
         }
         out
     }
@@ -215,7 +215,13 @@ impl Checker<'_> {
     }
 
     /// A retry policy with `base` (the campaign default) filling what `retry` leaves out.
-    pub fn retry(&mut self, retry: &syntax::Retry, is_call: bool, channel: &str, base: Option<&RetryPolicy>) -> Option<RetryPolicy> {
+    pub fn retry(
+        &mut self,
+        retry: &syntax::Retry,
+        is_call: bool,
+        channel: &str,
+        base: Option<&RetryPolicy>,
+    ) -> Option<RetryPolicy> {
         let attempts = match &retry.attempts {
             Some(a) if (0..=MAX_ATTEMPTS).contains(&a.value) => a.value as u32,
             Some(a) => {
@@ -229,7 +235,11 @@ impl Checker<'_> {
             None => base.map_or(1, |b| b.attempts),
         };
         let intervals: Vec<TimeDelta> = retry.interval.iter().filter_map(|i| self.duration(i, "interval")).collect();
-        let intervals = if intervals.is_empty() { base.map_or(vec![TimeDelta::hours(1)], |b| b.intervals.clone()) } else { intervals };
+        let intervals = if intervals.is_empty() {
+            base.map_or(vec![TimeDelta::hours(1)], |b| b.intervals.clone())
+        } else {
+            intervals
+        };
         let on = match &retry.on {
             Some(on) => self.outcomes(on, is_call, channel),
             None => base.map_or_else(|| default_on(is_call), |b| b.on.clone()),
@@ -244,20 +254,27 @@ impl Checker<'_> {
     fn outcomes(&mut self, on: &[Text], is_call: bool, channel: &str) -> Vec<String> {
         let produced = outcomes_of(is_call, channel);
         for outcome in on {
-            let known = CALL_OUTCOMES.contains(&outcome.value.as_str()) || MESSAGE_OUTCOMES.contains(&outcome.value.as_str());
+            let known =
+                CALL_OUTCOMES.contains(&outcome.value.as_str()) || MESSAGE_OUTCOMES.contains(&outcome.value.as_str());
             if !known {
                 let all = CALL_OUTCOMES.iter().chain(MESSAGE_OUTCOMES).copied();
                 self.push(
                     Diagnostic::error("herald::unknown_outcome", format!("unknown outcome `{}`", outcome.value))
                         .label(outcome.span, "not an outcome")
-                        .help(did_you_mean(&outcome.value, all).unwrap_or_else(|| format!("outcomes are: {}", produced.join(", ")))),
+                        .help(
+                            did_you_mean(&outcome.value, all)
+                                .unwrap_or_else(|| format!("outcomes are: {}", produced.join(", "))),
+                        ),
                 );
             } else if !produced.contains(&outcome.value.as_str()) && !channel.is_empty() {
                 let kind = if is_call { "a call".to_string() } else { format!("a message on `{channel}`") };
                 self.push(
-                    Diagnostic::warning("herald::retry_outcome_never_produced", format!("{kind} never ends `{}`", outcome.value))
-                        .label(outcome.span, "never happens here")
-                        .help(format!("outcomes here are: {}", produced.join(", "))),
+                    Diagnostic::warning(
+                        "herald::retry_outcome_never_produced",
+                        format!("{kind} never ends `{}`", outcome.value),
+                    )
+                    .label(outcome.span, "never happens here")
+                    .help(format!("outcomes here are: {}", produced.join(", "))),
                 );
             }
         }

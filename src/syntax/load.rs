@@ -62,11 +62,7 @@ impl Loader<'_> {
             self.wrong_type(node, what, "a map");
             return None;
         };
-        let mut fields = Fields {
-            entries: Vec::with_capacity(entries.len()),
-            used: Vec::new(),
-            span: node.span,
-        };
+        let mut fields = Fields { entries: Vec::with_capacity(entries.len()), used: Vec::new(), span: node.span };
         for (key, value) in entries {
             match &key.kind {
                 Kind::Str(name) => fields.entries.push((name.as_str(), key, value)),
@@ -176,10 +172,10 @@ impl Loader<'_> {
             steps_span: f.key_span("steps").unwrap_or(Span::at(0)),
             ..Campaign::default()
         };
-        if let Some(data) = &campaign.data {
-            if !matches!(data.kind, Kind::Map(_) | Kind::Null) {
-                self.wrong_type(data, "data", "a map");
-            }
+        if let Some(data) = &campaign.data
+            && !matches!(data.kind, Kind::Map(_) | Kind::Null)
+        {
+            self.wrong_type(data, "data", "a map");
         }
         campaign.contacts = f.take("contacts").and_then(|n| self.contacts(n));
         campaign.schedule = f.take("schedule").and_then(|n| self.schedule(n));
