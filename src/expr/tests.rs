@@ -325,3 +325,84 @@ fn evaluation_never_panics_on_odd_values() {
     let (c, _) = compile("vars.big * vars.big", &env).unwrap();
     assert_eq!(c.eval(&odd), Value::Null);
 }
+
+mod never_panics {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Fragments that make near-miss conditions more often than random bytes do.
+    const PIECES: &[&str] = &[
+        "reply.text",
+        "vars.x",
+        "contact.age",
+        "now",
+        "today",
+        "call.status",
+        "variant.offer",
+        " == ",
+        " != ",
+        " < ",
+        " >= ",
+        " and ",
+        " or ",
+        "not ",
+        " in ",
+        " not in ",
+        " contains ",
+        " matches ",
+        " + ",
+        " - ",
+        " * ",
+        " / ",
+        " % ",
+        "(",
+        ")",
+        "[",
+        "]",
+        ",",
+        "\"",
+        "'",
+        "\\",
+        "1",
+        "2.5",
+        "3d",
+        "1d12h",
+        "true",
+        "null",
+        "len(",
+        "date(",
+        "\"(?i)^y\"",
+        "\"(\"",
+        "é",
+        "\n",
+        "=",
+        "&&",
+        "!",
+    ];
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2_000))]
+
+        #[test]
+        fn arbitrary_text(source in "\\PC{0,60}") {
+            if let Ok((condition, _)) = compile(&source, &env()) {
+                let _ = condition.eval(&scope());
+            }
+        }
+
+        #[test]
+        fn near_miss_conditions(picks in proptest::collection::vec(0..PIECES.len(), 0..14)) {
+            let source: String = picks.iter().map(|&i| PIECES[i]).collect();
+            match compile(&source, &env()) {
+                Ok((condition, _)) => { let _ = condition.eval(&scope()); }
+                Err(problems) => {
+                    prop_assert!(!problems.is_empty());
+                    for p in problems {
+                        prop_assert!(p.span.end <= source.len() && source.is_char_boundary(p.span.start) && source.is_char_boundary(p.span.end), "{p:?} in {source:?}");
+                    }
+                }
+            }
+        }
+    }
+}
