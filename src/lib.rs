@@ -10,10 +10,12 @@
 
 pub mod check;
 pub mod cli;
+pub mod contacts;
 pub mod diagnostic;
 pub mod draw;
 pub mod expr;
 pub mod graph;
+pub mod runtime;
 pub mod schema;
 pub mod source;
 pub mod syntax;

@@ -1,0 +1,242 @@
+//! A lead: one contact's cursor in one campaign, and what moves it.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Lead statuses (SPEC §5). The last eight are final.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LeadStatus {
+    Pending,
+    Scheduled,
+    Waiting,
+    InProgress,
+    Completed,
+    Converted,
+    Exited,
+    Failed,
+    OptedOut,
+    Skipped,
+    Expired,
+    Cancelled,
+}
+
+impl LeadStatus {
+    pub const ALL: [LeadStatus; 12] = [
+        LeadStatus::Pending,
+        LeadStatus::Scheduled,
+        LeadStatus::Waiting,
+        LeadStatus::InProgress,
+        LeadStatus::Completed,
+        LeadStatus::Converted,
+        LeadStatus::Exited,
+        LeadStatus::Failed,
+        LeadStatus::OptedOut,
+        LeadStatus::Skipped,
+        LeadStatus::Expired,
+        LeadStatus::Cancelled,
+    ];
+
+    pub fn is_final(self) -> bool {
+        !matches!(self, LeadStatus::Pending | LeadStatus::Scheduled | LeadStatus::Waiting | LeadStatus::InProgress)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LeadStatus::Pending => "pending",
+            LeadStatus::Scheduled => "scheduled",
+            LeadStatus::Waiting => "waiting",
+            LeadStatus::InProgress => "in_progress",
+            LeadStatus::Completed => "completed",
+            LeadStatus::Converted => "converted",
+            LeadStatus::Exited => "exited",
+            LeadStatus::Failed => "failed",
+            LeadStatus::OptedOut => "opted_out",
+            LeadStatus::Skipped => "skipped",
+            LeadStatus::Expired => "expired",
+            LeadStatus::Cancelled => "cancelled",
+        }
+    }
+}
+
+impl fmt::Display for LeadStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a parked lead will be woken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Park {
+    /// Not started: `Start` comes next.
+    Start,
+    /// A `wait` step: carry on after it.
+    Wait,
+    /// An `await`: a reply or event, or the timeout at `wake_at`.
+    Await,
+    /// Outside the schedule window, over pacing, or a retry: act on the step again.
+    Act,
+    /// An action handed to a channel: its outcome comes next.
+    Outcome,
+}
+
+/// The latest reply of a lead (`reply.*`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Reply {
+    pub text: Option<String>,
+    pub intent: Option<String>,
+    pub channel: Option<String>,
+    pub at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub timed_out: bool,
+}
+
+/// The last call outcome (`call.*`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CallInfo {
+    pub status: Option<String>,
+    pub duration: Option<f64>,
+    pub attempt: u32,
+}
+
+/// One contact's cursor in one campaign. Stored by step *id*, never by index.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Lead {
+    pub contact: String,
+    pub status: LeadStatus,
+    /// The step the lead is on (`None` before start and after the end).
+    pub step: Option<String>,
+    pub park: Park,
+    /// Attempts made at the current step (1 once the first try is made).
+    pub attempts: u32,
+    pub entered_at: DateTime<Utc>,
+    /// When the driver must wake the lead (due index), if it is scheduled or waiting.
+    pub wake_at: Option<DateTime<Utc>>,
+    pub vars: serde_json::Map<String, serde_json::Value>,
+    /// Split step id -> variant.
+    pub variants: BTreeMap<String, String>,
+    pub reply: Option<Reply>,
+    pub call: Option<CallInfo>,
+    pub message_status: Option<String>,
+    /// Exit label, or the reason of a failed/skipped/expired lead.
+    pub outcome: Option<String>,
+    /// Sequence number of the lead's next history record.
+    pub seq: u32,
+}
+
+impl Lead {
+    pub fn new(contact: impl Into<String>, now: DateTime<Utc>) -> Lead {
+        Lead {
+            contact: contact.into(),
+            status: LeadStatus::Pending,
+            step: None,
+            park: Park::Start,
+            attempts: 0,
+            entered_at: now,
+            wake_at: Some(now),
+            vars: serde_json::Map::new(),
+            variants: BTreeMap::new(),
+            reply: None,
+            call: None,
+            message_status: None,
+            outcome: None,
+            seq: 0,
+        }
+    }
+
+    /// A contact the import skipped: final at once, with the reason.
+    pub fn skipped(contact: impl Into<String>, reason: impl Into<String>, now: DateTime<Utc>) -> Lead {
+        Lead { status: LeadStatus::Skipped, park: Park::Start, wake_at: None, outcome: Some(reason.into()), ..Lead::new(contact, now) }
+    }
+}
+
+/// What moves a lead.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Input {
+    /// Its wake time came (start, end of a wait, a retry, the window opening, an await timeout).
+    Wake,
+    /// The outcome of the call placed at the current step.
+    Call { status: String, duration: Option<f64>, vars: serde_json::Map<String, serde_json::Value> },
+    /// The delivery outcome of the message sent at the current step.
+    Delivery { status: String },
+    Reply { text: Option<String>, intent: Option<String>, channel: Option<String> },
+    /// A named event, with variables it brings.
+    Event { name: String, vars: serde_json::Map<String, serde_json::Value> },
+    OptOut,
+}
+
+/// The idempotency key of an action: (campaign, contact, step, attempt).
+pub fn action_key(campaign: &str, contact: &str, step: &str, attempt: u32) -> String {
+    format!("{campaign}/{contact}/{step}/{attempt}")
+}
+
+/// An action for a channel.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Action {
+    pub key: String,
+    pub kind: ActionKind,
+    pub campaign: String,
+    pub contact: String,
+    pub step: String,
+    pub attempt: u32,
+    pub channel: String,
+    pub to: String,
+    pub from: Option<String>,
+    pub subject: Option<String>,
+    /// The message text, or the call prompt.
+    pub text: String,
+    pub agent: Option<String>,
+    pub variant: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionKind {
+    Send,
+    Call,
+}
+
+/// One record of a lead's history: the material of `explain` and of `simulate`'s output.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    pub at: DateTime<Utc>,
+    pub step: Option<String>,
+    pub event: Event,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    Enter,
+    /// A condition and the values of the paths it read.
+    Condition { what: String, source: String, result: bool, values: Vec<(String, String)> },
+    Send { channel: String, to: String, text: String, key: String, variant: Option<String> },
+    Call { channel: String, to: String, key: String, attempt: u32 },
+    Outcome { status: String },
+    Reply { text: Option<String>, intent: Option<String> },
+    Event { name: String },
+    Wait { until: DateTime<Utc> },
+    Route { to: String },
+    Split { variant: String },
+    Set { name: String, value: String },
+    Retry { attempt: u32, until: DateTime<Utc> },
+    Defer { until: DateTime<Utc>, reason: String },
+    Skip { reason: String },
+    /// An action that could not be made (a template failed to render, no address).
+    Error { reason: String },
+    Exit { lead_status: LeadStatus, reason: Option<String> },
+}
+
+/// What the driver does after an advance.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Effect {
+    Act(Action),
+    /// Suppress this address in every campaign (an opt-out).
+    Suppress(String),
+}

@@ -1,0 +1,6 @@
+//! The interpreter: pure functions from (graph, lead, input, now) to a moved lead, effects and
+//! history records. No I/O and no clock: the driver owns both.
+
+pub mod lead;
+
+pub use lead::{Action, ActionKind, CallInfo, Effect, Event, Input, Lead, LeadStatus, Park, Record, Reply, action_key};
