@@ -13,10 +13,7 @@ pub struct Span {
 
 impl Span {
     pub fn new(start: usize, end: usize) -> Span {
-        Span {
-            start,
-            end: end.max(start),
-        }
+        Span { start, end: end.max(start) }
     }
 
     pub fn at(offset: usize) -> Span {
@@ -69,10 +66,7 @@ pub struct SourceFile {
 
 impl SourceFile {
     pub fn new(name: impl Into<String>, text: impl Into<Arc<str>>) -> SourceFile {
-        SourceFile {
-            name: name.into(),
-            text: text.into(),
-        }
+        SourceFile { name: name.into(), text: text.into() }
     }
 
     /// 1-based line and column (in characters) of a byte offset.
@@ -243,7 +237,8 @@ mod tests {
     fn line_col_counts_characters() {
         let file = SourceFile::new("x", "é: 1\nab: 2");
         assert_eq!(file.line_col(0), (1, 1));
-        assert_eq!(file.line_col(3), (1, 2));
+        assert_eq!(file.line_col(2), (1, 2));
+        assert_eq!(file.line_col(3), (1, 3));
         assert_eq!(file.line_col(7), (2, 2));
     }
 }
