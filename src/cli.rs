@@ -71,7 +71,9 @@ pub fn run() -> ExitCode {
     };
     let _ = (&cli.db, &cli.config);
     let result = match cli.command {
-        Command::Validate { paths, contacts, format, deny_warnings } => validate(paths, contacts, format, deny_warnings),
+        Command::Validate { paths, contacts, format, deny_warnings } => {
+            validate(paths, contacts, format, deny_warnings)
+        }
         Command::Graph { file, format, contacts } => graph(file, format, contacts),
         Command::Schema => print(&schema::render()).map(|()| ExitCode::SUCCESS),
     };
@@ -90,7 +92,8 @@ fn print(text: &str) -> Result<(), String> {
 }
 
 fn options(contacts: Option<PathBuf>) -> Result<Options, String> {
-    let contact_columns = contacts.map(|path| validate::contact_columns(&path)).transpose().map_err(|e| e.to_string())?;
+    let contact_columns =
+        contacts.map(|path| validate::contact_columns(&path)).transpose().map_err(|e| e.to_string())?;
     Ok(Options { contact_columns, base_dir: PathBuf::new() })
 }
 
@@ -98,7 +101,12 @@ fn color() -> bool {
     std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
 }
 
-fn validate(paths: Vec<PathBuf>, contacts: Option<PathBuf>, format: Format, deny_warnings: bool) -> Result<ExitCode, String> {
+fn validate(
+    paths: Vec<PathBuf>,
+    contacts: Option<PathBuf>,
+    format: Format,
+    deny_warnings: bool,
+) -> Result<ExitCode, String> {
     let paths = if paths.is_empty() { vec![PathBuf::from("campaigns")] } else { paths };
     let files = validate::collect(&paths).map_err(|e| e.to_string())?;
     if files.is_empty() {

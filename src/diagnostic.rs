@@ -34,20 +34,11 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     pub fn error(code: &'static str, message: impl Into<String>) -> Diagnostic {
-        Diagnostic {
-            code,
-            severity: Severity::Error,
-            message: message.into(),
-            labels: Vec::new(),
-            help: None,
-        }
+        Diagnostic { code, severity: Severity::Error, message: message.into(), labels: Vec::new(), help: None }
     }
 
     pub fn warning(code: &'static str, message: impl Into<String>) -> Diagnostic {
-        Diagnostic {
-            severity: Severity::Warning,
-            ..Diagnostic::error(code, message)
-        }
+        Diagnostic { severity: Severity::Warning, ..Diagnostic::error(code, message) }
     }
 
     pub fn label(mut self, span: Span, text: impl Into<String>) -> Diagnostic {
@@ -148,18 +139,11 @@ impl miette::Diagnostic for Report<'_> {
     }
 
     fn help<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
-        self.diagnostic
-            .help
-            .as_ref()
-            .map(|h| Box::new(h) as Box<dyn fmt::Display>)
+        self.diagnostic.help.as_ref().map(|h| Box::new(h) as Box<dyn fmt::Display>)
     }
 
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
-        if self.diagnostic.labels.is_empty() {
-            None
-        } else {
-            Some(&self.source)
-        }
+        if self.diagnostic.labels.is_empty() { None } else { Some(&self.source) }
     }
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
@@ -179,28 +163,81 @@ pub struct Renderer {
 impl Renderer {
     /// `color` for terminals; tests and pipes get plain text at a fixed width.
     pub fn new(color: bool) -> Renderer {
-        let theme = if color {
-            GraphicalTheme::unicode()
-        } else {
-            GraphicalTheme::unicode_nocolor()
-        };
-        let handler = GraphicalReportHandler::new_themed(theme)
-            .with_width(100)
-            .with_links(false);
+        let theme = if color { GraphicalTheme::unicode() } else { GraphicalTheme::unicode_nocolor() };
+        let handler = GraphicalReportHandler::new_themed(theme).with_width(100).with_links(false);
         Renderer { handler }
     }
 
     pub fn render(&self, file: &SourceFile, diagnostic: &Diagnostic) -> String {
-        let report = Report {
-            diagnostic,
-            source: NamedSource::new(file.name.clone(), file.text.to_string()).with_language("yaml"),
-        };
+        let (text, clipped) = clip_long_lines(&file.text, diagnostic);
+        let diagnostic = clipped.as_ref().unwrap_or(diagnostic);
+        let report = Report { diagnostic, source: NamedSource::new(file.name.clone(), text).with_language("yaml") };
         let mut out = String::new();
         if self.handler.render_report(&mut out, &report).is_err() {
             out = format!("{}: {} [{}]\n", diagnostic.severity, diagnostic.message, diagnostic.code);
         }
         out
     }
+}
+
+/// Source lines longer than this (in characters) are cut when rendered.
+const MAX_LINE_CHARS: usize = 160;
+
+/// miette prints every source line it shows in full, so one generated or minified line (say
+/// 200 KB of brackets) would flood the terminal. Cut such lines a little after the last label
+/// on them; only the tail goes, so lines, columns and the labels before the cut stay exact.
+fn clip_long_lines(text: &str, diagnostic: &Diagnostic) -> (String, Option<Diagnostic>) {
+    if text.split('\n').all(|line| line.len() <= MAX_LINE_CHARS) {
+        return (text.to_string(), None);
+    }
+    const MARK: &str = " …";
+    let mut out = String::with_capacity(text.len().min(1 << 16));
+    // (offset where a cut starts, bytes removed): sorted by offset.
+    let mut cuts: Vec<(usize, usize)> = Vec::new();
+    let mut line_start = 0;
+    for line in text.split_inclusive('\n') {
+        let body = line.strip_suffix('\n').unwrap_or(line);
+        let line_end = line_start + body.len();
+        let mut keep = byte_index_of_char(body, MAX_LINE_CHARS);
+        for (span, _) in &diagnostic.labels {
+            if (line_start..=line_end).contains(&span.start) {
+                let label_end = span.end.clamp(span.start, line_end) - line_start;
+                let after = byte_index_of_char(&body[label_end..], 40);
+                keep = keep.max(label_end + after);
+            }
+        }
+        if keep < body.len() {
+            out.push_str(&body[..keep]);
+            out.push_str(MARK);
+            out.push_str(&line[body.len()..]);
+            cuts.push((line_start + keep, body.len() - keep));
+        } else {
+            out.push_str(line);
+        }
+        line_start += line.len();
+    }
+    let map = |offset: usize| -> usize {
+        let mut shift = 0isize;
+        for &(at, removed) in &cuts {
+            if offset >= at + removed {
+                shift += MARK.len() as isize - removed as isize;
+            } else if offset > at {
+                return (at as isize + shift) as usize;
+            } else {
+                break;
+            }
+        }
+        (offset as isize + shift) as usize
+    };
+    let labels =
+        diagnostic.labels.iter().map(|(span, label)| (Span::new(map(span.start), map(span.end)), label.clone()));
+    let clipped = Diagnostic { labels: labels.collect(), ..diagnostic.clone() };
+    (out, Some(clipped))
+}
+
+/// Byte index of the `n`-th character of `text`, or its length when it is shorter.
+fn byte_index_of_char(text: &str, n: usize) -> usize {
+    text.char_indices().nth(n).map_or(text.len(), |(i, _)| i)
 }
 
 /// One JSON object per diagnostic, for tools.
@@ -265,6 +302,19 @@ mod tests {
         assert_eq!(closest("chanel", ["channel", "steps"]), Some("channel"));
         assert_eq!(closest("stpes", ["channel", "steps"]), Some("steps"));
         assert_eq!(closest("zzzzzz", ["channel", "steps"]), None);
+    }
+
+    #[test]
+    fn long_lines_are_cut_after_the_label() {
+        let text = format!("a: 1\nsteps: {}x{}\nb: 2\n", "[".repeat(300), "]".repeat(5000));
+        let file = SourceFile::new("long.yaml", text.as_str());
+        let at = text.find('x').unwrap();
+        let d = Diagnostic::error("herald::yaml_syntax", "bad").label(Span::new(at, at + 1), "here");
+        let out = Renderer::new(false).render(&file, &d);
+        assert!(out.len() < 2_000, "{} bytes", out.len());
+        assert!(out.contains("[long.yaml:2:308]"), "{out}");
+        assert!(out.contains("x]]]") && out.contains(" …"), "{out}");
+        assert!(out.contains("b: 2"), "{out}");
     }
 
     #[test]

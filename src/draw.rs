@@ -17,7 +17,7 @@ fn edges(node: &Node) -> Vec<Edge> {
             .iter()
             .map(|r| Edge {
                 to: r.goto.unwrap_or(node.next),
-                label: r.condition.as_ref().map_or_else(|| "else".to_string(), |c| c.source().trim().to_string()),
+                label: r.condition.as_ref().map_or_else(|| "else".to_string(), |c| c.text()),
             })
             .collect()
     };
@@ -30,10 +30,12 @@ fn edges(node: &Node) -> Vec<Edge> {
         }
         NodeKind::Split(arms) => {
             let total: f64 = arms.iter().map(|a| a.weight).sum();
-            out.extend(arms.iter().map(|a| Edge {
-                to: a.goto,
-                label: format!("{} {}%", a.variant, (a.weight * 100.0 / total).round()),
-            }));
+            out.extend(
+                arms.iter().map(|a| Edge {
+                    to: a.goto,
+                    label: format!("{} {}%", a.variant, (a.weight * 100.0 / total).round()),
+                }),
+            );
             falls_through = false;
         }
         NodeKind::Exit(_) => falls_through = false,
@@ -58,7 +60,7 @@ fn describe(graph: &Graph, node: &Node) -> String {
         NodeKind::Call(call) => format!("call via {}", call.channel),
         NodeKind::Wait(WaitSpec::For(d)) => format!("wait {}", format_duration(*d)),
         NodeKind::Wait(WaitSpec::UntilTime(t)) => format!("wait until {}", t.format("%H:%M")),
-        NodeKind::Wait(WaitSpec::UntilExpr(c)) => format!("wait until {}", c.source().trim()),
+        NodeKind::Wait(WaitSpec::UntilExpr(c)) => format!("wait until {}", c.text()),
         NodeKind::Await(a) => match &a.event {
             Some(event) => format!("await event {event} (timeout {})", format_duration(a.timeout)),
             None => format!("await reply (timeout {})", format_duration(a.timeout)),
@@ -66,7 +68,7 @@ fn describe(graph: &Graph, node: &Node) -> String {
         NodeKind::Branch(_) => "branch".to_string(),
         NodeKind::Split(_) => "split".to_string(),
         NodeKind::Set(pairs) => {
-            let names: Vec<String> = pairs.iter().map(|(k, v)| format!("{k} = {}", v.source().trim())).collect();
+            let names: Vec<String> = pairs.iter().map(|(k, v)| format!("{k} = {}", v.text())).collect();
             format!("set {}", names.join(", "))
         }
         NodeKind::Exit(label) => format!("exit {label}"),
@@ -76,7 +78,7 @@ fn describe(graph: &Graph, node: &Node) -> String {
         let _ = write!(text, ", retry {}x after {} on {}", retry.attempts, intervals.join("/"), retry.on.join("|"));
     }
     if let Some(when) = &node.when {
-        let _ = write!(text, ", when {}", when.source().trim());
+        let _ = write!(text, ", when {}", when.text());
     }
     let _ = graph;
     text
@@ -85,13 +87,13 @@ fn describe(graph: &Graph, node: &Node) -> String {
 pub fn text(graph: &Graph) -> String {
     let mut out = format!("campaign {} ({})\n", graph.id, graph.name);
     if let Some(goal) = &graph.goal {
-        let _ = writeln!(out, "goal: {}", goal.source().trim());
+        let _ = writeln!(out, "goal: {}", goal.text());
     }
     if let Some(exit) = &graph.exit_when {
-        let _ = writeln!(out, "exit_when: {}", exit.source().trim());
+        let _ = writeln!(out, "exit_when: {}", exit.text());
     }
     for route in &graph.replies {
-        let condition = route.condition.as_ref().map_or("else".to_string(), |c| c.source().trim().to_string());
+        let condition = route.condition.as_ref().map_or("else".to_string(), |c| c.text());
         let target = route.goto.map_or("(stay)", |t| graph.target_name(t));
         let _ = writeln!(out, "reply: {condition} -> {target}");
     }

@@ -138,7 +138,10 @@ pub fn schema() -> Value {
         map.insert("$schema".into(), json!("https://json-schema.org/draft/2020-12/schema"));
         map.insert("$id".into(), json!("https://herald.dev/schema/campaign.schema.json"));
         map.insert("title".into(), json!("herald campaign"));
-        let route = object(json!({ "if": condition("route condition"), "else": { "type": "string" }, "goto": { "type": "string" }, "set": { "type": "object", "additionalProperties": condition("value") } }), &[]);
+        let route = object(
+            json!({ "if": condition("route condition"), "else": { "type": "string" }, "goto": { "type": "string" }, "set": { "type": "object", "additionalProperties": condition("value") } }),
+            &[],
+        );
         map.insert("$defs".into(), json!({ "step": step(), "route": route }));
     }
     root
@@ -156,7 +159,8 @@ mod tests {
     use crate::syntax::keys;
 
     fn keys_of(schema: &Value) -> Vec<String> {
-        let mut keys: Vec<String> = schema["properties"].as_object().map(|m| m.keys().cloned().collect()).unwrap_or_default();
+        let mut keys: Vec<String> =
+            schema["properties"].as_object().map(|m| m.keys().cloned().collect()).unwrap_or_default();
         keys.sort();
         keys
     }
@@ -191,6 +195,9 @@ mod tests {
     fn schema_file_is_up_to_date() {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/schema/campaign.schema.json");
         let stored = std::fs::read_to_string(path).unwrap_or_default();
-        assert!(stored == render(), "schema/campaign.schema.json is stale: run `cargo run -- schema > schema/campaign.schema.json`");
+        assert!(
+            stored == render(),
+            "schema/campaign.schema.json is stale: run `cargo run -- schema > schema/campaign.schema.json`"
+        );
     }
 }

@@ -117,12 +117,13 @@ impl ScalarMap {
         let written = &file_text[scalar.start.min(file_text.len())..];
         let bytes = written.as_bytes();
         let double = bytes.first() == Some(&b'"');
-        let mut pos = usize::from(double || bytes.first() == Some(&b'\''));
+        let single = bytes.first() == Some(&b'\'');
+        let mut pos = usize::from(double || single);
         let mut starts = Vec::with_capacity(value.len());
         let mut ends = Vec::with_capacity(value.len());
         for ch in value.chars() {
             pos = Self::find(written, pos, ch, double);
-            let end = Self::consume(written, pos, ch, double);
+            let end = Self::consume(written, pos, ch, double, single);
             for _ in 0..ch.len_utf8() {
                 starts.push(scalar.start + pos.min(written.len()));
                 ends.push(scalar.start + end.min(written.len()));
@@ -153,7 +154,7 @@ impl ScalarMap {
     }
 
     /// Position after the written text that produced `ch` at `pos`.
-    fn consume(written: &str, pos: usize, ch: char, double: bool) -> usize {
+    fn consume(written: &str, pos: usize, ch: char, double: bool, single: bool) -> usize {
         let rest = &written[pos.min(written.len())..];
         let Some(c) = rest.chars().next() else {
             return pos;
@@ -168,7 +169,8 @@ impl ScalarMap {
             };
             return pos + 1 + escaped + extra;
         }
-        if c == '\'' && ch == '\'' && rest[1..].starts_with('\'') {
+        // `''` is one quote only inside a single-quoted scalar.
+        if single && c == '\'' && ch == '\'' && rest[1..].starts_with('\'') {
             return pos + 2;
         }
         pos + c.len_utf8()
@@ -213,6 +215,18 @@ mod tests {
     fn single_quoted_with_doubled_quote() {
         let text = "if: 'a == ''it''s'' or bob'";
         assert_eq!(located(text, "'a ==", "a == 'it's' or bob", "bob"), "bob");
+    }
+
+    #[test]
+    fn doubled_quotes_are_literal_outside_single_quotes() {
+        let text = "when: |\n  a == \"it''s\" and zed\n";
+        let start = text.find("a ==").unwrap();
+        let value = "a == \"it''s\" and zed\n";
+        let map = ScalarMap::new(text, Span::new(start, text.len()), value);
+        let at = value.find("zed").unwrap();
+        assert_eq!(&text[map.span(at..at + 3).range()], "zed");
+        let text = r#"when: "a == 'it''s' and zed""#;
+        assert_eq!(located(text, "\"a ==", "a == 'it''s' and zed", "zed"), "zed");
     }
 
     #[test]

@@ -53,9 +53,7 @@ impl Templates {
 
     /// Compile `source` under `name`. Names ending in `.html` are HTML-escaped when rendered.
     pub fn add(&mut self, name: &str, source: &str) -> Result<(Template, Vec<Variable>), TemplateError> {
-        self.env
-            .add_template_owned(name.to_string(), source.to_string())
-            .map_err(|e| error_of(&e, source))?;
+        self.env.add_template_owned(name.to_string(), source.to_string()).map_err(|e| error_of(&e, source))?;
         let template = self.env.get_template(name).map_err(|e| error_of(&e, source))?;
         let mut names: Vec<String> = template.undeclared_variables(true).into_iter().collect();
         names.sort();
@@ -105,11 +103,7 @@ fn variable(name: &str, source: &str) -> Variable {
         Some(field) => format!("{root}.{field}"),
         None => root.to_string(),
     };
-    Variable {
-        root: root.to_string(),
-        range: find_word(source, &written).or_else(|| find_word(source, root)),
-        field,
-    }
+    Variable { root: root.to_string(), range: find_word(source, &written).or_else(|| find_word(source, root)), field }
 }
 
 /// First occurrence of `word` not inside a longer identifier.

@@ -50,10 +50,8 @@ pub fn collect(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ValidateError> {
 
 fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), ValidateError> {
     let unreadable = |source| ValidateError::Unreadable { path: dir.to_path_buf(), source };
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(unreadable)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .collect();
+    let mut entries: Vec<PathBuf> =
+        std::fs::read_dir(dir).map_err(unreadable)?.filter_map(|e| e.ok().map(|e| e.path())).collect();
     entries.sort();
     for path in entries {
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
@@ -84,8 +82,11 @@ pub fn read_source(path: &Path) -> Result<(SourceFile, Option<Diagnostic>), Vali
         Ok(text) => Ok((SourceFile::new(name, text.strip_prefix('\u{feff}').unwrap_or(&text).to_string()), None)),
         Err(error) => {
             let at = error.utf8_error().valid_up_to();
-            let diagnostic = Diagnostic::error("herald::not_utf8", format!("the file is not UTF-8 text (invalid byte at offset {at})"))
-                .help("campaign files are YAML text in UTF-8; is this the right file?");
+            let diagnostic = Diagnostic::error(
+                "herald::not_utf8",
+                format!("the file is not UTF-8 text (invalid byte at offset {at})"),
+            )
+            .help("campaign files are YAML text in UTF-8; is this the right file?");
             Ok((SourceFile::new(name, ""), Some(diagnostic)))
         }
     }
@@ -149,7 +150,8 @@ pub fn print(checked: &[Checked], format: Format, color: bool, out: &mut dyn Wri
             let files: Vec<_> = checked
                 .iter()
                 .map(|c| {
-                    let diagnostics: Vec<_> = c.diagnostics.items.iter().map(|d| diagnostic::to_json(&c.file, d)).collect();
+                    let diagnostics: Vec<_> =
+                        c.diagnostics.items.iter().map(|d| diagnostic::to_json(&c.file, d)).collect();
                     json!({ "file": c.file.name, "diagnostics": diagnostics })
                 })
                 .collect();

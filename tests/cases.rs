@@ -31,10 +31,7 @@ fn fixtures(prefix: &str) -> Vec<PathBuf> {
 fn render(path: &Path, display_name: &str) -> (String, usize) {
     let (file, problem) = validate::read_source(path).expect("fixture is readable");
     let file = SourceFile::new(display_name, file.text.to_string());
-    let options = Options {
-        contact_columns: None,
-        base_dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
-    };
+    let options = Options { contact_columns: None, base_dir: path.parent().map(Path::to_path_buf).unwrap_or_default() };
     let diagnostics = match problem {
         Some(d) => vec![d],
         None => check::check_file(&file, &options).1.items,

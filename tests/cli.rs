@@ -152,7 +152,102 @@ fn graph_formats() {
 fn schema_command_matches_the_stored_schema() {
     let r = run(&["schema"]);
     assert_eq!(r.code, 0);
-    let stored = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/campaign.schema.json")).unwrap();
+    let stored =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/campaign.schema.json")).unwrap();
     assert_eq!(r.stdout, stored);
     let _: serde_json::Value = serde_json::from_str(&r.stdout).expect("schema is JSON");
+}
+
+#[test]
+fn github_format_prints_warnings_as_warning_annotations() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "steps:\n  - send: { text: hi }\n    next: end\n  - send: { text: never }\n";
+    let file = write(dir.path(), "warn.yaml", text);
+    let r = run(&["validate", file.to_str().unwrap(), "--format", "github"]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    let lines: Vec<&str> = r.stdout.lines().filter(|l| l.starts_with("::")).collect();
+    assert_eq!(lines.len(), 1, "{}", r.stdout);
+    assert!(lines[0].starts_with("::warning file="), "{}", lines[0]);
+    assert!(lines[0].contains(",line=4,col=5,"), "{}", lines[0]);
+    assert!(lines[0].contains("title=herald%3A%3Aunreachable_step::"), "{}", lines[0]);
+    assert!(r.stdout.contains("1 file, 0 errors, 1 warning"), "{}", r.stdout);
+    // Denied warnings fail the run but stay warnings in the annotations.
+    let r = run(&["validate", file.to_str().unwrap(), "--format", "github", "--deny-warnings"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stdout.starts_with("::warning "), "{}", r.stdout);
+}
+
+#[test]
+fn yaml_syntax_error_exits_1_with_file_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "broken.yaml", "id: broken\nsteps:\n  - send: { text: \"hi }\n");
+    let r = run(&["validate", file.to_str().unwrap()]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(r.stderr.is_empty(), "{}", r.stderr);
+    assert!(r.stdout.contains("herald::yaml_syntax"), "{}", r.stdout);
+    assert!(r.stdout.contains("broken.yaml:3:19"), "{}", r.stdout);
+    assert!(r.stdout.contains("1 file, 1 error, 0 warnings"), "{}", r.stdout);
+    let r = run(&["validate", file.to_str().unwrap(), "--format", "json"]);
+    let report: serde_json::Value = serde_json::from_str(&r.stdout).expect("valid JSON");
+    let diagnostic = &report["files"][0]["diagnostics"][0];
+    assert_eq!(diagnostic["code"], "herald::yaml_syntax");
+    assert_eq!((diagnostic["line"].as_u64(), diagnostic["column"].as_u64()), (Some(3), Some(19)));
+}
+
+#[test]
+fn non_utf8_file_is_a_content_error_and_the_others_are_still_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    // Saved as Latin-1 by an old editor: `é` is the single byte 0xE9.
+    std::fs::write(dir.path().join("a-latin1.yaml"), b"name: Caf\xe9\nsteps:\n  - send: { text: hi }\n").unwrap();
+    write(dir.path(), "b-typo.yaml", "steps:\n  - send: { text: hi }\n    nxt: end\n");
+    let r = run(&["validate", dir.path().to_str().unwrap()]);
+    assert_eq!(r.code, 1, "exit 1 (content), not 2 (environment): {}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("herald::not_utf8"), "{}", r.stdout);
+    assert!(r.stdout.contains("did you mean `next`?"), "{}", r.stdout);
+    assert!(r.stdout.contains("2 files, 2 errors, 0 warnings"), "{}", r.stdout);
+}
+
+#[test]
+fn summary_counts_every_file_in_every_format() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "1-clean.yaml", "steps:\n  - send: { text: hi }\n");
+    write(dir.path(), "2-errors.yaml", "chanel: sms\nsteps:\n  - send: { text: hi }\n    next: nowhere\n");
+    write(dir.path(), "3-warning.yaml", "steps:\n  - send: { text: hi }\n    next: end\n  - send: { text: never }\n");
+    let path = dir.path().to_str().unwrap();
+    let r = run(&["validate", path]);
+    assert_eq!(r.code, 1);
+    assert!(r.stdout.ends_with("3 files, 2 errors, 1 warning\n"), "{}", r.stdout);
+    let r = run(&["validate", path, "--format", "github"]);
+    assert_eq!(r.stdout.lines().filter(|l| l.starts_with("::error ")).count(), 2, "{}", r.stdout);
+    assert_eq!(r.stdout.lines().filter(|l| l.starts_with("::warning ")).count(), 1, "{}", r.stdout);
+    assert!(r.stdout.ends_with("3 files, 2 errors, 1 warning\n"), "{}", r.stdout);
+    let r = run(&["validate", path, "--format", "json"]);
+    let report: serde_json::Value = serde_json::from_str(&r.stdout).expect("one JSON document");
+    assert_eq!(report["summary"], serde_json::json!({ "files": 3, "errors": 2, "warnings": 1 }));
+    let counts: Vec<usize> =
+        report["files"].as_array().unwrap().iter().map(|f| f["diagnostics"].as_array().unwrap().len()).collect();
+    assert_eq!(counts, [0, 2, 1]);
+}
+
+#[test]
+fn contacts_csv_with_bom_checks_condition_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = write(dir.path(), "contacts.csv", "\u{feff}phone,first_name\n+14155550100,Ann\n");
+    let typo = write(
+        dir.path(),
+        "typo.yaml",
+        "steps:\n  - id: hi\n    when: contact.frist_name != \"\"\n    send: { text: hi }\n",
+    );
+    let r = run(&["validate", typo.to_str().unwrap(), "--contacts", csv.to_str().unwrap()]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(r.stdout.contains("herald::unknown_column"), "{}", r.stdout);
+    assert!(r.stdout.contains("typo.yaml:3:19"), "{}", r.stdout);
+    assert!(r.stdout.contains("did you mean `first_name`?"), "{}", r.stdout);
+    let good = write(
+        dir.path(),
+        "good.yaml",
+        "steps:\n  - id: hi\n    when: contact.first_name != \"\"\n    send: { text: \"Hi {{ contact.first_name }}\" }\n",
+    );
+    let r = run(&["validate", good.to_str().unwrap(), "--contacts", csv.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
 }

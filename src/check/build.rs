@@ -16,13 +16,8 @@ pub fn step_id(index: usize, step: &syntax::Step) -> String {
 
 impl Checker<'_> {
     pub(super) fn build(&mut self, campaign: &Campaign) -> Option<Graph> {
-        let index: HashMap<String, StateId> = campaign
-            .steps
-            .iter()
-            .enumerate()
-            .map(|(i, s)| (step_id(i, s), StateId(i as u32)))
-            .rev()
-            .collect();
+        let index: HashMap<String, StateId> =
+            campaign.steps.iter().enumerate().map(|(i, s)| (step_id(i, s), StateId(i as u32))).rev().collect();
         let schedule = self.schedule(campaign.schedule.as_ref());
         let pacing = self.pacing(campaign.pacing.as_ref());
         let defaults = Defaults {
@@ -153,13 +148,16 @@ impl Checker<'_> {
     }
 
     fn channel(&mut self, channel: Option<&Text>, defaults: &Defaults, fallback: &str) -> String {
-        channel
-            .map(|c| c.value.clone())
-            .or_else(|| defaults.channel.clone())
-            .unwrap_or_else(|| fallback.to_string())
+        channel.map(|c| c.value.clone()).or_else(|| defaults.channel.clone()).unwrap_or_else(|| fallback.to_string())
     }
 
-    fn step_retry(&mut self, retry: Option<&syntax::Retry>, is_call: bool, channel: &str, base: Option<&RetryPolicy>) -> Option<RetryPolicy> {
+    fn step_retry(
+        &mut self,
+        retry: Option<&syntax::Retry>,
+        is_call: bool,
+        channel: &str,
+        base: Option<&RetryPolicy>,
+    ) -> Option<RetryPolicy> {
         match retry {
             Some(retry) => self.retry(retry, is_call, channel, base),
             None => base.map(|b| {
@@ -222,9 +220,13 @@ impl Checker<'_> {
             Some(("leave", _)) => Some(Voicemail::Leave),
             Some((other, span)) => {
                 self.push(
-                    Diagnostic::error("herald::invalid_value", format!("`voicemail` is `leave` or `hangup`, not `{other}`"))
-                        .label(span, "unknown choice")
-                        .maybe_help(did_you_mean(other, ["leave", "hangup"])),
+                    Diagnostic::error(
+                        "herald::invalid_value",
+                        format!("`voicemail` is `leave` or `hangup`, not `{other}`"),
+                    )
+                    .label(span, "unknown choice")
+                    .help("`leave` leaves a voicemail message; `hangup` ends the call")
+                    .maybe_help(did_you_mean(other, ["leave", "hangup"])),
                 );
                 None
             }
@@ -245,7 +247,9 @@ impl Checker<'_> {
             syntax::Wait::For(text) => self.duration(text, "wait").map(WaitSpec::For),
             syntax::Wait::Until(text) => {
                 let value = text.value.trim();
-                let looks_like_time = value.len() == 5 && value.as_bytes()[2] == b':';
+                // `9:00` or `9:00:00` too, so they get the time-of-day hint, not a condition error.
+                let looks_like_time = (value.len() == 5 && value.as_bytes()[2] == b':')
+                    || (value.contains(':') && value.chars().all(|c| c.is_ascii_digit() || c == ':'));
                 if looks_like_time {
                     return self.time_of_day(value, text.span).map(|t| WaitSpec::UntilTime(t.unwrap_or_default()));
                 }
@@ -309,10 +313,8 @@ impl Checker<'_> {
     }
 
     fn assignments(&mut self, pairs: &[(Text, Text)]) -> Option<Vec<(String, Condition)>> {
-        let compiled: Vec<Option<(String, Condition)>> = pairs
-            .iter()
-            .map(|(name, value)| Some((name.value.clone(), self.condition(value, false)?)))
-            .collect();
+        let compiled: Vec<Option<(String, Condition)>> =
+            pairs.iter().map(|(name, value)| Some((name.value.clone(), self.condition(value, false)?))).collect();
         compiled.into_iter().collect()
     }
 
@@ -327,8 +329,10 @@ impl Checker<'_> {
                 None => self.push(
                     Diagnostic::error("herald::invalid_value", format!("unknown column type `{}`", ty.value))
                         .label(ty.span, "unknown type")
-                        .help(did_you_mean(&ty.value, FieldType::NAMES.iter().copied())
-                            .unwrap_or_else(|| format!("types are: {}", FieldType::NAMES.join(", ")))),
+                        .help(
+                            did_you_mean(&ty.value, FieldType::NAMES.iter().copied())
+                                .unwrap_or_else(|| format!("types are: {}", FieldType::NAMES.join(", "))),
+                        ),
                 ),
             }
         }
@@ -343,11 +347,8 @@ impl Checker<'_> {
     }
 
     fn moved(&mut self, campaign: &Campaign, index: &HashMap<String, StateId>) -> Option<Vec<(String, Target)>> {
-        let moved: Vec<Option<(String, Target)>> = campaign
-            .moved
-            .iter()
-            .map(|(old, new)| Some((old.value.clone(), self.target(new, index)?)))
-            .collect();
+        let moved: Vec<Option<(String, Target)>> =
+            campaign.moved.iter().map(|(old, new)| Some((old.value.clone(), self.target(new, index)?))).collect();
         moved.into_iter().collect()
     }
 }

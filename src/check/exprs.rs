@@ -46,7 +46,11 @@ impl Checker<'_> {
                 let map = ScalarMap::new(&self.file.text, text.span, &text.value);
                 for problem in problems {
                     let span = map.span(problem.span.clone());
-                    let span = if span.is_empty() { Span::new(span.start, span.start + 1).min_in(&self.file.text) } else { span };
+                    let span = if span.is_empty() {
+                        Span::new(span.start, span.start + 1).min_in(&self.file.text)
+                    } else {
+                        span
+                    };
                     self.push(
                         Diagnostic::error(problem.code, problem.message)
                             .label(span, problem.label)
@@ -85,21 +89,29 @@ impl Checker<'_> {
             Ok(source) => source,
             Err(error) => {
                 self.push(
-                    Diagnostic::error("herald::template_file", format!("cannot read template `{}`: {error}", text.value))
-                        .label(text.span, "unreadable template")
-                        .help("template paths are relative to the campaign file"),
+                    Diagnostic::error(
+                        "herald::template_file",
+                        format!("cannot read template `{}`: {error}", text.value),
+                    )
+                    .label(text.span, "unreadable template")
+                    .help("template paths are relative to the campaign file"),
                 );
                 return None;
             }
         };
         match self.templates.add(&text.value, &source) {
-            Ok((template, variables)) => self.template_variables(&variables, |_| text.span, text.span).then_some(template),
+            Ok((template, variables)) => {
+                self.template_variables(&variables, |_| text.span, text.span).then_some(template)
+            }
             Err(error) => {
                 let line = error.range.map_or(1, |r| source[..r.start.min(source.len())].lines().count().max(1));
                 self.push(
-                    Diagnostic::error("herald::template_syntax", format!("template error in `{}` line {line}: {}", text.value, error.message))
-                        .label(text.span, "in this template")
-                        .help("templates use Jinja syntax: `{{ contact.name }}`, `{% if … %}…{% endif %}`"),
+                    Diagnostic::error(
+                        "herald::template_syntax",
+                        format!("template error in `{}` line {line}: {}", text.value, error.message),
+                    )
+                    .label(text.span, "in this template")
+                    .help("templates use Jinja syntax: `{{ contact.name }}`, `{% if … %}…{% endif %}`"),
                 );
                 None
             }
@@ -107,20 +119,30 @@ impl Checker<'_> {
     }
 
     /// Report variables outside the known roots and unknown contact columns.
-    fn template_variables(&mut self, variables: &[Variable], locate: impl Fn(std::ops::Range<usize>) -> Span, whole: Span) -> bool {
+    fn template_variables(
+        &mut self,
+        variables: &[Variable],
+        locate: impl Fn(std::ops::Range<usize>) -> Span,
+        whole: Span,
+    ) -> bool {
         let mut ok = true;
         for variable in variables {
             let span = variable.range.clone().map_or(whole, &locate);
-            let known_root = TEMPLATE_ROOTS.contains(&variable.root.as_str()) || self.data_keys.contains(&variable.root);
+            let known_root =
+                TEMPLATE_ROOTS.contains(&variable.root.as_str()) || self.data_keys.contains(&variable.root);
             if !known_root {
                 ok = false;
-                let roots: Vec<&str> = TEMPLATE_ROOTS.iter().copied().chain(self.data_keys.iter().map(String::as_str)).collect();
+                let roots: Vec<&str> =
+                    TEMPLATE_ROOTS.iter().copied().chain(self.data_keys.iter().map(String::as_str)).collect();
                 let help = did_you_mean(&variable.root, roots.iter().copied())
                     .unwrap_or_else(|| format!("templates can read: {}", roots.join(", ")));
                 self.push(
-                    Diagnostic::error("herald::template_unknown_root", format!("template reads unknown variable `{}`", variable.root))
-                        .label(span, "unknown variable")
-                        .help(help),
+                    Diagnostic::error(
+                        "herald::template_unknown_root",
+                        format!("template reads unknown variable `{}`", variable.root),
+                    )
+                    .label(span, "unknown variable")
+                    .help(help),
                 );
                 continue;
             }

@@ -201,7 +201,9 @@ fn successors(i: usize, step: &Step, campaign: &Campaign, index: &HashMap<String
 }
 
 fn unreachable(checker: &mut Checker<'_>, campaign: &Campaign, edges: &[Vec<usize>], index: &HashMap<String, usize>) {
-    if campaign.steps.is_empty() {
+    // A misspelt `goto`/`next` is already an error, and the step it meant would be reported
+    // unreachable too, with a help that says nothing names it: say only the error.
+    if campaign.steps.is_empty() || names_unknown_step(campaign, index) {
         return;
     }
     let mut reached = vec![false; campaign.steps.len()];
@@ -227,6 +229,24 @@ fn unreachable(checker: &mut Checker<'_>, campaign: &Campaign, edges: &[Vec<usiz
             );
         }
     }
+}
+
+/// Whether any `goto`, `next`, `else`, split `goto` or `moved:` target names no step.
+fn names_unknown_step(campaign: &Campaign, index: &HashMap<String, usize>) -> bool {
+    let unknown = |name: &crate::syntax::Text| name.value != "end" && !index.contains_key(&name.value);
+    let route_targets = |routes: &[Route]| routes.iter().filter_map(|r| r.goto.as_ref()).any(unknown);
+    let in_step = |step: &Step| {
+        step.next.as_ref().is_some_and(unknown)
+            || step.routes.as_ref().is_some_and(|r| route_targets(&r.value))
+            || match step.action.as_ref().map(|a| &a.value) {
+                Some(Action::Branch(routes)) => route_targets(routes),
+                Some(Action::Split(arms)) => arms.iter().any(|a| unknown(&a.goto)),
+                _ => false,
+            }
+    };
+    campaign.steps.iter().any(in_step)
+        || route_targets(&campaign.replies)
+        || campaign.moved.iter().any(|(_, new)| unknown(new))
 }
 
 /// A cycle with no wait, await or call would move a lead round it forever at one instant.

@@ -130,10 +130,14 @@ impl Checker<'_> {
     }
 
     fn never_opens(&mut self, span: crate::source::Span, why: &str) {
+        self.never_opens_with(span, why, "give at least one range of `hours` (e.g. \"09:00-17:00\") and one day");
+    }
+
+    fn never_opens_with(&mut self, span: crate::source::Span, why: &str, help: &str) {
         self.push(
             Diagnostic::error("herald::window_never_opens", format!("the schedule window never opens: {why}"))
                 .label(span, why.to_string())
-                .help("give at least one range of `hours` (e.g. \"09:00-17:00\") and one day"),
+                .help(help.to_string()),
         );
     }
 
@@ -149,11 +153,19 @@ impl Checker<'_> {
         let open_time = self.time_of_day(open.trim(), text.span)?;
         let close_time = self.time_of_day(close.trim(), text.span)?;
         let Some(open_time) = open_time else {
-            self.never_opens(text.span, "a range cannot open at 24:00");
+            self.never_opens_with(
+                text.span,
+                "a range cannot open at 24:00",
+                "write midnight as 00:00 when a range opens",
+            );
             return None;
         };
         if close_time.is_some_and(|close| close <= open_time) {
-            self.never_opens(text.span, "this range closes before it opens");
+            self.never_opens_with(
+                text.span,
+                "this range closes before it opens",
+                "for hours past midnight write two ranges, e.g. [\"17:00-24:00\", \"00:00-09:00\"]",
+            );
             return None;
         }
         Some(Window { open: open_time, close: close_time })

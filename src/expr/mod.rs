@@ -71,6 +71,11 @@ impl Condition {
         &self.source
     }
 
+    /// The source on one line, for drawings and history (block scalars span lines).
+    pub fn text(&self) -> String {
+        self.source.split_whitespace().collect::<Vec<_>>().join(" ")
+    }
+
     pub fn expr(&self) -> &Expr {
         &self.expr
     }

@@ -165,6 +165,9 @@ fn syntax_problem(source: &str, error: &pest::error::Error<Rule>) -> Problem {
         pest::error::ErrorVariant::CustomError { message } => message.clone(),
     };
     if rest.trim().is_empty() {
+        if let Some(open) = unclosed_paren(source) {
+            return Problem::syntax(open..open + 1, "this `(` is never closed", "add the closing `)`");
+        }
         return Problem::syntax(
             here,
             format!("the condition ends too early: expected {expected}"),
@@ -188,6 +191,28 @@ fn common_mistake(source: &str, at: usize) -> Option<(std::ops::Range<usize>, St
         .find(|(w, _)| rest.starts_with(w) && !(w.len() == 1 && (rest.starts_with("==") || rest.starts_with("!="))))?;
     let message = format!("`{written}` is not an operator here");
     Some((at..at + written.len(), message, format!("write `{instead}`")))
+}
+
+/// Where the last `(` that never closes opens, outside strings.
+fn unclosed_paren(source: &str) -> Option<usize> {
+    let mut open: Vec<usize> = Vec::new();
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    for (i, c) in source.char_indices() {
+        match quote {
+            Some(_) if escaped => escaped = false,
+            Some(_) if c == '\\' => escaped = true,
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None if c == '"' || c == '\'' => quote = Some(c),
+            None if c == '(' => open.push(i),
+            None if c == ')' => {
+                open.pop();
+            }
+            None => {}
+        }
+    }
+    open.pop()
 }
 
 /// Where a quote opens that never closes, if one does.

@@ -145,7 +145,8 @@ fn reject_table() {
     rejects! {
         "" => "condition_syntax" at "",
         "reply.text ==" => "condition_syntax" at "",
-        "(reply.text == \"a\"" => "condition_syntax" at "",
+        "(reply.text == \"a\"" => "condition_syntax" at "(",
+        "((1 + 2) * 3" => "condition_syntax" at "(",
         "reply.text == \"yes" => "condition_syntax" at "\"",
         "reply.text = \"yes\"" => "condition_syntax" at "=",
         "vars.a && vars.b" => "condition_syntax" at "&&",

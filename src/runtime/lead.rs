@@ -114,8 +114,15 @@ pub struct Lead {
     /// Attempts made at the current step (1 once the first try is made).
     pub attempts: u32,
     pub entered_at: DateTime<Utc>,
-    /// When the driver must wake the lead (due index), if it is scheduled or waiting.
+    /// When the driver must wake the lead (the due index): the earlier of `timer` and the
+    /// first `inbox` entry; `None` once final. Kept by `refresh_wake`.
     pub wake_at: Option<DateTime<Utc>>,
+    /// When the lead's parking ends by itself (a wait, a timeout, a retry, the window).
+    #[serde(default)]
+    pub timer: Option<DateTime<Utc>>,
+    /// Inputs due later (a simulated reply an hour from now, a call outcome), earliest first.
+    #[serde(default)]
+    pub inbox: Vec<(DateTime<Utc>, Input)>,
     pub vars: serde_json::Map<String, serde_json::Value>,
     /// Split step id -> variant.
     pub variants: BTreeMap<String, String>,
@@ -138,6 +145,8 @@ impl Lead {
             attempts: 0,
             entered_at: now,
             wake_at: Some(now),
+            timer: Some(now),
+            inbox: Vec::new(),
             vars: serde_json::Map::new(),
             variants: BTreeMap::new(),
             reply: None,
@@ -150,7 +159,47 @@ impl Lead {
 
     /// A contact the import skipped: final at once, with the reason.
     pub fn skipped(contact: impl Into<String>, reason: impl Into<String>, now: DateTime<Utc>) -> Lead {
-        Lead { status: LeadStatus::Skipped, park: Park::Start, wake_at: None, outcome: Some(reason.into()), ..Lead::new(contact, now) }
+        Lead {
+            status: LeadStatus::Skipped,
+            park: Park::Start,
+            wake_at: None,
+            timer: None,
+            outcome: Some(reason.into()),
+            ..Lead::new(contact, now)
+        }
+    }
+
+    /// Queue an input for later, keeping the inbox in time order (ties in arrival order).
+    pub fn deliver_at(&mut self, at: DateTime<Utc>, input: Input) {
+        let index = self.inbox.partition_point(|(t, _)| *t <= at);
+        self.inbox.insert(index, (at, input));
+        self.refresh_wake();
+    }
+
+    /// The next input due at `now`, if any: an inbox entry first, then the timer.
+    pub fn take_due(&mut self, now: DateTime<Utc>) -> Option<Input> {
+        if self.status.is_final() {
+            return None;
+        }
+        if self.inbox.first().is_some_and(|(t, _)| *t <= now) {
+            return Some(self.inbox.remove(0).1);
+        }
+        if self.timer.is_some_and(|t| t <= now) {
+            self.timer = None;
+            return Some(Input::Wake);
+        }
+        None
+    }
+
+    pub fn refresh_wake(&mut self) {
+        self.wake_at = if self.status.is_final() {
+            None
+        } else {
+            match (self.timer, self.inbox.first().map(|(t, _)| *t)) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            }
+        };
     }
 }
 
@@ -161,12 +210,25 @@ pub enum Input {
     /// Its wake time came (start, end of a wait, a retry, the window opening, an await timeout).
     Wake,
     /// The outcome of the call placed at the current step.
-    Call { status: String, duration: Option<f64>, vars: serde_json::Map<String, serde_json::Value> },
+    Call {
+        status: String,
+        duration: Option<f64>,
+        vars: serde_json::Map<String, serde_json::Value>,
+    },
     /// The delivery outcome of the message sent at the current step.
-    Delivery { status: String },
-    Reply { text: Option<String>, intent: Option<String>, channel: Option<String> },
+    Delivery {
+        status: String,
+    },
+    Reply {
+        text: Option<String>,
+        intent: Option<String>,
+        channel: Option<String>,
+    },
     /// A named event, with variables it brings.
-    Event { name: String, vars: serde_json::Map<String, serde_json::Value> },
+    Event {
+        name: String,
+        vars: serde_json::Map<String, serde_json::Value>,
+    },
     OptOut,
 }
 
@@ -215,28 +277,73 @@ pub struct Record {
 pub enum Event {
     Enter,
     /// A condition and the values of the paths it read.
-    Condition { what: String, source: String, result: bool, values: Vec<(String, String)> },
-    Send { channel: String, to: String, text: String, key: String, variant: Option<String> },
-    Call { channel: String, to: String, key: String, attempt: u32 },
-    Outcome { status: String },
-    Reply { text: Option<String>, intent: Option<String> },
-    Event { name: String },
-    Wait { until: DateTime<Utc> },
-    Route { to: String },
-    Split { variant: String },
-    Set { name: String, value: String },
-    Retry { attempt: u32, until: DateTime<Utc> },
-    Defer { until: DateTime<Utc>, reason: String },
-    Skip { reason: String },
+    Condition {
+        what: String,
+        source: String,
+        result: bool,
+        values: Vec<(String, String)>,
+    },
+    Send {
+        channel: String,
+        to: String,
+        text: String,
+        key: String,
+        variant: Option<String>,
+    },
+    Call {
+        channel: String,
+        to: String,
+        key: String,
+        attempt: u32,
+    },
+    Outcome {
+        status: String,
+    },
+    Reply {
+        text: Option<String>,
+        intent: Option<String>,
+    },
+    Event {
+        name: String,
+    },
+    Wait {
+        until: DateTime<Utc>,
+    },
+    Route {
+        to: String,
+    },
+    Split {
+        variant: String,
+    },
+    Set {
+        name: String,
+        value: String,
+    },
+    Retry {
+        attempt: u32,
+        until: DateTime<Utc>,
+    },
+    Defer {
+        until: DateTime<Utc>,
+        reason: String,
+    },
+    Skip {
+        reason: String,
+    },
     /// An action that could not be made (a template failed to render, no address).
-    Error { reason: String },
-    Exit { lead_status: LeadStatus, reason: Option<String> },
+    Error {
+        reason: String,
+    },
+    Exit {
+        lead_status: LeadStatus,
+        reason: Option<String>,
+    },
 }
 
 /// What the driver does after an advance.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Effect {
-    Act(Action),
+    Act(Box<Action>),
     /// Suppress this address in every campaign (an opt-out).
     Suppress(String),
 }

@@ -18,8 +18,23 @@ pub type Text = Spanned<String>;
 /// schema lists the same keys (a test keeps them in step).
 pub mod keys {
     pub const CAMPAIGN: &[&str] = &[
-        "id", "name", "description", "channel", "agent", "from", "data", "contacts", "schedule", "pacing",
-        "retry", "goal", "exit_when", "replies", "vars", "moved", "steps",
+        "id",
+        "name",
+        "description",
+        "channel",
+        "agent",
+        "from",
+        "data",
+        "contacts",
+        "schedule",
+        "pacing",
+        "retry",
+        "goal",
+        "exit_when",
+        "replies",
+        "vars",
+        "moved",
+        "steps",
     ];
     pub const CONTACTS: &[&str] = &["key", "region", "require", "fields", "where", "suppress"];
     pub const SCHEDULE: &[&str] = &["timezone", "hours", "days", "start", "end"];

@@ -212,12 +212,7 @@ impl Loader<'_> {
             );
         }
         self.finish(f, keys::ROUTE, &format!("a {what} entry"));
-        Some(Route {
-            condition: if is_else { None } else { condition },
-            goto,
-            set,
-            span: node.span,
-        })
+        Some(Route { condition: if is_else { None } else { condition }, goto, set, span: node.span })
     }
 
     fn arms(&mut self, node: &Node) -> Vec<Arm> {
@@ -235,12 +230,9 @@ impl Loader<'_> {
         let goto = self.text(f.take("goto"), "goto");
         self.finish(f, keys::ARM, "a split variant");
         match (variant, goto) {
-            (Some(variant), Some(goto)) => Some(Arm {
-                variant,
-                weight: weight.unwrap_or(Spanned::new(1.0, node.span)),
-                goto,
-                span: node.span,
-            }),
+            (Some(variant), Some(goto)) => {
+                Some(Arm { variant, weight: weight.unwrap_or(Spanned::new(1.0, node.span)), goto, span: node.span })
+            }
             _ => {
                 self.error(
                     Diagnostic::error("herald::missing_key", "a split variant needs `variant` and `goto`")

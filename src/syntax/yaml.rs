@@ -68,7 +68,9 @@ pub fn parse(file: &SourceFile) -> Result<Node, Diagnostic> {
         .help("a campaign file is written by hand; check that this is the file you meant"));
     }
     if text.trim().is_empty() || text.lines().all(|l| l.trim().is_empty() || l.trim_start().starts_with('#')) {
-        return Err(Diagnostic::error("herald::empty_file", "the file is empty").help("a campaign needs at least `steps:`; see docs/language.md"));
+        let message = if text.trim().is_empty() { "the file is empty" } else { "the file has only comments" };
+        return Err(Diagnostic::error("herald::empty_file", message)
+            .help("a campaign needs at least `steps:`; see docs/language.md"));
     }
     let mut options = Options::default();
     options.duplicate_keys = DuplicateKeyPolicy::Error;
@@ -81,10 +83,15 @@ pub fn parse(file: &SourceFile) -> Result<Node, Diagnostic> {
 
 fn syntax_error(file: &SourceFile, error: &serde_saphyr::Error) -> Diagnostic {
     let location = error.location().filter(|l| l.line() > 0);
-    let offset = location.map_or(0, |l| file.offset_of(l.line() as usize, l.column() as usize));
-    let (code, help) = classify(error, &first_line(&error.to_string()));
+    let mut offset = location.map_or(0, |l| file.offset_of(l.line() as usize, l.column() as usize));
+    let first = first_line(&error.to_string());
+    let (code, help) = classify(error, &first);
+    if code == "herald::yaml_syntax" && first.contains("tab") {
+        offset = tab_near(&file.text, offset).unwrap_or(offset);
+    }
     let message = match code {
-        "herald::yaml_too_complex" if first_line(&error.to_string()).contains("recursion") => {
+        // The parser's recursion limit (flow nesting) or the depth budget (block nesting).
+        "herald::yaml_too_complex" if first.contains("recursion") || first.starts_with("budget breached: Depth ") => {
             "the YAML nests deeper than 64 levels".to_string()
         }
         "herald::yaml_too_complex" => "the YAML expands to too many values (aliases repeating aliases?)".to_string(),
@@ -102,7 +109,8 @@ fn classify(error: &serde_saphyr::Error, message: &str) -> (&'static str, &'stat
     let lower = message.to_lowercase();
     if matches!(error, serde_saphyr::Error::DuplicateMappingKey { .. }) || lower.contains("duplicate") {
         ("herald::duplicate_key", "each key may appear once in a map; remove or rename one of them")
-    } else if lower.contains("budget") || lower.contains("alias") || lower.contains("depth") || lower.contains("limit") {
+    } else if lower.contains("budget") || lower.contains("alias") || lower.contains("depth") || lower.contains("limit")
+    {
         (
             "herald::yaml_too_complex",
             "the YAML nests too deeply or expands too many aliases; write the campaign out plainly",
@@ -126,6 +134,15 @@ fn first_line(message: &str) -> String {
     // serde-saphyr appends "at line X column Y"; the label shows where.
     let line = line.split(" at line ").next().unwrap_or(line);
     line.trim_start_matches("error: ").to_string()
+}
+
+/// The scanner reports a tab near the token it was reading (after the tab, or where a plain
+/// scalar began on the line before); point at the tab itself, on that line or the next.
+fn tab_near(text: &str, offset: usize) -> Option<usize> {
+    let offset = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+    let rest = &text[offset..];
+    let window: usize = rest.split_inclusive('\n').take(2).map(str::len).sum();
+    rest[..window].find('\t').map(|i| offset + i)
 }
 
 fn next_char(text: &str, offset: usize) -> usize {
@@ -155,12 +172,9 @@ fn convert(text: &str, raw: serde_saphyr::Spanned<Raw>) -> Node {
         Raw::Float(f) => Kind::Float(f),
         Raw::Str(s) => Kind::Str(s),
         Raw::Seq(items) => Kind::Seq(items.into_iter().map(|i| convert(text, i)).collect()),
-        Raw::Map(entries) => Kind::Map(
-            entries
-                .into_iter()
-                .map(|(k, v)| (convert(text, k), convert(text, v)))
-                .collect(),
-        ),
+        Raw::Map(entries) => {
+            Kind::Map(entries.into_iter().map(|(k, v)| (convert(text, k), convert(text, v))).collect())
+        }
     };
     // Containers get the span from their first to their last child: serde-saphyr only marks
     // where they open.

@@ -1,0 +1,512 @@
+//! The interpreter: `advance(graph, lead, contact, input, now)` moves one lead through
+//! immediate steps until it parks (a wait, an await, an action in flight, a deferral) or ends,
+//! and returns the actions to hand to channels. Pure: no I/O, no clock; pacing is asked of
+//! the caller through `Pacer`.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use chrono_tz::Tz;
+
+use super::lead::{Action, ActionKind, CallInfo, Effect, Event, Input, Lead, LeadStatus, Park, Record, Reply, action_key};
+use super::scope::{LeadScope, template_context, timezone_of};
+use super::{split, window};
+use crate::contacts::Contact;
+use crate::expr::{Condition, Value};
+use crate::graph::{Graph, Message, NodeKind, Route, StateId, Target, WaitSpec};
+
+/// Campaign-wide pacing, owned by the driver: may an action start now, else when to ask again.
+pub trait Pacer {
+    fn acquire(&mut self, now: DateTime<Utc>) -> Result<(), DateTime<Utc>>;
+}
+
+/// No limits.
+pub struct Unpaced;
+
+impl Pacer for Unpaced {
+    fn acquire(&mut self, _: DateTime<Utc>) -> Result<(), DateTime<Utc>> {
+        Ok(())
+    }
+}
+
+/// What one advance produced: actions and opt-outs for the driver, and history records.
+#[derive(Debug, Default)]
+pub struct Advance {
+    pub effects: Vec<Effect>,
+    pub records: Vec<Record>,
+}
+
+/// Replies that opt a contact out everywhere (case- and whitespace-insensitive).
+const OPT_OUT_WORDS: &[&str] = &["STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPT OUT"];
+
+/// Steps one advance may pass through before the lead is stopped as looping.
+const MAX_HOPS: usize = 10_000;
+
+pub fn is_opt_out(text: &str) -> bool {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let normal = words.join(" ").to_uppercase();
+    OPT_OUT_WORDS.contains(&normal.as_str())
+}
+
+pub fn advance(graph: &Graph, pacer: &mut dyn Pacer, lead: &mut Lead, contact: &Contact, input: Input, now: DateTime<Utc>) -> Advance {
+    let tz = timezone_of(graph, contact);
+    let mut machine = Machine { graph, pacer, lead, contact, now, tz, out: Advance::default() };
+    machine.input(input);
+    machine.lead.refresh_wake();
+    machine.out
+}
+
+struct Machine<'a> {
+    graph: &'a Graph,
+    pacer: &'a mut dyn Pacer,
+    lead: &'a mut Lead,
+    contact: &'a Contact,
+    now: DateTime<Utc>,
+    tz: Tz,
+    out: Advance,
+}
+
+impl Machine<'_> {
+    fn record(&mut self, event: Event) {
+        self.out.records.push(Record { at: self.now, step: self.lead.step.clone(), event });
+        self.lead.seq += 1;
+    }
+
+    fn current(&self) -> Option<StateId> {
+        self.lead.step.as_deref().and_then(|s| self.graph.state(s))
+    }
+
+    fn input(&mut self, input: Input) {
+        if self.lead.status.is_final() {
+            if let Input::Reply { text, intent, .. } = input {
+                self.record(Event::Reply { text, intent });
+            }
+            return;
+        }
+        if self.graph.schedule.end.is_some_and(|end| self.now >= end) {
+            self.finish(LeadStatus::Expired, Some("campaign_ended"));
+            return;
+        }
+        match input {
+            Input::Wake => self.wake(),
+            Input::OptOut => self.opt_out(),
+            Input::Reply { text, intent, channel } => self.reply(text, intent, channel),
+            Input::Event { name, vars } => self.event(name, vars),
+            Input::Call { status, duration, vars } => self.call_outcome(status, duration, vars),
+            Input::Delivery { status } => self.delivery(status),
+        }
+        self.check_goals();
+    }
+
+    fn wake(&mut self) {
+        let here = self.current();
+        match (self.lead.park, here) {
+            (Park::Start, _) => match self.graph.schedule.start {
+                Some(start) if start > self.now => self.park(Park::Start, start, LeadStatus::Scheduled),
+                _ => self.go(self.graph.first()),
+            },
+            (Park::Wait, Some(id)) => self.go(self.graph.node(id).next),
+            (Park::Await, Some(id)) => {
+                self.lead.reply = Some(Reply { timed_out: true, at: Some(self.now), ..Reply::default() });
+                self.record(Event::Outcome { status: "timed_out".into() });
+                let node = self.graph.node(id);
+                let target = self.route(&node.routes, node.next).unwrap_or(node.next);
+                self.go(target);
+            }
+            (Park::Act, Some(id)) => {
+                if let Some(target) = self.act(id) {
+                    self.go(target);
+                }
+            }
+            (Park::Outcome, Some(id)) => {
+                // No outcome came in time: a call counts as failed, a message as sent.
+                let is_call = matches!(self.graph.node(id).kind, NodeKind::Call(_));
+                self.record(Event::Error { reason: "no outcome reported in time".into() });
+                let status = if is_call { "failed" } else { "sent" };
+                if is_call {
+                    self.lead.call = Some(CallInfo { status: Some(status.into()), duration: None, attempt: self.lead.attempts });
+                } else {
+                    self.lead.message_status = Some(status.into());
+                }
+                if let Some(target) = self.outcome(id, status) {
+                    self.go(target);
+                }
+            }
+            (_, None) => self.finish(LeadStatus::Failed, Some("step_missing")),
+        }
+    }
+
+    fn opt_out(&mut self) {
+        self.out.effects.push(Effect::Suppress(self.contact.key.clone()));
+        self.finish(LeadStatus::OptedOut, Some("opt_out"));
+    }
+
+    fn reply(&mut self, text: Option<String>, intent: Option<String>, channel: Option<String>) {
+        self.record(Event::Reply { text: text.clone(), intent: intent.clone() });
+        if text.as_deref().is_some_and(is_opt_out) {
+            self.opt_out();
+            return;
+        }
+        self.lead.reply = Some(Reply { text, intent, channel, at: Some(self.now), timed_out: false });
+        let here = self.current();
+        if let (Park::Await, Some(id)) = (self.lead.park, here)
+            && let NodeKind::Await(spec) = &self.graph.node(id).kind
+            && spec.event.is_none()
+        {
+            let node = self.graph.node(id);
+            let target = self.route(&node.routes, node.next).unwrap_or(node.next);
+            self.go(target);
+            return;
+        }
+        if !self.graph.replies.is_empty() {
+            let next = here.map_or(Target::End, |id| self.graph.node(id).next);
+            if let Some(target) = self.route(&self.graph.replies, next) {
+                self.go(target);
+            }
+        }
+    }
+
+    fn event(&mut self, name: String, vars: serde_json::Map<String, serde_json::Value>) {
+        self.record(Event::Event { name: name.clone() });
+        self.lead.vars.extend(vars);
+        if let (Park::Await, Some(id)) = (self.lead.park, self.current())
+            && let NodeKind::Await(spec) = &self.graph.node(id).kind
+            && spec.event.as_deref() == Some(name.as_str())
+        {
+            let node = self.graph.node(id);
+            let target = self.route(&node.routes, node.next).unwrap_or(node.next);
+            self.go(target);
+        }
+    }
+
+    fn call_outcome(&mut self, status: String, duration: Option<f64>, vars: serde_json::Map<String, serde_json::Value>) {
+        self.lead.vars.extend(vars);
+        let here = self.current();
+        let expected = matches!((self.lead.park, here), (Park::Outcome, Some(id)) if matches!(self.graph.node(id).kind, NodeKind::Call(_)));
+        self.lead.call = Some(CallInfo { status: Some(status.clone()), duration, attempt: self.lead.attempts });
+        match here.filter(|_| expected) {
+            Some(id) => {
+                if let Some(target) = self.outcome(id, &status) {
+                    self.go(target);
+                }
+            }
+            None => self.record(Event::Outcome { status }),
+        }
+    }
+
+    fn delivery(&mut self, status: String) {
+        let here = self.current();
+        let expected = matches!((self.lead.park, here), (Park::Outcome, Some(id)) if matches!(self.graph.node(id).kind, NodeKind::Send(_)));
+        self.lead.message_status = Some(status.clone());
+        match here.filter(|_| expected) {
+            Some(id) => {
+                if let Some(target) = self.outcome(id, &status) {
+                    self.go(target);
+                }
+            }
+            None => self.record(Event::Outcome { status }),
+        }
+    }
+
+    /// After a send or call completes: retry, route, fail, or carry on.
+    fn outcome(&mut self, id: StateId, status: &str) -> Option<Target> {
+        self.record(Event::Outcome { status: status.to_string() });
+        let node = self.graph.node(id);
+        let mut wants_retry = false;
+        if let Some(policy) = &node.retry {
+            let goal_met = policy.until.as_ref().map(|until| self.holds("until", until));
+            wants_retry = match goal_met {
+                Some(true) => false,
+                Some(false) => true,
+                None => policy.on.iter().any(|o| o == status),
+            };
+            if wants_retry && self.lead.attempts <= policy.attempts {
+                let until = self.now + policy.interval(self.lead.attempts);
+                self.park(Park::Act, until, LeadStatus::Scheduled);
+                self.record(Event::Retry { attempt: self.lead.attempts + 1, until });
+                return None;
+            }
+        }
+        if let Some(target) = self.route(&node.routes, node.next) {
+            return Some(target);
+        }
+        if wants_retry {
+            self.finish(LeadStatus::Failed, Some("max_retries"));
+            return None;
+        }
+        Some(node.next)
+    }
+
+    fn check_goals(&mut self) {
+        if self.lead.status.is_final() {
+            return;
+        }
+        if let Some(goal) = &self.graph.goal
+            && self.holds("goal", goal)
+        {
+            self.finish(LeadStatus::Converted, None);
+        } else if let Some(exit) = &self.graph.exit_when
+            && self.holds("exit_when", exit)
+        {
+            self.finish(LeadStatus::Exited, Some("exit_when"));
+        }
+    }
+
+    /// Walk from `target` until the lead parks or ends.
+    fn go(&mut self, mut target: Target) {
+        for _ in 0..MAX_HOPS {
+            match target {
+                Target::End => {
+                    self.finish(LeadStatus::Completed, None);
+                    return;
+                }
+                Target::Step(id) => match self.enter(id) {
+                    Some(next) => target = next,
+                    None => return,
+                },
+            }
+        }
+        self.finish(LeadStatus::Failed, Some("loop"));
+    }
+
+    /// Enter a step: the next target when it passes straight through, `None` when the lead
+    /// parks or ends here.
+    fn enter(&mut self, id: StateId) -> Option<Target> {
+        let graph = self.graph;
+        let node = graph.node(id);
+        self.lead.step = Some(node.id.0.clone());
+        self.lead.entered_at = self.now;
+        self.lead.attempts = 0;
+        self.record(Event::Enter);
+        if let Some(when) = &node.when
+            && !self.holds("when", when)
+        {
+            self.record(Event::Skip { reason: "when".into() });
+            return Some(node.next);
+        }
+        match &node.kind {
+            NodeKind::Send(_) | NodeKind::Call(_) => self.act(id),
+            NodeKind::Wait(wait) => self.wait(wait, node.next),
+            NodeKind::Await(spec) => {
+                self.lead.reply = None;
+                self.park(Park::Await, self.now + spec.timeout, LeadStatus::Waiting);
+                None
+            }
+            NodeKind::Branch(routes) => Some(self.route(routes, node.next).unwrap_or(node.next)),
+            NodeKind::Split(arms) => {
+                let arm = split::choose(arms, &graph.id, &node.id.0, &self.contact.key)?;
+                self.lead.variants.insert(node.id.0.clone(), arm.variant.clone());
+                self.record(Event::Split { variant: arm.variant.clone() });
+                Some(arm.goto)
+            }
+            NodeKind::Set(pairs) => {
+                self.assign(pairs);
+                Some(node.next)
+            }
+            NodeKind::Exit(label) => {
+                self.finish(LeadStatus::Exited, Some(label));
+                None
+            }
+        }
+    }
+
+    fn wait(&mut self, wait: &WaitSpec, next: Target) -> Option<Target> {
+        let until = match wait {
+            WaitSpec::For(duration) => self.now.checked_add_signed(*duration),
+            WaitSpec::UntilTime(time) => Some(window::next_local_time(self.tz, *time, self.now)),
+            WaitSpec::UntilExpr(expr) => {
+                let value = self.eval(expr);
+                match value.as_datetime(self.tz) {
+                    Some(t) => Some(t),
+                    None => {
+                        self.record(Event::Error { reason: format!("`wait.until` gave {value}, not a datetime: not waiting") });
+                        return Some(next);
+                    }
+                }
+            }
+        };
+        match until {
+            Some(until) if until > self.now => {
+                self.park(Park::Wait, until, LeadStatus::Scheduled);
+                self.record(Event::Wait { until });
+                None
+            }
+            _ => Some(next),
+        }
+    }
+
+    /// First matching route: apply its `set`, and give its target (`None` when none matches).
+    fn route(&mut self, routes: &[Route], next: Target) -> Option<Target> {
+        for route in routes {
+            let matched = route.condition.as_ref().is_none_or(|c| self.holds("if", c));
+            if matched {
+                self.assign(&route.set);
+                let target = route.goto.unwrap_or(next);
+                self.record(Event::Route { to: self.graph.target_name(target).to_string() });
+                return Some(target);
+            }
+        }
+        None
+    }
+
+    fn assign(&mut self, pairs: &[(String, Condition)]) {
+        for (name, expr) in pairs {
+            let value = self.eval(expr);
+            self.record(Event::Set { name: name.clone(), value: value.to_string() });
+            self.lead.vars.insert(name.clone(), value.to_json());
+        }
+    }
+
+    /// Make the step's send or call, inside the window and pacing, or defer it.
+    fn act(&mut self, id: StateId) -> Option<Target> {
+        match window::next_open(&self.graph.schedule, self.tz, self.now) {
+            Some(t) if t <= self.now => {}
+            Some(t) => {
+                self.defer(t, "outside the schedule window");
+                return None;
+            }
+            None => {
+                self.finish(LeadStatus::Failed, Some("window_never_opens"));
+                return None;
+            }
+        }
+        if let Err(t) = self.pacer.acquire(self.now) {
+            self.defer(t.max(self.now + TimeDelta::seconds(1)), "pacing");
+            return None;
+        }
+        self.lead.attempts += 1;
+        match self.action(id) {
+            Ok(action) => {
+                let timeout = match &self.graph.node(id).kind {
+                    NodeKind::Call(call) => {
+                        self.record(Event::Call {
+                            channel: action.channel.clone(),
+                            to: action.to.clone(),
+                            key: action.key.clone(),
+                            attempt: action.attempt,
+                        });
+                        call.max_duration.unwrap_or(TimeDelta::minutes(30)) + TimeDelta::minutes(30)
+                    }
+                    _ => {
+                        self.record(Event::Send {
+                            channel: action.channel.clone(),
+                            to: action.to.clone(),
+                            text: action.text.clone(),
+                            key: action.key.clone(),
+                            variant: action.variant.clone(),
+                        });
+                        TimeDelta::hours(1)
+                    }
+                };
+                self.out.effects.push(Effect::Act(Box::new(action)));
+                self.park(Park::Outcome, self.now + timeout, LeadStatus::InProgress);
+                None
+            }
+            Err(reason) => {
+                self.record(Event::Error { reason });
+                self.outcome(id, "failed")
+            }
+        }
+    }
+
+    fn defer(&mut self, until: DateTime<Utc>, reason: &str) {
+        let until = match self.graph.schedule.end {
+            Some(end) if until > end => end,
+            _ => until,
+        };
+        self.park(Park::Act, until, LeadStatus::Scheduled);
+        self.record(Event::Defer { until, reason: reason.into() });
+    }
+
+    /// Render the step's action; the error is the reason recorded against the lead.
+    fn action(&self, id: StateId) -> Result<Action, String> {
+        let graph = self.graph;
+        let node = graph.node(id);
+        let context = template_context(graph, self.lead, self.contact, &node.id.0, node.name.as_deref());
+        let render = |t: &crate::template::Template| graph.templates.render(t, &context);
+        let (kind, channel, to, from, subject, text, agent, variant) = match &node.kind {
+            NodeKind::Send(send) => {
+                let variant = self.lead.variants.values().find(|v| send.variants.iter().any(|(name, _)| name == *v));
+                let message: &Message =
+                    variant.and_then(|v| send.variants.iter().find(|(n, _)| n == v)).map_or(&send.message, |(_, m)| m);
+                let subject = message.subject.as_ref().map(render).transpose()?;
+                let to = send.to.as_ref().map(render).transpose()?;
+                (ActionKind::Send, &send.channel, to, send.from.clone(), subject, render(&message.body)?, None, variant.cloned())
+            }
+            NodeKind::Call(call) => {
+                let prompt = call.prompt.as_ref().map(render).transpose()?.unwrap_or_default();
+                let to = call.to.as_ref().map(render).transpose()?;
+                (ActionKind::Call, &call.channel, to, call.from.clone(), None, prompt, call.agent.clone(), None)
+            }
+            _ => return Err("not an action step".into()),
+        };
+        let to = match to {
+            Some(to) if !to.trim().is_empty() => to.trim().to_string(),
+            _ => self.address(channel).ok_or_else(|| format!("no address to reach the contact on `{channel}`"))?,
+        };
+        Ok(Action {
+            key: action_key(&graph.id, &self.contact.key, &node.id.0, self.lead.attempts),
+            kind,
+            campaign: graph.id.clone(),
+            contact: self.contact.key.clone(),
+            step: node.id.0.clone(),
+            attempt: self.lead.attempts,
+            channel: channel.clone(),
+            to,
+            from: from.or_else(|| graph.defaults.from.clone()),
+            subject,
+            text,
+            agent: agent.or_else(|| graph.defaults.agent.clone()),
+            variant,
+            at: self.now,
+        })
+    }
+
+    /// The contact's address on a channel: email for email-like channels, else the phone.
+    fn address(&self, channel: &str) -> Option<String> {
+        let column = if channel.contains("mail") { "email" } else { "phone" };
+        match self.contact.fields.get(column) {
+            Some(serde_json::Value::String(s)) if !s.is_empty() => Some(s.clone()),
+            _ => Some(self.contact.key.clone()).filter(|k| !k.is_empty()),
+        }
+    }
+
+    fn park(&mut self, park: Park, until: DateTime<Utc>, status: LeadStatus) {
+        self.lead.park = park;
+        self.lead.timer = Some(until);
+        self.lead.status = status;
+    }
+
+    fn finish(&mut self, status: LeadStatus, reason: Option<&str>) {
+        self.lead.status = status;
+        self.lead.outcome = reason.map(str::to_string).or(self.lead.outcome.take().filter(|_| status == LeadStatus::Exited));
+        self.lead.timer = None;
+        self.lead.inbox.clear();
+        self.record(Event::Exit { lead_status: status, reason: self.lead.outcome.clone() });
+    }
+
+    fn scope(&self) -> LeadScope<'_> {
+        LeadScope { graph: self.graph, lead: self.lead, contact: self.contact, now: self.now, tz: self.tz }
+    }
+
+    fn eval(&self, condition: &Condition) -> Value {
+        condition.eval(&self.scope())
+    }
+
+    /// Evaluate a condition and record it with the values it read, for `explain`.
+    fn holds(&mut self, what: &str, condition: &Condition) -> bool {
+        let scope = self.scope();
+        let result = condition.holds(&scope);
+        let mut values: Vec<(String, String)> = Vec::new();
+        for path in condition.paths() {
+            let name = path.to_string();
+            if !values.iter().any(|(n, _)| *n == name) {
+                let value = match path.root.as_str() {
+                    "now" | "today" => Value::DateTime(self.now),
+                    _ => crate::expr::Scope::get(&scope, path),
+                };
+                values.push((name, value.to_string()));
+            }
+        }
+        self.record(Event::Condition { what: what.into(), source: condition.text(), result, values });
+        result
+    }
+}

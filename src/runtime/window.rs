@@ -1,0 +1,210 @@
+//! Local time: schedule windows and `wait: {until: "HH:MM"}`, DST-safe.
+//!
+//! A local time inside a spring-forward gap means the first instant after the gap; inside a
+//! fall-back fold, the earlier instant.
+
+use chrono::{DateTime, Datelike, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta, TimeZone, Utc};
+use chrono_tz::Tz;
+
+use crate::graph::Schedule;
+
+/// The instant of a local wall-clock time.
+pub fn resolve(tz: Tz, local: NaiveDateTime) -> DateTime<Utc> {
+    match tz.from_local_datetime(&local) {
+        LocalResult::Single(t) => t.with_timezone(&Utc),
+        LocalResult::Ambiguous(earlier, _) => earlier.with_timezone(&Utc),
+        LocalResult::None => first_after_gap(tz, local),
+    }
+}
+
+/// The transition instant that skipped `local`: the offset before the gap maps `local` to an
+/// instant past the transition, so walk back to the first minute that exists.
+fn first_after_gap(tz: Tz, local: NaiveDateTime) -> DateTime<Utc> {
+    let mut at = local;
+    for _ in 0..=24 * 60 {
+        at += TimeDelta::minutes(1);
+        if let Some(t) = tz.from_local_datetime(&at).earliest() {
+            let mut t = t.with_timezone(&Utc);
+            // Step back to the exact transition (gaps start on whole minutes in every zone).
+            while tz.from_utc_datetime(&(t - TimeDelta::minutes(1)).naive_utc()).naive_local() >= local
+                && t - TimeDelta::minutes(1) > DateTime::<Utc>::MIN_UTC
+            {
+                t -= TimeDelta::minutes(1);
+            }
+            return t;
+        }
+    }
+    Utc.from_utc_datetime(&local)
+}
+
+/// Start of a local day.
+fn day_start(tz: Tz, date: NaiveDate) -> DateTime<Utc> {
+    resolve(tz, date.and_time(NaiveTime::MIN))
+}
+
+/// The first instant at or after `now` when the window is open, looking up to two weeks
+/// ahead; `None` if it never opens (`check` refuses such schedules).
+pub fn next_open(schedule: &Schedule, tz: Tz, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let today = now.with_timezone(&tz).date_naive();
+    for offset in 0..=15 {
+        let date = today + TimeDelta::days(offset);
+        if !schedule.days[date.weekday().num_days_from_monday() as usize] {
+            continue;
+        }
+        let next_day = day_start(tz, date + TimeDelta::days(1));
+        let mut best: Option<DateTime<Utc>> = None;
+        for window in &schedule.hours {
+            let open = resolve(tz, date.and_time(window.open));
+            let close = window.close.map_or(next_day, |c| resolve(tz, date.and_time(c)));
+            if close > now && open < close {
+                let start = open.max(now);
+                best = Some(best.map_or(start, |b| b.min(start)));
+            }
+        }
+        if best.is_some() {
+            return best;
+        }
+    }
+    None
+}
+
+/// The next time the local clock shows `time`, strictly after `now`.
+pub fn next_local_time(tz: Tz, time: NaiveTime, now: DateTime<Utc>) -> DateTime<Utc> {
+    let today = now.with_timezone(&tz).date_naive();
+    (0..=2)
+        .map(|d| resolve(tz, (today + TimeDelta::days(d)).and_time(time)))
+        .find(|t| *t > now)
+        .unwrap_or(now + TimeDelta::days(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::Window;
+
+    fn tz(name: &str) -> Tz {
+        name.parse().unwrap()
+    }
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    fn weekdays_9_to_17(zone: &str) -> Schedule {
+        Schedule {
+            timezone: tz(zone),
+            hours: vec![Window {
+                open: NaiveTime::from_hms_opt(9, 0, 0).unwrap(),
+                close: NaiveTime::from_hms_opt(17, 0, 0),
+            }],
+            days: [true, true, true, true, true, false, false],
+            start: None,
+            end: None,
+        }
+    }
+
+    #[test]
+    fn inside_the_window_is_now() {
+        let s = weekdays_9_to_17("America/New_York");
+        let now = at("2026-12-01T15:00:00Z"); // Tue 10:00 local
+        assert_eq!(next_open(&s, s.timezone, now), Some(now));
+    }
+
+    #[test]
+    fn friday_evening_defers_to_monday_morning() {
+        let s = weekdays_9_to_17("America/New_York");
+        let friday_evening = at("2026-12-04T23:30:00Z"); // Fri 18:30 local
+        assert_eq!(next_open(&s, s.timezone, friday_evening), Some(at("2026-12-07T14:00:00Z")));
+    }
+
+    #[test]
+    fn spring_forward_gap_opens_at_the_first_instant_after() {
+        // 2027-03-14 New York: 02:00 -> 03:00. A window opening at 02:30 opens at 03:00 EDT.
+        let mut s = weekdays_9_to_17("America/New_York");
+        s.days = [true; 7];
+        s.hours = vec![Window { open: NaiveTime::from_hms_opt(2, 30, 0).unwrap(), close: None }];
+        let night = at("2027-03-14T05:00:00Z"); // 00:00 EST
+        assert_eq!(next_open(&s, s.timezone, night), Some(at("2027-03-14T07:00:00Z")));
+        let t = next_local_time(s.timezone, NaiveTime::from_hms_opt(2, 30, 0).unwrap(), night);
+        assert_eq!(t, at("2027-03-14T07:00:00Z"));
+    }
+
+    #[test]
+    fn fall_back_fold_takes_the_earlier_instant() {
+        // 2026-11-01 New York: 01:30 happens twice; the first is EDT (05:30Z).
+        let t = next_local_time(
+            tz("America/New_York"),
+            NaiveTime::from_hms_opt(1, 30, 0).unwrap(),
+            at("2026-11-01T04:00:00Z"),
+        );
+        assert_eq!(t, at("2026-11-01T05:30:00Z"));
+    }
+
+    #[test]
+    fn never_open_is_none() {
+        let mut s = weekdays_9_to_17("Europe/Paris");
+        s.days = [false; 7];
+        assert_eq!(next_open(&s, s.timezone, at("2026-12-01T00:00:00Z")), None);
+    }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        const ZONES: &[&str] = &[
+            "America/New_York",
+            "Europe/London",
+            "Europe/Paris",
+            "Australia/Sydney",
+            "Australia/Lord_Howe",
+            "America/Santiago",
+            "Asia/Kolkata",
+            "Pacific/Chatham",
+            "UTC",
+            "America/Sao_Paulo",
+        ];
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(3_000))]
+
+            /// Across years, zones and DST days: the answer is at or after now, inside the
+            /// window by the local clock (or at the first instant after a gap that swallowed
+            /// the opening), on an allowed day, and no earlier open instant was missed.
+            #[test]
+            fn next_open_is_the_first_open_instant(
+                zone in 0..ZONES.len(),
+                secs in 1_600_000_000i64..2_100_000_000i64,
+                open_h in 0u32..23, len_h in 1u32..10, days in 1u8..128,
+            ) {
+                let tz = tz(ZONES[zone]);
+                let open = NaiveTime::from_hms_opt(open_h, 0, 0).unwrap();
+                let close_h = open_h + len_h;
+                let close = if close_h >= 24 { None } else { NaiveTime::from_hms_opt(close_h, 0, 0) };
+                let mut allowed = [false; 7];
+                for (i, a) in allowed.iter_mut().enumerate() { *a = days & (1 << i) != 0; }
+                let s = Schedule { timezone: tz, hours: vec![Window { open, close }], days: allowed, start: None, end: None };
+                let now = DateTime::from_timestamp(secs, 0).unwrap();
+                let found = next_open(&s, tz, now);
+                prop_assert!(found.is_some());
+                let found = found.unwrap();
+                prop_assert!(found >= now);
+                let is_open = |t: DateTime<Utc>| {
+                    let local = t.with_timezone(&tz);
+                    let date = local.date_naive();
+                    let day_ok = allowed[date.weekday().num_days_from_monday() as usize];
+                    let o = resolve(tz, date.and_time(open));
+                    let c = close.map_or_else(|| day_start(tz, date + TimeDelta::days(1)), |c| resolve(tz, date.and_time(c)));
+                    day_ok && t >= o && t < c
+                };
+                prop_assert!(is_open(found), "{found} local {}", found.with_timezone(&tz));
+                // Nothing open between now and the answer, checked every 30 minutes.
+                let mut t = now;
+                while t + TimeDelta::minutes(30) < found {
+                    t += TimeDelta::minutes(30);
+                    prop_assert!(!is_open(t), "open at {t} before {found}");
+                }
+            }
+        }
+    }
+}
