@@ -11,15 +11,16 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::check::{self, Options};
 use crate::diagnostic::Renderer;
+use crate::driver::{SimFormat, simulate};
 use crate::validate::{self, Format};
 use crate::{draw, schema};
 
 #[derive(Parser, Debug)]
 #[command(name = "herald", version, about = "Campaigns as code: check, compile and run outbound campaigns")]
 struct Cli {
-    /// Database file
-    #[arg(long, global = true, default_value = "herald.redb")]
-    db: PathBuf,
+    /// Database file (default: herald.redb; `simulate` uses a temporary one unless given)
+    #[arg(long, global = true)]
+    db: Option<PathBuf>,
     /// Channel configuration (default: herald.yaml if present)
     #[arg(long, global = true)]
     config: Option<PathBuf>,
@@ -52,6 +53,27 @@ enum Command {
     },
     /// Print the JSON Schema of campaign files
     Schema,
+    /// Run a campaign on a virtual clock and show what would happen to whom, and when
+    Simulate {
+        file: PathBuf,
+        /// The contacts CSV
+        #[arg(long)]
+        contacts: PathBuf,
+        /// How contacts answer: a YAML list of rules (see docs/simulate.md)
+        #[arg(long)]
+        responses: Option<PathBuf>,
+        /// Virtual start time, RFC 3339 or a date (default: the campaign's start, else now)
+        #[arg(long)]
+        start: Option<String>,
+        /// Stop at this virtual time even if leads are still in progress
+        #[arg(long)]
+        until: Option<String>,
+        /// Seed of the responses' randomness
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        #[arg(long, value_enum, default_value_t = SimFormat::Timeline)]
+        format: SimFormat,
+    },
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -69,13 +91,17 @@ pub fn run() -> ExitCode {
             return if error.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
         }
     };
-    let _ = (&cli.db, &cli.config);
+    let _ = &cli.config;
     let result = match cli.command {
         Command::Validate { paths, contacts, format, deny_warnings } => {
             validate(paths, contacts, format, deny_warnings)
         }
         Command::Graph { file, format, contacts } => graph(file, format, contacts),
         Command::Schema => print(&schema::render()).map(|()| ExitCode::SUCCESS),
+        Command::Simulate { file, contacts, responses, start, until, seed, format } => {
+            let args = simulate::Args { file, contacts, responses, start, until, seed, format, db: cli.db };
+            Ok(simulate::command(args))
+        }
     };
     result.unwrap_or_else(|message| {
         eprintln!("error: {message}");

@@ -6,7 +6,9 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use chrono_tz::Tz;
 
-use super::lead::{Action, ActionKind, CallInfo, Effect, Event, Input, Lead, LeadStatus, Park, Record, Reply, action_key};
+use super::lead::{
+    Action, ActionKind, CallInfo, Effect, Event, Input, Lead, LeadStatus, Park, Record, Reply, action_key,
+};
 use super::scope::{LeadScope, template_context, timezone_of};
 use super::{split, window};
 use crate::contacts::Contact;
@@ -46,7 +48,14 @@ pub fn is_opt_out(text: &str) -> bool {
     OPT_OUT_WORDS.contains(&normal.as_str())
 }
 
-pub fn advance(graph: &Graph, pacer: &mut dyn Pacer, lead: &mut Lead, contact: &Contact, input: Input, now: DateTime<Utc>) -> Advance {
+pub fn advance(
+    graph: &Graph,
+    pacer: &mut dyn Pacer,
+    lead: &mut Lead,
+    contact: &Contact,
+    input: Input,
+    now: DateTime<Utc>,
+) -> Advance {
     let tz = timezone_of(graph, contact);
     let mut machine = Machine { graph, pacer, lead, contact, now, tz, out: Advance::default() };
     machine.input(input);
@@ -122,7 +131,8 @@ impl Machine<'_> {
                 self.record(Event::Error { reason: "no outcome reported in time".into() });
                 let status = if is_call { "failed" } else { "sent" };
                 if is_call {
-                    self.lead.call = Some(CallInfo { status: Some(status.into()), duration: None, attempt: self.lead.attempts });
+                    self.lead.call =
+                        Some(CallInfo { status: Some(status.into()), duration: None, attempt: self.lead.attempts });
                 } else {
                     self.lead.message_status = Some(status.into());
                 }
@@ -177,7 +187,12 @@ impl Machine<'_> {
         }
     }
 
-    fn call_outcome(&mut self, status: String, duration: Option<f64>, vars: serde_json::Map<String, serde_json::Value>) {
+    fn call_outcome(
+        &mut self,
+        status: String,
+        duration: Option<f64>,
+        vars: serde_json::Map<String, serde_json::Value>,
+    ) {
         self.lead.vars.extend(vars);
         let here = self.current();
         let expected = matches!((self.lead.park, here), (Park::Outcome, Some(id)) if matches!(self.graph.node(id).kind, NodeKind::Call(_)));
@@ -317,7 +332,9 @@ impl Machine<'_> {
                 match value.as_datetime(self.tz) {
                     Some(t) => Some(t),
                     None => {
-                        self.record(Event::Error { reason: format!("`wait.until` gave {value}, not a datetime: not waiting") });
+                        self.record(Event::Error {
+                            reason: format!("`wait.until` gave {value}, not a datetime: not waiting"),
+                        });
                         return Some(next);
                     }
                 }
@@ -429,7 +446,16 @@ impl Machine<'_> {
                     variant.and_then(|v| send.variants.iter().find(|(n, _)| n == v)).map_or(&send.message, |(_, m)| m);
                 let subject = message.subject.as_ref().map(render).transpose()?;
                 let to = send.to.as_ref().map(render).transpose()?;
-                (ActionKind::Send, &send.channel, to, send.from.clone(), subject, render(&message.body)?, None, variant.cloned())
+                (
+                    ActionKind::Send,
+                    &send.channel,
+                    to,
+                    send.from.clone(),
+                    subject,
+                    render(&message.body)?,
+                    None,
+                    variant.cloned(),
+                )
             }
             NodeKind::Call(call) => {
                 let prompt = call.prompt.as_ref().map(render).transpose()?.unwrap_or_default();
@@ -477,7 +503,8 @@ impl Machine<'_> {
 
     fn finish(&mut self, status: LeadStatus, reason: Option<&str>) {
         self.lead.status = status;
-        self.lead.outcome = reason.map(str::to_string).or(self.lead.outcome.take().filter(|_| status == LeadStatus::Exited));
+        self.lead.outcome =
+            reason.map(str::to_string).or(self.lead.outcome.take().filter(|_| status == LeadStatus::Exited));
         self.lead.timer = None;
         self.lead.inbox.clear();
         self.record(Event::Exit { lead_status: status, reason: self.lead.outcome.clone() });

@@ -4,9 +4,9 @@
 pub mod lead;
 
 pub use lead::{Action, ActionKind, CallInfo, Effect, Event, Input, Lead, LeadStatus, Park, Record, Reply, action_key};
-pub mod split;
-pub mod window;
 pub mod advance;
 pub mod scope;
+pub mod split;
+pub mod window;
 
 pub use advance::{Advance, Pacer, Unpaced, advance, is_opt_out};

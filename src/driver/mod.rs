@@ -1,0 +1,11 @@
+//! The driver: the clock, the store, pacing and channels around the pure interpreter.
+//! `simulate` runs it on a virtual clock; `run` (next) on the real one.
+
+pub mod load;
+pub mod output;
+pub mod pacing;
+pub mod responses;
+pub mod simulate;
+
+pub use output::SimFormat;
+pub use simulate::Simulation;

@@ -1,0 +1,88 @@
+//! Campaign-wide pacing: at most `per_hour` actions started in any 60-minute period, and at
+//! most `concurrency` in flight.
+
+use std::collections::VecDeque;
+
+use chrono::{DateTime, TimeDelta, Utc};
+
+use crate::graph::Pacing;
+use crate::runtime::Pacer;
+
+/// How long a lead held back by concurrency waits before asking again.
+const CONCURRENCY_RETRY: TimeDelta = TimeDelta::minutes(1);
+
+#[derive(Debug, Default)]
+pub struct CampaignPacer {
+    per_hour: Option<usize>,
+    concurrency: Option<usize>,
+    /// Start times of the actions in the last hour (at most `per_hour` of them).
+    starts: VecDeque<DateTime<Utc>>,
+    in_flight: usize,
+}
+
+impl CampaignPacer {
+    pub fn new(pacing: &Pacing) -> CampaignPacer {
+        CampaignPacer {
+            per_hour: pacing.per_hour.map(|n| n as usize),
+            concurrency: pacing.concurrency.map(|n| n as usize),
+            ..CampaignPacer::default()
+        }
+    }
+
+    /// An action's outcome arrived: it is no longer in flight.
+    pub fn release(&mut self) {
+        self.in_flight = self.in_flight.saturating_sub(1);
+    }
+
+    pub fn in_flight(&self) -> usize {
+        self.in_flight
+    }
+}
+
+impl Pacer for CampaignPacer {
+    fn acquire(&mut self, now: DateTime<Utc>) -> Result<(), DateTime<Utc>> {
+        if self.concurrency.is_some_and(|limit| self.in_flight >= limit) {
+            return Err(now + CONCURRENCY_RETRY);
+        }
+        if let Some(limit) = self.per_hour {
+            while self.starts.front().is_some_and(|t| *t + TimeDelta::hours(1) <= now) {
+                self.starts.pop_front();
+            }
+            if self.starts.len() >= limit {
+                let free_at = self.starts.front().map_or(now, |t| *t + TimeDelta::hours(1));
+                return Err(free_at);
+            }
+            self.starts.push_back(now);
+        }
+        self.in_flight += 1;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(minute: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000, 0).unwrap() + TimeDelta::minutes(minute)
+    }
+
+    #[test]
+    fn per_hour_is_any_sixty_minutes() {
+        let mut p = CampaignPacer::new(&Pacing { per_hour: Some(2), concurrency: None });
+        assert!(p.acquire(at(0)).is_ok());
+        assert!(p.acquire(at(30)).is_ok());
+        assert_eq!(p.acquire(at(59)), Err(at(60)));
+        assert!(p.acquire(at(60)).is_ok());
+        assert_eq!(p.acquire(at(61)), Err(at(90)));
+    }
+
+    #[test]
+    fn concurrency_counts_actions_in_flight() {
+        let mut p = CampaignPacer::new(&Pacing { per_hour: None, concurrency: Some(1) });
+        assert!(p.acquire(at(0)).is_ok());
+        assert_eq!(p.acquire(at(0)), Err(at(1)));
+        p.release();
+        assert!(p.acquire(at(0)).is_ok());
+    }
+}

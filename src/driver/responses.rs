@@ -1,0 +1,247 @@
+//! `--responses FILE`: how simulated contacts answer (SPEC §7). Rules are tried in order per
+//! action; the first matching rule of each kind decides. Randomness is a stable hash of the
+//! seed, the contact and the action, so a run is reproducible.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::Deserialize;
+
+use crate::contacts::Contact;
+use crate::expr::{self, Condition, Path as ExprPath, Scope, Type, TypeEnv, Value};
+use crate::graph::{Graph, NodeKind};
+use crate::runtime::scope::{LeadScope, timezone_of};
+use crate::runtime::split::unit;
+use crate::runtime::{Action, ActionKind, Input, Lead};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ResponsesError {
+    #[error("cannot read the responses file {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("{path}: {detail}")]
+    Invalid { path: String, detail: String },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleFile {
+    step: Option<String>,
+    when: Option<String>,
+    call: Option<BTreeMap<String, f64>>,
+    vars: Option<serde_json::Map<String, serde_json::Value>>,
+    reply: Option<ReplyRule>,
+    delivery: Option<BTreeMap<String, f64>>,
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReplyRule {
+    text: Option<String>,
+    intent: Option<String>,
+    after: Option<String>,
+    probability: Option<f64>,
+}
+
+struct Rule {
+    step: Option<String>,
+    when: Option<Condition>,
+    call: Vec<(String, f64)>,
+    vars: serde_json::Map<String, serde_json::Value>,
+    reply: Option<(ReplyRule, TimeDelta, f64)>,
+    delivery: Vec<(String, f64)>,
+}
+
+#[derive(Default)]
+pub struct Responses {
+    rules: Vec<Rule>,
+    seed: u64,
+}
+
+/// Simulated call lengths, by outcome: what holds a concurrency slot.
+fn call_length(status: &str) -> TimeDelta {
+    match status {
+        "answered" => TimeDelta::minutes(3),
+        "voicemail" => TimeDelta::minutes(1),
+        _ => TimeDelta::seconds(30),
+    }
+}
+
+impl Responses {
+    pub fn none(seed: u64) -> Responses {
+        Responses { rules: Vec::new(), seed }
+    }
+
+    pub fn load(path: &Path, graph: &Graph, seed: u64) -> Result<Responses, ResponsesError> {
+        let name = path.display().to_string();
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ResponsesError::Read { path: name.clone(), source })?;
+        let invalid = |detail: String| ResponsesError::Invalid { path: name.clone(), detail };
+        let files: Vec<RuleFile> = if text.trim().is_empty() {
+            Vec::new()
+        } else {
+            serde_saphyr::from_str(&text).map_err(|e| invalid(e.to_string()))?
+        };
+        let env = TypeEnv {
+            data: graph.data.keys().map(|k| (k.clone(), Type::Unknown)).collect(),
+            contact_fields: None,
+            split_steps: graph
+                .nodes
+                .iter()
+                .filter(|n| matches!(n.kind, NodeKind::Split(_)))
+                .map(|n| n.id.0.clone())
+                .collect(),
+        };
+        let mut rules = Vec::new();
+        for (i, file) in files.into_iter().enumerate() {
+            let n = i + 1;
+            if let Some(step) = &file.step
+                && graph.state(step).is_none()
+            {
+                return Err(invalid(format!("rule {n}: no step `{step}` in campaign `{}`", graph.id)));
+            }
+            let when = match &file.when {
+                Some(source) => Some(
+                    expr::compile(source, &env)
+                        .map_err(|p| invalid(format!("rule {n}: `when: {source}`: {}", p[0].message)))?
+                        .0,
+                ),
+                None => None,
+            };
+            let call = probabilities(file.call, crate::check::CALL_OUTCOMES)
+                .map_err(|e| invalid(format!("rule {n}: call: {e}")))?;
+            let delivery = probabilities(file.delivery, crate::check::MESSAGE_OUTCOMES)
+                .map_err(|e| invalid(format!("rule {n}: delivery: {e}")))?;
+            let reply = match file.reply {
+                Some(reply) => {
+                    let after = match &reply.after {
+                        Some(text) => expr::parse_duration(text.trim())
+                            .ok_or_else(|| invalid(format!("rule {n}: reply.after: `{text}` is not a duration")))?,
+                        None => TimeDelta::zero(),
+                    };
+                    let p = reply.probability.unwrap_or(1.0);
+                    if !(0.0..=1.0).contains(&p) {
+                        return Err(invalid(format!("rule {n}: reply.probability must be between 0 and 1")));
+                    }
+                    Some((reply, after, p))
+                }
+                None => None,
+            };
+            if call.is_empty() && delivery.is_empty() && reply.is_none() {
+                return Err(invalid(format!("rule {n}: give `call`, `reply` or `delivery`")));
+            }
+            rules.push(Rule { step: file.step, when, call, vars: file.vars.unwrap_or_default(), reply, delivery });
+        }
+        Ok(Responses { rules, seed })
+    }
+
+    /// The inputs an action brings back, each with when it arrives.
+    pub fn respond(
+        &self,
+        graph: &Graph,
+        lead: &Lead,
+        contact: &Contact,
+        action: &Action,
+    ) -> Vec<(DateTime<Utc>, Input)> {
+        let tz = timezone_of(graph, contact);
+        let base = LeadScope { graph, lead, contact, now: action.at, tz };
+        let scope = AttemptScope { inner: &base, attempt: action.attempt };
+        let matching = self
+            .rules
+            .iter()
+            .filter(|r| r.step.as_deref().is_none_or(|s| s == action.step))
+            .filter(|r| r.when.as_ref().is_none_or(|w| w.holds(&scope)));
+        let draw = |what: &str| unit(&[&self.seed.to_string(), &action.key, what]);
+        let mut out = Vec::new();
+        let mut decided = false;
+        let mut replied = false;
+        for rule in matching {
+            if !decided && action.kind == ActionKind::Call && !rule.call.is_empty() {
+                let status = pick(&rule.call, draw("call"));
+                let vars = if status == "answered" { rule.vars.clone() } else { Default::default() };
+                let length = call_length(&status);
+                let duration = (status == "answered").then(|| length.num_seconds() as f64);
+                out.push((action.at + length, Input::Call { status, duration, vars }));
+                decided = true;
+            }
+            if !decided && action.kind == ActionKind::Send && !rule.delivery.is_empty() {
+                out.push((action.at, Input::Delivery { status: pick(&rule.delivery, draw("delivery")) }));
+                decided = true;
+            }
+            if !replied && let Some((reply, after, p)) = &rule.reply {
+                replied = true;
+                if draw("reply") < *p {
+                    let input = Input::Reply {
+                        text: reply.text.clone(),
+                        intent: reply.intent.clone(),
+                        channel: Some(action.channel.clone()),
+                    };
+                    out.push((action.at + *after, input));
+                }
+            }
+        }
+        if !decided {
+            out.push(match action.kind {
+                ActionKind::Call => (
+                    action.at + call_length("answered"),
+                    Input::Call { status: "answered".into(), duration: Some(180.0), vars: Default::default() },
+                ),
+                ActionKind::Send => (action.at, Input::Delivery { status: "delivered".into() }),
+            });
+        }
+        out
+    }
+}
+
+/// A rule's `when` sees `call.attempt` as the attempt being made.
+struct AttemptScope<'a> {
+    inner: &'a LeadScope<'a>,
+    attempt: u32,
+}
+
+impl Scope for AttemptScope<'_> {
+    fn get(&self, path: &ExprPath) -> Value {
+        if path.root == "call" && path.fields.first().is_some_and(|f| f == "attempt") {
+            return Value::Number(f64::from(self.attempt));
+        }
+        self.inner.get(path)
+    }
+    fn now(&self) -> DateTime<Utc> {
+        self.inner.now()
+    }
+    fn timezone(&self) -> chrono_tz::Tz {
+        self.inner.timezone()
+    }
+}
+
+fn probabilities(map: Option<BTreeMap<String, f64>>, known: &[&str]) -> Result<Vec<(String, f64)>, String> {
+    let Some(map) = map else { return Ok(Vec::new()) };
+    let mut out = Vec::new();
+    for (name, p) in map {
+        if !known.contains(&name.as_str()) {
+            let help = crate::diagnostic::did_you_mean(&name, known.iter().copied())
+                .unwrap_or_else(|| format!("outcomes are: {}", known.join(", ")));
+            return Err(format!("unknown outcome `{name}`: {help}"));
+        }
+        if !(p.is_finite() && p >= 0.0) {
+            return Err(format!("`{name}` needs a probability of 0 or more"));
+        }
+        out.push((name, p));
+    }
+    if out.iter().map(|(_, p)| p).sum::<f64>() <= 0.0 {
+        return Err("the probabilities add up to 0".into());
+    }
+    Ok(out)
+}
+
+fn pick(choices: &[(String, f64)], point: f64) -> String {
+    let total: f64 = choices.iter().map(|(_, p)| p).sum();
+    let mut at = point * total;
+    for (name, p) in choices {
+        if at < *p {
+            return name.clone();
+        }
+        at -= p;
+    }
+    choices.last().map(|(n, _)| n.clone()).unwrap_or_default()
+}

@@ -1,0 +1,328 @@
+//! `herald simulate`: every contact through the campaign on a virtual clock, with the real
+//! store, in time order. The clock jumps from one due time to the next; leads due at the same
+//! instant are advanced together and written in one transaction (group commit).
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+
+use super::output::{self, SimFormat, Tally};
+use super::pacing::CampaignPacer;
+use super::responses::Responses;
+use crate::contacts::{Contact, ImportReport, ImportSettings, Importer, Row};
+use crate::graph::Graph;
+use crate::runtime::scope::timezone_of;
+use crate::runtime::{Effect, Event, Input, Lead, LeadStatus, Record, advance};
+use crate::store::{Batch, CampaignRecord, CampaignStatus, Store};
+
+/// Leads advanced per transaction.
+const BATCH: usize = 20_000;
+
+pub struct Simulation<'a> {
+    pub graph: &'a Graph,
+    pub contacts: PathBuf,
+    pub responses: Responses,
+    pub start: DateTime<Utc>,
+    pub until: Option<DateTime<Utc>>,
+    pub format: SimFormat,
+    pub store: Store,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SimulateError {
+    #[error(transparent)]
+    Import(#[from] crate::contacts::ImportError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error("cannot write the output: {0}")]
+    Output(#[from] std::io::Error),
+    #[error("lead {0} did not move at {1}: this is a bug in herald, please report it")]
+    Stuck(String, DateTime<Utc>),
+}
+
+pub struct Outcome {
+    pub import: ImportReport,
+    pub tally: Tally,
+    pub contacts: u64,
+}
+
+impl Simulation<'_> {
+    pub fn run(mut self, out: &mut impl Write) -> Result<Outcome, SimulateError> {
+        let progress = Progress::new();
+        let mut tally = Tally::default();
+        let import = self.import(out, &mut tally)?;
+        let campaign = self.graph.id.clone();
+        let mut pacer = CampaignPacer::new(&self.graph.pacing);
+        let mut advanced: u64 = 0;
+        while let Some(now) = self.store.next_due(&campaign)? {
+            if self.until.is_some_and(|until| now > until) {
+                break;
+            }
+            let due = self.store.due(&campaign, now, BATCH)?;
+            let mut batch = Batch::default();
+            for (contact, mut lead) in due {
+                let records = self.step_lead(&mut pacer, &contact, &mut lead, now);
+                if lead.wake_at.is_some_and(|t| t <= now) {
+                    return Err(SimulateError::Stuck(contact.key, now));
+                }
+                self.emit(out, &contact, &records, &mut tally)?;
+                let first_seq = lead.seq - records.len() as u32;
+                batch.history.push((campaign.clone(), contact.key.clone(), first_seq, records));
+                batch.leads.push((campaign.clone(), lead));
+                advanced += 1;
+            }
+            self.store.write(batch, false)?;
+            progress.show(advanced, now);
+        }
+        let mut record = self.record(CampaignStatus::Running);
+        if self.store.next_due(&campaign)?.is_none() {
+            record.status = CampaignStatus::Completed;
+        }
+        self.store.write(Batch { campaigns: vec![record], ..Batch::default() }, true)?;
+        progress.done();
+        let contacts = self.store.counts(&campaign)?.values().sum();
+        Ok(Outcome { import, tally, contacts })
+    }
+
+    fn record(&self, status: CampaignStatus) -> CampaignRecord {
+        CampaignRecord {
+            id: self.graph.id.clone(),
+            name: self.graph.name.clone(),
+            status,
+            content_hash: self.graph.content_hash.clone(),
+            started_at: Some(self.start),
+        }
+    }
+
+    /// Stream the CSV into the store; skipped rows become final `skipped` leads.
+    fn import(&mut self, out: &mut impl Write, tally: &mut Tally) -> Result<ImportReport, SimulateError> {
+        let graph = self.graph;
+        let settings = ImportSettings {
+            spec: &graph.contacts,
+            default_timezone: graph.schedule.timezone,
+            data: &graph.data,
+            campaign_id: &graph.id,
+            campaign_name: &graph.name,
+            now: self.start,
+        };
+        let importer = Importer::open(&self.contacts, settings)?;
+        let mut report = ImportReport::default();
+        let mut batch = Batch { campaigns: vec![self.record(CampaignStatus::Running)], ..Batch::default() };
+        for row in importer {
+            let row = row?;
+            report.record(&row);
+            match row {
+                Row::Contact(contact) if self.store.is_suppressed(&contact.key)? => {
+                    self.skip(out, tally, &mut batch, contact.key, "suppressed")?;
+                }
+                Row::Contact(contact) => {
+                    let lead = Lead::new(contact.key.clone(), self.start);
+                    batch.contacts.push((graph.id.clone(), contact, lead));
+                }
+                Row::Skipped { key, reason, .. } => self.skip(out, tally, &mut batch, key, reason.as_str())?,
+            }
+            if batch.contacts.len() >= BATCH {
+                self.store.write(std::mem::take(&mut batch), false)?;
+            }
+        }
+        self.store.write(batch, false)?;
+        Ok(report)
+    }
+
+    fn skip(
+        &self,
+        out: &mut impl Write,
+        tally: &mut Tally,
+        batch: &mut Batch,
+        key: String,
+        reason: &str,
+    ) -> Result<(), SimulateError> {
+        let contact = Contact { key: key.clone(), ..Contact::default() };
+        let record = Record {
+            at: self.start,
+            step: None,
+            event: Event::Exit { lead_status: LeadStatus::Skipped, reason: Some(reason.to_string()) },
+        };
+        self.emit(out, &contact, std::slice::from_ref(&record), tally)?;
+        let mut lead = Lead::skipped(key.clone(), reason, self.start);
+        lead.seq = 1;
+        batch.history.push((self.graph.id.clone(), key, 0, vec![record]));
+        batch.contacts.push((self.graph.id.clone(), contact, lead));
+        Ok(())
+    }
+
+    /// Feed the lead every input due by `now`, answering its actions from the responses.
+    fn step_lead(
+        &self,
+        pacer: &mut CampaignPacer,
+        contact: &Contact,
+        lead: &mut Lead,
+        now: DateTime<Utc>,
+    ) -> Vec<Record> {
+        let mut records = Vec::new();
+        while let Some(input) = lead.take_due(now) {
+            if matches!(input, Input::Call { .. } | Input::Delivery { .. })
+                && lead.park == crate::runtime::Park::Outcome
+            {
+                pacer.release();
+            }
+            let result = advance(self.graph, pacer, lead, contact, input, now);
+            for effect in result.effects {
+                if let Effect::Act(action) = effect {
+                    for (at, input) in self.responses.respond(self.graph, lead, contact, &action) {
+                        lead.deliver_at(at, input);
+                    }
+                }
+            }
+            records.extend(result.records);
+        }
+        lead.refresh_wake();
+        records
+    }
+
+    fn emit(
+        &self,
+        out: &mut impl Write,
+        contact: &Contact,
+        records: &[Record],
+        tally: &mut Tally,
+    ) -> std::io::Result<()> {
+        for record in records {
+            tally.count(record);
+            match self.format {
+                SimFormat::Jsonl => output::jsonl(out, &contact.key, record)?,
+                SimFormat::Timeline => output::timeline(out, &contact.key, timezone_of(self.graph, contact), record)?,
+                SimFormat::Summary => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A progress line on stderr for long simulations, only when stderr is a terminal.
+struct Progress {
+    on: bool,
+    started: Instant,
+    last: std::cell::Cell<Instant>,
+}
+
+impl Progress {
+    fn new() -> Progress {
+        let now = Instant::now();
+        Progress { on: std::io::stderr().is_terminal(), started: now, last: std::cell::Cell::new(now) }
+    }
+
+    fn show(&self, advanced: u64, at: DateTime<Utc>) {
+        if !self.on || self.last.get().elapsed().as_millis() < 250 {
+            return;
+        }
+        self.last.set(Instant::now());
+        eprint!("\r  simulating: {advanced} lead advances, virtual time {}   ", at.format("%Y-%m-%d %H:%M UTC"));
+    }
+
+    fn done(&self) {
+        if self.on && self.started.elapsed().as_millis() >= 250 {
+            eprintln!();
+        }
+    }
+}
+
+/// `herald simulate` as typed.
+pub struct Args {
+    pub file: PathBuf,
+    pub contacts: PathBuf,
+    pub responses: Option<PathBuf>,
+    pub start: Option<String>,
+    pub until: Option<String>,
+    pub seed: u64,
+    pub format: SimFormat,
+    pub db: Option<PathBuf>,
+}
+
+/// Check the campaign against the CSV's columns, simulate, print. Exit 1 when the campaign,
+/// the CSV or the responses are wrong; 2 for the environment (unreadable files, a locked db).
+pub fn command(args: Args) -> std::process::ExitCode {
+    use std::process::ExitCode;
+    let fail = |code: u8, message: String| {
+        eprintln!("error: {message}");
+        ExitCode::from(code)
+    };
+    let columns = match crate::contacts::read_header(&args.contacts) {
+        Ok(columns) => columns,
+        Err(error @ crate::contacts::ImportError::Open { .. }) => return fail(2, error.to_string()),
+        Err(error) => return fail(1, error.to_string()),
+    };
+    let graph = match super::load::campaign(&args.file, Some(columns)) {
+        Ok(graph) => graph,
+        Err(code) => return code,
+    };
+    let parse_time = |text: &Option<String>, what: &str| -> Result<Option<DateTime<Utc>>, String> {
+        text.as_ref()
+            .map(|t| {
+                crate::expr::parse_datetime(t, graph.schedule.timezone)
+                    .ok_or_else(|| format!("--{what} `{t}` is not a datetime (RFC 3339, or a date like 2026-12-01)"))
+            })
+            .transpose()
+    };
+    let (start, until) = match (parse_time(&args.start, "start"), parse_time(&args.until, "until")) {
+        (Ok(start), Ok(until)) => (start, until),
+        (Err(e), _) | (_, Err(e)) => return fail(2, e),
+    };
+    let start = start.or(graph.schedule.start).unwrap_or_else(|| {
+        let now = Utc::now();
+        now - chrono::TimeDelta::seconds(i64::from(chrono::Timelike::second(&now)))
+    });
+    let responses = match &args.responses {
+        Some(path) => match Responses::load(path, &graph, args.seed) {
+            Ok(r) => r,
+            Err(error @ super::responses::ResponsesError::Read { .. }) => return fail(2, error.to_string()),
+            Err(error) => return fail(1, error.to_string()),
+        },
+        None => Responses::none(args.seed),
+    };
+    let temp = match args.db {
+        Some(_) => None,
+        None => match tempfile::tempdir() {
+            Ok(dir) => Some(dir),
+            Err(e) => return fail(2, format!("cannot make a temporary database: {e}")),
+        },
+    };
+    let db =
+        args.db.clone().unwrap_or_else(|| temp.as_ref().map(|d| d.path().join("simulate.redb")).unwrap_or_default());
+    let store = match Store::open(&db) {
+        Ok(store) => store,
+        Err(error) => return fail(2, error.to_string()),
+    };
+    let simulation =
+        Simulation { graph: &graph, contacts: args.contacts, responses, start, until, format: args.format, store };
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
+    let result = simulation.run(&mut out);
+    let outcome = match result {
+        Ok(outcome) => outcome,
+        Err(SimulateError::Import(error @ crate::contacts::ImportError::Open { .. })) => {
+            return fail(2, error.to_string());
+        }
+        Err(SimulateError::Import(error)) => return fail(1, error.to_string()),
+        Err(SimulateError::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => return ExitCode::SUCCESS,
+        Err(error) => return fail(2, error.to_string()),
+    };
+    let written = match args.format {
+        SimFormat::Summary => {
+            let _ = writeln!(out, "contacts: {}", outcome.import);
+            output::summary(&mut out, &graph.id, start, &outcome.tally, outcome.contacts).and_then(|()| out.flush())
+        }
+        _ => out.flush(),
+    };
+    if let Err(e) = written
+        && e.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        return fail(2, format!("cannot write the output: {e}"));
+    }
+    if args.format != SimFormat::Summary {
+        eprintln!("contacts: {}", outcome.import);
+    }
+    ExitCode::SUCCESS
+}
