@@ -8,6 +8,7 @@
 //!
 //! The runtime (next) sees only `graph::Graph`, never `syntax`.
 
+pub mod channel;
 pub mod check;
 pub mod cli;
 pub mod contacts;

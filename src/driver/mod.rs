@@ -1,6 +1,7 @@
 //! The driver: the clock, the store, pacing and channels around the pure interpreter.
 //! `simulate` runs it on a virtual clock; `run` (next) on the real one.
 
+pub mod clock;
 pub mod load;
 pub mod output;
 pub mod pacing;

@@ -153,6 +153,9 @@ impl Responses {
             .filter(|r| r.when.as_ref().is_none_or(|w| w.holds(&scope)));
         let draw = |what: &str| unit(&[&self.seed.to_string(), &action.key, what]);
         let mut out = Vec::new();
+        // Replies are queued after the action's own outcome, so a reply at the same instant
+        // (no `after`) comes once the message is delivered, e.g. inside the await that follows.
+        let mut replies = Vec::new();
         let mut decided = false;
         let mut replied = false;
         for rule in matching {
@@ -176,7 +179,7 @@ impl Responses {
                         intent: reply.intent.clone(),
                         channel: Some(action.channel.clone()),
                     };
-                    out.push((action.at + *after, input));
+                    replies.push((action.at + *after, input));
                 }
             }
         }
@@ -189,6 +192,7 @@ impl Responses {
                 ActionKind::Send => (action.at, Input::Delivery { status: "delivered".into() }),
             });
         }
+        out.extend(replies);
         out
     }
 }

@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 
+use super::clock::{Clock, VirtualClock};
 use super::output::{self, SimFormat, Tally};
 use super::pacing::CampaignPacer;
 use super::responses::Responses;
@@ -19,6 +20,10 @@ use crate::store::{Batch, CampaignRecord, CampaignStatus, Store};
 
 /// Leads advanced per transaction.
 const BATCH: usize = 20_000;
+
+/// Every this many transactions one is durable: redb reuses the pages that non-durable
+/// commits free only after a durable one, so without it the file grows with every pass.
+const DURABLE_EVERY: u32 = 5;
 
 pub struct Simulation<'a> {
     pub graph: &'a Graph,
@@ -52,14 +57,18 @@ impl Simulation<'_> {
     pub fn run(mut self, out: &mut impl Write) -> Result<Outcome, SimulateError> {
         let progress = Progress::new();
         let mut tally = Tally::default();
-        let import = self.import(out, &mut tally)?;
-        let campaign = self.graph.id.clone();
         let mut pacer = CampaignPacer::new(&self.graph.pacing);
+        let import = self.import(out, &mut tally, &mut pacer)?;
+        let campaign = self.graph.id.clone();
         let mut advanced: u64 = 0;
-        while let Some(now) = self.store.next_due(&campaign)? {
-            if self.until.is_some_and(|until| now > until) {
+        let mut writes: u32 = 0;
+        let clock = VirtualClock::new(self.start);
+        while let Some(due_at) = self.store.next_due(&campaign)? {
+            if self.until.is_some_and(|until| due_at > until) {
                 break;
             }
+            clock.advance_to(due_at);
+            let now = clock.now();
             let due = self.store.due(&campaign, now, BATCH)?;
             let mut batch = Batch::default();
             for (contact, mut lead) in due {
@@ -73,7 +82,8 @@ impl Simulation<'_> {
                 batch.leads.push((campaign.clone(), lead));
                 advanced += 1;
             }
-            self.store.write(batch, false)?;
+            writes += 1;
+            self.store.write(batch, writes.is_multiple_of(DURABLE_EVERY))?;
             progress.show(advanced, now);
         }
         let mut record = self.record(CampaignStatus::Running);
@@ -96,8 +106,14 @@ impl Simulation<'_> {
         }
     }
 
-    /// Stream the CSV into the store; skipped rows become final `skipped` leads.
-    fn import(&mut self, out: &mut impl Write, tally: &mut Tally) -> Result<ImportReport, SimulateError> {
+    /// Stream the CSV into the store; skipped rows become final `skipped` leads. A new lead is
+    /// due at the start, so it is advanced right away and written once, already parked.
+    fn import(
+        &mut self,
+        out: &mut impl Write,
+        tally: &mut Tally,
+        pacer: &mut CampaignPacer,
+    ) -> Result<ImportReport, SimulateError> {
         let graph = self.graph;
         let settings = ImportSettings {
             spec: &graph.contacts,
@@ -108,6 +124,9 @@ impl Simulation<'_> {
             now: self.start,
         };
         let importer = Importer::open(&self.contacts, settings)?;
+        // Into a database that already has the campaign, only new contacts are added.
+        let resumed = self.store.campaign(&graph.id)?.is_some();
+        let mut imported_batches: u32 = 0;
         let mut report = ImportReport::default();
         let mut batch = Batch { campaigns: vec![self.record(CampaignStatus::Running)], ..Batch::default() };
         for row in importer {
@@ -117,14 +136,19 @@ impl Simulation<'_> {
                 Row::Contact(contact) if self.store.is_suppressed(&contact.key)? => {
                     self.skip(out, tally, &mut batch, contact.key, "suppressed")?;
                 }
+                Row::Contact(contact) if resumed && self.store.lead(&graph.id, &contact.key)?.is_some() => {}
                 Row::Contact(contact) => {
-                    let lead = Lead::new(contact.key.clone(), self.start);
+                    let mut lead = Lead::new(contact.key.clone(), self.start);
+                    let records = self.step_lead(pacer, &contact, &mut lead, self.start);
+                    self.emit(out, &contact, &records, tally)?;
+                    batch.history.push((graph.id.clone(), contact.key.clone(), 0, records));
                     batch.contacts.push((graph.id.clone(), contact, lead));
                 }
                 Row::Skipped { key, reason, .. } => self.skip(out, tally, &mut batch, key, reason.as_str())?,
             }
             if batch.contacts.len() >= BATCH {
-                self.store.write(std::mem::take(&mut batch), false)?;
+                imported_batches += 1;
+                self.store.write(std::mem::take(&mut batch), imported_batches.is_multiple_of(DURABLE_EVERY))?;
             }
         }
         self.store.write(batch, false)?;
