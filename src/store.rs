@@ -1,8 +1,9 @@
 //! The store: the only user of redb. Tables, value encoding, schema version, group commit, outbox.
 //!
 //! Every value starts with a format-version byte, so a newer herald can still read what an older
-//! one wrote. Lead rows carry a small fixed header (status, wake time) in front of the JSON so that
-//! keeping the due index in step and counting statuses never parse JSON.
+//! one wrote. A lead row holds the lead and its contact (one read per due lead) behind a small
+//! fixed header (status, wake time), so that keeping the due index in step and counting statuses
+//! never parse JSON.
 
 use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -23,18 +24,17 @@ pub const SCHEMA_VERSION: u32 = 1;
 const CACHE_BYTES: usize = 64 * 1024 * 1024;
 /// The format byte of every JSON-encoded value.
 const FORMAT_JSON: u8 = 1;
-/// The format byte of a lead row: [format, status, has_wake, secs i64 LE, nanos u32 LE] + JSON.
+/// The format byte of a lead row: [format, status, has_wake, wake secs i64 LE, wake nanos u32 LE,
+/// contact length u32 LE], the contact's JSON (empty: a contact with only its key), the lead's JSON.
 const FORMAT_LEAD: u8 = 1;
-const LEAD_HEADER: usize = 15;
+const LEAD_HEADER: usize = 19;
 const SCHEMA_KEY: &str = "schema_version";
 
 type Wake = (i64, u32);
 
 const META: TableDefinition<&str, u32> = TableDefinition::new("meta");
 const CAMPAIGNS: TableDefinition<&str, &[u8]> = TableDefinition::new("campaigns");
-/// (campaign, contact key) -> Contact
-const CONTACTS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("contacts");
-/// (campaign, contact key) -> lead row
+/// (campaign, contact key) -> lead row (lead and contact)
 const LEADS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("leads");
 /// (campaign, wake secs, wake nanos, contact key): leads that are not final and have a wake time.
 const DUE: TableDefinition<(&str, i64, u32, &str), ()> = TableDefinition::new("due");
@@ -196,7 +196,6 @@ impl Store {
         let txn = self.db.begin_write().at(p)?;
         txn.open_table(META).at(p)?.insert(SCHEMA_KEY, SCHEMA_VERSION).at(p)?;
         txn.open_table(CAMPAIGNS).at(p)?;
-        txn.open_table(CONTACTS).at(p)?;
         txn.open_table(LEADS).at(p)?;
         txn.open_table(DUE).at(p)?;
         txn.open_table(HISTORY).at(p)?;
@@ -211,36 +210,16 @@ impl Store {
         let p = &self.path;
         let mut txn = self.db.begin_write().at(p)?;
         txn.set_durability(if durable { Durability::Immediate } else { Durability::None }).at(p)?;
-        let mut summary = WriteSummary::default();
         if !batch.campaigns.is_empty() {
             let mut table = txn.open_table(CAMPAIGNS).at(p)?;
             for campaign in &batch.campaigns {
                 table.insert(campaign.id.as_str(), encode(campaign)?.as_slice()).at(p)?;
             }
         }
-        if !batch.contacts.is_empty() || !batch.leads.is_empty() {
-            let mut leads = txn.open_table(LEADS).at(p)?;
-            let mut due = txn.open_table(DUE).at(p)?;
-            if !batch.contacts.is_empty() {
-                let mut contacts = txn.open_table(CONTACTS).at(p)?;
-                for (campaign, contact, lead) in &batch.contacts {
-                    check_key(&contact.key, lead)?;
-                    let key = (campaign.as_str(), contact.key.as_str());
-                    if leads.get(key).at(p)?.is_some() {
-                        continue;
-                    }
-                    contacts.insert(key, encode(contact)?.as_slice()).at(p)?;
-                    put_lead(p, &mut leads, &mut due, campaign, lead)?;
-                    summary.new_contacts += 1;
-                }
-            }
-            for (campaign, lead) in &batch.leads {
-                put_lead(p, &mut leads, &mut due, campaign, lead)?;
-            }
-        }
+        let new_contacts = put_leads(p, &txn, &batch.contacts, &batch.leads)?;
         if !batch.history.is_empty() {
             let mut table = txn.open_table(HISTORY).at(p)?;
-            for (campaign, contact, seq, records) in &batch.history {
+            for (campaign, contact, seq, records) in in_key_order(&batch.history, |h| (&h.0, &h.1, h.2)) {
                 table.insert((campaign.as_str(), contact.as_str(), *seq), encode(records)?.as_slice()).at(p)?;
             }
         }
@@ -262,7 +241,7 @@ impl Store {
             }
         }
         txn.commit().at(p)?;
-        Ok(summary)
+        Ok(WriteSummary { new_contacts })
     }
 
     pub fn campaign(&self, id: &str) -> Result<Option<CampaignRecord>, StoreError> {
@@ -286,24 +265,25 @@ impl Store {
     pub fn due(&self, campaign: &str, until: DateTime<Utc>, limit: usize) -> Result<Vec<(Contact, Lead)>, StoreError> {
         let p = &self.path;
         let txn = self.db.begin_read().at(p)?;
-        let (due, leads, contacts) =
-            (txn.open_table(DUE).at(p)?, txn.open_table(LEADS).at(p)?, txn.open_table(CONTACTS).at(p)?);
+        let (due, leads) = (txn.open_table(DUE).at(p)?, txn.open_table(LEADS).at(p)?);
         let (secs, nanos) = wake_parts(until);
         let range = (campaign, i64::MIN, 0, "")..(campaign, secs, nanos + 1, "");
-        let mut out = Vec::with_capacity(limit.min(16_384));
-        for row in due.range(range).at(p)? {
-            if out.len() >= limit {
-                break;
-            }
+        let mut keys = Vec::with_capacity(limit.min(16_384));
+        for row in due.range(range).at(p)?.take(limit) {
             let (key, _) = row.at(p)?;
-            let (_, _, _, contact) = key.value();
-            let Some(row) = leads.get((campaign, contact)).at(p)? else {
-                return Err(corrupt(p, format!("due entry for {campaign}/{contact} has no lead")));
-            };
-            let lead = decode_lead(p, row.value())?;
-            out.push((load_contact(p, &contacts, campaign, contact)?, lead));
+            keys.push(key.value().3.to_string());
         }
-        Ok(out)
+        // Read the rows in key order (the B-tree's), then hand them back in due order.
+        let mut order: Vec<usize> = (0..keys.len()).collect();
+        order.sort_unstable_by(|&a, &b| keys[a].cmp(&keys[b]));
+        let mut out: Vec<Option<(Contact, Lead)>> = vec![None; keys.len()];
+        for i in order {
+            let Some(row) = leads.get((campaign, keys[i].as_str())).at(p)? else {
+                return Err(corrupt(p, format!("due entry for {campaign}/{} has no lead", keys[i])));
+            };
+            out[i] = Some(decode_row(p, &keys[i], row.value())?);
+        }
+        Ok(out.into_iter().flatten().collect())
     }
 
     /// The earliest wake time of the campaign's unfinished leads.
@@ -324,44 +304,22 @@ impl Store {
         let txn = self.db.begin_read().at(p)?;
         let leads = txn.open_table(LEADS).at(p)?;
         let Some(row) = leads.get((campaign, contact)).at(p)? else { return Ok(None) };
-        let lead = decode_lead(p, row.value())?;
-        let contacts = txn.open_table(CONTACTS).at(p)?;
-        Ok(Some((load_contact(p, &contacts, campaign, contact)?, lead)))
+        Ok(Some(decode_row(p, contact, row.value())?))
     }
 
     /// Calls `f` on every lead of the campaign, by contact key, one at a time.
     pub fn for_each_lead(&self, campaign: &str, mut f: impl FnMut(&Contact, &Lead)) -> Result<(), StoreError> {
         let p = &self.path;
         let txn = self.db.begin_read().at(p)?;
-        let (leads, contacts) = (txn.open_table(LEADS).at(p)?, txn.open_table(CONTACTS).at(p)?);
-        // Both tables share the key order: walk them side by side instead of a lookup per lead.
-        let mut contact_rows = contacts.range((campaign, "")..).at(p)?;
-        let mut ahead: Option<(String, Contact)> = None;
-        let mut contacts_left = true;
+        let leads = txn.open_table(LEADS).at(p)?;
         for row in leads.range((campaign, "")..).at(p)? {
             let (key, value) = row.at(p)?;
             let (found, key) = key.value();
             if found != campaign {
                 break;
             }
-            let lead = decode_lead(p, value.value())?;
-            while contacts_left && ahead.as_ref().is_none_or(|(k, _)| k.as_str() < key) {
-                ahead = None;
-                let Some(row) = contact_rows.next() else {
-                    contacts_left = false;
-                    break;
-                };
-                let (ckey, cvalue) = row.at(p)?;
-                let (ccampaign, ckey) = ckey.value();
-                contacts_left = ccampaign == campaign;
-                if contacts_left {
-                    ahead = Some((ckey.to_string(), decode(p, cvalue.value(), "contact")?));
-                }
-            }
-            match &ahead {
-                Some((k, contact)) if k == key => f(contact, &lead),
-                _ => f(&bare_contact(key), &lead),
-            }
+            let (contact, lead) = decode_row(p, key, value.value())?;
+            f(&contact, &lead);
         }
         Ok(())
     }
@@ -375,8 +333,7 @@ impl Store {
             if key.value().0 != campaign {
                 break;
             }
-            let (status, _) = lead_header(&self.path, value.value())?;
-            *out.entry(status).or_insert(0) += 1;
+            *out.entry(RowView::parse(&self.path, value.value())?.status).or_insert(0) += 1;
         }
         Ok(out)
     }
@@ -453,29 +410,97 @@ impl Storage for Store {
     }
 }
 
-/// Upserts a lead, moving its due entry from the stored wake time to the new one.
+type DueKey<'a> = (&'a str, i64, u32, &'a str);
+
+/// Inserts the new contacts' leads, upserts `leads`, and keeps the due index in step. Rows go in
+/// key order and due-index changes are applied sorted, so that a batch of leads due in random key
+/// order still walks each B-tree once (about 1.5x faster than batch order).
+fn put_leads(
+    p: &Path,
+    txn: &redb::WriteTransaction,
+    contacts: &[(String, Contact, Lead)],
+    leads: &[(String, Lead)],
+) -> Result<usize, StoreError> {
+    if contacts.is_empty() && leads.is_empty() {
+        return Ok(0);
+    }
+    let mut table = txn.open_table(LEADS).at(p)?;
+    // (due key, +1 added / -1 removed): netted per key, since a lead may change twice in a batch.
+    let mut moves: Vec<(DueKey, i8)> = Vec::with_capacity(2 * leads.len() + contacts.len());
+    let mut new_contacts = 0;
+    for (campaign, contact, lead) in in_key_order(contacts, |c| (&c.0, &c.1.key)) {
+        check_key(&contact.key, lead)?;
+        if table.get((campaign.as_str(), contact.key.as_str())).at(p)?.is_some() {
+            continue;
+        }
+        let json = serde_json::to_vec(contact).map_err(|e| internal(format!("cannot encode contact: {e}")))?;
+        table.insert((campaign.as_str(), lead.contact.as_str()), encode_row(&json, lead)?.as_slice()).at(p)?;
+        moves.extend(due_wake(lead).map(|(secs, nanos)| ((campaign.as_str(), secs, nanos, lead.contact.as_str()), 1)));
+        new_contacts += 1;
+    }
+    for (campaign, lead) in in_key_order(leads, |l| (&l.0, &l.1.contact)) {
+        let old = put_lead(p, &mut table, campaign, lead)?;
+        let new = due_wake(lead);
+        if old != new {
+            let key = |(secs, nanos): Wake| (campaign.as_str(), secs, nanos, lead.contact.as_str());
+            moves.extend(old.map(|w| (key(w), -1)).into_iter().chain(new.map(|w| (key(w), 1))));
+        }
+    }
+    apply_moves(p, txn, moves)?;
+    Ok(new_contacts)
+}
+
+/// Upserts a lead, keeping the contact of its row; returns the due-index time it had.
 fn put_lead(
     p: &Path,
-    leads: &mut redb::Table<(&str, &str), &[u8]>,
-    due: &mut redb::Table<(&str, i64, u32, &str), ()>,
+    table: &mut redb::Table<(&str, &str), &[u8]>,
     campaign: &str,
     lead: &Lead,
-) -> Result<(), StoreError> {
-    let contact = lead.contact.as_str();
-    let old = match leads.insert((campaign, contact), encode_lead(lead)?.as_slice()).at(p)? {
-        Some(old) => lead_header(p, old.value())?.1,
+) -> Result<Option<Wake>, StoreError> {
+    let key = (campaign, lead.contact.as_str());
+    // One descent: read the old row's wake time and contact, and replace it where it is.
+    let replaced = match table.get_mut(key).at(p)? {
+        Some(mut row) => {
+            let (old, bytes) = {
+                let view = RowView::parse(p, row.value())?;
+                (view.wake, encode_row(view.contact, lead)?)
+            };
+            row.insert(bytes.as_slice()).at(p)?;
+            Some(old)
+        }
         None => None,
     };
-    let new = due_wake(lead);
-    if old != new {
-        if let Some((secs, nanos)) = old {
-            due.remove((campaign, secs, nanos, contact)).at(p)?;
+    match replaced {
+        Some(old) => Ok(old),
+        None => {
+            table.insert(key, encode_row(&[], lead)?.as_slice()).at(p)?;
+            Ok(None)
         }
-        if let Some((secs, nanos)) = new {
-            due.insert((campaign, secs, nanos, contact), ()).at(p)?;
+    }
+}
+
+fn apply_moves(p: &Path, txn: &redb::WriteTransaction, mut moves: Vec<(DueKey, i8)>) -> Result<(), StoreError> {
+    if moves.is_empty() {
+        return Ok(());
+    }
+    moves.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    let mut due = txn.open_table(DUE).at(p)?;
+    for run in moves.chunk_by(|a, b| a.0 == b.0) {
+        match run.iter().map(|m| i32::from(m.1)).sum::<i32>() {
+            net if net > 0 => drop(due.insert(run[0].0, ()).at(p)?),
+            net if net < 0 => drop(due.remove(run[0].0).at(p)?),
+            _ => {}
         }
     }
     Ok(())
+}
+
+/// The items sorted by `key`; equal keys keep batch order (the last write of a lead wins, the
+/// first import of a contact wins).
+fn in_key_order<'a, T, K: Ord>(items: &'a [T], key: impl Fn(&'a T) -> K) -> Vec<&'a T> {
+    let mut sorted: Vec<&T> = items.iter().collect();
+    sorted.sort_by_key(|item| key(item));
+    sorted
 }
 
 /// The due-index time of a lead: its wake time, unless it is final.
@@ -499,23 +524,6 @@ fn check_key(key: &str, lead: &Lead) -> Result<(), StoreError> {
     }
 }
 
-/// A lead stored without its contact row reads as a contact with only its key.
-fn bare_contact(key: &str) -> Contact {
-    Contact { key: key.to_string(), ..Contact::default() }
-}
-
-fn load_contact(
-    p: &Path,
-    contacts: &redb::ReadOnlyTable<(&str, &str), &[u8]>,
-    campaign: &str,
-    key: &str,
-) -> Result<Contact, StoreError> {
-    match contacts.get((campaign, key)).at(p)? {
-        Some(row) => decode(p, row.value(), "contact"),
-        None => Ok(bare_contact(key)),
-    }
-}
-
 fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
     let mut out = Vec::with_capacity(256);
     out.push(FORMAT_JSON);
@@ -533,41 +541,67 @@ fn decode<T: DeserializeOwned>(p: &Path, bytes: &[u8], what: &str) -> Result<T, 
     }
 }
 
-fn encode_lead(lead: &Lead) -> Result<Vec<u8>, StoreError> {
-    let mut out = Vec::with_capacity(384);
-    out.push(FORMAT_LEAD);
-    out.push(status_byte(lead.status));
-    let (secs, nanos) = due_wake(lead).map_or((0, 0), |w| w);
-    out.push(u8::from(due_wake(lead).is_some()));
+fn encode_row(contact: &[u8], lead: &Lead) -> Result<Vec<u8>, StoreError> {
+    let mut out = Vec::with_capacity(LEAD_HEADER + contact.len() + 384);
+    let wake = due_wake(lead);
+    let (secs, nanos) = wake.unwrap_or_default();
+    let contact_len = u32::try_from(contact.len()).map_err(|_| internal("contact too large"))?;
+    out.extend_from_slice(&[FORMAT_LEAD, status_byte(lead.status), u8::from(wake.is_some())]);
     out.extend_from_slice(&secs.to_le_bytes());
     out.extend_from_slice(&nanos.to_le_bytes());
+    out.extend_from_slice(&contact_len.to_le_bytes());
+    out.extend_from_slice(contact);
     serde_json::to_writer(&mut out, lead).map_err(|e| internal(format!("cannot encode lead: {e}")))?;
     Ok(out)
 }
 
-/// The status and due-index time of a stored lead, without parsing its JSON.
-fn lead_header(p: &Path, bytes: &[u8]) -> Result<(LeadStatus, Option<Wake>), StoreError> {
-    let bad = |detail: &str| corrupt(p, format!("lead row: {detail}"));
-    if bytes.len() < LEAD_HEADER {
-        return Err(bad("too short"));
-    }
-    if bytes[0] != FORMAT_LEAD {
-        return Err(bad(&format!("unknown format {}", bytes[0])));
-    }
-    let status = status_from_byte(bytes[1]).ok_or_else(|| bad(&format!("unknown status {}", bytes[1])))?;
-    let secs = i64::from_le_bytes(bytes[3..11].try_into().map_err(|_| bad("bad wake time"))?);
-    let nanos = u32::from_le_bytes(bytes[11..15].try_into().map_err(|_| bad("bad wake time"))?);
-    let wake = match bytes[2] {
-        0 => None,
-        1 => Some((secs, nanos)),
-        other => return Err(bad(&format!("bad wake flag {other}"))),
-    };
-    Ok((status, wake))
+/// A lead row, split without parsing its JSON.
+struct RowView<'a> {
+    status: LeadStatus,
+    wake: Option<Wake>,
+    contact: &'a [u8],
+    lead: &'a [u8],
 }
 
-fn decode_lead(p: &Path, bytes: &[u8]) -> Result<Lead, StoreError> {
-    lead_header(p, bytes)?;
-    serde_json::from_slice(&bytes[LEAD_HEADER..]).map_err(|e| corrupt(p, format!("undecodable lead: {e}")))
+impl<'a> RowView<'a> {
+    fn parse(p: &Path, bytes: &'a [u8]) -> Result<RowView<'a>, StoreError> {
+        let bad = |detail: String| corrupt(p, format!("lead row: {detail}"));
+        let Some((header, rest)) = bytes.split_first_chunk::<LEAD_HEADER>() else {
+            return Err(bad("too short".into()));
+        };
+        if header[0] != FORMAT_LEAD {
+            return Err(bad(format!("unknown format {}", header[0])));
+        }
+        let status = status_from_byte(header[1]).ok_or_else(|| bad(format!("unknown status {}", header[1])))?;
+        let number = |range: std::ops::Range<usize>| {
+            let mut buf = [0; 8];
+            buf[..range.len()].copy_from_slice(&header[range]);
+            u64::from_le_bytes(buf)
+        };
+        let wake = match header[2] {
+            0 => None,
+            1 => Some((number(3..11).cast_signed(), number(11..15) as u32)),
+            other => return Err(bad(format!("bad wake flag {other}"))),
+        };
+        let contact_len = number(15..19) as usize;
+        if rest.len() < contact_len {
+            return Err(bad("contact cut short".into()));
+        }
+        let (contact, lead) = rest.split_at(contact_len);
+        Ok(RowView { status, wake, contact, lead })
+    }
+}
+
+/// The contact and lead of a row (a row stored without a contact reads as one with only its key).
+fn decode_row(p: &Path, key: &str, bytes: &[u8]) -> Result<(Contact, Lead), StoreError> {
+    let view = RowView::parse(p, bytes)?;
+    let contact = if view.contact.is_empty() {
+        Contact { key: key.to_string(), ..Contact::default() }
+    } else {
+        serde_json::from_slice(view.contact).map_err(|e| corrupt(p, format!("undecodable contact {key}: {e}")))?
+    };
+    let lead = serde_json::from_slice(view.lead).map_err(|e| corrupt(p, format!("undecodable lead {key}: {e}")))?;
+    Ok((contact, lead))
 }
 
 /// Stored bytes of the statuses: fixed forever, whatever order `LeadStatus` is declared in.
@@ -946,7 +980,10 @@ mod tests {
         {
             let mut leads = txn.open_table(LEADS).unwrap();
             leads.insert(("c", "a"), [9u8, 0, 0].as_slice()).unwrap();
-            leads.insert(("c", "b"), [FORMAT_LEAD, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, b'{'].as_slice()).unwrap();
+            let mut row = vec![0; LEAD_HEADER];
+            row[0] = FORMAT_LEAD;
+            row.push(b'{');
+            leads.insert(("c", "b"), row.as_slice()).unwrap();
             txn.open_table(CAMPAIGNS).unwrap().insert("c", [FORMAT_JSON, b'x'].as_slice()).unwrap();
             txn.open_table(OUTBOX).unwrap().insert("k", [2u8, b'{', b'}'].as_slice()).unwrap();
             txn.open_table(HISTORY).unwrap().insert(("c", "a", 0), [].as_slice()).unwrap();
@@ -982,79 +1019,147 @@ mod tests {
         assert_eq!(n, 1);
     }
 
-    /// The shape of `simulate`: import 100k contacts, then two passes of due + write-back.
+    #[test]
+    fn non_durable_writes_survive_a_clean_close() {
+        let (dir, mut store) = new_store();
+        import(&mut store, "c", &[lead("a", LeadStatus::Pending, Some(0))]);
+        drop(store);
+        let store = Store::open(&dir.path().join("herald.db")).unwrap();
+        assert_eq!(store.lead("c", "a").unwrap().map(|(c, _)| c), Some(contact("a")));
+    }
+
+    #[test]
+    fn a_missing_directory_is_an_io_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let error = Store::open(&dir.path().join("no/such/herald.db")).unwrap_err();
+        assert!(matches!(error, StoreError::Io { .. }), "{error:?}");
+        assert!(error.to_string().starts_with("cannot access database "), "{error}");
+    }
+
+    #[test]
+    fn a_lead_changed_twice_in_one_batch_keeps_one_due_entry() {
+        let (_dir, mut store) = new_store();
+        let batch = Batch {
+            contacts: vec![("c".into(), contact("a"), lead("a", LeadStatus::Pending, Some(0)))],
+            leads: vec![
+                ("c".into(), lead("a", LeadStatus::Scheduled, Some(10))),
+                ("c".into(), lead("b", LeadStatus::Scheduled, Some(5))),
+                ("c".into(), lead("a", LeadStatus::Scheduled, Some(0))),
+                ("c".into(), lead("a", LeadStatus::Waiting, Some(20))),
+            ],
+            ..Batch::default()
+        };
+        assert_eq!(store.write(batch, false).unwrap().new_contacts, 1);
+        assert_eq!(due_keys(&store, "c", 100, 10), ["b", "a"]);
+        assert_eq!(due_keys(&store, "c", 19, 10), ["b"]);
+        let (contact_a, lead_a) = store.lead("c", "a").unwrap().unwrap();
+        assert_eq!((contact_a, lead_a.status), (contact("a"), LeadStatus::Waiting));
+        let txn = store.db.begin_read().unwrap();
+        assert_eq!(redb::ReadableTableMetadata::len(&txn.open_table(DUE).unwrap()).unwrap(), 2);
+    }
+
+    /// The shape of `simulate`: import 100k contacts, then two passes of due + write-back, once
+    /// with every lead due at the same time (due order = key order) and once with wake times
+    /// scattered (due order unrelated to key order, as in a real campaign).
     /// `cargo test --release --lib store::tests::bench -- --ignored --nocapture`
     #[test]
     #[ignore]
     fn bench_simulate_shape() {
-        use std::time::Instant;
+        for scatter in [false, true] {
+            bench(scatter);
+        }
+        let (_dir, store) = new_store();
+        let lead = Lead { wake_at: Some(at(5)), ..lead("+15550000001", LeadStatus::Scheduled, None) };
+        let contact = contact(&lead.contact);
+        let records = vec![record(0, Event::Enter), record(0, Event::Wait { until: at(5) })];
+        let time = |what: &str, f: &mut dyn FnMut()| {
+            let t = cpu_seconds();
+            (0..100_000).for_each(|_| f());
+            println!("  {what}: {:.2} µs", (cpu_seconds() - t) * 10.0);
+        };
+        let row = encode_row(&serde_json::to_vec(&contact).unwrap(), &lead).unwrap();
+        println!("json ({} B row with its contact):", row.len());
+        time("encode row", &mut || {
+            drop(std::hint::black_box(encode_row(&serde_json::to_vec(&contact).unwrap(), &lead)))
+        });
+        time("decode row", &mut || drop(std::hint::black_box(decode_row(store.path(), "k", &row))));
+        time("encode 2 records", &mut || drop(std::hint::black_box(encode(&records))));
+        if let Ok(status) = std::fs::read_to_string("/proc/self/status") {
+            status.lines().filter(|l| l.starts_with("VmHWM")).for_each(|l| println!("{l}"));
+        }
+    }
+
+    /// Seconds this thread has run on a CPU (wall time if unknown): the machines are shared,
+    /// and time spent waiting for a core is not the store's.
+    fn cpu_seconds() -> f64 {
+        let on_cpu = std::fs::read_to_string("/proc/thread-self/schedstat")
+            .ok()
+            .and_then(|s| s.split_whitespace().next().and_then(|n| n.parse::<f64>().ok()));
+        static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+        on_cpu.map_or_else(|| START.get_or_init(std::time::Instant::now).elapsed().as_secs_f64(), |ns| ns / 1e9)
+    }
+
+    fn bench(scatter: bool) {
         const N: usize = 100_000;
         const BATCH: usize = 10_000;
         let (dir, mut store) = new_store();
-        let start = Instant::now();
+        let wall = std::time::Instant::now();
+        let start = cpu_seconds();
         for chunk in (0..N).collect::<Vec<_>>().chunks(BATCH) {
             let contacts = chunk
                 .iter()
                 .map(|i| {
                     let key = format!("+1555{i:07}");
-                    let lead = Lead::new(key.clone(), at(0));
-                    ("c".to_string(), contact(&key), lead)
+                    ("c".to_string(), contact(&key), Lead::new(key, at(0)))
                 })
                 .collect();
             store.write(Batch { contacts, ..Batch::default() }, false).unwrap();
         }
-        let import = start.elapsed();
-        println!("import: {:.2} µs/lead", import.as_secs_f64() * 1e6 / N as f64);
+        let import = cpu_seconds() - start;
+        println!("{} wake times:", if scatter { "scattered" } else { "equal" });
+        println!("  import: {:.2} µs/lead", import * 1e6 / N as f64);
         for pass in 1..=2 {
             let (mut read, mut write, mut n) = (0.0, 0.0, 0);
             loop {
-                let t = Instant::now();
+                let t = cpu_seconds();
                 let due = store.due("c", at(pass * 10), BATCH).unwrap();
-                read += t.elapsed().as_secs_f64();
+                read += cpu_seconds() - t;
                 if due.is_empty() {
                     break;
                 }
                 n += due.len();
-                let t = Instant::now();
+                let t = cpu_seconds();
                 let mut batch = Batch::default();
                 for (_, mut lead) in due {
                     let seq = lead.seq;
+                    let spread = if scatter { lead.contact[5..].parse::<i64>().unwrap() * 7919 % 4000 } else { 0 };
+                    let wake = at(pass * 10 + 5) + chrono::Duration::milliseconds(spread);
                     lead.status = LeadStatus::Scheduled;
                     lead.step = Some(format!("step{pass}"));
-                    lead.wake_at = Some(at(pass * 10 + 5));
+                    lead.wake_at = Some(wake);
                     lead.seq += 2;
-                    let records = vec![record(0, Event::Enter), record(0, Event::Wait { until: at(pass * 10 + 5) })];
+                    let records = vec![record(0, Event::Enter), record(0, Event::Wait { until: wake })];
                     batch.history.push(("c".into(), lead.contact.clone(), seq, records));
                     batch.leads.push(("c".into(), lead));
                 }
                 store.write(batch, false).unwrap();
-                write += t.elapsed().as_secs_f64();
+                write += cpu_seconds() - t;
             }
             assert_eq!(n, N);
             println!(
-                "pass {pass}: due {:.2} µs/lead, write {:.2} µs/lead",
+                "  pass {pass}: due {:.2} µs/lead, write {:.2} µs/lead",
                 read * 1e6 / N as f64,
                 write * 1e6 / N as f64
             );
         }
-        let total = start.elapsed().as_secs_f64();
-        println!(
-            "total: {:.2} µs/lead over 3 writes each ({:.0} contacts/s)",
-            total * 1e6 / N as f64,
-            N as f64 / total
-        );
-        let codec = Instant::now();
-        let (contact, lead) = store.lead("c", "+15550000001").unwrap().unwrap();
-        for _ in 0..N {
-            let bytes = encode_lead(&lead).unwrap();
-            std::hint::black_box(decode_lead(Path::new(""), &bytes).unwrap());
-            std::hint::black_box(decode::<Contact>(Path::new(""), &encode(&contact).unwrap(), "contact").unwrap());
-        }
-        println!("json encode+decode of lead and contact: {:.2} µs", codec.elapsed().as_secs_f64() * 1e6 / N as f64);
+        let total = cpu_seconds() - start;
         let size = std::fs::metadata(dir.path().join("herald.db")).unwrap().len();
-        println!("file: {} MiB", size >> 20);
-        if let Ok(status) = std::fs::read_to_string("/proc/self/status") {
-            status.lines().filter(|l| l.starts_with("VmHWM") || l.starts_with("VmRSS")).for_each(|l| println!("{l}"));
-        }
+        println!(
+            "  total: {:.2} µs/lead on CPU ({:.0} contacts/s; wall {:.2} s), file {} MiB",
+            total * 1e6 / N as f64,
+            N as f64 / total,
+            wall.elapsed().as_secs_f64(),
+            size >> 20
+        );
     }
 }

@@ -29,9 +29,15 @@ impl CampaignPacer {
         }
     }
 
-    /// An action's outcome arrived: it is no longer in flight.
-    pub fn release(&mut self) {
-        self.in_flight = self.in_flight.saturating_sub(1);
+    /// Account for one lead's advance: whether it had an action in flight before and after.
+    /// Counting transitions, not outcomes, frees the slot however the lead left the call (an
+    /// outcome, an opt-out, a goal, a route, the campaign's end).
+    pub fn settle(&mut self, before: bool, after: bool) {
+        match (before, after) {
+            (false, true) => self.in_flight += 1,
+            (true, false) => self.in_flight = self.in_flight.saturating_sub(1),
+            _ => {}
+        }
     }
 
     pub fn in_flight(&self) -> usize {
@@ -54,7 +60,6 @@ impl Pacer for CampaignPacer {
             }
             self.starts.push_back(now);
         }
-        self.in_flight += 1;
         Ok(())
     }
 }
@@ -81,8 +86,11 @@ mod tests {
     fn concurrency_counts_actions_in_flight() {
         let mut p = CampaignPacer::new(&Pacing { per_hour: None, concurrency: Some(1) });
         assert!(p.acquire(at(0)).is_ok());
+        p.settle(false, true);
         assert_eq!(p.acquire(at(0)), Err(at(1)));
-        p.release();
+        p.settle(true, true);
+        assert_eq!(p.in_flight(), 1);
+        p.settle(true, false);
         assert!(p.acquire(at(0)).is_ok());
     }
 }

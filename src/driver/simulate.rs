@@ -12,10 +12,10 @@ use super::clock::{Clock, VirtualClock};
 use super::output::{self, SimFormat, Tally};
 use super::pacing::CampaignPacer;
 use super::responses::Responses;
-use crate::contacts::{Contact, ImportReport, ImportSettings, Importer, Row};
+use crate::contacts::{Contact, ImportReport, ImportSettings, Importer, Row, SkipReason};
 use crate::graph::Graph;
 use crate::runtime::scope::timezone_of;
-use crate::runtime::{Effect, Event, Input, Lead, LeadStatus, Record, advance};
+use crate::runtime::{Effect, Event, Lead, LeadStatus, Record, advance};
 use crate::store::{Batch, CampaignRecord, CampaignStatus, Store};
 
 /// Leads advanced per transaction.
@@ -72,7 +72,7 @@ impl Simulation<'_> {
             let due = self.store.due(&campaign, now, BATCH)?;
             let mut batch = Batch::default();
             for (contact, mut lead) in due {
-                let records = self.step_lead(&mut pacer, &contact, &mut lead, now);
+                let records = self.step_lead(&mut pacer, &contact, &mut lead, now, &mut batch.suppress);
                 if lead.wake_at.is_some_and(|t| t <= now) {
                     return Err(SimulateError::Stuck(contact.key, now));
                 }
@@ -139,11 +139,14 @@ impl Simulation<'_> {
                 Row::Contact(contact) if resumed && self.store.lead(&graph.id, &contact.key)?.is_some() => {}
                 Row::Contact(contact) => {
                     let mut lead = Lead::new(contact.key.clone(), self.start);
-                    let records = self.step_lead(pacer, &contact, &mut lead, self.start);
+                    let records = self.step_lead(pacer, &contact, &mut lead, self.start, &mut batch.suppress);
                     self.emit(out, &contact, &records, tally)?;
                     batch.history.push((graph.id.clone(), contact.key.clone(), 0, records));
                     batch.contacts.push((graph.id.clone(), contact, lead));
                 }
+                // A duplicate is the same contact again: counted in the report, not a lead.
+                Row::Skipped { reason: SkipReason::Duplicate, .. } => {}
+                Row::Skipped { key, .. } if resumed && self.store.lead(&graph.id, &key)?.is_some() => {}
                 Row::Skipped { key, reason, .. } => self.skip(out, tally, &mut batch, key, reason.as_str())?,
             }
             if batch.contacts.len() >= BATCH {
@@ -184,20 +187,21 @@ impl Simulation<'_> {
         contact: &Contact,
         lead: &mut Lead,
         now: DateTime<Utc>,
+        suppressed: &mut Vec<String>,
     ) -> Vec<Record> {
         let mut records = Vec::new();
         while let Some(input) = lead.take_due(now) {
-            if matches!(input, Input::Call { .. } | Input::Delivery { .. })
-                && lead.park == crate::runtime::Park::Outcome
-            {
-                pacer.release();
-            }
+            let before = lead.in_flight();
             let result = advance(self.graph, pacer, lead, contact, input, now);
+            pacer.settle(before, lead.in_flight());
             for effect in result.effects {
-                if let Effect::Act(action) = effect {
-                    for (at, input) in self.responses.respond(self.graph, lead, contact, &action) {
-                        lead.deliver_at(at, input);
+                match effect {
+                    Effect::Act(action) => {
+                        for (at, input) in self.responses.respond(self.graph, lead, contact, &action) {
+                            lead.deliver_at(at, input);
+                        }
                     }
+                    Effect::Suppress(address) => suppressed.push(address),
                 }
             }
             records.extend(result.records);

@@ -227,12 +227,9 @@ impl Machine<'_> {
         let node = self.graph.node(id);
         let mut wants_retry = false;
         if let Some(policy) = &node.retry {
-            let goal_met = policy.until.as_ref().map(|until| self.holds("until", until));
-            wants_retry = match goal_met {
-                Some(true) => false,
-                Some(false) => true,
-                None => policy.on.iter().any(|o| o == status),
-            };
+            // SPEC §5: an outcome in `on`, or `until` not yet true, asks for a retry.
+            let goal_unmet = policy.until.as_ref().is_some_and(|until| !self.holds("until", until));
+            wants_retry = goal_unmet || policy.on.iter().any(|o| o == status);
             if wants_retry && self.lead.attempts <= policy.attempts {
                 let until = self.now + policy.interval(self.lead.attempts);
                 self.park(Park::Act, until, LeadStatus::Scheduled);
@@ -496,6 +493,12 @@ impl Machine<'_> {
     }
 
     fn park(&mut self, park: Park, until: DateTime<Utc>, status: LeadStatus) {
+        // A lead parked past the campaign's end wakes at the end, to expire then (SPEC §5). An
+        // action in flight keeps waiting for its outcome, which expires the lead when it comes.
+        let until = match self.graph.schedule.end {
+            Some(end) if until > end && park != Park::Outcome => end,
+            _ => until,
+        };
         self.lead.park = park;
         self.lead.timer = Some(until);
         self.lead.status = status;

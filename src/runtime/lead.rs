@@ -191,6 +191,11 @@ impl Lead {
         None
     }
 
+    /// Whether the lead has an action handed to a channel and waits for its outcome.
+    pub fn in_flight(&self) -> bool {
+        self.park == Park::Outcome && !self.status.is_final()
+    }
+
     pub fn refresh_wake(&mut self) {
         self.wake_at = if self.status.is_final() {
             None
