@@ -1,4 +1,5 @@
-//! Message templates: minijinja, strict about undefined values, compiled at check time.
+//! Message templates: minijinja, strict about undefined values (semi-strict: an empty CSV cell
+//! may be tested with `{% if contact.x %}`, never printed), compiled at check time.
 
 use std::ops::Range;
 
@@ -46,7 +47,7 @@ impl Default for Templates {
 impl Templates {
     pub fn new() -> Templates {
         let mut env = Environment::new();
-        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        env.set_undefined_behavior(UndefinedBehavior::SemiStrict);
         env.set_fuel(Some(FUEL));
         Templates { env }
     }
@@ -155,6 +156,11 @@ mod tests {
         assert_eq!(templates.render(&plain, &ctx).unwrap(), "<Bo>");
         assert_eq!(templates.render(&html, &ctx).unwrap(), "&lt;Bo&gt;");
         assert!(templates.render(&plain, &json!({ "contact": {} })).is_err());
+        // An empty CSV cell is absent: it can be tested, not printed.
+        let (guarded, _) =
+            templates.add("c.txt", "{% if contact.time %}at {{ contact.time }}{% else %}soon{% endif %}").unwrap();
+        assert_eq!(templates.render(&guarded, &json!({ "contact": {} })).unwrap(), "soon");
+        assert_eq!(templates.render(&guarded, &json!({ "contact": { "time": "9am" } })).unwrap(), "at 9am");
     }
 
     #[test]

@@ -1128,6 +1128,8 @@ fn an_invalid_responses_file_is_refused_with_a_clear_message() {
         ("- step: first\n  when: contact.name ==\n  reply: { text: hi }\n", "rule 1"),
         ("- step: first\n  reply: { text: hi, after: soon }\n", "`soon` is not a duration"),
         ("- step: first\n  rply: { text: hi }\n", "rply"),
+        ("- when: contact.nmae == \"Ann\"\n  reply: { text: hi }\n", "did you mean `name`?"),
+        ("- step: pause\n  reply: { text: hi }\n", "`pause` is a `wait` step"),
     ];
     for (responses, message) in cases {
         let r = run_in(dir.path(), NURTURE, FOUR, Some(responses), &["--format", "jsonl"]);
@@ -1136,4 +1138,53 @@ fn an_invalid_responses_file_is_refused_with_a_clear_message() {
         assert!(r.stderr.contains(message), "{responses}: {}", r.stderr);
         assert!(r.stdout.is_empty(), "{}", r.stdout);
     }
+}
+
+#[test]
+fn goal_and_exit_when_see_an_event_before_its_routes_send_anything() {
+    let campaign = r#"
+id: survey
+channel: sms
+vars: [booked]
+goal: vars.booked == true
+exit_when: reply.intent == "wrong_number"
+steps:
+  - id: ask
+    send: { text: "How did we do?" }
+  - id: listen
+    await: { reply: 1d }
+    routes:
+      - if: reply.timed_out
+        goto: end
+      - else: clarify
+  - id: clarify
+    send: { text: "Sorry, could you say that again?" }
+  - id: call
+    call: { prompt: "Book a meeting" }
+    routes:
+      - else: booking_link
+  - id: booking_link
+    send: { text: "Here is the link" }
+"#;
+    let responses = r#"
+- step: ask
+  when: contact.name == "Ann"
+  reply: { text: "who is this?", intent: wrong_number, after: 1h }
+- step: ask
+  when: contact.name == "Bo"
+  reply: { text: "great", after: 1h }
+- step: call
+  call: { answered: 1.0 }
+  vars: { booked: true }
+"#;
+    let lines =
+        simulate(campaign, "phone,name\n+14155550100,Ann\n+14155550101,Bo\n", Some(responses), "2026-12-01T15:00:00Z");
+    // Ann's reply meets exit_when: no `clarify` message goes out.
+    assert_eq!(events(&lines, ANN, "send").len(), 1, "{}", show(&of(&lines, ANN)));
+    assert_eq!(status(&lines, ANN), ("exited".into(), Some("exit_when".into())));
+    // Bo's call brings `booked: true`: converted at the outcome, no booking link sent.
+    let sends: Vec<&str> = events(&lines, BO, "send").iter().map(|s| s["step"].as_str().unwrap()).collect();
+    assert_eq!(sends, ["ask", "clarify"], "{}", show(&of(&lines, BO)));
+    assert_eq!(status(&lines, BO).0, "converted");
+    assert_eq!(at(exit(&lines, BO)), at(events(&lines, BO, "outcome").last().unwrap()));
 }

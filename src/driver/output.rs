@@ -145,21 +145,20 @@ pub fn summary(
     campaign: &str,
     start: DateTime<Utc>,
     tally: &Tally,
-    contacts: u64,
+    statuses: &BTreeMap<LeadStatus, u64>,
 ) -> std::io::Result<()> {
+    let contacts: u64 = statuses.values().sum();
     writeln!(out, "campaign {campaign}: {contacts} contacts, simulated from {}", start.format("%Y-%m-%d %H:%M UTC"))?;
     writeln!(out, "\nfinal status")?;
-    for (status, n) in &tally.statuses {
+    for (status, n) in statuses.iter().filter(|(s, _)| s.is_final()) {
         writeln!(out, "  {:<14} {n:>9}  {:>5.1}%", status.as_str(), percent(*n, contacts))?;
     }
-    let unfinished = contacts.saturating_sub(tally.statuses.values().sum());
-    if unfinished > 0 {
-        writeln!(
-            out,
-            "  {:<14} {unfinished:>9}  {:>5.1}%  (still in progress when the simulation stopped)",
-            "unfinished",
-            percent(unfinished, contacts)
-        )?;
+    let open: Vec<_> = statuses.iter().filter(|(s, _)| !s.is_final()).collect();
+    if !open.is_empty() {
+        writeln!(out, "\nstill in progress when the simulation stopped")?;
+        for (status, n) in open {
+            writeln!(out, "  {:<14} {n:>9}  {:>5.1}%", status.as_str(), percent(*n, contacts))?;
+        }
     }
     if !tally.reasons.is_empty() {
         writeln!(out, "\nreasons")?;
@@ -194,9 +193,11 @@ pub fn summary(
         writeln!(out, "actions from {} to {}", first.format("%Y-%m-%d %H:%M UTC"), last.format("%Y-%m-%d %H:%M UTC"))?;
     }
     if let Some(finish) = tally.last_finish {
+        let still_open = statuses.iter().any(|(s, n)| !s.is_final() && *n > 0);
+        let what = if still_open { "last lead to finish so far finished" } else { "last lead finished" };
         writeln!(
             out,
-            "last lead finished {} ({} after the start)",
+            "{what} {} ({} after the start)",
             finish.format("%Y-%m-%d %H:%M UTC"),
             format_duration(chrono::TimeDelta::minutes((finish - start).num_minutes()))
         )?;

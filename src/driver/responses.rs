@@ -72,7 +72,14 @@ impl Responses {
         Responses { rules: Vec::new(), seed }
     }
 
-    pub fn load(path: &Path, graph: &Graph, seed: u64) -> Result<Responses, ResponsesError> {
+    /// Read a responses file for `graph`; `columns` (the contacts CSV header) lets `when`
+    /// conditions be checked for misspelt `contact.<column>` names.
+    pub fn load(
+        path: &Path,
+        graph: &Graph,
+        columns: Option<&[String]>,
+        seed: u64,
+    ) -> Result<Responses, ResponsesError> {
         let name = path.display().to_string();
         let text =
             std::fs::read_to_string(path).map_err(|source| ResponsesError::Read { path: name.clone(), source })?;
@@ -84,7 +91,7 @@ impl Responses {
         };
         let env = TypeEnv {
             data: graph.data.keys().map(|k| (k.clone(), Type::Unknown)).collect(),
-            contact_fields: None,
+            contact_fields: columns.map(|cols| cols.iter().map(|c| (c.clone(), Type::Unknown)).collect()),
             split_steps: graph
                 .nodes
                 .iter()
@@ -95,15 +102,25 @@ impl Responses {
         let mut rules = Vec::new();
         for (i, file) in files.into_iter().enumerate() {
             let n = i + 1;
-            if let Some(step) = &file.step
-                && graph.state(step).is_none()
-            {
-                return Err(invalid(format!("rule {n}: no step `{step}` in campaign `{}`", graph.id)));
+            if let Some(step) = &file.step {
+                match graph.state(step).map(|id| &graph.node(id).kind) {
+                    None => return Err(invalid(format!("rule {n}: no step `{step}` in campaign `{}`", graph.id))),
+                    Some(NodeKind::Send(_) | NodeKind::Call(_)) => {}
+                    Some(kind) => {
+                        return Err(invalid(format!(
+                            "rule {n}: step `{step}` is a `{}` step; responses answer `send` and `call` steps",
+                            kind.keyword()
+                        )));
+                    }
+                }
             }
             let when = match &file.when {
                 Some(source) => Some(
                     expr::compile(source, &env)
-                        .map_err(|p| invalid(format!("rule {n}: `when: {source}`: {}", p[0].message)))?
+                        .map_err(|p| {
+                            let help = p[0].help.as_ref().map_or(String::new(), |h| format!(" ({h})"));
+                            invalid(format!("rule {n}: `when: {source}`: {}{help}", p[0].message))
+                        })?
                         .0,
                 ),
                 None => None,

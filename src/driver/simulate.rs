@@ -25,6 +25,9 @@ const BATCH: usize = 20_000;
 /// commits free only after a durable one, so without it the file grows with every pass.
 const DURABLE_EVERY: u32 = 5;
 
+/// Without `--until`, a simulation stops after a year of virtual time.
+const HORIZON: chrono::TimeDelta = chrono::TimeDelta::days(365);
+
 pub struct Simulation<'a> {
     pub graph: &'a Graph,
     pub contacts: PathBuf,
@@ -50,7 +53,8 @@ pub enum SimulateError {
 pub struct Outcome {
     pub import: ImportReport,
     pub tally: Tally,
-    pub contacts: u64,
+    /// Leads per status in the store at the end (earlier runs on the same `--db` included).
+    pub statuses: std::collections::BTreeMap<LeadStatus, u64>,
 }
 
 impl Simulation<'_> {
@@ -63,8 +67,9 @@ impl Simulation<'_> {
         let mut advanced: u64 = 0;
         let mut writes: u32 = 0;
         let clock = VirtualClock::new(self.start);
+        let horizon = self.until.unwrap_or(self.start + HORIZON);
         while let Some(due_at) = self.store.next_due(&campaign)? {
-            if self.until.is_some_and(|until| due_at > until) {
+            if due_at > horizon {
                 break;
             }
             clock.advance_to(due_at);
@@ -87,13 +92,47 @@ impl Simulation<'_> {
             progress.show(advanced, now);
         }
         let mut record = self.record(CampaignStatus::Running);
-        if self.store.next_due(&campaign)?.is_none() {
+        let finished = self.store.next_due(&campaign)?.is_none();
+        if finished {
             record.status = CampaignStatus::Completed;
         }
         self.store.write(Batch { campaigns: vec![record], ..Batch::default() }, true)?;
         progress.done();
-        let contacts = self.store.counts(&campaign)?.values().sum();
-        Ok(Outcome { import, tally, contacts })
+        if !finished {
+            self.stop_lines(out, horizon)?;
+            if self.until.is_none() {
+                eprintln!(
+                    "warning: stopped after {} of virtual time with leads still in progress; give --until to choose",
+                    crate::expr::format_duration(HORIZON)
+                );
+            }
+        }
+        let statuses = self.store.counts(&campaign)?;
+        Ok(Outcome { import, tally, statuses })
+    }
+
+    /// Every lead still in progress when the simulation stops gets its closing line too, with
+    /// the status it has then.
+    fn stop_lines(&self, out: &mut impl Write, at: DateTime<Utc>) -> Result<(), SimulateError> {
+        if self.format == SimFormat::Summary {
+            return Ok(());
+        }
+        let mut result = Ok(());
+        self.store.for_each_lead(&self.graph.id, |contact, lead| {
+            if lead.status.is_final() || result.is_err() {
+                return;
+            }
+            let record = Record {
+                at,
+                step: lead.step.clone(),
+                event: Event::Exit { lead_status: lead.status, reason: Some("simulation_stopped".into()) },
+            };
+            result = match self.format {
+                SimFormat::Jsonl => output::jsonl(out, &contact.key, &record),
+                _ => output::timeline(out, &contact.key, timezone_of(self.graph, contact), &record),
+            };
+        })?;
+        Ok(result?)
     }
 
     fn record(&self, status: CampaignStatus) -> CampaignRecord {
@@ -282,7 +321,7 @@ pub fn command(args: Args) -> std::process::ExitCode {
         Err(error @ crate::contacts::ImportError::Open { .. }) => return fail(2, error.to_string()),
         Err(error) => return fail(1, error.to_string()),
     };
-    let graph = match super::load::campaign(&args.file, Some(columns)) {
+    let graph = match super::load::campaign(&args.file, Some(columns.clone())) {
         Ok(graph) => graph,
         Err(code) => return code,
     };
@@ -303,7 +342,7 @@ pub fn command(args: Args) -> std::process::ExitCode {
         now - chrono::TimeDelta::seconds(i64::from(chrono::Timelike::second(&now)))
     });
     let responses = match &args.responses {
-        Some(path) => match Responses::load(path, &graph, args.seed) {
+        Some(path) => match Responses::load(path, &graph, Some(&columns), args.seed) {
             Ok(r) => r,
             Err(error @ super::responses::ResponsesError::Read { .. }) => return fail(2, error.to_string()),
             Err(error) => return fail(1, error.to_string()),
@@ -340,7 +379,7 @@ pub fn command(args: Args) -> std::process::ExitCode {
     let written = match args.format {
         SimFormat::Summary => {
             let _ = writeln!(out, "contacts: {}", outcome.import);
-            output::summary(&mut out, &graph.id, start, &outcome.tally, outcome.contacts).and_then(|()| out.flush())
+            output::summary(&mut out, &graph.id, start, &outcome.tally, &outcome.statuses).and_then(|()| out.flush())
         }
         _ => out.flush(),
     };

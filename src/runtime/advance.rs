@@ -156,6 +156,9 @@ impl Machine<'_> {
             return;
         }
         self.lead.reply = Some(Reply { text, intent, channel, at: Some(self.now), timed_out: false });
+        if self.stopped() {
+            return;
+        }
         let here = self.current();
         if let (Park::Await, Some(id)) = (self.lead.park, here)
             && let NodeKind::Await(spec) = &self.graph.node(id).kind
@@ -177,6 +180,9 @@ impl Machine<'_> {
     fn event(&mut self, name: String, vars: serde_json::Map<String, serde_json::Value>) {
         self.record(Event::Event { name: name.clone() });
         self.lead.vars.extend(vars);
+        if self.stopped() {
+            return;
+        }
         if let (Park::Await, Some(id)) = (self.lead.park, self.current())
             && let NodeKind::Await(spec) = &self.graph.node(id).kind
             && spec.event.as_deref() == Some(name.as_str())
@@ -197,13 +203,14 @@ impl Machine<'_> {
         let here = self.current();
         let expected = matches!((self.lead.park, here), (Park::Outcome, Some(id)) if matches!(self.graph.node(id).kind, NodeKind::Call(_)));
         self.lead.call = Some(CallInfo { status: Some(status.clone()), duration, attempt: self.lead.attempts });
-        match here.filter(|_| expected) {
-            Some(id) => {
-                if let Some(target) = self.outcome(id, &status) {
-                    self.go(target);
-                }
-            }
-            None => self.record(Event::Outcome { status }),
+        self.record(Event::Outcome { status: status.clone() });
+        if self.stopped() {
+            return;
+        }
+        if let Some(id) = here.filter(|_| expected)
+            && let Some(target) = self.decide(id, &status)
+        {
+            self.go(target);
         }
     }
 
@@ -211,19 +218,25 @@ impl Machine<'_> {
         let here = self.current();
         let expected = matches!((self.lead.park, here), (Park::Outcome, Some(id)) if matches!(self.graph.node(id).kind, NodeKind::Send(_)));
         self.lead.message_status = Some(status.clone());
-        match here.filter(|_| expected) {
-            Some(id) => {
-                if let Some(target) = self.outcome(id, &status) {
-                    self.go(target);
-                }
-            }
-            None => self.record(Event::Outcome { status }),
+        self.record(Event::Outcome { status: status.clone() });
+        if self.stopped() {
+            return;
+        }
+        if let Some(id) = here.filter(|_| expected)
+            && let Some(target) = self.decide(id, &status)
+        {
+            self.go(target);
         }
     }
 
     /// After a send or call completes: retry, route, fail, or carry on.
     fn outcome(&mut self, id: StateId, status: &str) -> Option<Target> {
         self.record(Event::Outcome { status: status.to_string() });
+        self.decide(id, status)
+    }
+
+    /// Retry, route, fail or carry on after an outcome already recorded.
+    fn decide(&mut self, id: StateId, status: &str) -> Option<Target> {
         let node = self.graph.node(id);
         let mut wants_retry = false;
         if let Some(policy) = &node.retry {
@@ -245,6 +258,13 @@ impl Machine<'_> {
             return None;
         }
         Some(node.next)
+    }
+
+    /// `goal` and `exit_when` see an event's data before any route acts on it: a lead that
+    /// met its goal with this reply or call leaves before another message goes out.
+    fn stopped(&mut self) -> bool {
+        self.check_goals();
+        self.lead.status.is_final()
     }
 
     fn check_goals(&mut self) {
