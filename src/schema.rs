@@ -14,6 +14,11 @@ fn text(description: &str) -> Value {
     json!({ "type": ["string", "number", "boolean"], "description": description })
 }
 
+/// A `set` value: an expression, which YAML may also read as a number.
+fn expression(description: &str) -> Value {
+    json!({ "type": ["string", "number", "boolean"], "description": format!("{description} (an expression, see docs/conditions.md)") })
+}
+
 fn condition(description: &str) -> Value {
     json!({ "type": ["string", "boolean"], "description": format!("{description} (a condition, see docs/conditions.md)") })
 }
@@ -80,7 +85,7 @@ fn actions() -> Value {
         "split": { "type": "array", "items": object(json!({
             "variant": text("variant name"), "weight": { "type": "number", "exclusiveMinimum": 0 }, "goto": { "type": "string" }
         }), &["variant", "goto"]) },
-        "set": { "type": "object", "additionalProperties": condition("value") },
+        "set": { "type": "object", "additionalProperties": expression("value") },
         "exit": text("outcome label")
     })
 }
@@ -139,7 +144,7 @@ pub fn schema() -> Value {
         map.insert("$id".into(), json!("https://herald.dev/schema/campaign.schema.json"));
         map.insert("title".into(), json!("herald campaign"));
         let route = object(
-            json!({ "if": condition("route condition"), "else": { "type": "string" }, "goto": { "type": "string" }, "set": { "type": "object", "additionalProperties": condition("value") } }),
+            json!({ "if": condition("route condition"), "else": { "type": "string" }, "goto": { "type": "string" }, "set": { "type": "object", "additionalProperties": expression("value") } }),
             &[],
         );
         map.insert("$defs".into(), json!({ "step": step(), "route": route }));

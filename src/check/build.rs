@@ -268,6 +268,15 @@ impl Checker<'_> {
             );
             return None;
         }
+        if let (Some(reply), Some(timeout)) = (&awaited.reply, &awaited.timeout) {
+            self.push(
+                Diagnostic::error("herald::conflicting_keys", "a reply await's timeout is its `reply:` value")
+                    .label(reply.span, "the timeout")
+                    .label(timeout.span, "a second timeout")
+                    .help(format!("write `await: {{ reply: {} }}`", timeout.value)),
+            );
+            return None;
+        }
         let timeout = awaited.reply.as_ref().or(awaited.timeout.as_ref());
         let Some(timeout) = timeout else {
             self.push(
