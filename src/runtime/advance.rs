@@ -200,30 +200,32 @@ impl Machine<'_> {
         vars: serde_json::Map<String, serde_json::Value>,
     ) {
         self.lead.vars.extend(vars);
-        let here = self.current();
-        let expected = matches!((self.lead.park, here), (Park::Outcome, Some(id)) if matches!(self.graph.node(id).kind, NodeKind::Call(_)));
         self.lead.call = Some(CallInfo { status: Some(status.clone()), duration, attempt: self.lead.attempts });
-        self.record(Event::Outcome { status: status.clone() });
-        if self.stopped() {
-            return;
-        }
-        if let Some(id) = here.filter(|_| expected)
-            && let Some(target) = self.decide(id, &status)
-        {
-            self.go(target);
-        }
+        self.completed(&status, true);
     }
 
     fn delivery(&mut self, status: String) {
-        let here = self.current();
-        let expected = matches!((self.lead.park, here), (Park::Outcome, Some(id)) if matches!(self.graph.node(id).kind, NodeKind::Send(_)));
         self.lead.message_status = Some(status.clone());
-        self.record(Event::Outcome { status: status.clone() });
+        self.completed(&status, false);
+    }
+
+    /// A call or delivery outcome, its data already stored: `goal`/`exit_when` first, then
+    /// retries and routes when it is the outcome of the action this lead has in flight (a late
+    /// one, e.g. a bounce after the lead moved on, is only recorded).
+    fn completed(&mut self, status: &str, of_call: bool) {
+        self.record(Event::Outcome { status: status.to_string() });
+        let here = self.current();
+        let in_flight = self.lead.park == Park::Outcome
+            && here.is_some_and(|id| match self.graph.node(id).kind {
+                NodeKind::Call(_) => of_call,
+                NodeKind::Send(_) => !of_call,
+                _ => false,
+            });
         if self.stopped() {
             return;
         }
-        if let Some(id) = here.filter(|_| expected)
-            && let Some(target) = self.decide(id, &status)
+        if let Some(id) = here.filter(|_| in_flight)
+            && let Some(target) = self.decide(id, status)
         {
             self.go(target);
         }
