@@ -3,17 +3,15 @@
 //! and returns the actions to hand to channels. Pure: no I/O, no clock; pacing is asked of
 //! the caller through `Pacer`.
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
-use super::lead::{
-    Action, ActionKind, CallInfo, Effect, Event, Input, Lead, LeadStatus, Park, Record, Reply, action_key,
-};
-use super::scope::{LeadScope, template_context, timezone_of};
+use super::lead::{CallInfo, Effect, Event, Input, Lead, LeadStatus, Park, Record, Reply};
+use super::scope::{LeadScope, timezone_of};
 use super::{split, window};
 use crate::contacts::Contact;
 use crate::expr::{Condition, Value};
-use crate::graph::{Graph, Message, NodeKind, Route, StateId, Target, WaitSpec};
+use crate::graph::{Graph, NodeKind, Route, StateId, Target, WaitSpec};
 
 /// Campaign-wide pacing, owned by the driver: may an action start now, else when to ask again.
 pub trait Pacer {
@@ -63,18 +61,18 @@ pub fn advance(
     machine.out
 }
 
-struct Machine<'a> {
-    graph: &'a Graph,
-    pacer: &'a mut dyn Pacer,
-    lead: &'a mut Lead,
-    contact: &'a Contact,
-    now: DateTime<Utc>,
-    tz: Tz,
-    out: Advance,
+pub(super) struct Machine<'a> {
+    pub(super) graph: &'a Graph,
+    pub(super) pacer: &'a mut dyn Pacer,
+    pub(super) lead: &'a mut Lead,
+    pub(super) contact: &'a Contact,
+    pub(super) now: DateTime<Utc>,
+    pub(super) tz: Tz,
+    pub(super) out: Advance,
 }
 
 impl Machine<'_> {
-    fn record(&mut self, event: Event) {
+    pub(super) fn record(&mut self, event: Event) {
         self.out.records.push(Record { at: self.now, step: self.lead.step.clone(), event });
         self.lead.seq += 1;
     }
@@ -232,7 +230,7 @@ impl Machine<'_> {
     }
 
     /// After a send or call completes: retry, route, fail, or carry on.
-    fn outcome(&mut self, id: StateId, status: &str) -> Option<Target> {
+    pub(super) fn outcome(&mut self, id: StateId, status: &str) -> Option<Target> {
         self.record(Event::Outcome { status: status.to_string() });
         self.decide(id, status)
     }
@@ -391,130 +389,7 @@ impl Machine<'_> {
         }
     }
 
-    /// Make the step's send or call, inside the window and pacing, or defer it.
-    fn act(&mut self, id: StateId) -> Option<Target> {
-        match window::next_open(&self.graph.schedule, self.tz, self.now) {
-            Some(t) if t <= self.now => {}
-            Some(t) => {
-                self.defer(t, "outside the schedule window");
-                return None;
-            }
-            None => {
-                self.finish(LeadStatus::Failed, Some("window_never_opens"));
-                return None;
-            }
-        }
-        if let Err(t) = self.pacer.acquire(self.now) {
-            self.defer(t.max(self.now + TimeDelta::seconds(1)), "pacing");
-            return None;
-        }
-        self.lead.attempts += 1;
-        match self.action(id) {
-            Ok(action) => {
-                let timeout = match &self.graph.node(id).kind {
-                    NodeKind::Call(call) => {
-                        self.record(Event::Call {
-                            channel: action.channel.clone(),
-                            to: action.to.clone(),
-                            key: action.key.clone(),
-                            attempt: action.attempt,
-                        });
-                        call.max_duration.unwrap_or(TimeDelta::minutes(30)) + TimeDelta::minutes(30)
-                    }
-                    _ => {
-                        self.record(Event::Send {
-                            channel: action.channel.clone(),
-                            to: action.to.clone(),
-                            text: action.text.clone(),
-                            key: action.key.clone(),
-                            variant: action.variant.clone(),
-                        });
-                        TimeDelta::hours(1)
-                    }
-                };
-                self.out.effects.push(Effect::Act(Box::new(action)));
-                self.park(Park::Outcome, self.now + timeout, LeadStatus::InProgress);
-                None
-            }
-            Err(reason) => {
-                self.record(Event::Error { reason });
-                self.outcome(id, "failed")
-            }
-        }
-    }
-
-    fn defer(&mut self, until: DateTime<Utc>, reason: &str) {
-        let until = match self.graph.schedule.end {
-            Some(end) if until > end => end,
-            _ => until,
-        };
-        self.park(Park::Act, until, LeadStatus::Scheduled);
-        self.record(Event::Defer { until, reason: reason.into() });
-    }
-
-    /// Render the step's action; the error is the reason recorded against the lead.
-    fn action(&self, id: StateId) -> Result<Action, String> {
-        let graph = self.graph;
-        let node = graph.node(id);
-        let context = template_context(graph, self.lead, self.contact, &node.id.0, node.name.as_deref());
-        let render = |t: &crate::template::Template| graph.templates.render(t, &context);
-        let (kind, channel, to, from, subject, text, agent, variant) = match &node.kind {
-            NodeKind::Send(send) => {
-                let variant = self.lead.variants.values().find(|v| send.variants.iter().any(|(name, _)| name == *v));
-                let message: &Message =
-                    variant.and_then(|v| send.variants.iter().find(|(n, _)| n == v)).map_or(&send.message, |(_, m)| m);
-                let subject = message.subject.as_ref().map(render).transpose()?;
-                let to = send.to.as_ref().map(render).transpose()?;
-                (
-                    ActionKind::Send,
-                    &send.channel,
-                    to,
-                    send.from.clone(),
-                    subject,
-                    render(&message.body)?,
-                    None,
-                    variant.cloned(),
-                )
-            }
-            NodeKind::Call(call) => {
-                let prompt = call.prompt.as_ref().map(render).transpose()?.unwrap_or_default();
-                let to = call.to.as_ref().map(render).transpose()?;
-                (ActionKind::Call, &call.channel, to, call.from.clone(), None, prompt, call.agent.clone(), None)
-            }
-            _ => return Err("not an action step".into()),
-        };
-        let to = match to {
-            Some(to) if !to.trim().is_empty() => to.trim().to_string(),
-            _ => self.address(channel).ok_or_else(|| format!("no address to reach the contact on `{channel}`"))?,
-        };
-        Ok(Action {
-            key: action_key(&graph.id, &self.contact.key, &node.id.0, self.lead.attempts),
-            kind,
-            campaign: graph.id.clone(),
-            contact: self.contact.key.clone(),
-            step: node.id.0.clone(),
-            attempt: self.lead.attempts,
-            channel: channel.clone(),
-            to,
-            from: from.or_else(|| graph.defaults.from.clone()),
-            subject,
-            text,
-            agent: agent.or_else(|| graph.defaults.agent.clone()),
-            variant,
-            at: self.now,
-        })
-    }
-
-    /// The contact's address on a channel: email for email-like channels, else the phone.
-    fn address(&self, channel: &str) -> Option<String> {
-        let column = if channel.contains("mail") { "email" } else { "phone" };
-        match self.contact.fields.get(column) {
-            Some(serde_json::Value::String(s)) if !s.is_empty() => Some(s.clone()),
-            _ => Some(self.contact.key.clone()).filter(|k| !k.is_empty()),
-        }
-    }
-
-    fn park(&mut self, park: Park, until: DateTime<Utc>, status: LeadStatus) {
+    pub(super) fn park(&mut self, park: Park, until: DateTime<Utc>, status: LeadStatus) {
         // A lead parked past the campaign's end wakes at the end, to expire then (SPEC §5). An
         // action in flight keeps waiting for its outcome, which expires the lead when it comes.
         let until = match self.graph.schedule.end {
@@ -526,7 +401,7 @@ impl Machine<'_> {
         self.lead.status = status;
     }
 
-    fn finish(&mut self, status: LeadStatus, reason: Option<&str>) {
+    pub(super) fn finish(&mut self, status: LeadStatus, reason: Option<&str>) {
         self.lead.status = status;
         self.lead.outcome =
             reason.map(str::to_string).or(self.lead.outcome.take().filter(|_| status == LeadStatus::Exited));
@@ -544,7 +419,7 @@ impl Machine<'_> {
     }
 
     /// Evaluate a condition and record it with the values it read, for `explain`.
-    fn holds(&mut self, what: &str, condition: &Condition) -> bool {
+    pub(super) fn holds(&mut self, what: &str, condition: &Condition) -> bool {
         let scope = self.scope();
         let result = condition.holds(&scope);
         let mut values: Vec<(String, String)> = Vec::new();

@@ -4,6 +4,7 @@
 pub mod lead;
 
 pub use lead::{Action, ActionKind, CallInfo, Effect, Event, Input, Lead, LeadStatus, Park, Record, Reply, action_key};
+mod act;
 pub mod advance;
 pub mod scope;
 pub mod split;

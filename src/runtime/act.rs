@@ -1,0 +1,135 @@
+//! The action half of the interpreter: a send or call step acts inside the schedule window and
+//! pacing, or defers; its message is rendered and addressed here.
+
+use chrono::{DateTime, TimeDelta, Utc};
+
+use super::advance::Machine;
+use super::lead::{Action, ActionKind, Effect, Event, LeadStatus, Park, action_key};
+use super::scope::template_context;
+use super::window;
+use crate::graph::{Message, NodeKind, StateId, Target};
+
+impl Machine<'_> {
+    /// Make the step's send or call, inside the window and pacing, or defer it.
+    pub(super) fn act(&mut self, id: StateId) -> Option<Target> {
+        match window::next_open(&self.graph.schedule, self.tz, self.now) {
+            Some(t) if t <= self.now => {}
+            Some(t) => {
+                self.defer(t, "outside the schedule window");
+                return None;
+            }
+            None => {
+                self.finish(LeadStatus::Failed, Some("window_never_opens"));
+                return None;
+            }
+        }
+        if let Err(t) = self.pacer.acquire(self.now) {
+            self.defer(t.max(self.now + TimeDelta::seconds(1)), "pacing");
+            return None;
+        }
+        self.lead.attempts += 1;
+        match self.action(id) {
+            Ok(action) => {
+                let timeout = match &self.graph.node(id).kind {
+                    NodeKind::Call(call) => {
+                        self.record(Event::Call {
+                            channel: action.channel.clone(),
+                            to: action.to.clone(),
+                            key: action.key.clone(),
+                            attempt: action.attempt,
+                        });
+                        call.max_duration.unwrap_or(TimeDelta::minutes(30)) + TimeDelta::minutes(30)
+                    }
+                    _ => {
+                        self.record(Event::Send {
+                            channel: action.channel.clone(),
+                            to: action.to.clone(),
+                            text: action.text.clone(),
+                            key: action.key.clone(),
+                            variant: action.variant.clone(),
+                        });
+                        TimeDelta::hours(1)
+                    }
+                };
+                self.out.effects.push(Effect::Act(Box::new(action)));
+                self.park(Park::Outcome, self.now + timeout, LeadStatus::InProgress);
+                None
+            }
+            Err(reason) => {
+                self.record(Event::Error { reason });
+                self.outcome(id, "failed")
+            }
+        }
+    }
+
+    fn defer(&mut self, until: DateTime<Utc>, reason: &str) {
+        let until = match self.graph.schedule.end {
+            Some(end) if until > end => end,
+            _ => until,
+        };
+        self.park(Park::Act, until, LeadStatus::Scheduled);
+        self.record(Event::Defer { until, reason: reason.into() });
+    }
+
+    /// Render the step's action; the error is the reason recorded against the lead.
+    fn action(&self, id: StateId) -> Result<Action, String> {
+        let graph = self.graph;
+        let node = graph.node(id);
+        let context = template_context(graph, self.lead, self.contact, &node.id.0, node.name.as_deref());
+        let render = |t: &crate::template::Template| graph.templates.render(t, &context);
+        let (kind, channel, to, from, subject, text, agent, variant) = match &node.kind {
+            NodeKind::Send(send) => {
+                let variant = self.lead.variants.values().find(|v| send.variants.iter().any(|(name, _)| name == *v));
+                let message: &Message =
+                    variant.and_then(|v| send.variants.iter().find(|(n, _)| n == v)).map_or(&send.message, |(_, m)| m);
+                let subject = message.subject.as_ref().map(render).transpose()?;
+                let to = send.to.as_ref().map(render).transpose()?;
+                (
+                    ActionKind::Send,
+                    &send.channel,
+                    to,
+                    send.from.clone(),
+                    subject,
+                    render(&message.body)?,
+                    None,
+                    variant.cloned(),
+                )
+            }
+            NodeKind::Call(call) => {
+                let prompt = call.prompt.as_ref().map(render).transpose()?.unwrap_or_default();
+                let to = call.to.as_ref().map(render).transpose()?;
+                (ActionKind::Call, &call.channel, to, call.from.clone(), None, prompt, call.agent.clone(), None)
+            }
+            _ => return Err("not an action step".into()),
+        };
+        let to = match to {
+            Some(to) if !to.trim().is_empty() => to.trim().to_string(),
+            _ => self.address(channel).ok_or_else(|| format!("no address to reach the contact on `{channel}`"))?,
+        };
+        Ok(Action {
+            key: action_key(&graph.id, &self.contact.key, &node.id.0, self.lead.attempts),
+            kind,
+            campaign: graph.id.clone(),
+            contact: self.contact.key.clone(),
+            step: node.id.0.clone(),
+            attempt: self.lead.attempts,
+            channel: channel.clone(),
+            to,
+            from: from.or_else(|| graph.defaults.from.clone()),
+            subject,
+            text,
+            agent: agent.or_else(|| graph.defaults.agent.clone()),
+            variant,
+            at: self.now,
+        })
+    }
+
+    /// The contact's address on a channel: email for email-like channels, else the phone.
+    fn address(&self, channel: &str) -> Option<String> {
+        let column = if channel.contains("mail") { "email" } else { "phone" };
+        match self.contact.fields.get(column) {
+            Some(serde_json::Value::String(s)) if !s.is_empty() => Some(s.clone()),
+            _ => Some(self.contact.key.clone()).filter(|k| !k.is_empty()),
+        }
+    }
+}
