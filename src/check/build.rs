@@ -345,6 +345,15 @@ impl Checker<'_> {
                 ),
             }
         }
+        if let Some(region) = &contacts.region
+            && crate::contacts::parse_region(&region.value).is_none()
+        {
+            self.push(
+                Diagnostic::error("herald::invalid_value", format!("`{}` is not a country code", region.value))
+                    .label(region.span, "unknown region")
+                    .help("national phone numbers are read in this country: write its ISO code, e.g. `US`, `GB`, `DE`"),
+            );
+        }
         ContactSpec {
             key: contacts.key.as_ref().map(|k| k.value.clone()),
             region: contacts.region.as_ref().map(|r| r.value.clone()),
