@@ -74,6 +74,13 @@ enum Command {
         #[arg(long, value_enum, default_value_t = SimFormat::Timeline)]
         format: SimFormat,
     },
+    /// Run campaign tests (`*.test.yaml`, directories recursively) on a virtual clock
+    Test {
+        /// Test files or directories (default: campaigns/)
+        paths: Vec<PathBuf>,
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+    },
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -102,6 +109,7 @@ pub fn run() -> ExitCode {
             let args = simulate::Args { file, contacts, responses, start, until, seed, format, db: cli.db };
             Ok(simulate::command(args))
         }
+        Command::Test { paths, format } => crate::test_runner::command(paths, format, color()),
     };
     result.unwrap_or_else(|message| {
         eprintln!("error: {message}");

@@ -40,7 +40,7 @@ pub struct Contact {
     pub timezone: Option<String>,
     /// Every column by name: numbers and bools typed (per `contacts.fields`), phones in
     /// E.164, dates and datetimes as written (conditions read them as datetimes), other text
-    /// as written. Empty cells are absent.
+    /// as written. An empty text cell is `""`; an empty typed cell is absent (null).
     pub fields: serde_json::Map<String, serde_json::Value>,
 }
 
@@ -885,6 +885,11 @@ impl Importer {
         for (i, cell) in record.iter().enumerate() {
             let text = cell.trim();
             if text.is_empty() {
+                // An empty text cell is empty text (`contact.x != ""` filters it, as SPEC §1's
+                // example does); an empty typed cell has no value (null).
+                if self.kinds[i] == Kind::Text {
+                    contact.fields.insert(self.columns[i].clone(), serde_json::Value::String(String::new()));
+                }
                 continue;
             }
             let value = match self.kinds[i] {
@@ -1211,10 +1216,14 @@ id,age,vip,due,at,home,note,other
         assert_eq!(
             serde_json::Value::Object(two.fields.clone()),
             serde_json::json!({
-                "id": "2", "age": 2.5, "vip": false, "at": "2026-12-01"
+                "id": "2", "age": 2.5, "vip": false, "at": "2026-12-01", "note": "", "other": ""
             })
         );
-        assert_eq!(contact(&rows[2]).fields.len(), 1, "empty cells are absent");
+        // Empty text cells are empty text; empty typed cells (number, bool, dates, zones) are absent.
+        assert_eq!(
+            serde_json::Value::Object(contact(&rows[2]).fields.clone()),
+            serde_json::json!({ "id": "3", "note": "", "other": "" })
+        );
         for (i, row) in rows.iter().enumerate().skip(3) {
             let id = (i + 1).to_string();
             assert_eq!(*row, skipped(i as u64 + 2, &id, SkipReason::InvalidField));

@@ -23,4 +23,5 @@ pub mod source;
 pub mod store;
 pub mod syntax;
 pub mod template;
+pub mod test_runner;
 pub mod validate;

@@ -83,11 +83,24 @@ impl Responses {
         let name = path.display().to_string();
         let text =
             std::fs::read_to_string(path).map_err(|source| ResponsesError::Read { path: name.clone(), source })?;
+        Responses::parse(&text, &name, graph, columns, seed)
+    }
+
+    /// Rules from YAML (or JSON) text; `name` says where they come from in messages. `herald
+    /// test` builds its scripted events this way.
+    pub fn parse(
+        text: &str,
+        name: &str,
+        graph: &Graph,
+        columns: Option<&[String]>,
+        seed: u64,
+    ) -> Result<Responses, ResponsesError> {
+        let name = name.to_string();
         let invalid = |detail: String| ResponsesError::Invalid { path: name.clone(), detail };
         let files: Vec<RuleFile> = if text.trim().is_empty() {
             Vec::new()
         } else {
-            serde_saphyr::from_str(&text).map_err(|e| invalid(e.to_string()))?
+            serde_saphyr::from_str(text).map_err(|e| invalid(e.to_string()))?
         };
         let env = TypeEnv {
             data: graph.data.keys().map(|k| (k.clone(), Type::Unknown)).collect(),

@@ -15,7 +15,7 @@ use super::responses::Responses;
 use crate::contacts::{Contact, ImportReport, ImportSettings, Importer, Row, SkipReason};
 use crate::graph::Graph;
 use crate::runtime::scope::timezone_of;
-use crate::runtime::{Effect, Event, Lead, LeadStatus, Record, advance};
+use crate::runtime::{Effect, Event, Input, Lead, LeadStatus, Record, advance};
 use crate::store::{Batch, CampaignRecord, CampaignStatus, Store};
 
 /// Leads advanced per transaction.
@@ -36,6 +36,9 @@ pub struct Simulation<'a> {
     pub until: Option<DateTime<Utc>>,
     pub format: SimFormat,
     pub store: Store,
+    /// Inputs every imported lead receives at the given times (`herald test`'s scripted
+    /// events); empty for `simulate`.
+    pub inject: Vec<(DateTime<Utc>, Input)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -179,6 +182,9 @@ impl Simulation<'_> {
                 Row::Contact(contact) => {
                     let mut lead = Lead::new(contact.key.clone(), self.start);
                     let records = self.step_lead(pacer, &contact, &mut lead, self.start, &mut batch.suppress);
+                    for (at, input) in &self.inject {
+                        lead.deliver_at(*at, input.clone());
+                    }
                     self.emit(out, &contact, &records, tally)?;
                     batch.history.push((graph.id.clone(), contact.key.clone(), 0, records));
                     batch.contacts.push((graph.id.clone(), contact, lead));
@@ -362,8 +368,16 @@ pub fn command(args: Args) -> std::process::ExitCode {
         Ok(store) => store,
         Err(error) => return fail(2, error.to_string()),
     };
-    let simulation =
-        Simulation { graph: &graph, contacts: args.contacts, responses, start, until, format: args.format, store };
+    let simulation = Simulation {
+        graph: &graph,
+        contacts: args.contacts,
+        responses,
+        start,
+        until,
+        format: args.format,
+        store,
+        inject: Vec::new(),
+    };
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
     let result = simulation.run(&mut out);

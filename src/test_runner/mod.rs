@@ -1,0 +1,152 @@
+//! `herald test [PATH...]`: unit tests for campaigns. Each `*.test.yaml` names a campaign,
+//! inline contacts and cases; each case runs one contact through the campaign with the same
+//! driver as `simulate` (virtual clock, temporary store) and checks what happened.
+//!
+//! Exit codes: 0 every case passed; 1 a case failed or a test file has errors; 2 usage or
+//! environment errors (no test files, unreadable paths).
+
+pub mod check;
+mod expect;
+pub mod format;
+pub mod report;
+pub mod run;
+#[cfg(test)]
+mod tests;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use crate::diagnostic::Diagnostic;
+use crate::source::SourceFile;
+use crate::validate::{self, Format};
+
+/// One test file, checked and run.
+pub struct FileReport {
+    pub file: SourceFile,
+    /// The campaign's id (or the test file's name when the campaign could not be loaded).
+    pub campaign: String,
+    /// Problems of the test file (and of its campaign), each with the file it points into.
+    pub problems: Vec<(SourceFile, Diagnostic)>,
+    pub cases: Vec<run::CaseResult>,
+}
+
+/// Every `*.test.yaml` / `*.test.yml` under `paths` (directories recursively), sorted.
+pub fn collect(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+    let mut files = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            walk(path, &mut files)?;
+        } else if path.exists() {
+            files.push(path.clone());
+        } else {
+            return Err(format!("no such file or directory: {}", path.display()));
+        }
+    }
+    Ok(files)
+}
+
+fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), String> {
+    let read = std::fs::read_dir(dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
+    let mut entries: Vec<PathBuf> = read.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    entries.sort();
+    for path in entries {
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        if name.starts_with('.') {
+            continue;
+        }
+        if path.is_dir() {
+            walk(&path, files)?;
+        } else if name.ends_with(".test.yaml") || name.ends_with(".test.yml") {
+            files.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// Check one test file and its campaign, then run its cases if both are free of errors.
+pub fn test_file(path: &Path) -> Result<FileReport, String> {
+    let (file, problem) = validate::read_source(path).map_err(|e| e.to_string())?;
+    let fallback = path.file_name().map_or(String::new(), |n| n.to_string_lossy().replace(".test.yaml", ""));
+    let mut report = FileReport { file: file.clone(), campaign: fallback, problems: Vec::new(), cases: Vec::new() };
+    if let Some(problem) = problem {
+        report.problems.push((file, problem));
+        return Ok(report);
+    }
+    let mut diagnostics = Vec::new();
+    let mut test = format::parse(file.clone(), &mut diagnostics);
+    let graph = test.campaign.as_ref().and_then(|campaign| {
+        let (source, problem) = match validate::read_source(&campaign.value) {
+            Ok(read) => read,
+            Err(e) => {
+                diagnostics.push(
+                    Diagnostic::error("herald::test_campaign", format!("cannot read the campaign: {e}"))
+                        .label(campaign.span, "this file")
+                        .help("`campaign:` is relative to the test file's folder"),
+                );
+                return None;
+            }
+        };
+        // Checked like `validate` without `--contacts`: test rows give only the columns a case
+        // needs; the campaign's declared fields fill in the rest (empty).
+        let base_dir = campaign.value.parent().map(Path::to_path_buf).unwrap_or_default();
+        let options = crate::check::Options { contact_columns: None, base_dir };
+        let (graph, found) = match problem {
+            Some(d) => (None, vec![d]),
+            None => {
+                let (graph, found) = crate::check::check_file(&source, &options);
+                (graph, found.items)
+            }
+        };
+        if graph.is_none() {
+            diagnostics.push(
+                Diagnostic::error("herald::test_campaign", "the campaign has errors")
+                    .label(campaign.span, "this campaign")
+                    .help("`herald validate` lists them all; the errors follow"),
+            );
+            report.problems.extend(found.into_iter().filter(Diagnostic::is_error).map(|d| (source.clone(), d)));
+        }
+        graph
+    });
+    let Some(graph) = graph else {
+        report.problems.splice(0..0, diagnostics.into_iter().map(|d| (file.clone(), d)));
+        return Ok(report);
+    };
+    report.campaign = graph.id.clone();
+    let declared = graph.contacts.fields.iter().map(|(name, _)| name).chain(&graph.contacts.require);
+    for column in declared {
+        if !test.contacts.header.contains(column) {
+            test.contacts.header.push(column.clone());
+            test.contacts.rows.iter_mut().for_each(|row| row.push(String::new()));
+        }
+    }
+    let resolved = check::check(&test, &graph, &mut diagnostics);
+    report.problems.extend(diagnostics.into_iter().map(|d| (file.clone(), d)));
+    if report.problems.iter().any(|(_, d)| d.is_error()) {
+        return Ok(report);
+    }
+    for (i, case) in test.cases.iter().enumerate() {
+        match run::run_case(&test, &graph, case, resolved.rows[i], resolved.starts[i]) {
+            Ok(result) => report.cases.push(result),
+            Err(message) => report.problems.push((
+                file.clone(),
+                Diagnostic::error("herald::test_run", format!("case `{}` could not run: {message}", case.name.value))
+                    .label(case.name.span, ""),
+            )),
+        }
+    }
+    Ok(report)
+}
+
+/// `herald test` as typed.
+pub fn command(paths: Vec<PathBuf>, format: Format, color: bool) -> Result<ExitCode, String> {
+    let paths = if paths.is_empty() { vec![PathBuf::from("campaigns")] } else { paths };
+    let files = collect(&paths)?;
+    if files.is_empty() {
+        let places: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+        return Err(format!("no test files (*.test.yaml) under {}", places.join(", ")));
+    }
+    let reports = files.iter().map(|f| test_file(f)).collect::<Result<Vec<_>, _>>()?;
+    let mut out = std::io::stdout().lock();
+    let failed = report::print(&reports, format, color, &mut out).map_err(|e| e.to_string())?;
+    Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}

@@ -1,0 +1,62 @@
+//! Unit tests of the test-file parser and the scripted answers.
+
+use super::format::{self, Expect};
+use crate::source::SourceFile;
+
+fn parse(text: &str) -> (format::TestFile, Vec<crate::diagnostic::Diagnostic>) {
+    let mut diagnostics = Vec::new();
+    let test = format::parse(SourceFile::new("dir/x.test.yaml", text), &mut diagnostics);
+    (test, diagnostics)
+}
+
+#[test]
+fn inline_contacts_take_the_union_of_columns() {
+    let (test, diagnostics) = parse(
+        "campaign: c.yaml\ncontacts:\n  - { phone: '1', name: A }\n  - { phone: '2', city: Paris }\n\
+         cases:\n  - { name: n, expect: { status: completed } }\n",
+    );
+    assert!(diagnostics.is_empty(), "{diagnostics:?}");
+    assert_eq!(test.contacts.header, ["phone", "name", "city"]);
+    assert_eq!(test.contacts.rows, [vec!["1", "A", ""], vec!["2", "", "Paris"]]);
+    assert_eq!(test.campaign.unwrap().value, std::path::Path::new("dir/c.yaml"));
+    assert!(matches!(test.cases[0].expect[0].kind, Expect::Status(_)));
+}
+
+#[test]
+fn unknown_keys_suggest_the_closest() {
+    let (_, diagnostics) =
+        parse("campaign: c.yaml\ncontacts: []\ncases:\n  - { name: n, expect: { stauts: completed } }\n");
+    let unknown = diagnostics.iter().find(|d| d.code == "herald::unknown_key").expect("unknown key");
+    assert_eq!(unknown.help.as_deref(), Some("did you mean `status`?"));
+    // The misspelt expectation is reported once, not also as "expects nothing".
+    assert!(!diagnostics.iter().any(|d| d.code == "herald::test_no_expectation"), "{diagnostics:?}");
+}
+
+#[test]
+fn a_case_without_expect_is_an_error() {
+    let (_, diagnostics) = parse("campaign: c.yaml\ncontacts: []\ncases:\n  - { name: n }\n");
+    assert!(diagnostics.iter().any(|d| d.code == "herald::test_no_expectation"), "{diagnostics:?}");
+}
+
+#[test]
+fn events_need_an_answer_or_a_time() {
+    let (test, diagnostics) = parse(
+        "campaign: c.yaml\ncontacts: []\ncases:\n  - name: n\n    events:\n      - { step: s }\n      \
+         - { event: bought }\n      - { at: 2026-12-01, event: bought }\n    expect: { sends: 1 }\n",
+    );
+    assert_eq!(diagnostics.iter().filter(|d| d.code == "herald::test_event").count(), 2, "{diagnostics:?}");
+    assert_eq!(test.cases[0].events.len(), 1);
+}
+
+#[test]
+fn attempt_specific_answers_come_first() {
+    let (test, diagnostics) = parse(
+        "campaign: c.yaml\ncontacts: []\ncases:\n  - name: n\n    events:\n      \
+         - { step: s, call: answered }\n      - { step: s, attempt: 1, call: no_answer }\n    expect: { calls: 2 }\n",
+    );
+    assert!(diagnostics.is_empty(), "{diagnostics:?}");
+    let rules = super::run::rules(&test.cases[0].events);
+    assert_eq!(rules[0]["when"], "call.attempt == 1");
+    assert_eq!(rules[0]["call"]["no_answer"], 1);
+    assert_eq!(rules[1]["call"]["answered"], 1);
+}
