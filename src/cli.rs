@@ -112,7 +112,7 @@ pub fn run() -> ExitCode {
         Command::Test { paths, format } => crate::test_runner::command(paths, format, color()),
     };
     result.unwrap_or_else(|message| {
-        eprintln!("error: {message}");
+        crate::say!("error: {message}");
         ExitCode::from(2)
     })
 }
@@ -164,9 +164,9 @@ fn graph(path: PathBuf, format: GraphFormat, contacts: Option<PathBuf>) -> Resul
     let Some(graph) = graph else {
         let renderer = Renderer::new(std::io::stderr().is_terminal());
         for d in diagnostics.items.iter().filter(|d| d.is_error()) {
-            eprint!("{}", renderer.render(&file, d));
+            crate::say_raw!("{}", renderer.render(&file, d));
         }
-        eprintln!("error: {} has errors; fix them to draw its graph", path.display());
+        crate::say!("error: {} has errors; fix them to draw its graph", path.display());
         return Ok(ExitCode::from(1));
     };
     let text = match format {

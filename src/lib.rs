@@ -8,6 +8,25 @@
 //!
 //! The runtime (next) sees only `graph::Graph`, never `syntax`.
 
+/// `eprintln!` that never panics: with stderr closed (`herald … 2>&1 | head`) a message is
+/// not worth a crash.
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
+/// `eprint!` that never panics.
+#[macro_export]
+macro_rules! say_raw {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 pub mod channel;
 pub mod check;
 pub mod cli;

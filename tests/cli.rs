@@ -251,3 +251,23 @@ fn contacts_csv_with_bom_checks_condition_columns() {
     let r = run(&["validate", good.to_str().unwrap(), "--contacts", csv.to_str().unwrap()]);
     assert_eq!(r.code, 0, "{}", r.stdout);
 }
+
+#[test]
+fn a_reader_that_goes_away_is_not_a_crash() {
+    // `herald … 2>&1 | head -1`: stdout and stderr closed early must not panic (exit 101).
+    let bin = assert_cmd::cargo::cargo_bin("herald");
+    for args in [&["test", "campaigns"][..], &["validate", "tests/cases"], &["does-not-exist"]] {
+        let mut child = std::process::Command::new(&bin)
+            .args(args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("herald starts");
+        drop(child.stdout.take());
+        drop(child.stderr.take());
+        let status = child.wait().expect("herald ends");
+        assert_ne!(status.code(), Some(101), "{args:?} panicked");
+        assert!(status.code().is_some(), "{args:?} was killed by a signal");
+    }
+}

@@ -13,7 +13,7 @@ use crate::validate;
 /// The compiled campaign, or the exit code after its problems were printed to stderr.
 pub fn campaign(path: &Path, columns: Option<Vec<String>>) -> Result<Graph, ExitCode> {
     let (file, problem) = validate::read_source(path).map_err(|e| {
-        eprintln!("error: {e}");
+        crate::say!("error: {e}");
         ExitCode::from(2)
     })?;
     let options =
@@ -27,9 +27,9 @@ pub fn campaign(path: &Path, columns: Option<Vec<String>>) -> Result<Graph, Exit
         None => {
             let renderer = Renderer::new(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none());
             for d in diagnostics.items.iter().filter(|d| d.is_error()) {
-                eprint!("{}", renderer.render(&file, d));
+                crate::say_raw!("{}", renderer.render(&file, d));
             }
-            eprintln!("error: {} has errors; `herald validate` lists them all", path.display());
+            crate::say!("error: {} has errors; `herald validate` lists them all", path.display());
             Err(ExitCode::from(1))
         }
     }

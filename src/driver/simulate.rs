@@ -104,7 +104,7 @@ impl Simulation<'_> {
         if !finished {
             self.stop_lines(out, horizon)?;
             if self.until.is_none() {
-                eprintln!(
+                crate::say!(
                     "warning: stopped after {} of virtual time with leads still in progress; give --until to choose",
                     crate::expr::format_duration(HORIZON)
                 );
@@ -292,12 +292,15 @@ impl Progress {
             return;
         }
         self.last.set(Instant::now());
-        eprint!("\r  simulating: {advanced} lead advances, virtual time {}   ", at.format("%Y-%m-%d %H:%M UTC"));
+        crate::say_raw!(
+            "\r  simulating: {advanced} lead advances, virtual time {}   ",
+            at.format("%Y-%m-%d %H:%M UTC")
+        );
     }
 
     fn done(&self) {
         if self.on && self.started.elapsed().as_millis() >= 250 {
-            eprintln!();
+            crate::say!();
         }
     }
 }
@@ -319,7 +322,7 @@ pub struct Args {
 pub fn command(args: Args) -> std::process::ExitCode {
     use std::process::ExitCode;
     let fail = |code: u8, message: String| {
-        eprintln!("error: {message}");
+        crate::say!("error: {message}");
         ExitCode::from(code)
     };
     let columns = match crate::contacts::read_header(&args.contacts) {
@@ -403,7 +406,7 @@ pub fn command(args: Args) -> std::process::ExitCode {
         return fail(2, format!("cannot write the output: {e}"));
     }
     if args.format != SimFormat::Summary {
-        eprintln!("contacts: {}", outcome.import);
+        crate::say!("contacts: {}", outcome.import);
     }
     ExitCode::SUCCESS
 }

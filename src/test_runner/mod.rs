@@ -147,6 +147,13 @@ pub fn command(paths: Vec<PathBuf>, format: Format, color: bool) -> Result<ExitC
     }
     let reports = files.iter().map(|f| test_file(f)).collect::<Result<Vec<_>, _>>()?;
     let mut out = std::io::stdout().lock();
-    let failed = report::print(&reports, format, color, &mut out).map_err(|e| e.to_string())?;
+    let failed = match report::print(&reports, format, color, &mut out) {
+        Ok(failed) => failed,
+        // The reader went away (`| head`): nothing more to say, and the verdict stands.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+            reports.iter().any(|r| !r.problems.is_empty() || r.cases.iter().any(|c| !c.failures.is_empty()))
+        }
+        Err(e) => return Err(e.to_string()),
+    };
     Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
