@@ -66,6 +66,40 @@ impl Templates {
         Ok((Template { name: name.to_string() }, variables))
     }
 
+    /// Filters (`| name`) and tests (`is name`) a template uses that this environment does
+    /// not have. minijinja only notices them when the expression runs, so a typo would fail
+    /// every render: each name is probed against the environment itself.
+    pub fn unknown_helpers(&self, source: &str) -> Vec<UnknownHelper> {
+        let mut out: Vec<UnknownHelper> = Vec::new();
+        for (kind, name, range) in helper_names(source) {
+            if out.iter().any(|u| u.kind == kind && u.name == name) || self.has_helper(kind, &name) {
+                continue;
+            }
+            let candidates: Vec<&str> = match kind {
+                HelperKind::Filter => COMMON_FILTERS,
+                HelperKind::Test => COMMON_TESTS,
+            }
+            .iter()
+            .copied()
+            .filter(|c| self.has_helper(kind, c))
+            .collect();
+            let suggestion = crate::diagnostic::did_you_mean(&name, candidates.iter().copied());
+            out.push(UnknownHelper { kind, name, range, suggestion });
+        }
+        out
+    }
+
+    fn has_helper(&self, kind: HelperKind, name: &str) -> bool {
+        let probe = match kind {
+            HelperKind::Filter => format!("{{{{ 1 | {name} }}}}"),
+            HelperKind::Test => format!("{{{{ 1 is {name} }}}}"),
+        };
+        match self.env.render_str(&probe, ()) {
+            Ok(_) => true,
+            Err(e) => !matches!(e.kind(), minijinja::ErrorKind::UnknownFilter | minijinja::ErrorKind::UnknownTest),
+        }
+    }
+
     pub fn source(&self, template: &Template) -> Option<String> {
         self.env.get_template(&template.name).ok().map(|t| t.source().to_string())
     }
@@ -76,6 +110,133 @@ impl Templates {
         let compiled = self.env.get_template(&template.name).map_err(|e| e.to_string())?;
         compiled.render(minijinja::value::Serde(context)).map_err(|e| describe(&e))
     }
+}
+
+/// Filters and tests offered in "did you mean" (only those the environment really has).
+const COMMON_FILTERS: &[&str] = &[
+    "upper",
+    "lower",
+    "title",
+    "capitalize",
+    "trim",
+    "default",
+    "join",
+    "length",
+    "round",
+    "int",
+    "float",
+    "replace",
+    "first",
+    "last",
+    "tojson",
+    "escape",
+    "safe",
+    "list",
+    "sort",
+    "unique",
+    "reverse",
+    "abs",
+    "indent",
+    "dictsort",
+    "items",
+    "map",
+    "select",
+    "reject",
+    "batch",
+    "slice",
+    "sum",
+    "min",
+    "max",
+    "string",
+    "bool",
+    "lines",
+    "split",
+    "count",
+    "urlencode",
+    "truncate",
+    "wordcount",
+    "center",
+    "format",
+];
+const COMMON_TESTS: &[&str] = &[
+    "defined",
+    "undefined",
+    "none",
+    "number",
+    "string",
+    "odd",
+    "even",
+    "in",
+    "true",
+    "false",
+    "sequence",
+    "mapping",
+    "startingwith",
+    "endingwith",
+    "divisibleby",
+    "lower",
+    "upper",
+    "filter",
+    "test",
+];
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HelperKind {
+    Filter,
+    Test,
+}
+
+/// A filter or test a template names that does not exist.
+#[derive(Debug, PartialEq, Eq)]
+pub struct UnknownHelper {
+    pub kind: HelperKind,
+    pub name: String,
+    pub range: Range<usize>,
+    pub suggestion: Option<String>,
+}
+
+/// Every `| filter` and `is test` inside `{{ }}` and `{% %}`, outside string literals.
+fn helper_names(source: &str) -> Vec<(HelperKind, String, Range<usize>)> {
+    static TAG: std::sync::LazyLock<regex::Regex> =
+        std::sync::LazyLock::new(|| regex::Regex::new(r"(?s)\{\{.*?\}\}|\{%.*?%\}").expect("valid regex"));
+    static HELPER: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"\|\s*([A-Za-z_][A-Za-z0-9_]*)|\bis\s+(?:not\s+)?([A-Za-z_][A-Za-z0-9_]*)")
+            .expect("valid regex")
+    });
+    let mut out = Vec::new();
+    for tag in TAG.find_iter(source) {
+        let blanked = blank_strings(tag.as_str());
+        for found in HELPER.captures_iter(&blanked) {
+            let (kind, name) = match (found.get(1), found.get(2)) {
+                (Some(name), _) => (HelperKind::Filter, name),
+                (None, Some(name)) => (HelperKind::Test, name),
+                _ => continue,
+            };
+            let start = tag.start() + name.start();
+            out.push((kind, name.as_str().to_string(), start..start + name.len()));
+        }
+    }
+    out
+}
+
+/// The text with string literals replaced by spaces, so a `|` inside quotes is not a filter.
+fn blank_strings(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    for c in text.chars() {
+        let blank = quote.is_some();
+        match quote {
+            Some(_) if escaped => escaped = false,
+            Some(_) if c == '\\' => escaped = true,
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None if c == '"' || c == '\'' => quote = Some(c),
+            None => {}
+        }
+        if blank { out.extend(std::iter::repeat_n(' ', c.len_utf8())) } else { out.push(c) }
+    }
+    out
 }
 
 fn describe(error: &minijinja::Error) -> String {
@@ -161,6 +322,19 @@ mod tests {
             templates.add("c.txt", "{% if contact.time %}at {{ contact.time }}{% else %}soon{% endif %}").unwrap();
         assert_eq!(templates.render(&guarded, &json!({ "contact": {} })).unwrap(), "soon");
         assert_eq!(templates.render(&guarded, &json!({ "contact": { "time": "9am" } })).unwrap(), "at 9am");
+    }
+
+    #[test]
+    fn unknown_filters_and_tests_are_found_with_suggestions() {
+        let templates = Templates::new();
+        let source = "Hi {{ contact.name | uppr }} {{ \"a|b\" | upper }}{% if vars.x is definedd %}!{% endif %} a | b";
+        let unknown = templates.unknown_helpers(source);
+        let names: Vec<(&str, Option<&str>)> =
+            unknown.iter().map(|u| (u.name.as_str(), u.suggestion.as_deref())).collect();
+        assert_eq!(names, [("uppr", Some("did you mean `upper`?")), ("definedd", Some("did you mean `defined`?"))]);
+        assert_eq!(&source[unknown[0].range.clone()], "uppr");
+        assert_eq!(unknown[1].kind, HelperKind::Test);
+        assert!(templates.unknown_helpers("{{ x | default('there') | title }} {{ y is defined }}").is_empty());
     }
 
     #[test]

@@ -68,7 +68,8 @@ impl Checker<'_> {
         match self.templates.add(name, &text.value) {
             Ok((template, variables)) => {
                 let ok = self.template_variables(&variables, |range| map.span(range), text.span);
-                ok.then_some(template)
+                let helpers_ok = self.template_helpers(&text.value, |range| map.span(range));
+                (ok && helpers_ok).then_some(template)
             }
             Err(error) => {
                 let span = error.range.map_or(text.span, |r| map.span(r));
@@ -101,7 +102,9 @@ impl Checker<'_> {
         };
         match self.templates.add(&text.value, &source) {
             Ok((template, variables)) => {
-                self.template_variables(&variables, |_| text.span, text.span).then_some(template)
+                let ok = self.template_variables(&variables, |_| text.span, text.span);
+                let helpers_ok = self.template_helpers(&source, |_| text.span);
+                (ok && helpers_ok).then_some(template)
             }
             Err(error) => {
                 let line = error.range.map_or(1, |r| source[..r.start.min(source.len())].lines().count().max(1));
@@ -116,6 +119,31 @@ impl Checker<'_> {
                 None
             }
         }
+    }
+
+    /// Report filters and tests the template engine does not have (`| uppr`, `is definedd`).
+    fn template_helpers(&mut self, source: &str, locate: impl Fn(std::ops::Range<usize>) -> Span) -> bool {
+        let unknown = self.templates.unknown_helpers(source);
+        for helper in &unknown {
+            let what = match helper.kind {
+                crate::template::HelperKind::Filter => "filter",
+                crate::template::HelperKind::Test => "test",
+            };
+            self.push(
+                Diagnostic::error(
+                    "herald::template_unknown_filter",
+                    format!("unknown template {what} `{}`", helper.name),
+                )
+                .label(locate(helper.range.clone()), format!("not a {what}"))
+                .help(
+                    helper
+                        .suggestion
+                        .clone()
+                        .unwrap_or_else(|| format!("see docs/templates.md for the {what}s templates can use")),
+                ),
+            );
+        }
+        unknown.is_empty()
     }
 
     /// Report variables outside the known roots and unknown contact columns.
