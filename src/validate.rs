@@ -35,10 +35,16 @@ pub struct Checked {
 
 /// Every campaign file under `paths` (directories recursively), sorted.
 pub fn collect(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ValidateError> {
+    collect_matching(paths, is_campaign_name)
+}
+
+/// Every file under `paths` whose name passes `wanted` (directories recursively, hidden
+/// entries skipped, sorted); files named directly are taken as they are.
+pub fn collect_matching(paths: &[PathBuf], wanted: fn(&str) -> bool) -> Result<Vec<PathBuf>, ValidateError> {
     let mut files = Vec::new();
     for path in paths {
         if path.is_dir() {
-            walk(path, &mut files)?;
+            walk(path, wanted, &mut files)?;
         } else if path.exists() {
             files.push(path.clone());
         } else {
@@ -48,7 +54,7 @@ pub fn collect(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ValidateError> {
     Ok(files)
 }
 
-fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), ValidateError> {
+fn walk(dir: &Path, wanted: fn(&str) -> bool, files: &mut Vec<PathBuf>) -> Result<(), ValidateError> {
     let unreadable = |source| ValidateError::Unreadable { path: dir.to_path_buf(), source };
     let mut entries: Vec<PathBuf> =
         std::fs::read_dir(dir).map_err(unreadable)?.filter_map(|e| e.ok().map(|e| e.path())).collect();
@@ -59,8 +65,8 @@ fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), ValidateError> {
             continue;
         }
         if path.is_dir() {
-            walk(&path, files)?;
-        } else if is_campaign_name(name) {
+            walk(&path, wanted, files)?;
+        } else if wanted(name) {
             files.push(path);
         }
     }

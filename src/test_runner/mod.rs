@@ -32,35 +32,8 @@ pub struct FileReport {
 
 /// Every `*.test.yaml` / `*.test.yml` under `paths` (directories recursively), sorted.
 pub fn collect(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
-    let mut files = Vec::new();
-    for path in paths {
-        if path.is_dir() {
-            walk(path, &mut files)?;
-        } else if path.exists() {
-            files.push(path.clone());
-        } else {
-            return Err(format!("no such file or directory: {}", path.display()));
-        }
-    }
-    Ok(files)
-}
-
-fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), String> {
-    let read = std::fs::read_dir(dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
-    let mut entries: Vec<PathBuf> = read.filter_map(|e| e.ok().map(|e| e.path())).collect();
-    entries.sort();
-    for path in entries {
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-        if name.starts_with('.') {
-            continue;
-        }
-        if path.is_dir() {
-            walk(&path, files)?;
-        } else if name.ends_with(".test.yaml") || name.ends_with(".test.yml") {
-            files.push(path);
-        }
-    }
-    Ok(())
+    let is_test = |name: &str| name.ends_with(".test.yaml") || name.ends_with(".test.yml");
+    validate::collect_matching(paths, is_test).map_err(|e| e.to_string())
 }
 
 /// Check one test file and its campaign, then run its cases if both are free of errors.
