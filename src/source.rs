@@ -187,6 +187,42 @@ impl ScalarMap {
     }
 }
 
+/// The quoted literals (`"…"`, `'…'`, with backslash escapes) of a condition or a template
+/// tag, quotes included. One that never closes runs to the end and is also `unclosed`.
+pub struct Quoted {
+    pub spans: Vec<Range<usize>>,
+    pub unclosed: Option<usize>,
+}
+
+impl Quoted {
+    pub fn scan(text: &str) -> Quoted {
+        let mut spans = Vec::new();
+        let mut open: Option<(usize, char)> = None;
+        let mut escaped = false;
+        for (i, c) in text.char_indices() {
+            match open {
+                Some(_) if escaped => escaped = false,
+                Some(_) if c == '\\' => escaped = true,
+                Some((start, q)) if c == q => {
+                    spans.push(start..i + 1);
+                    open = None;
+                }
+                Some(_) => {}
+                None if c == '"' || c == '\'' => open = Some((i, c)),
+                None => {}
+            }
+        }
+        let unclosed = open.map(|(start, _)| start);
+        spans.extend(unclosed.map(|start| start..text.len()));
+        Quoted { spans, unclosed }
+    }
+
+    /// Whether byte `at` is inside a literal.
+    pub fn contains(&self, at: usize) -> bool {
+        self.spans.iter().any(|span| span.contains(&at))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -197,6 +233,16 @@ mod tests {
         let at = value.find(sub).unwrap();
         let span = map.span(at..at + sub.len());
         text[span.range()].to_string()
+    }
+
+    #[test]
+    fn quoted_literals_with_escapes_and_an_unclosed_one() {
+        let text = r#"a == "x\"y" or b == 'it' and "open"#;
+        let quoted = Quoted::scan(text);
+        let literals: Vec<&str> = quoted.spans.iter().map(|r| &text[r.clone()]).collect();
+        assert_eq!(literals, [r#""x\"y""#, "'it'", "\"open"]);
+        assert_eq!(quoted.unclosed, Some(text.len() - 5));
+        assert!(quoted.contains(6) && !quoted.contains(0));
     }
 
     #[test]

@@ -221,22 +221,10 @@ fn helper_names(source: &str) -> Vec<(HelperKind, String, Range<usize>)> {
 
 /// The text with string literals replaced by spaces, so a `|` inside quotes is not a filter.
 fn blank_strings(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut quote: Option<char> = None;
-    let mut escaped = false;
-    for c in text.chars() {
-        let blank = quote.is_some();
-        match quote {
-            Some(_) if escaped => escaped = false,
-            Some(_) if c == '\\' => escaped = true,
-            Some(q) if c == q => quote = None,
-            Some(_) => {}
-            None if c == '"' || c == '\'' => quote = Some(c),
-            None => {}
-        }
-        if blank { out.extend(std::iter::repeat_n(' ', c.len_utf8())) } else { out.push(c) }
-    }
-    out
+    let quoted = crate::source::Quoted::scan(text);
+    text.char_indices()
+        .map(|(i, c)| if quoted.contains(i) { " ".repeat(c.len_utf8()) } else { c.to_string() })
+        .collect()
 }
 
 fn describe(error: &minijinja::Error) -> String {

@@ -6,6 +6,7 @@ use pest::iterators::Pair;
 use super::Problem;
 use super::ast::{BinOp, Expr, ExprKind, Func, Path};
 use super::value::{Value, parse_duration};
+use crate::source::Quoted;
 
 #[derive(pest_derive::Parser)]
 #[grammar = "../grammar/condition.pest"]
@@ -180,8 +181,7 @@ fn syntax_problem(source: &str, error: &pest::error::Error<Rule>) -> Problem {
 
 /// Mistakes people bring from other languages, with the fix.
 fn common_mistake(source: &str, at: usize) -> Option<(std::ops::Range<usize>, String, String)> {
-    let quote_start = unclosed_quote(source);
-    if let Some(start) = quote_start {
+    if let Some(start) = Quoted::scan(source).unclosed {
         return Some((start..start + 1, "this string is never closed".into(), "add the closing quote".into()));
     }
     let rest = &source[at..];
@@ -195,41 +195,16 @@ fn common_mistake(source: &str, at: usize) -> Option<(std::ops::Range<usize>, St
 
 /// Where the last `(` that never closes opens, outside strings.
 fn unclosed_paren(source: &str) -> Option<usize> {
+    let quoted = Quoted::scan(source);
     let mut open: Vec<usize> = Vec::new();
-    let mut quote: Option<char> = None;
-    let mut escaped = false;
-    for (i, c) in source.char_indices() {
-        match quote {
-            Some(_) if escaped => escaped = false,
-            Some(_) if c == '\\' => escaped = true,
-            Some(q) if c == q => quote = None,
-            Some(_) => {}
-            None if c == '"' || c == '\'' => quote = Some(c),
-            None if c == '(' => open.push(i),
-            None if c == ')' => {
-                open.pop();
-            }
-            None => {}
+    for (i, c) in source.char_indices().filter(|(i, _)| !quoted.contains(*i)) {
+        match c {
+            '(' => open.push(i),
+            ')' => _ = open.pop(),
+            _ => {}
         }
     }
     open.pop()
-}
-
-/// Where a quote opens that never closes, if one does.
-fn unclosed_quote(source: &str) -> Option<usize> {
-    let mut open: Option<(usize, char)> = None;
-    let mut escaped = false;
-    for (i, c) in source.char_indices() {
-        match open {
-            Some(_) if escaped => escaped = false,
-            Some(_) if c == '\\' => escaped = true,
-            Some((_, q)) if c == q => open = None,
-            Some(_) => {}
-            None if c == '"' || c == '\'' => open = Some((i, c)),
-            None => {}
-        }
-    }
-    open.map(|(i, _)| i)
 }
 
 fn describe(rules: &[Rule]) -> String {
