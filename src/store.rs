@@ -99,6 +99,8 @@ pub struct Batch {
     pub done: Vec<String>,
     /// Normalised addresses suppressed in every campaign.
     pub suppress: Vec<String>,
+    /// (campaign, contact): leads deleted with their due entry and history (applied last).
+    pub remove: Vec<(String, String)>,
 }
 
 impl Batch {
@@ -110,6 +112,7 @@ impl Batch {
             && self.outbox.is_empty()
             && self.done.is_empty()
             && self.suppress.is_empty()
+            && self.remove.is_empty()
     }
 }
 
@@ -239,6 +242,9 @@ impl Store {
             for address in &batch.suppress {
                 table.insert(address.as_str(), ()).at(p)?;
             }
+        }
+        for (campaign, contact) in &batch.remove {
+            remove_lead(p, &txn, campaign, contact)?;
         }
         txn.commit().at(p)?;
         Ok(WriteSummary { new_contacts })
@@ -477,6 +483,20 @@ fn put_lead(
             Ok(None)
         }
     }
+}
+
+/// Deletes a lead's row, its due entry and its history.
+fn remove_lead(p: &Path, txn: &redb::WriteTransaction, campaign: &str, contact: &str) -> Result<(), StoreError> {
+    let mut leads = txn.open_table(LEADS).at(p)?;
+    let Some(old) = leads.remove((campaign, contact)).at(p)? else { return Ok(()) };
+    let wake = RowView::parse(p, old.value())?.wake;
+    drop(old);
+    if let Some((secs, nanos)) = wake {
+        txn.open_table(DUE).at(p)?.remove((campaign, secs, nanos, contact)).at(p)?;
+    }
+    let mut history = txn.open_table(HISTORY).at(p)?;
+    history.retain_in((campaign, contact, 0)..=(campaign, contact, u32::MAX), |_, _| false).at(p)?;
+    Ok(())
 }
 
 fn apply_moves(p: &Path, txn: &redb::WriteTransaction, mut moves: Vec<(DueKey, i8)>) -> Result<(), StoreError> {
@@ -824,6 +844,19 @@ mod tests {
         assert_eq!(store.next_due("c").unwrap(), Some(at(40)));
         let (_, a) = store.lead("c", "a").unwrap().unwrap();
         assert_eq!((a.status, a.wake_at), (LeadStatus::Waiting, Some(at(40))));
+    }
+
+    #[test]
+    fn a_removed_lead_leaves_no_row_due_entry_or_history() {
+        let (_dir, mut store) = new_store();
+        import(&mut store, "c", &[lead("a", LeadStatus::Pending, Some(0)), lead("b", LeadStatus::Pending, Some(5))]);
+        let history = vec![("c".to_string(), "a".to_string(), 0, vec![record(0, Event::Enter)])];
+        store.write(Batch { history, ..Batch::default() }, false).unwrap();
+        let remove = vec![("c".to_string(), "a".to_string()), ("c".to_string(), "nobody".to_string())];
+        store.write(Batch { remove, ..Batch::default() }, false).unwrap();
+        assert!(store.lead("c", "a").unwrap().is_none());
+        assert!(store.history("c", "a").unwrap().is_empty());
+        assert_eq!(due_keys(&store, "c", 100, 10), ["b"]);
     }
 
     #[test]
