@@ -77,7 +77,7 @@ impl Simulation<'_> {
             }
             clock.advance_to(due_at);
             let now = clock.now();
-            let due = self.store.due(&campaign, now, BATCH)?;
+            let due = self.store.due(&campaign, now, None, BATCH)?;
             let mut batch = Batch::default();
             for (contact, mut lead) in due {
                 let records = self.step_lead(&mut pacer, &contact, &mut lead, now, &mut batch.suppress);

@@ -1,0 +1,714 @@
+//! The compact binary encoding of leads, contacts and history records.
+//!
+//! JSON cost more CPU than every B-tree write together and tripled the file, so hot values are
+//! written field by field: varints, length-prefixed strings, one tag byte per enum. The layout
+//! is fixed by the order of the calls below; changing it needs a new format byte (see `rows`).
+//! Tags are fixed forever, whatever order the Rust enums are declared in.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Number, Value};
+
+use crate::contacts::Contact;
+use crate::runtime::{CallInfo, Event, Input, Lead, LeadStatus, Park, Record, Reply};
+
+/// Appends values to a byte buffer.
+pub struct Enc<'a>(pub &'a mut Vec<u8>);
+
+impl Enc<'_> {
+    pub fn u8(&mut self, byte: u8) {
+        self.0.push(byte);
+    }
+
+    pub fn uint(&mut self, mut n: u64) {
+        while n >= 0x80 {
+            self.0.push((n as u8) | 0x80);
+            n >>= 7;
+        }
+        self.0.push(n as u8);
+    }
+
+    pub fn int(&mut self, n: i64) {
+        self.uint(((n << 1) ^ (n >> 63)) as u64);
+    }
+
+    fn bool(&mut self, b: bool) {
+        self.u8(u8::from(b));
+    }
+
+    fn str(&mut self, s: &str) {
+        self.uint(s.len() as u64);
+        self.0.extend_from_slice(s.as_bytes());
+    }
+
+    fn opt_str(&mut self, s: Option<&str>) {
+        match s {
+            Some(s) => {
+                self.u8(1);
+                self.str(s);
+            }
+            None => self.u8(0),
+        }
+    }
+
+    fn time(&mut self, t: DateTime<Utc>) {
+        self.int(t.timestamp());
+        self.uint(u64::from(t.timestamp_subsec_nanos()));
+    }
+
+    fn opt_time(&mut self, t: Option<DateTime<Utc>>) {
+        match t {
+            Some(t) => {
+                self.u8(1);
+                self.time(t);
+            }
+            None => self.u8(0),
+        }
+    }
+
+    fn opt_f64(&mut self, x: Option<f64>) {
+        match x {
+            Some(x) => {
+                self.u8(1);
+                self.0.extend_from_slice(&x.to_le_bytes());
+            }
+            None => self.u8(0),
+        }
+    }
+
+    fn map(&mut self, map: &Map<String, Value>) {
+        self.uint(map.len() as u64);
+        for (name, value) in map {
+            self.str(name);
+            self.value(value);
+        }
+    }
+
+    fn value(&mut self, value: &Value) {
+        match value {
+            Value::Null => self.u8(0),
+            Value::Bool(false) => self.u8(1),
+            Value::Bool(true) => self.u8(2),
+            Value::Number(n) => {
+                if let Some(i) = n.as_i64() {
+                    self.u8(3);
+                    self.int(i);
+                } else if let Some(u) = n.as_u64() {
+                    self.u8(4);
+                    self.uint(u);
+                } else {
+                    self.u8(5);
+                    self.0.extend_from_slice(&n.as_f64().unwrap_or(f64::NAN).to_le_bytes());
+                }
+            }
+            Value::String(s) => {
+                self.u8(6);
+                self.str(s);
+            }
+            Value::Array(items) => {
+                self.u8(7);
+                self.uint(items.len() as u64);
+                for item in items {
+                    self.value(item);
+                }
+            }
+            Value::Object(map) => {
+                self.u8(8);
+                self.map(map);
+            }
+        }
+    }
+}
+
+/// Reads values back; every error is a description of what was wrong.
+pub struct Dec<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+type Res<T> = Result<T, String>;
+
+/// Nesting bound for stored JSON values: a corrupt byte must not recurse the stack away.
+const MAX_DEPTH: u32 = 64;
+
+impl<'a> Dec<'a> {
+    pub fn new(buf: &'a [u8]) -> Dec<'a> {
+        Dec { buf, pos: 0 }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pos >= self.buf.len()
+    }
+
+    pub fn u8(&mut self) -> Res<u8> {
+        let byte = *self.buf.get(self.pos).ok_or("cut short")?;
+        self.pos += 1;
+        Ok(byte)
+    }
+
+    pub fn uint(&mut self) -> Res<u64> {
+        let mut n: u64 = 0;
+        for shift in (0..64).step_by(7) {
+            let byte = self.u8()?;
+            n |= u64::from(byte & 0x7f) << shift;
+            if byte < 0x80 {
+                return Ok(n);
+            }
+        }
+        Err("varint too long".into())
+    }
+
+    pub fn int(&mut self) -> Res<i64> {
+        let n = self.uint()?;
+        Ok(((n >> 1) as i64) ^ -((n & 1) as i64))
+    }
+
+    fn u32(&mut self) -> Res<u32> {
+        u32::try_from(self.uint()?).map_err(|_| "number out of range".into())
+    }
+
+    fn len(&mut self) -> Res<usize> {
+        let n = usize::try_from(self.uint()?).map_err(|_| "length out of range")?;
+        if n > self.buf.len() - self.pos.min(self.buf.len()) {
+            return Err(format!("length {n} beyond the value"));
+        }
+        Ok(n)
+    }
+
+    fn bool(&mut self) -> Res<bool> {
+        match self.u8()? {
+            0 => Ok(false),
+            1 => Ok(true),
+            other => Err(format!("bad flag {other}")),
+        }
+    }
+
+    fn bytes(&mut self, n: usize) -> Res<&'a [u8]> {
+        let end = self.pos.checked_add(n).filter(|&e| e <= self.buf.len()).ok_or("cut short")?;
+        let out = &self.buf[self.pos..end];
+        self.pos = end;
+        Ok(out)
+    }
+
+    fn str(&mut self) -> Res<String> {
+        let n = self.len()?;
+        let bytes = self.bytes(n)?;
+        String::from_utf8(bytes.to_vec()).map_err(|_| "text is not UTF-8".into())
+    }
+
+    fn opt_str(&mut self) -> Res<Option<String>> {
+        if self.bool()? { self.str().map(Some) } else { Ok(None) }
+    }
+
+    fn time(&mut self) -> Res<DateTime<Utc>> {
+        let secs = self.int()?;
+        let nanos = self.u32()?;
+        DateTime::from_timestamp(secs, nanos).ok_or_else(|| format!("time {secs}.{nanos} out of range"))
+    }
+
+    fn opt_time(&mut self) -> Res<Option<DateTime<Utc>>> {
+        if self.bool()? { self.time().map(Some) } else { Ok(None) }
+    }
+
+    fn f64(&mut self) -> Res<f64> {
+        let bytes = self.bytes(8)?;
+        Ok(f64::from_le_bytes(bytes.try_into().map_err(|_| "cut short")?))
+    }
+
+    fn opt_f64(&mut self) -> Res<Option<f64>> {
+        if self.bool()? { self.f64().map(Some) } else { Ok(None) }
+    }
+
+    fn map(&mut self, depth: u32) -> Res<Map<String, Value>> {
+        let n = self.len()?;
+        let mut map = Map::new();
+        for _ in 0..n {
+            let name = self.str()?;
+            let value = self.value(depth)?;
+            map.insert(name, value);
+        }
+        Ok(map)
+    }
+
+    fn value(&mut self, depth: u32) -> Res<Value> {
+        if depth > MAX_DEPTH {
+            return Err("values nested too deep".into());
+        }
+        Ok(match self.u8()? {
+            0 => Value::Null,
+            1 => Value::Bool(false),
+            2 => Value::Bool(true),
+            3 => Value::Number(self.int()?.into()),
+            4 => Value::Number(self.uint()?.into()),
+            5 => Number::from_f64(self.f64()?).map_or(Value::Null, Value::Number),
+            6 => Value::String(self.str()?),
+            7 => {
+                let n = self.len()?;
+                let mut items = Vec::with_capacity(n.min(1024));
+                for _ in 0..n {
+                    items.push(self.value(depth + 1)?);
+                }
+                Value::Array(items)
+            }
+            8 => Value::Object(self.map(depth + 1)?),
+            tag => return Err(format!("unknown value tag {tag}")),
+        })
+    }
+}
+
+/// Stored bytes of the statuses: fixed forever, whatever order `LeadStatus` is declared in.
+pub fn status_byte(status: LeadStatus) -> u8 {
+    match status {
+        LeadStatus::Pending => 0,
+        LeadStatus::Scheduled => 1,
+        LeadStatus::Waiting => 2,
+        LeadStatus::InProgress => 3,
+        LeadStatus::Completed => 4,
+        LeadStatus::Converted => 5,
+        LeadStatus::Exited => 6,
+        LeadStatus::Failed => 7,
+        LeadStatus::OptedOut => 8,
+        LeadStatus::Skipped => 9,
+        LeadStatus::Expired => 10,
+        LeadStatus::Cancelled => 11,
+    }
+}
+
+pub fn status_from_byte(byte: u8) -> Option<LeadStatus> {
+    LeadStatus::ALL.into_iter().find(|s| status_byte(*s) == byte)
+}
+
+fn status(d: &mut Dec) -> Res<LeadStatus> {
+    let byte = d.u8()?;
+    status_from_byte(byte).ok_or_else(|| format!("unknown status {byte}"))
+}
+
+/// A contact without its key (the row's key carries it).
+pub fn put_contact(out: &mut Vec<u8>, contact: &Contact) {
+    let mut e = Enc(out);
+    e.opt_str(contact.timezone.as_deref());
+    e.map(&contact.fields);
+}
+
+pub fn get_contact(key: &str, bytes: &[u8]) -> Res<Contact> {
+    let mut d = Dec::new(bytes);
+    Ok(Contact { key: key.to_string(), timezone: d.opt_str()?, fields: d.map(0)? })
+}
+
+/// A lead without its contact key (the row's key carries it).
+pub fn put_lead(out: &mut Vec<u8>, lead: &Lead) {
+    let mut e = Enc(out);
+    e.u8(status_byte(lead.status));
+    e.opt_str(lead.step.as_deref());
+    e.u8(match lead.park {
+        Park::Start => 0,
+        Park::Wait => 1,
+        Park::Await => 2,
+        Park::Act => 3,
+        Park::Outcome => 4,
+    });
+    e.uint(u64::from(lead.attempts));
+    e.time(lead.entered_at);
+    e.opt_time(lead.wake_at);
+    e.opt_time(lead.timer);
+    e.uint(lead.inbox.len() as u64);
+    for (at, input) in &lead.inbox {
+        e.time(*at);
+        put_input(&mut e, input);
+    }
+    e.map(&lead.vars);
+    e.uint(lead.variants.len() as u64);
+    for (split, variant) in &lead.variants {
+        e.str(split);
+        e.str(variant);
+    }
+    match &lead.reply {
+        Some(reply) => {
+            e.u8(1);
+            e.opt_str(reply.text.as_deref());
+            e.opt_str(reply.intent.as_deref());
+            e.opt_str(reply.channel.as_deref());
+            e.opt_time(reply.at);
+            e.bool(reply.timed_out);
+        }
+        None => e.u8(0),
+    }
+    match &lead.call {
+        Some(call) => {
+            e.u8(1);
+            e.opt_str(call.status.as_deref());
+            e.opt_f64(call.duration);
+            e.uint(u64::from(call.attempt));
+        }
+        None => e.u8(0),
+    }
+    e.opt_str(lead.message_status.as_deref());
+    e.opt_str(lead.outcome.as_deref());
+    e.uint(u64::from(lead.seq));
+}
+
+pub fn get_lead(key: &str, bytes: &[u8]) -> Res<Lead> {
+    let mut d = Dec::new(bytes);
+    let status = status(&mut d)?;
+    let step = d.opt_str()?;
+    let park = match d.u8()? {
+        0 => Park::Start,
+        1 => Park::Wait,
+        2 => Park::Await,
+        3 => Park::Act,
+        4 => Park::Outcome,
+        other => return Err(format!("unknown park {other}")),
+    };
+    let attempts = d.u32()?;
+    let entered_at = d.time()?;
+    let wake_at = d.opt_time()?;
+    let timer = d.opt_time()?;
+    let n = d.len()?;
+    let mut inbox = Vec::with_capacity(n.min(64));
+    for _ in 0..n {
+        let at = d.time()?;
+        inbox.push((at, get_input(&mut d)?));
+    }
+    let vars = d.map(0)?;
+    let n = d.len()?;
+    let mut variants = BTreeMap::new();
+    for _ in 0..n {
+        let split = d.str()?;
+        variants.insert(split, d.str()?);
+    }
+    let reply = if d.bool()? {
+        Some(Reply {
+            text: d.opt_str()?,
+            intent: d.opt_str()?,
+            channel: d.opt_str()?,
+            at: d.opt_time()?,
+            timed_out: d.bool()?,
+        })
+    } else {
+        None
+    };
+    let call = if d.bool()? {
+        Some(CallInfo { status: d.opt_str()?, duration: d.opt_f64()?, attempt: d.u32()? })
+    } else {
+        None
+    };
+    Ok(Lead {
+        contact: key.to_string(),
+        status,
+        step,
+        park,
+        attempts,
+        entered_at,
+        wake_at,
+        timer,
+        inbox,
+        vars,
+        variants,
+        reply,
+        call,
+        message_status: d.opt_str()?,
+        outcome: d.opt_str()?,
+        seq: d.u32()?,
+    })
+}
+
+fn put_input(e: &mut Enc, input: &Input) {
+    match input {
+        Input::Wake => e.u8(0),
+        Input::Call { status, duration, vars } => {
+            e.u8(1);
+            e.str(status);
+            e.opt_f64(*duration);
+            e.map(vars);
+        }
+        Input::Delivery { status } => {
+            e.u8(2);
+            e.str(status);
+        }
+        Input::Reply { text, intent, channel } => {
+            e.u8(3);
+            e.opt_str(text.as_deref());
+            e.opt_str(intent.as_deref());
+            e.opt_str(channel.as_deref());
+        }
+        Input::Event { name, vars } => {
+            e.u8(4);
+            e.str(name);
+            e.map(vars);
+        }
+        Input::OptOut => e.u8(5),
+    }
+}
+
+fn get_input(d: &mut Dec) -> Res<Input> {
+    Ok(match d.u8()? {
+        0 => Input::Wake,
+        1 => Input::Call { status: d.str()?, duration: d.opt_f64()?, vars: d.map(0)? },
+        2 => Input::Delivery { status: d.str()? },
+        3 => Input::Reply { text: d.opt_str()?, intent: d.opt_str()?, channel: d.opt_str()? },
+        4 => Input::Event { name: d.str()?, vars: d.map(0)? },
+        5 => Input::OptOut,
+        tag => return Err(format!("unknown input tag {tag}")),
+    })
+}
+
+pub fn put_records(out: &mut Vec<u8>, records: &[Record]) {
+    let mut e = Enc(out);
+    e.uint(records.len() as u64);
+    for record in records {
+        e.time(record.at);
+        e.opt_str(record.step.as_deref());
+        put_event(&mut e, &record.event);
+    }
+}
+
+pub fn get_records(bytes: &[u8]) -> Res<Vec<Record>> {
+    let mut d = Dec::new(bytes);
+    let n = d.len()?;
+    let mut out = Vec::with_capacity(n.min(1024));
+    for _ in 0..n {
+        let at = d.time()?;
+        let step = d.opt_str()?;
+        out.push(Record { at, step, event: get_event(&mut d)? });
+    }
+    Ok(out)
+}
+
+fn put_event(e: &mut Enc, event: &Event) {
+    match event {
+        Event::Enter => e.u8(0),
+        Event::Condition { what, source, result, values } => {
+            e.u8(1);
+            e.str(what);
+            e.str(source);
+            e.bool(*result);
+            e.uint(values.len() as u64);
+            for (path, value) in values {
+                e.str(path);
+                e.str(value);
+            }
+        }
+        Event::Send { channel, to, text, key, variant } => {
+            e.u8(2);
+            e.str(channel);
+            e.str(to);
+            e.str(text);
+            e.str(key);
+            e.opt_str(variant.as_deref());
+        }
+        Event::Call { channel, to, key, attempt } => {
+            e.u8(3);
+            e.str(channel);
+            e.str(to);
+            e.str(key);
+            e.uint(u64::from(*attempt));
+        }
+        Event::Outcome { status } => {
+            e.u8(4);
+            e.str(status);
+        }
+        Event::Reply { text, intent } => {
+            e.u8(5);
+            e.opt_str(text.as_deref());
+            e.opt_str(intent.as_deref());
+        }
+        Event::Event { name } => {
+            e.u8(6);
+            e.str(name);
+        }
+        Event::Wait { until } => {
+            e.u8(7);
+            e.time(*until);
+        }
+        Event::Route { to } => {
+            e.u8(8);
+            e.str(to);
+        }
+        Event::Split { variant } => {
+            e.u8(9);
+            e.str(variant);
+        }
+        Event::Set { name, value } => {
+            e.u8(10);
+            e.str(name);
+            e.str(value);
+        }
+        Event::Retry { attempt, until } => {
+            e.u8(11);
+            e.uint(u64::from(*attempt));
+            e.time(*until);
+        }
+        Event::Defer { until, reason } => {
+            e.u8(12);
+            e.time(*until);
+            e.str(reason);
+        }
+        Event::Skip { reason } => {
+            e.u8(13);
+            e.str(reason);
+        }
+        Event::Error { reason } => {
+            e.u8(14);
+            e.str(reason);
+        }
+        Event::Exit { lead_status, reason } => {
+            e.u8(15);
+            e.u8(status_byte(*lead_status));
+            e.opt_str(reason.as_deref());
+        }
+    }
+}
+
+fn get_event(d: &mut Dec) -> Res<Event> {
+    Ok(match d.u8()? {
+        0 => Event::Enter,
+        1 => {
+            let (what, source, result) = (d.str()?, d.str()?, d.bool()?);
+            let n = d.len()?;
+            let mut values = Vec::with_capacity(n.min(64));
+            for _ in 0..n {
+                let path = d.str()?;
+                values.push((path, d.str()?));
+            }
+            Event::Condition { what, source, result, values }
+        }
+        2 => Event::Send { channel: d.str()?, to: d.str()?, text: d.str()?, key: d.str()?, variant: d.opt_str()? },
+        3 => Event::Call { channel: d.str()?, to: d.str()?, key: d.str()?, attempt: d.u32()? },
+        4 => Event::Outcome { status: d.str()? },
+        5 => Event::Reply { text: d.opt_str()?, intent: d.opt_str()? },
+        6 => Event::Event { name: d.str()? },
+        7 => Event::Wait { until: d.time()? },
+        8 => Event::Route { to: d.str()? },
+        9 => Event::Split { variant: d.str()? },
+        10 => Event::Set { name: d.str()?, value: d.str()? },
+        11 => Event::Retry { attempt: d.u32()?, until: d.time()? },
+        12 => Event::Defer { until: d.time()?, reason: d.str()? },
+        13 => Event::Skip { reason: d.str()? },
+        14 => Event::Error { reason: d.str()? },
+        15 => Event::Exit { lead_status: status(d)?, reason: d.opt_str()? },
+        tag => return Err(format!("unknown event tag {tag}")),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use serde_json::json;
+
+    fn at(secs: i64) -> DateTime<Utc> {
+        Utc.timestamp_opt(1_800_000_000 + secs, 123).unwrap()
+    }
+
+    fn obj(value: Value) -> Map<String, Value> {
+        value.as_object().unwrap().clone()
+    }
+
+    fn full_lead() -> Lead {
+        let mut lead = Lead::new("+33612345678", at(0));
+        lead.status = LeadStatus::Waiting;
+        lead.step = Some("ask".into());
+        lead.park = Park::Await;
+        lead.attempts = 3;
+        lead.timer = Some(at(60));
+        lead.inbox = vec![
+            (at(1), Input::Wake),
+            (at(2), Input::Call { status: "answered".into(), duration: Some(63.5), vars: obj(json!({"ok": true})) }),
+            (at(3), Input::Delivery { status: "bounced".into() }),
+            (at(4), Input::Reply { text: Some("YES".into()), intent: None, channel: Some("sms".into()) }),
+            (at(5), Input::Event { name: "bought".into(), vars: obj(json!({"n": [1, -2, 3.5, "x", null]})) }),
+            (at(6), Input::OptOut),
+        ];
+        lead.refresh_wake();
+        lead.vars = obj(json!({"score": 9, "big": u64::MAX, "nested": {"a": [true, false]}, "s": "é"}));
+        lead.variants.insert("split".into(), "b".into());
+        lead.reply = Some(Reply {
+            text: Some("hi".into()),
+            intent: Some("confirm".into()),
+            channel: None,
+            at: Some(at(9)),
+            timed_out: true,
+        });
+        lead.call = Some(CallInfo { status: Some("no_answer".into()), duration: None, attempt: 2 });
+        lead.message_status = Some("delivered".into());
+        lead.outcome = Some("done".into());
+        lead.seq = 77;
+        lead
+    }
+
+    #[test]
+    fn a_lead_with_every_field_set_round_trips() {
+        let lead = full_lead();
+        let mut bytes = Vec::new();
+        put_lead(&mut bytes, &lead);
+        assert_eq!(get_lead(&lead.contact, &bytes).unwrap(), lead);
+        let fresh = Lead::new("k", at(0));
+        bytes.clear();
+        put_lead(&mut bytes, &fresh);
+        assert_eq!(get_lead("k", &bytes).unwrap(), fresh);
+    }
+
+    #[test]
+    fn every_event_round_trips() {
+        let events = vec![
+            Event::Enter,
+            Event::Condition {
+                what: "if".into(),
+                source: "a > 1".into(),
+                result: true,
+                values: vec![("a".into(), "2".into())],
+            },
+            Event::Send { channel: "sms".into(), to: "+1".into(), text: "hé".into(), key: "k".into(), variant: None },
+            Event::Call { channel: "voice".into(), to: "+1".into(), key: "k".into(), attempt: 2 },
+            Event::Outcome { status: "answered".into() },
+            Event::Reply { text: None, intent: Some("x".into()) },
+            Event::Event { name: "bought".into() },
+            Event::Wait { until: at(5) },
+            Event::Route { to: "next".into() },
+            Event::Split { variant: "a".into() },
+            Event::Set { name: "v".into(), value: "1".into() },
+            Event::Retry { attempt: 2, until: at(7) },
+            Event::Defer { until: at(8), reason: "window".into() },
+            Event::Skip { reason: "when".into() },
+            Event::Error { reason: "boom".into() },
+            Event::Exit { lead_status: LeadStatus::OptedOut, reason: Some("stop".into()) },
+        ];
+        let records: Vec<Record> =
+            events.into_iter().enumerate().map(|(i, event)| Record { at: at(i as i64), step: None, event }).collect();
+        let mut bytes = Vec::new();
+        put_records(&mut bytes, &records);
+        assert_eq!(get_records(&bytes).unwrap(), records);
+    }
+
+    #[test]
+    fn a_contact_round_trips() {
+        let contact = Contact {
+            key: "a@b.c".into(),
+            timezone: Some("Europe/Paris".into()),
+            fields: obj(json!({"name": "Ada", "score": 7.25, "vip": true, "empty": ""})),
+        };
+        let mut bytes = Vec::new();
+        put_contact(&mut bytes, &contact);
+        assert_eq!(get_contact("a@b.c", &bytes).unwrap(), contact);
+    }
+
+    #[test]
+    fn damaged_bytes_are_errors_never_panics() {
+        let mut bytes = Vec::new();
+        put_lead(&mut bytes, &full_lead());
+        for cut in 0..bytes.len() {
+            assert!(get_lead("k", &bytes[..cut]).is_err(), "cut at {cut}");
+        }
+        // Every single-byte change either decodes to something or is an error.
+        for i in 0..bytes.len() {
+            for flip in [0x01, 0x80, 0xff] {
+                let mut damaged = bytes.clone();
+                damaged[i] ^= flip;
+                let _ = get_lead("k", &damaged);
+            }
+        }
+        let deep = [vec![8u8, 1, 1, b'a'].repeat(200), vec![0]].concat();
+        assert!(Dec::new(&deep).value(0).is_err());
+    }
+}
