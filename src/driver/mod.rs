@@ -7,6 +7,7 @@ pub mod output;
 pub mod pacing;
 pub mod responses;
 pub mod simulate;
+pub mod writer;
 
 pub use output::SimFormat;
 pub use simulate::Simulation;

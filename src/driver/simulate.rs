@@ -12,6 +12,7 @@ use super::clock::{Clock, VirtualClock};
 use super::output::{self, SimFormat, Tally};
 use super::pacing::CampaignPacer;
 use super::responses::Responses;
+use super::writer::Writer;
 use crate::contacts::{Contact, ImportReport, ImportSettings, Importer, Row, SkipReason};
 use crate::graph::Graph;
 use crate::runtime::scope::timezone_of;
@@ -19,7 +20,7 @@ use crate::runtime::{Effect, Event, Input, Lead, LeadStatus, Record, advance};
 use crate::store::{Batch, CampaignRecord, CampaignStatus, Store};
 
 /// Leads advanced per transaction.
-const BATCH: usize = 20_000;
+const BATCH: usize = 10_000;
 
 /// Every this many transactions one is durable: redb reuses the pages that non-durable
 /// commits free only after a durable one, so without it the file grows with every pass.
@@ -61,45 +62,72 @@ pub struct Outcome {
 }
 
 impl Simulation<'_> {
-    pub fn run(mut self, out: &mut impl Write) -> Result<Outcome, SimulateError> {
+    pub fn run(self, out: &mut impl Write) -> Result<Outcome, SimulateError> {
+        std::thread::scope(|scope| {
+            let mut writer = Writer::spawn(scope, &self.store);
+            let result = self.drive(out, &mut writer);
+            let finished = writer.finish();
+            let outcome = result?;
+            finished?;
+            Ok(outcome)
+        })
+    }
+
+    /// Import, then wake leads in time order. Pages of due leads are read while the writer
+    /// applies the previous page: a page continues after the last lead of the one before, and
+    /// a lead advanced at `now` always wakes later, so no page needs the writer's changes. The
+    /// writer is synced before each new instant.
+    fn drive(&self, out: &mut impl Write, writer: &mut Writer) -> Result<Outcome, SimulateError> {
         let progress = Progress::new();
         let mut tally = Tally::default();
         let mut pacer = CampaignPacer::new(&self.graph.pacing);
-        let import = self.import(out, &mut tally, &mut pacer)?;
+        let import = self.import(out, &mut tally, &mut pacer, writer)?;
         let campaign = self.graph.id.clone();
         let mut advanced: u64 = 0;
         let mut writes: u32 = 0;
         let clock = VirtualClock::new(self.start);
         let horizon = self.until.unwrap_or(self.start + HORIZON);
-        while let Some(due_at) = self.store.next_due(&campaign)? {
+        loop {
+            writer.sync()?;
+            let Some(due_at) = self.store.next_due(&campaign)? else { break };
             if due_at > horizon {
                 break;
             }
             clock.advance_to(due_at);
             let now = clock.now();
-            let due = self.store.due(&campaign, now, None, BATCH)?;
-            let mut batch = Batch::default();
-            for (contact, mut lead) in due {
-                let records = self.step_lead(&mut pacer, &contact, &mut lead, now, &mut batch.suppress);
-                if lead.wake_at.is_some_and(|t| t <= now) {
-                    return Err(SimulateError::Stuck(contact.key, now));
+            let mut after: Option<(DateTime<Utc>, String)> = None;
+            loop {
+                let due = self.store.due(&campaign, now, after.as_ref().map(|(t, k)| (*t, k.as_str())), BATCH)?;
+                let Some((_, last)) = due.last() else { break };
+                let full = due.len() == BATCH;
+                after = last.wake_at.map(|t| (t, last.contact.clone()));
+                let mut batch = Batch::default();
+                for (contact, mut lead) in due {
+                    let records = self.step_lead(&mut pacer, &contact, &mut lead, now, &mut batch.suppress);
+                    if lead.wake_at.is_some_and(|t| t <= now) {
+                        return Err(SimulateError::Stuck(contact.key, now));
+                    }
+                    self.emit(out, &contact, &records, &mut tally)?;
+                    let first_seq = lead.seq - records.len() as u32;
+                    batch.history.push((campaign.clone(), contact.key, first_seq, records));
+                    batch.leads.push((campaign.clone(), lead));
+                    advanced += 1;
                 }
-                self.emit(out, &contact, &records, &mut tally)?;
-                let first_seq = lead.seq - records.len() as u32;
-                batch.history.push((campaign.clone(), contact.key.clone(), first_seq, records));
-                batch.leads.push((campaign.clone(), lead));
-                advanced += 1;
+                writes += 1;
+                writer.write(batch, writes.is_multiple_of(DURABLE_EVERY))?;
+                progress.show(advanced, now);
+                if !full {
+                    break;
+                }
             }
-            writes += 1;
-            self.store.write(batch, writes.is_multiple_of(DURABLE_EVERY))?;
-            progress.show(advanced, now);
         }
         let mut record = self.record(CampaignStatus::Running);
         let finished = self.store.next_due(&campaign)?.is_none();
         if finished {
             record.status = CampaignStatus::Completed;
         }
-        self.store.write(Batch { campaigns: vec![record], ..Batch::default() }, true)?;
+        writer.write(Batch { campaigns: vec![record], ..Batch::default() }, true)?;
+        writer.sync()?;
         progress.done();
         if !finished {
             self.stop_lines(out, horizon)?;
@@ -151,10 +179,11 @@ impl Simulation<'_> {
     /// Stream the CSV into the store; skipped rows become final `skipped` leads. A new lead is
     /// due at the start, so it is advanced right away and written once, already parked.
     fn import(
-        &mut self,
+        &self,
         out: &mut impl Write,
         tally: &mut Tally,
         pacer: &mut CampaignPacer,
+        writer: &mut Writer,
     ) -> Result<ImportReport, SimulateError> {
         let graph = self.graph;
         let settings = ImportSettings {
@@ -168,6 +197,7 @@ impl Simulation<'_> {
         let importer = Importer::open(&self.contacts, settings)?;
         // Into a database that already has the campaign, only new contacts are added.
         let resumed = self.store.campaign(&graph.id)?.is_some();
+        let suppressions = self.store.has_suppressions()?;
         let mut imported_batches: u32 = 0;
         let mut report = ImportReport::default();
         let mut batch = Batch { campaigns: vec![self.record(CampaignStatus::Running)], ..Batch::default() };
@@ -175,7 +205,7 @@ impl Simulation<'_> {
             let row = row?;
             report.record(&row);
             match row {
-                Row::Contact(contact) if self.store.is_suppressed(&contact.key)? => {
+                Row::Contact(contact) if suppressions && self.store.is_suppressed(&contact.key)? => {
                     self.skip(out, tally, &mut batch, contact.key, "suppressed")?;
                 }
                 Row::Contact(contact) if resumed && self.store.lead(&graph.id, &contact.key)?.is_some() => {}
@@ -196,10 +226,10 @@ impl Simulation<'_> {
             }
             if batch.contacts.len() >= BATCH {
                 imported_batches += 1;
-                self.store.write(std::mem::take(&mut batch), imported_batches.is_multiple_of(DURABLE_EVERY))?;
+                writer.write(std::mem::take(&mut batch), imported_batches.is_multiple_of(DURABLE_EVERY))?;
             }
         }
-        self.store.write(batch, false)?;
+        writer.write(batch, false)?;
         Ok(report)
     }
 

@@ -4,10 +4,11 @@
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::advance::Machine;
-use super::lead::{Action, ActionKind, Effect, Event, LeadStatus, Park, action_key};
+use super::lead::{Action, ActionKind, Effect, Event, Lead, LeadStatus, Park, action_key};
 use super::scope::template_context;
 use super::window;
-use crate::graph::{Message, NodeKind, StateId, Target};
+use crate::contacts::Contact;
+use crate::graph::{Graph, Message, NodeKind, StateId, Target};
 
 impl Machine<'_> {
     /// Make the step's send or call, inside the window and pacing, or defer it.
@@ -75,8 +76,18 @@ impl Machine<'_> {
     fn action(&self, id: StateId) -> Result<Action, String> {
         let graph = self.graph;
         let node = graph.node(id);
-        let context = template_context(graph, self.lead, self.contact, &node.id.0, node.name.as_deref());
-        let render = |t: &crate::template::Template| graph.templates.render(t, &context);
+        // The full context is built only for a template the plain path declines.
+        let context = std::cell::OnceCell::new();
+        let render = |t: &crate::template::Template| match graph.templates.render_plain(t, |root, field| {
+            plain_value(graph, self.lead, self.contact, (&node.id.0, node.name.as_deref()), root, field)
+        }) {
+            Some(text) => Ok(text),
+            None => graph.templates.render(
+                t,
+                context
+                    .get_or_init(|| template_context(graph, self.lead, self.contact, &node.id.0, node.name.as_deref())),
+            ),
+        };
         let (kind, channel, to, from, subject, text, agent, variant) = match &node.kind {
             NodeKind::Send(send) => {
                 let variant = self.lead.variants.values().find(|v| send.variants.iter().any(|(name, _)| name == *v));
@@ -131,5 +142,29 @@ impl Machine<'_> {
             Some(serde_json::Value::String(s)) if !s.is_empty() => Some(s.clone()),
             _ => Some(self.contact.key.clone()).filter(|k| !k.is_empty()),
         }
+    }
+}
+
+/// A string value of the template context without building it (see `template_context`):
+/// `None` for anything else, which the engine then renders.
+fn plain_value<'a>(
+    graph: &'a Graph,
+    lead: &'a Lead,
+    contact: &'a Contact,
+    (step_id, step_name): (&'a str, Option<&'a str>),
+    root: &str,
+    field: Option<&str>,
+) -> Option<&'a str> {
+    match (root, field) {
+        ("contact", Some("key")) => contact.fields.get("key").map_or(Some(contact.key.as_str()), |v| v.as_str()),
+        ("contact", Some(field)) => contact.fields.get(field)?.as_str(),
+        ("vars", Some(field)) => lead.vars.get(field)?.as_str(),
+        ("campaign", Some("id")) => Some(graph.id.as_str()),
+        ("campaign", Some("name")) => Some(graph.name.as_str()),
+        ("step", Some("id")) => Some(step_id),
+        ("step", Some("name")) => Some(step_name.unwrap_or(step_id)),
+        ("contact" | "vars" | "campaign" | "step", _) => None,
+        (root, Some(field)) => graph.data.get(root)?.get(field)?.as_str(),
+        (root, None) => graph.data.get(root)?.as_str(),
     }
 }

@@ -708,7 +708,7 @@ mod tests {
                 let _ = get_lead("k", &damaged);
             }
         }
-        let deep = [vec![8u8, 1, 1, b'a'].repeat(200), vec![0]].concat();
+        let deep = [[8u8, 1, 1, b'a'].repeat(200), vec![0]].concat();
         assert!(Dec::new(&deep).value(0).is_err());
     }
 }
