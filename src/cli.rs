@@ -15,6 +15,9 @@ use crate::driver::{SimFormat, simulate};
 use crate::validate::{self, Format};
 use crate::{draw, schema};
 
+/// The database of `run` and the commands after it, unless `--db` says otherwise.
+const DEFAULT_DB: &str = "herald.redb";
+
 #[derive(Parser, Debug)]
 #[command(name = "herald", version, about = "Campaigns as code: check, compile and run outbound campaigns")]
 struct Cli {
@@ -74,6 +77,21 @@ enum Command {
         #[arg(long, value_enum, default_value_t = SimFormat::Timeline)]
         format: SimFormat,
     },
+    /// Import contacts, start the campaigns and run them on the real clock until every lead is final
+    Run {
+        /// Campaign files
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// A contacts CSV to import into every campaign (only new contacts are added)
+        #[arg(long)]
+        contacts: Option<PathBuf>,
+        /// Do what is due now and exit (cron style)
+        #[arg(long)]
+        once: bool,
+        /// Append the `log` channel's lines to this file instead of stdout
+        #[arg(long)]
+        outbox: Option<PathBuf>,
+    },
     /// Run campaign tests (`*.test.yaml`, directories recursively) on a virtual clock
     Test {
         /// Test files or directories (default: campaigns/)
@@ -108,6 +126,10 @@ pub fn run() -> ExitCode {
         Command::Simulate { file, contacts, responses, start, until, seed, format } => {
             let args = simulate::Args { file, contacts, responses, start, until, seed, format, db: cli.db };
             Ok(simulate::command(args))
+        }
+        Command::Run { files, contacts, once, outbox } => {
+            let db = cli.db.unwrap_or_else(|| PathBuf::from(DEFAULT_DB));
+            Ok(crate::driver::run::command(crate::driver::run::Args { files, contacts, db, once, outbox }))
         }
         Command::Test { paths, format } => crate::test_runner::command(paths, format, color()),
     };

@@ -2,10 +2,12 @@
 //! `simulate` runs it on a virtual clock; `run` (next) on the real one.
 
 pub mod clock;
+pub mod live_edit;
 pub mod load;
 pub mod output;
 pub mod pacing;
 pub mod responses;
+pub mod run;
 pub mod simulate;
 pub mod writer;
 

@@ -61,6 +61,29 @@ pub fn advance(
     machine.out
 }
 
+/// Moves a lead parked on a step that was removed from the file to where `moved:` sends it,
+/// as a `goto` would (SPEC §5, live edits).
+pub fn relocate(
+    graph: &Graph,
+    pacer: &mut dyn Pacer,
+    lead: &mut Lead,
+    contact: &Contact,
+    target: Target,
+    now: DateTime<Utc>,
+) -> Advance {
+    let tz = timezone_of(graph, contact);
+    let mut machine = Machine { graph, pacer, lead, contact, now, tz, out: Advance::default() };
+    let to = match target {
+        Target::Step(id) => graph.node(id).id.0.clone(),
+        Target::End => "end".into(),
+    };
+    machine.record(Event::Route { to });
+    machine.lead.timer = None;
+    machine.go(target);
+    machine.lead.refresh_wake();
+    machine.out
+}
+
 pub(super) struct Machine<'a> {
     pub(super) graph: &'a Graph,
     pub(super) pacer: &'a mut dyn Pacer,

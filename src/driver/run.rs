@@ -1,0 +1,476 @@
+//! `herald run`: the campaigns on the real clock, crash-safe.
+//!
+//! Each pass takes a page of due leads, advances them, and commits in one durable transaction
+//! their cursors, their history and the actions they produced (the outbox). Only then are the
+//! actions handed to the channel, which makes them durable (`flush`); their keys are marked done
+//! in the next transaction. A kill at any instant therefore loses no lead, and on restart
+//! re-offers only actions recorded and not marked done, with the same idempotency key: at most
+//! the one page in flight at the kill is handed over twice.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use chrono::{DateTime, Utc};
+
+use super::clock::{Clock, SystemClock};
+use super::pacing::CampaignPacer;
+use crate::channel::Channel;
+use crate::contacts::{Contact, ImportSettings, Importer, Row, SkipReason};
+use crate::graph::Graph;
+use crate::runtime::{ActionKind, Effect, Event, Input, Lead, LeadStatus, Record, advance};
+use crate::store::{Batch, CampaignRecord, CampaignStatus, Store, StoreError};
+
+/// Leads advanced per durable transaction.
+const PAGE: usize = 5_000;
+/// New contacts per import transaction.
+const IMPORT_BATCH: usize = 10_000;
+
+/// `herald run` as typed.
+pub struct Args {
+    pub files: Vec<PathBuf>,
+    pub contacts: Option<PathBuf>,
+    pub db: PathBuf,
+    pub once: bool,
+    pub outbox: Option<PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Channel(#[from] crate::channel::ChannelError),
+    #[error(transparent)]
+    Import(#[from] crate::contacts::ImportError),
+    #[error("{0}")]
+    Content(String),
+}
+
+impl RunError {
+    fn exit_code(&self) -> ExitCode {
+        match self {
+            RunError::Content(_) => ExitCode::from(1),
+            RunError::Import(crate::contacts::ImportError::Open { .. }) => ExitCode::from(2),
+            RunError::Import(_) => ExitCode::from(1),
+            _ => ExitCode::from(2),
+        }
+    }
+}
+
+/// One campaign of the run.
+struct Live<'g> {
+    graph: &'g Graph,
+    pacer: CampaignPacer,
+    status: CampaignStatus,
+    started_at: Option<DateTime<Utc>>,
+}
+
+impl Live<'_> {
+    fn record(&self) -> CampaignRecord {
+        CampaignRecord {
+            id: self.graph.id.clone(),
+            name: self.graph.name.clone(),
+            status: self.status,
+            content_hash: self.graph.content_hash.clone(),
+            started_at: self.started_at,
+        }
+    }
+
+    fn active(&self) -> bool {
+        matches!(self.status, CampaignStatus::Running | CampaignStatus::Scheduled)
+    }
+}
+
+pub fn command(args: Args) -> ExitCode {
+    let columns = match &args.contacts {
+        Some(path) => match crate::contacts::read_header(path) {
+            Ok(columns) => Some(columns),
+            Err(error) => {
+                crate::say!("error: {error}");
+                let code = if matches!(error, crate::contacts::ImportError::Open { .. }) { 2 } else { 1 };
+                return ExitCode::from(code);
+            }
+        },
+        None => None,
+    };
+    let mut graphs = Vec::new();
+    for file in &args.files {
+        match super::load::campaign(file, columns.clone()) {
+            Ok(graph) => graphs.push(graph),
+            Err(code) => return code,
+        }
+    }
+    if let Some(dup) = graphs.iter().enumerate().find_map(|(i, g)| graphs[..i].iter().find(|o| o.id == g.id)) {
+        crate::say!("error: two files define campaign `{}`; campaign ids must be unique", dup.id);
+        return ExitCode::from(1);
+    }
+    let store = match Store::open(&args.db) {
+        Ok(store) => store,
+        Err(error) => {
+            crate::say!("error: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let channel: Box<dyn std::io::Write> = match &args.outbox {
+        Some(path) => match std::fs::OpenOptions::new().create(true).append(true).open(path) {
+            Ok(file) => Box::new(Durable(file)),
+            Err(e) => {
+                crate::say!("error: cannot open the outbox {}: {e}", path.display());
+                return ExitCode::from(2);
+            }
+        },
+        None => Box::new(std::io::stdout()),
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            crate::say!("error: cannot start the runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let wake = Arc::new(tokio::sync::Notify::new());
+    runtime.spawn(watch_signals(stop.clone(), wake.clone()));
+    let mut runner = Runner {
+        store: &store,
+        campaigns: graphs.iter().map(|graph| Live::new(graph)).collect(),
+        channel: crate::channel::log::LogChannel::new("log", channel),
+        clock: SystemClock,
+        stop,
+        done: Vec::new(),
+        actions: 0,
+    };
+    let result = runtime.block_on(runner.run(&args, &wake));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            crate::say!("error: {error}");
+            error.exit_code()
+        }
+    }
+}
+
+impl<'g> Live<'g> {
+    fn new(graph: &'g Graph) -> Live<'g> {
+        Live { graph, pacer: CampaignPacer::new(&graph.pacing), status: CampaignStatus::Draft, started_at: None }
+    }
+}
+
+/// SIGINT or SIGTERM: finish the page in flight, commit, exit 0.
+async fn watch_signals(stop: Arc<AtomicBool>, wake: Arc<tokio::sync::Notify>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    stop.store(true, Ordering::SeqCst);
+    wake.notify_one();
+}
+
+/// An outbox file: what `flush` returns from is on disk (data, not only in the page cache).
+struct Durable(std::fs::File);
+
+impl std::io::Write for Durable {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.write(buf)
+    }
+    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.0.write_all(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.sync_data()
+    }
+}
+
+struct Runner<'a, 'g> {
+    store: &'a Store,
+    campaigns: Vec<Live<'g>>,
+    channel: crate::channel::log::LogChannel<Box<dyn std::io::Write>>,
+    clock: SystemClock,
+    stop: Arc<AtomicBool>,
+    /// Keys handed to the channel and not yet marked done in the store.
+    done: Vec<String>,
+    actions: u64,
+}
+
+impl Runner<'_, '_> {
+    async fn run(&mut self, args: &Args, wake: &tokio::sync::Notify) -> Result<(), RunError> {
+        let now = self.clock.now();
+        self.start(now)?;
+        if let Some(contacts) = &args.contacts {
+            for i in 0..self.campaigns.len() {
+                self.import(i, contacts, now)?;
+            }
+        }
+        self.reoffer()?;
+        let report = std::io::IsTerminal::is_terminal(&std::io::stderr());
+        loop {
+            let mut advanced = 0;
+            for i in 0..self.campaigns.len() {
+                while self.campaigns[i].active() && !self.stop.load(Ordering::SeqCst) {
+                    let n = self.page(i, self.clock.now())?;
+                    advanced += n;
+                    if n < PAGE {
+                        break;
+                    }
+                }
+            }
+            self.mark_done(false)?;
+            if advanced > 0 && !report {
+                crate::say!("run: {advanced} leads advanced, {} actions so far", self.actions);
+            }
+            if self.stop.load(Ordering::SeqCst) {
+                crate::say!("run: stopped by a signal; every lead is saved, `herald run` resumes");
+                break;
+            }
+            self.complete_finished()?;
+            if self.campaigns.iter().all(|l| !l.active()) {
+                if self.campaigns.iter().any(|l| l.status == CampaignStatus::Paused) {
+                    crate::say!("run: only paused campaigns are left; `herald resume` them and run again");
+                }
+                break;
+            }
+            if args.once {
+                break;
+            }
+            let next = self.next_due()?.unwrap_or_else(|| self.clock.now() + chrono::TimeDelta::seconds(1));
+            if advanced == 0 || next > self.clock.now() {
+                let wait = (next - self.clock.now()).to_std().unwrap_or_default();
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = wake.notified() => {}
+                }
+            }
+        }
+        self.mark_done(true)?;
+        crate::say!("run: {} actions handed to channels", self.actions);
+        Ok(())
+    }
+
+    /// Records each campaign as started (or notes it is paused or cancelled), after checking
+    /// live edits against what the database holds.
+    fn start(&mut self, now: DateTime<Utc>) -> Result<(), RunError> {
+        let mut batch = Batch::default();
+        for live in &mut self.campaigns {
+            let stored = self.store.campaign(&live.graph.id)?;
+            if let Some(stored) = &stored {
+                if stored.content_hash != live.graph.content_hash {
+                    super::live_edit::apply(self.store, live.graph, &mut live.pacer, now)?;
+                }
+                live.started_at = stored.started_at;
+            }
+            live.status = match stored.map(|s| s.status) {
+                Some(CampaignStatus::Paused) => {
+                    crate::say!("run: campaign `{}` is paused; `herald resume {0}` to go on", live.graph.id);
+                    CampaignStatus::Paused
+                }
+                Some(CampaignStatus::Cancelled) => {
+                    crate::say!("run: campaign `{}` is cancelled and does not run again", live.graph.id);
+                    CampaignStatus::Cancelled
+                }
+                _ if live.graph.schedule.start.is_some_and(|s| s > now) => CampaignStatus::Scheduled,
+                _ => CampaignStatus::Running,
+            };
+            if live.active() {
+                live.started_at = live.started_at.or(Some(now));
+            }
+            batch.campaigns.push(live.record());
+        }
+        self.store.write(batch, true)?;
+        Ok(())
+    }
+
+    /// Adds the CSV's new contacts to a campaign as leads due now (advanced by the first page).
+    fn import(&mut self, i: usize, path: &std::path::Path, now: DateTime<Utc>) -> Result<(), RunError> {
+        let live = &mut self.campaigns[i];
+        if !live.active() {
+            return Ok(());
+        }
+        let graph = live.graph;
+        let settings = ImportSettings {
+            spec: &graph.contacts,
+            default_timezone: graph.schedule.timezone,
+            data: &graph.data,
+            campaign_id: &graph.id,
+            campaign_name: &graph.name,
+            now,
+        };
+        let suppressions = self.store.has_suppressions()?;
+        let mut report = crate::contacts::ImportReport::default();
+        let mut batch = Batch::default();
+        let mut added = 0;
+        for row in Importer::open(path, settings)? {
+            let row = row?;
+            report.record(&row);
+            let (contact, lead, record) = match row {
+                Row::Contact(contact) if suppressions && self.store.is_suppressed(&contact.key)? => {
+                    skipped(Contact { key: contact.key, ..Contact::default() }, "suppressed", now)
+                }
+                Row::Contact(contact) => {
+                    let lead = Lead::new(contact.key.clone(), now);
+                    (contact, lead, None)
+                }
+                Row::Skipped { reason: SkipReason::Duplicate, .. } => continue,
+                Row::Skipped { key, reason, .. } => {
+                    skipped(Contact { key, ..Contact::default() }, reason.as_str(), now)
+                }
+            };
+            if let Some(record) = record {
+                batch.history.push((graph.id.clone(), contact.key.clone(), 0, vec![record]));
+            }
+            batch.contacts.push((graph.id.clone(), contact, lead));
+            if batch.contacts.len() >= IMPORT_BATCH {
+                added += self.store.write(std::mem::take(&mut batch), true)?.new_contacts;
+            }
+        }
+        added += self.store.write(batch, true)?.new_contacts;
+        crate::say!("run: {}: contacts: {report}; {added} new leads", graph.id);
+        if added > 0 && live.status == CampaignStatus::Completed {
+            live.status = CampaignStatus::Running;
+        }
+        Ok(())
+    }
+
+    /// Hands over actions recorded before a crash and not marked done, with their keys.
+    fn reoffer(&mut self) -> Result<(), RunError> {
+        let pending = self.store.pending_actions()?;
+        if pending.is_empty() {
+            return Ok(());
+        }
+        crate::say!("run: re-offering {} actions recorded before the last stop", pending.len());
+        for action in &pending {
+            self.channel.deliver(action)?;
+            self.done.push(action.key.clone());
+        }
+        self.channel.flush()?;
+        self.actions += pending.len() as u64;
+        self.mark_done(true)
+    }
+
+    /// Advances one page of due leads of campaign `i`; returns how many.
+    fn page(&mut self, i: usize, now: DateTime<Utc>) -> Result<usize, RunError> {
+        let live = &mut self.campaigns[i];
+        let graph = live.graph;
+        let mut started = false;
+        if live.status == CampaignStatus::Scheduled {
+            if graph.schedule.start.is_some_and(|s| s > now) {
+                return Ok(0);
+            }
+            live.status = CampaignStatus::Running;
+            started = true;
+        }
+        let due = self.store.due(&graph.id, now, None, PAGE)?;
+        let n = due.len();
+        if n == 0 {
+            return Ok(0);
+        }
+        let mut batch = Batch { done: std::mem::take(&mut self.done), ..Batch::default() };
+        for (contact, mut lead) in due {
+            let records = step(graph, &mut live.pacer, &contact, &mut lead, now, &mut batch);
+            let first_seq = lead.seq - records.len() as u32;
+            batch.history.push((graph.id.clone(), contact.key, first_seq, records));
+            batch.leads.push((graph.id.clone(), lead));
+        }
+        if started {
+            batch.campaigns.push(live.record());
+        }
+        let actions = batch.outbox.clone();
+        self.store.write(batch, true)?;
+        for action in &actions {
+            self.channel.deliver(action)?;
+        }
+        self.channel.flush()?;
+        self.actions += actions.len() as u64;
+        self.done = actions.into_iter().map(|a| a.key).collect();
+        Ok(n)
+    }
+
+    fn mark_done(&mut self, durable: bool) -> Result<(), RunError> {
+        if !self.done.is_empty() {
+            self.store.write(Batch { done: std::mem::take(&mut self.done), ..Batch::default() }, durable)?;
+        }
+        Ok(())
+    }
+
+    /// The earliest wake time over the active campaigns.
+    fn next_due(&self) -> Result<Option<DateTime<Utc>>, RunError> {
+        let mut next: Option<DateTime<Utc>> = None;
+        for live in self.campaigns.iter().filter(|l| l.active()) {
+            let due = self.store.next_due(&live.graph.id)?;
+            let due = match (live.status, live.graph.schedule.start) {
+                (CampaignStatus::Scheduled, Some(start)) => due.map(|d| d.max(start)),
+                _ => due,
+            };
+            next = match (next, due) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        }
+        Ok(next)
+    }
+
+    /// Marks active campaigns with no lead left to wake as completed.
+    fn complete_finished(&mut self) -> Result<(), RunError> {
+        let mut batch = Batch::default();
+        for live in self.campaigns.iter_mut().filter(|l| l.active()) {
+            if self.store.next_due(&live.graph.id)?.is_none() {
+                live.status = CampaignStatus::Completed;
+                batch.campaigns.push(live.record());
+                crate::say!("run: campaign `{}` completed: every lead is final", live.graph.id);
+            }
+        }
+        if !batch.is_empty() {
+            self.store.write(batch, true)?;
+        }
+        Ok(())
+    }
+}
+
+fn skipped(contact: Contact, reason: &str, now: DateTime<Utc>) -> (Contact, Lead, Option<Record>) {
+    let mut lead = Lead::skipped(contact.key.clone(), reason, now);
+    lead.seq = 1;
+    let record = Record {
+        at: now,
+        step: None,
+        event: Event::Exit { lead_status: LeadStatus::Skipped, reason: Some(reason.to_string()) },
+    };
+    (contact, lead, Some(record))
+}
+
+/// Feeds the lead every input due by `now`. Actions go to the outbox; a message handed to the
+/// `log` channel counts as `sent` at once (it has no delivery reports), so the lead moves on in
+/// the same pass; a call waits for its outcome (`herald ingest`).
+pub fn step(
+    graph: &Graph,
+    pacer: &mut CampaignPacer,
+    contact: &Contact,
+    lead: &mut Lead,
+    now: DateTime<Utc>,
+    batch: &mut Batch,
+) -> Vec<Record> {
+    let mut records = Vec::new();
+    while let Some(input) = lead.take_due(now) {
+        let before = lead.in_flight();
+        let result = advance(graph, pacer, lead, contact, input, now);
+        pacer.settle(before, lead.in_flight());
+        for effect in result.effects {
+            match effect {
+                Effect::Act(action) => {
+                    if action.kind == ActionKind::Send {
+                        lead.deliver_at(now, Input::Delivery { status: "sent".into() });
+                    }
+                    batch.outbox.push(*action);
+                }
+                Effect::Suppress(address) => batch.suppress.push(address),
+            }
+        }
+        records.extend(result.records);
+    }
+    lead.refresh_wake();
+    records
+}
