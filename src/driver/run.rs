@@ -135,7 +135,7 @@ pub fn command(args: Args) -> ExitCode {
     runtime.spawn(watch_signals(stop.clone(), wake.clone()));
     let mut runner = Runner {
         store: &store,
-        campaigns: graphs.iter().map(|graph| Live::new(graph)).collect(),
+        campaigns: graphs.iter().map(Live::new).collect(),
         channel: crate::channel::log::LogChannel::new("log", channel),
         clock: SystemClock,
         stop,
