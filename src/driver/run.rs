@@ -2,10 +2,10 @@
 //!
 //! Each pass takes a page of due leads, advances them, and commits in one durable transaction
 //! their cursors, their history and the actions they produced (the outbox). Only then are the
-//! actions handed to the channel, which makes them durable (`flush`); their keys are marked done
-//! in the next transaction. A kill at any instant therefore loses no lead, and on restart
-//! re-offers only actions recorded and not marked done, with the same idempotency key: at most
-//! the one page in flight at the kill is handed over twice.
+//! actions handed to the channel, which makes them durable (`flush`), and their keys are marked
+//! done in a second durable transaction. A kill at any instant therefore loses no lead, and on
+//! restart re-offers only actions recorded and not marked done, with the same idempotency key:
+//! at most the one page in flight at the kill is handed over twice.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -114,8 +114,8 @@ pub fn command(args: Args) -> ExitCode {
         }
     };
     let channel: Box<dyn std::io::Write> = match &args.outbox {
-        Some(path) => match std::fs::OpenOptions::new().create(true).append(true).open(path) {
-            Ok(file) => Box::new(Durable(file)),
+        Some(path) => match Durable::open(path) {
+            Ok(file) => Box::new(file),
             Err(e) => {
                 crate::say!("error: cannot open the outbox {}: {e}", path.display());
                 return ExitCode::from(2);
@@ -172,18 +172,51 @@ async fn watch_signals(stop: Arc<AtomicBool>, wake: Arc<tokio::sync::Notify>) {
     wake.notify_one();
 }
 
-/// An outbox file: what `flush` returns from is on disk (data, not only in the page cache).
-struct Durable(std::fs::File);
+/// An outbox file. Lines collect in memory and go out in one write at `flush`, which returns
+/// once they are on disk (data, not only in the page cache): the driver marks actions done only
+/// after that.
+struct Durable {
+    file: std::fs::File,
+    pending: Vec<u8>,
+}
+
+impl Durable {
+    /// Opens for appending. A kill in the middle of a write can leave a torn last line; it is
+    /// cut off, since its action was not marked done and is offered again.
+    fn open(path: &std::path::Path) -> std::io::Result<Durable> {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut file = std::fs::OpenOptions::new().create(true).read(true).append(true).open(path)?;
+        let len = file.metadata()?.len();
+        if len > 0 {
+            let tail = len.min(1 << 20);
+            file.seek(SeekFrom::Start(len - tail))?;
+            let mut buf = Vec::with_capacity(tail as usize);
+            file.by_ref().take(tail).read_to_end(&mut buf)?;
+            if buf.last() != Some(&b'\n') {
+                let keep = match buf.iter().rposition(|&b| b == b'\n') {
+                    Some(i) => len - tail + i as u64 + 1,
+                    None if tail == len => 0,
+                    None => len,
+                };
+                file.set_len(keep)?;
+                crate::say!("run: cut a torn last line off the outbox {}", path.display());
+            }
+        }
+        Ok(Durable { file, pending: Vec::with_capacity(1 << 16) })
+    }
+}
 
 impl std::io::Write for Durable {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.write(buf)
-    }
-    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
-        self.0.write_all(buf)
+        self.pending.extend_from_slice(buf);
+        Ok(buf.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {
-        self.0.sync_data()
+        if !self.pending.is_empty() {
+            self.file.write_all(&self.pending)?;
+            self.pending.clear();
+        }
+        self.file.sync_data()
     }
 }
 
@@ -369,7 +402,7 @@ impl Runner<'_, '_> {
         if n == 0 {
             return Ok(0);
         }
-        let mut batch = Batch { done: std::mem::take(&mut self.done), ..Batch::default() };
+        let mut batch = Batch::default();
         for (contact, mut lead) in due {
             let records = step(graph, &mut live.pacer, &contact, &mut lead, now, &mut batch);
             let first_seq = lead.seq - records.len() as u32;
@@ -386,7 +419,10 @@ impl Runner<'_, '_> {
         }
         self.channel.flush()?;
         self.actions += actions.len() as u64;
+        // Done at once, durably: one more fsync per page, so that a kill re-offers only what
+        // was handed over in the instant between the flush and this commit.
         self.done = actions.into_iter().map(|a| a.key).collect();
+        self.mark_done(true)?;
         Ok(n)
     }
 

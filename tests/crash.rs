@@ -1,0 +1,128 @@
+//! Crash safety of `herald run` (SPEC §5): the real binary over thousands of contacts, killed
+//! with SIGKILL at random moments many times, then resumed to the end. Every lead must end
+//! final, every expected action must be in the outbox, and an action may appear twice only with
+//! the same key and line, no more than one page of them per kill.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use herald::runtime::LeadStatus;
+use herald::store::Store;
+
+const CONTACTS: usize = 20_000;
+const KILLS: usize = 12;
+/// Leads per durable page in `herald run`, times the two sends each may make in one page.
+const MAX_DUPLICATES_PER_KILL: usize = 5_000 * 2;
+
+const CAMPAIGN: &str = "\
+id: crash
+channel: sms
+contacts:
+  key: id
+steps:
+  - id: hello
+    send: { text: \"Hi {{ contact.name }}\" }
+  - id: again
+    send: { text: \"Bye {{ contact.name }}\" }
+";
+
+fn herald() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_herald"))
+}
+
+fn run(dir: &Path) -> Command {
+    let mut command = herald();
+    command
+        .current_dir(dir)
+        .args(["run", "campaign.yaml", "--contacts", "contacts.csv", "--db", "state.redb", "--outbox", "out.jsonl"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    command
+}
+
+/// A small, seedable generator: the kill times differ from run to run only by the seed.
+fn next(seed: &mut u64) -> u64 {
+    *seed ^= *seed << 13;
+    *seed ^= *seed >> 7;
+    *seed ^= *seed << 17;
+    *seed
+}
+
+#[test]
+fn sigkill_at_random_moments_loses_nothing_and_repeats_at_most_a_page() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("campaign.yaml"), CAMPAIGN).unwrap();
+    let mut csv = String::from("id,name\n");
+    for i in 0..CONTACTS {
+        csv.push_str(&format!("{i},Contact{i}\n"));
+    }
+    std::fs::write(dir.path().join("contacts.csv"), csv).unwrap();
+
+    // How long an uninterrupted run takes on this machine, to spread the kills over it.
+    let timing = tempfile::tempdir().unwrap();
+    for file in ["campaign.yaml", "contacts.csv"] {
+        std::fs::copy(dir.path().join(file), timing.path().join(file)).unwrap();
+    }
+    let started = std::time::Instant::now();
+    assert!(run(timing.path()).status().unwrap().success());
+    let full = started.elapsed().as_millis().max(50) as u64;
+
+    let mut seed = 0x9e37_79b9_7f4a_7c15 ^ u64::from(std::process::id());
+    // Kill until KILLS kills landed (early ones hit the import, later ones the pages and the
+    // re-offer), or a run got to the end before its kill.
+    let mut killed = 0;
+    while killed < KILLS {
+        let mut child = run(dir.path()).spawn().unwrap();
+        std::thread::sleep(Duration::from_millis(next(&mut seed) % (full / 3 + 1)));
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        killed += 1;
+    }
+    assert!(killed >= KILLS / 2, "only {killed} kills landed before the run finished");
+    let status = run(dir.path()).status().unwrap();
+    assert!(status.success(), "the resumed run failed: {status}");
+
+    let store = Store::open(&dir.path().join("state.redb")).unwrap();
+    let counts = store.counts("crash").unwrap();
+    assert_eq!(counts, BTreeMap::from([(LeadStatus::Completed, CONTACTS as u64)]), "every lead final");
+    assert!(store.pending_actions().unwrap().is_empty(), "no action left pending");
+
+    let text = std::fs::read_to_string(dir.path().join("out.jsonl")).unwrap();
+    let mut lines: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for line in text.lines() {
+        let value: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("torn line {line:?}: {e}"));
+        lines.entry(value["key"].as_str().unwrap().to_string()).or_default().push(line.to_string());
+    }
+    let expected: BTreeSet<String> =
+        (0..CONTACTS).flat_map(|i| [format!("crash/{i}/hello/1"), format!("crash/{i}/again/1")]).collect();
+    let found: BTreeSet<String> = lines.keys().cloned().collect();
+    assert_eq!(found.difference(&expected).count(), 0, "unexpected actions");
+    assert_eq!(expected.difference(&found).count(), 0, "missing actions: {:?}", expected.difference(&found).next());
+    let mut duplicates = 0;
+    for (key, copies) in &lines {
+        assert!(copies.iter().all(|c| c == &copies[0]), "copies of {key} differ: {copies:?}");
+        duplicates += copies.len() - 1;
+    }
+    assert!(
+        duplicates <= killed * MAX_DUPLICATES_PER_KILL,
+        "{duplicates} duplicate lines after {killed} kills (at most one page per kill)"
+    );
+    eprintln!("{killed} kills, {duplicates} duplicate lines, {} lines", text.lines().count());
+}
+
+#[test]
+fn a_second_run_on_a_held_database_exits_2_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("campaign.yaml"), CAMPAIGN).unwrap();
+    std::fs::write(dir.path().join("contacts.csv"), "id,name\n1,Ada\n").unwrap();
+    let _held = Store::open(&dir.path().join("state.redb")).unwrap();
+    let output = run(dir.path()).stderr(Stdio::piped()).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("in use by another herald process"), "{stderr}");
+}
