@@ -99,7 +99,8 @@ fn malformed_lines_are_refused_precisely() {
     rejects! {
         r#"{"type":"reply""# => EventError::NotJson { column: 15, .. }, "not JSON: EOF while parsing an object at column 15",
         r#"{"type":"reply",}"# => EventError::NotJson { .. }, "trailing comma",
-        "type=reply" => EventError::NotJson { column: 1, .. }, "at column 1",
+        "hello" => EventError::NotJson { column: 1, .. }, "not JSON: expected value at column 1",
+        "type=reply" => EventError::NotJson { column: 2, .. }, "at column 2",
         r#"{"type":"opt_out","contact":"a"} {}"# => EventError::NotJson { .. }, "trailing characters",
         r#"[{"type":"reply"}]"# => EventError::NotObject { found: "an array" }, "must be a JSON object, not an array",
         r#""reply""# => EventError::NotObject { .. }, "not a string",
@@ -114,7 +115,7 @@ fn the_type_must_be_known() {
         r#"{"contact":"a","text":"hi"}"# => EventError::MissingType, "missing `type` (one of `reply`, `call`, `delivery`, `opt_out`, `event`)",
         r#"{"type":null,"contact":"a"}"# => EventError::MissingType, "missing `type`",
         r#"{"type":3,"contact":"a"}"# => EventError::WrongType { field: "type", .. }, "`type` must be a string, not 3",
-        r#"{"type":"replied","contact":"a"}"# => EventError::UnknownType { .. }, "unknown type \"replied\" (did you mean `reply`?)",
+        r#"{"type":"replys","contact":"a"}"# => EventError::UnknownType { .. }, "unknown type \"replys\" (did you mean `reply`?)",
         r#"{"type":"optout","contact":"a"}"# => EventError::UnknownType { .. }, "(did you mean `opt_out`?)",
         r#"{"type":"Call","contact":"a"}"# => EventError::UnknownType { .. }, "did you mean `call`?",
         r#"{"type":"webhook","contact":"a"}"# => EventError::UnknownType { suggestion: None, .. }, "unknown type \"webhook\"; the types are",

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use chrono::{DateTime, Utc};
 
-use super::{OpsError, say_out, status_name};
+use super::{OpsError, leads, say_out, status_name};
 use crate::runtime::{Event, Lead, LeadStatus, Park, Record};
 use crate::store::{Batch, CampaignRecord, CampaignStatus, Store};
 
@@ -60,11 +60,18 @@ pub fn resume(db: &Path, id: &str, out: &mut dyn Write) -> Result<(), OpsError> 
         CampaignStatus::Draft => return refuse(format!("campaign `{id}` is a draft: `herald run` starts it")),
     }
     // A campaign paused before its start goes back to waiting for it.
-    let before_start = record.started_at.is_some_and(|start| start > Utc::now());
-    record.status = if before_start { CampaignStatus::Scheduled } else { CampaignStatus::Running };
-    let status = status_name(record.status);
+    let line = match record.started_at.filter(|start| *start > Utc::now()) {
+        Some(start) => {
+            record.status = CampaignStatus::Scheduled;
+            format!("resumed campaign `{id}`: scheduled, it starts {}", start.format("%Y-%m-%d %H:%M UTC"))
+        }
+        None => {
+            record.status = CampaignStatus::Running;
+            format!("resumed campaign `{id}`: running")
+        }
+    };
     put_campaign(&mut store, record)?;
-    say_out(out, &format!("resumed campaign `{id}`: it is {status} again"))
+    say_out(out, &line)
 }
 
 pub fn cancel(db: &Path, id: &str, out: &mut dyn Write) -> Result<(), OpsError> {
@@ -133,14 +140,17 @@ pub fn retry_failed(db: &Path, id: &str, out: &mut dyn Write) -> Result<(), OpsE
         record.status = CampaignStatus::Running;
         put_campaign(&mut store, record.clone())?;
     }
-    let mut line = format!("retried {retried} failed leads of `{id}` at the step they failed on");
+    let mut line = match retried {
+        0 => format!("no failed lead of `{id}` to retry"),
+        n => format!("retried {} of `{id}`: due now, on the step they failed on", leads(n)),
+    };
     if !left.is_empty() {
         let reasons: Vec<String> = left.iter().map(|(reason, n)| format!("{reason}: {n}")).collect();
-        let n: u64 = left.values().sum();
+        let n = leads(left.values().sum());
         line += &format!("; left {n} failed ({}): fix the campaign, then `herald lead reset`", reasons.join(", "));
     }
     if suppressed > 0 {
-        line += &format!("; left {suppressed} failed whose contact has opted out");
+        line += &format!("; left {} failed whose contact has opted out", leads(suppressed));
     }
     if retried > 0 && record.status == CampaignStatus::Paused {
         line += &format!(" (the campaign is paused: they run after `herald resume {id}`)");

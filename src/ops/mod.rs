@@ -58,7 +58,10 @@ fn known_campaigns(id: &str, known: &[String]) -> String {
     if known.is_empty() {
         return " (it has no campaigns yet)".into();
     }
-    let hint = closest(id, known.iter().map(String::as_str)).map(|s| format!("; did you mean `{s}`?"));
+    // A near spelling, or the start of an id (`winback` for `winback-email`).
+    let near = closest(id, known.iter().map(String::as_str))
+        .or_else(|| known.iter().map(String::as_str).find(|k| !id.is_empty() && k.starts_with(id)));
+    let hint = near.map(|s| format!("; did you mean `{s}`?"));
     let list = known.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ");
     format!("{} (campaigns: {list})", hint.unwrap_or_default())
 }
@@ -111,4 +114,9 @@ pub fn status_name(status: CampaignStatus) -> &'static str {
 /// One line on stdout.
 fn say_out(out: &mut dyn Write, line: &str) -> Result<(), OpsError> {
     writeln!(out, "{line}").map_err(OpsError::stdout)
+}
+
+/// "1 lead", "3 leads".
+fn leads(n: u64) -> String {
+    if n == 1 { "1 lead".into() } else { format!("{n} leads") }
 }
