@@ -32,48 +32,56 @@ pub fn command(
         let suggestion = suggest(&store, campaign, typed)?;
         return Err(OpsError::UnknownContact { campaign: campaign.into(), contact: typed.into(), suggestion });
     };
-    let key = &contact.key;
-    let was = describe(&lead);
     let line = match action {
-        LeadAction::Reset => {
-            if record.status == CampaignStatus::Cancelled {
-                return Err(OpsError::Refused(format!(
-                    "campaign `{campaign}` is cancelled: its leads never run again"
-                )));
-            }
-            refuse_reset(&store, &contact, &lead)?;
-            let fresh = Lead { seq: lead.seq, ..Lead::new(key.clone(), Utc::now()) };
-            let done = withdraw(&store, campaign, Some(key))?;
-            store.write(Batch { leads: vec![(campaign.into(), fresh)], done, ..Batch::default() }, true)?;
-            if record.status == CampaignStatus::Completed {
-                put_campaign(&mut store, CampaignRecord { status: CampaignStatus::Running, ..record })?;
-            }
-            format!("reset lead `{key}` of `{campaign}`: was {was}, now pending (it starts again at the first step)")
-        }
-        LeadAction::Complete if lead.status == LeadStatus::Completed => {
-            format!("lead `{key}` of `{campaign}` is already completed; nothing changed")
-        }
-        LeadAction::Complete => {
-            let mut lead = lead;
-            let first_seq = lead.seq;
-            let record = end(&mut lead, LeadStatus::Completed, "manual", Utc::now());
-            let done = withdraw(&store, campaign, Some(key))?;
-            let batch = Batch {
-                history: vec![(campaign.into(), key.clone(), first_seq, vec![record])],
-                leads: vec![(campaign.into(), lead)],
-                done,
-                ..Batch::default()
-            };
-            store.write(batch, true)?;
-            format!("completed lead `{key}` of `{campaign}` by hand: was {was}, now completed (outcome `manual`)")
-        }
-        LeadAction::Remove => {
-            let done = withdraw(&store, campaign, Some(key))?;
-            store.write(Batch { remove: vec![(campaign.into(), key.clone())], done, ..Batch::default() }, true)?;
-            format!("removed lead `{key}` from `{campaign}` with its history (it was {was})")
-        }
+        LeadAction::Reset => reset(&mut store, record, &contact, lead)?,
+        LeadAction::Complete => complete(&mut store, campaign, lead)?,
+        LeadAction::Remove => remove(&mut store, campaign, lead)?,
     };
     say_out(out, &line)
+}
+
+/// Back to the start as a new lead. The seq is kept so that the history it writes next
+/// follows the old one; nothing else is recorded.
+fn reset(store: &mut Store, record: CampaignRecord, contact: &Contact, lead: Lead) -> Result<String, OpsError> {
+    let campaign = record.id.clone();
+    if record.status == CampaignStatus::Cancelled {
+        return Err(OpsError::Refused(format!("campaign `{campaign}` is cancelled: its leads never run again")));
+    }
+    refuse_reset(store, contact, &lead)?;
+    let key = &contact.key;
+    let fresh = Lead { seq: lead.seq, ..Lead::new(key.clone(), Utc::now()) };
+    let done = withdraw(store, &campaign, Some(key))?;
+    store.write(Batch { leads: vec![(campaign.clone(), fresh)], done, ..Batch::default() }, true)?;
+    if record.status == CampaignStatus::Completed {
+        put_campaign(store, CampaignRecord { status: CampaignStatus::Running, ..record })?;
+    }
+    let was = describe(&lead);
+    Ok(format!("reset lead `{key}` of `{campaign}`: was {was}, now pending (it starts again at the first step)"))
+}
+
+fn complete(store: &mut Store, campaign: &str, mut lead: Lead) -> Result<String, OpsError> {
+    let key = lead.contact.clone();
+    if lead.status == LeadStatus::Completed {
+        return Ok(format!("lead `{key}` of `{campaign}` is already completed; nothing changed"));
+    }
+    let was = describe(&lead);
+    let first_seq = lead.seq;
+    let record = end(&mut lead, LeadStatus::Completed, "manual", Utc::now());
+    let batch = Batch {
+        history: vec![(campaign.into(), key.clone(), first_seq, vec![record])],
+        leads: vec![(campaign.into(), lead)],
+        done: withdraw(store, campaign, Some(&key))?,
+        ..Batch::default()
+    };
+    store.write(batch, true)?;
+    Ok(format!("completed lead `{key}` of `{campaign}` by hand: was {was}, now completed (outcome `manual`)"))
+}
+
+fn remove(store: &mut Store, campaign: &str, lead: Lead) -> Result<String, OpsError> {
+    let key = lead.contact.clone();
+    let done = withdraw(store, campaign, Some(&key))?;
+    store.write(Batch { remove: vec![(campaign.into(), key.clone())], done, ..Batch::default() }, true)?;
+    Ok(format!("removed lead `{key}` from `{campaign}` with its history (it was {})", describe(&lead)))
 }
 
 /// A reset must not undo what protects the contact: an opt-out, or the import's verdict.

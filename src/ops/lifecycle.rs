@@ -103,8 +103,9 @@ pub fn cancel(db: &Path, id: &str, out: &mut dyn Write) -> Result<(), OpsError> 
         format!("campaign `{id}` is already cancelled; nothing changed")
     } else {
         format!(
-            "cancelled campaign `{id}` (was {}): {cancelled} leads cancelled, {already} already final",
-            status_name(was)
+            "cancelled campaign `{id}` (was {}): {} cancelled, {already} already final",
+            status_name(was),
+            leads(cancelled)
         )
     };
     say_out(out, &line)
@@ -116,24 +117,9 @@ pub fn retry_failed(db: &Path, id: &str, out: &mut dyn Write) -> Result<(), OpsE
     if record.status == CampaignStatus::Cancelled {
         return refuse(format!("campaign `{id}` is cancelled: its leads never run again"));
     }
-    let (mut keys, mut left, mut suppressed) = (Vec::new(), BTreeMap::<String, u64>::new(), 0u64);
-    let mut error = None;
-    store.for_each_lead(id, |contact, lead| {
-        if lead.status != LeadStatus::Failed || error.is_some() {
-            return;
-        }
-        match store.is_suppressed(&contact.key) {
-            Ok(true) => suppressed += 1,
-            Ok(false) if retryable(lead) => keys.push(lead.contact.clone()),
-            Ok(false) => *left.entry(lead.outcome.clone().unwrap_or_else(|| "no reason".into())).or_default() += 1,
-            Err(e) => error = Some(e),
-        }
-    })?;
-    if let Some(e) = error {
-        return Err(e.into());
-    }
+    let failed = Failed::find(&store, id)?;
     let now = Utc::now();
-    let retried = rewrite(&mut store, id, &keys, |lead| {
+    let retried = rewrite(&mut store, id, &failed.retry, |lead| {
         (lead.status == LeadStatus::Failed && retryable(lead)).then(|| vec![retry(lead, now)])
     })?;
     if retried > 0 && record.status == CampaignStatus::Completed {
@@ -144,18 +130,59 @@ pub fn retry_failed(db: &Path, id: &str, out: &mut dyn Write) -> Result<(), OpsE
         0 => format!("no failed lead of `{id}` to retry"),
         n => format!("retried {} of `{id}`: due now, on the step they failed on", leads(n)),
     };
-    if !left.is_empty() {
-        let reasons: Vec<String> = left.iter().map(|(reason, n)| format!("{reason}: {n}")).collect();
-        let n = leads(left.values().sum());
-        line += &format!("; left {n} failed ({}): fix the campaign, then `herald lead reset`", reasons.join(", "));
-    }
-    if suppressed > 0 {
-        line += &format!("; left {} failed whose contact has opted out", leads(suppressed));
-    }
+    line += &failed.left_over();
     if retried > 0 && record.status == CampaignStatus::Paused {
         line += &format!(" (the campaign is paused: they run after `herald resume {id}`)");
     }
     say_out(out, &line)
+}
+
+/// A campaign's failed leads: those to retry, and those left failed.
+struct Failed {
+    retry: Vec<String>,
+    /// Failure reason -> leads that failed for it away from a send or call step.
+    elsewhere: BTreeMap<String, u64>,
+    /// Leads whose contact has opted out since: herald never contacts them again.
+    suppressed: u64,
+}
+
+impl Failed {
+    fn find(store: &Store, id: &str) -> Result<Failed, OpsError> {
+        let mut failed = Failed { retry: Vec::new(), elsewhere: BTreeMap::new(), suppressed: 0 };
+        let mut error = None;
+        store.for_each_lead(id, |contact, lead| {
+            if lead.status != LeadStatus::Failed || error.is_some() {
+                return;
+            }
+            match store.is_suppressed(&contact.key) {
+                Ok(true) => failed.suppressed += 1,
+                Ok(false) if retryable(lead) => failed.retry.push(lead.contact.clone()),
+                Ok(false) => {
+                    let reason = lead.outcome.clone().unwrap_or_else(|| "no reason".into());
+                    *failed.elsewhere.entry(reason).or_default() += 1;
+                }
+                Err(e) => error = Some(e),
+            }
+        })?;
+        match error {
+            Some(e) => Err(e.into()),
+            None => Ok(failed),
+        }
+    }
+
+    /// What was not retried, and why ("" when everything was).
+    fn left_over(&self) -> String {
+        let mut text = String::new();
+        if !self.elsewhere.is_empty() {
+            let reasons: Vec<String> = self.elsewhere.iter().map(|(reason, n)| format!("{reason}: {n}")).collect();
+            let n = leads(self.elsewhere.values().sum());
+            text += &format!("; left {n} failed ({}): fix the campaign, then `herald lead reset`", reasons.join(", "));
+        }
+        if self.suppressed > 0 {
+            text += &format!("; left {} failed whose contact has opted out", leads(self.suppressed));
+        }
+        text
+    }
 }
 
 fn retryable(lead: &Lead) -> bool {
@@ -231,4 +258,66 @@ pub(super) fn put_campaign(store: &mut Store, record: CampaignRecord) -> Result<
 
 fn refuse(message: String) -> Result<(), OpsError> {
     Err(OpsError::Refused(message))
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::runtime::Input;
+
+    fn failed(reason: Option<&str>, step: Option<&str>) -> Lead {
+        let start = Utc.with_ymd_and_hms(2026, 12, 1, 9, 0, 0).unwrap();
+        let mut lead = Lead::new("+14155550100", start);
+        lead.status = LeadStatus::Failed;
+        lead.outcome = reason.map(str::to_string);
+        lead.step = step.map(str::to_string);
+        lead.park = Park::Outcome;
+        lead.attempts = 4;
+        lead.timer = None;
+        lead.wake_at = None;
+        lead.seq = 17;
+        lead
+    }
+
+    #[test]
+    fn only_failures_at_a_send_or_call_step_are_retried() {
+        assert!(retryable(&failed(Some("max_retries"), Some("remind"))));
+        assert!(retryable(&failed(Some("window_never_opens"), Some("remind"))));
+        assert!(!retryable(&failed(Some("loop"), Some("branch_a"))));
+        assert!(!retryable(&failed(Some("step_missing"), Some("renamed"))));
+        assert!(!retryable(&failed(None, Some("remind"))));
+        assert!(!retryable(&failed(Some("max_retries"), None)));
+    }
+
+    #[test]
+    fn a_retried_lead_acts_on_its_step_again_now() {
+        let now = Utc.with_ymd_and_hms(2026, 12, 5, 12, 0, 0).unwrap();
+        let mut lead = failed(Some("max_retries"), Some("remind"));
+        let record = retry(&mut lead, now);
+        assert_eq!((lead.status, lead.park, lead.attempts), (LeadStatus::Scheduled, Park::Act, 0));
+        assert_eq!((lead.timer, lead.wake_at, lead.outcome.as_deref()), (Some(now), Some(now), None));
+        assert_eq!(lead.step.as_deref(), Some("remind"));
+        assert_eq!(lead.seq, 18);
+        assert_eq!(
+            record,
+            Record { at: now, step: Some("remind".into()), event: Event::Retry { attempt: 1, until: now } }
+        );
+    }
+
+    #[test]
+    fn an_ended_lead_is_final_with_nothing_due() {
+        let now = Utc.with_ymd_and_hms(2026, 12, 5, 12, 0, 0).unwrap();
+        let mut lead = Lead::new("a", now);
+        lead.step = Some("listen".into());
+        lead.status = LeadStatus::Waiting;
+        lead.deliver_at(now, Input::OptOut);
+        let record = end(&mut lead, LeadStatus::Cancelled, "campaign_cancelled", now);
+        assert_eq!((lead.status, lead.wake_at, lead.timer), (LeadStatus::Cancelled, None, None));
+        assert!(lead.inbox.is_empty());
+        assert_eq!((lead.outcome.as_deref(), lead.seq), (Some("campaign_cancelled"), 1));
+        let exit = Event::Exit { lead_status: LeadStatus::Cancelled, reason: Some("campaign_cancelled".into()) };
+        assert_eq!(record, Record { at: now, step: Some("listen".into()), event: exit });
+    }
 }
