@@ -90,12 +90,11 @@ enum Command {
         #[arg(long, value_enum, default_value_t = StatusFormat::Table)]
         format: StatusFormat,
     },
-    /// One CSV row per lead: key, status, outcome, step, attempts, variants, last call,
-    /// message and reply, variables
+    /// One CSV row per lead: status, outcome, step, variants, last call/message/reply, vars
     Export {
         campaign: String,
         /// Write to FILE instead of stdout
-        #[arg(long, short)]
+        #[arg(long, short, value_name = "FILE")]
         output: Option<PathBuf>,
         /// Leave cells as they are (no `'` before cells a spreadsheet would run as formulas)
         #[arg(long)]
