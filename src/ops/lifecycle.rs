@@ -46,8 +46,8 @@ pub fn resume(db: &Path, id: &str, out: &mut dyn Write) -> Result<(), OpsError> 
     match record.status {
         CampaignStatus::Paused => {}
         CampaignStatus::Running | CampaignStatus::Scheduled => {
-            let now = status_name(record.status);
-            return say_out(out, &format!("campaign `{id}` is not paused (it is {now}); nothing changed"));
+            let current = status_name(record.status);
+            return say_out(out, &format!("campaign `{id}` is not paused (it is {current}); nothing changed"));
         }
         CampaignStatus::Cancelled => {
             return refuse(format!("campaign `{id}` is cancelled, and a cancelled campaign never resumes"));
