@@ -1,7 +1,8 @@
 //! Command line: clap commands, dispatch, exit codes and output formats.
 //!
-//! Exit codes: 0 success; 1 the content is wrong (check errors); 2 usage or environment
-//! errors (bad flags, unreadable files).
+//! Exit codes: 0 success; 1 the content is wrong (check errors, an unknown campaign or
+//! contact, a lifecycle change the campaign's state forbids); 2 usage or environment errors
+//! (bad flags, unreadable files, a missing or locked database).
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -12,8 +13,10 @@ use clap::{Parser, Subcommand, ValueEnum};
 use crate::check::{self, Options};
 use crate::diagnostic::Renderer;
 use crate::driver::{SimFormat, simulate};
+use crate::ops::lead::LeadAction;
+use crate::ops::status::StatusFormat;
 use crate::validate::{self, Format};
-use crate::{draw, schema};
+use crate::{draw, ops, schema};
 
 /// The database of `run` and the commands after it, unless `--db` says otherwise.
 const DEFAULT_DB: &str = "herald.redb";
@@ -99,6 +102,45 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
     },
+    /// Campaign status and lead counts per status (every campaign, or the one named)
+    Status {
+        campaign: Option<String>,
+        #[arg(long, value_enum, default_value_t = StatusFormat::Table)]
+        format: StatusFormat,
+    },
+    /// One CSV row per lead: status, outcome, step, variants, last call/message/reply, vars
+    Export {
+        campaign: String,
+        /// Write to FILE instead of stdout
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Leave cells as they are (no `'` before cells a spreadsheet would run as formulas)
+        #[arg(long)]
+        raw: bool,
+    },
+    /// Pause a campaign: its leads stay where they are until `resume`
+    Pause { campaign: String },
+    /// Resume a paused campaign
+    Resume { campaign: String },
+    /// Cancel a campaign for good: every lead not yet final becomes `cancelled`
+    Cancel { campaign: String },
+    /// Put the campaign's `failed` leads back on the send or call step they failed on
+    RetryFailed { campaign: String },
+    /// Manage one lead
+    Lead {
+        #[command(subcommand)]
+        action: LeadCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum LeadCommand {
+    /// Start the lead again from the first step, as a new lead (its history is kept)
+    Reset { campaign: String, contact: String },
+    /// Mark the lead completed by hand (outcome `manual`)
+    Complete { campaign: String, contact: String },
+    /// Delete the lead and its history
+    Remove { campaign: String, contact: String },
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -117,6 +159,8 @@ pub fn run() -> ExitCode {
         }
     };
     let _ = &cli.config;
+    let db = cli.db.clone().unwrap_or_else(|| PathBuf::from("herald.redb"));
+    let out = &mut std::io::stdout().lock();
     let result = match cli.command {
         Command::Validate { paths, contacts, format, deny_warnings } => {
             validate(paths, contacts, format, deny_warnings)
@@ -132,6 +176,24 @@ pub fn run() -> ExitCode {
             Ok(crate::driver::run::command(crate::driver::run::Args { files, contacts, db, once, outbox }))
         }
         Command::Test { paths, format } => crate::test_runner::command(paths, format, color()),
+        Command::Status { campaign, format } => {
+            Ok(ops::finish(ops::status::command(&db, campaign.as_deref(), format, out)))
+        }
+        Command::Export { campaign, output, raw } => {
+            Ok(ops::finish(ops::export::command(&db, &ops::export::Args { campaign, output, raw }, out)))
+        }
+        Command::Pause { campaign } => Ok(ops::finish(ops::lifecycle::pause(&db, &campaign, out))),
+        Command::Resume { campaign } => Ok(ops::finish(ops::lifecycle::resume(&db, &campaign, out))),
+        Command::Cancel { campaign } => Ok(ops::finish(ops::lifecycle::cancel(&db, &campaign, out))),
+        Command::RetryFailed { campaign } => Ok(ops::finish(ops::lifecycle::retry_failed(&db, &campaign, out))),
+        Command::Lead { action } => {
+            let (action, campaign, contact) = match action {
+                LeadCommand::Reset { campaign, contact } => (LeadAction::Reset, campaign, contact),
+                LeadCommand::Complete { campaign, contact } => (LeadAction::Complete, campaign, contact),
+                LeadCommand::Remove { campaign, contact } => (LeadAction::Remove, campaign, contact),
+            };
+            Ok(ops::finish(ops::lead::command(&db, action, &campaign, &contact, out)))
+        }
     };
     result.unwrap_or_else(|message| {
         crate::say!("error: {message}");

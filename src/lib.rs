@@ -36,6 +36,7 @@ pub mod draw;
 pub mod driver;
 pub mod expr;
 pub mod graph;
+pub mod ops;
 pub mod runtime;
 pub mod schema;
 pub mod source;

@@ -1,0 +1,122 @@
+//! Operating campaigns that ran: `status`, `export`, the lifecycle commands (`pause`,
+//! `resume`, `cancel`, `retry-failed`, `lead reset|complete|remove`), and the parser of inbound
+//! event lines that `ingest` and `run --listen` share.
+//!
+//! Everything here goes through `Store`'s public API. The commands never create a database: a
+//! mistyped `--db` must not leave an empty file behind and report "no campaigns".
+
+pub mod events;
+pub mod export;
+pub mod lead;
+pub mod lifecycle;
+pub mod status;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use crate::diagnostic::closest;
+use crate::store::{CampaignRecord, CampaignStatus, Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum OpsError {
+    #[error("no database at {path} (run `herald run` or `herald simulate --db {path}` first)", path = .0.display())]
+    NoDatabase(PathBuf),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("no campaign `{id}` in {}{}", db.display(), known_campaigns(id, known))]
+    UnknownCampaign { id: String, db: PathBuf, known: Vec<String> },
+    #[error("campaign `{campaign}` has no lead for contact `{contact}`{}", suggestion.as_ref().map(|s| format!("; did you mean `{s}`?")).unwrap_or_default())]
+    UnknownContact { campaign: String, contact: String, suggestion: Option<String> },
+    /// A lifecycle change that the campaign's or lead's state does not allow.
+    #[error("{0}")]
+    Refused(String),
+    #[error("cannot write {what}: {source}")]
+    Output { what: String, source: std::io::Error },
+}
+
+impl OpsError {
+    /// SPEC §7: 1 when what was asked is wrong for the content, 2 for the environment.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            OpsError::UnknownCampaign { .. } | OpsError::UnknownContact { .. } | OpsError::Refused(_) => 1,
+            OpsError::NoDatabase(_) | OpsError::Store(_) | OpsError::Output { .. } => 2,
+        }
+    }
+
+    fn output(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> OpsError {
+        let what = what.into();
+        move |source| OpsError::Output { what, source }
+    }
+
+    fn stdout(source: std::io::Error) -> OpsError {
+        OpsError::Output { what: "the output".into(), source }
+    }
+}
+
+fn known_campaigns(id: &str, known: &[String]) -> String {
+    if known.is_empty() {
+        return " (it has no campaigns yet)".into();
+    }
+    // A near spelling, or the start of an id (`winback` for `winback-email`).
+    let near = closest(id, known.iter().map(String::as_str))
+        .or_else(|| known.iter().map(String::as_str).find(|k| !id.is_empty() && k.starts_with(id)));
+    let hint = near.map(|s| format!("; did you mean `{s}`?"));
+    let list = known.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ");
+    format!("{} (campaigns: {list})", hint.unwrap_or_default())
+}
+
+/// The exit code of a command's result, its error printed on stderr. A closed stdout
+/// (`herald export x | head`) is not an error.
+pub fn finish(result: Result<(), OpsError>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(OpsError::Output { source, .. }) if source.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(error) => {
+            crate::say!("error: {error}");
+            ExitCode::from(error.exit_code())
+        }
+    }
+}
+
+/// Opens an existing database; never creates one.
+pub fn open(path: &Path) -> Result<Store, OpsError> {
+    match path.try_exists() {
+        Ok(true) => Ok(Store::open(path)?),
+        Ok(false) => Err(OpsError::NoDatabase(path.to_path_buf())),
+        Err(source) => Err(StoreError::Io { path: path.to_path_buf(), source }.into()),
+    }
+}
+
+/// The campaign's record, or an error naming the campaigns there are.
+pub fn campaign(store: &Store, id: &str) -> Result<CampaignRecord, OpsError> {
+    match store.campaign(id)? {
+        Some(record) => Ok(record),
+        None => {
+            let known = store.campaigns()?.into_iter().map(|c| c.id).collect();
+            Err(OpsError::UnknownCampaign { id: id.to_string(), db: store.path().to_path_buf(), known })
+        }
+    }
+}
+
+/// The name users see and type (the store's serde name).
+pub fn status_name(status: CampaignStatus) -> &'static str {
+    match status {
+        CampaignStatus::Draft => "draft",
+        CampaignStatus::Scheduled => "scheduled",
+        CampaignStatus::Running => "running",
+        CampaignStatus::Paused => "paused",
+        CampaignStatus::Completed => "completed",
+        CampaignStatus::Cancelled => "cancelled",
+    }
+}
+
+/// One line on stdout.
+fn say_out(out: &mut dyn Write, line: &str) -> Result<(), OpsError> {
+    writeln!(out, "{line}").map_err(OpsError::stdout)
+}
+
+/// "1 lead", "3 leads".
+fn leads(n: u64) -> String {
+    if n == 1 { "1 lead".into() } else { format!("{n} leads") }
+}
