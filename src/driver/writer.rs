@@ -17,6 +17,8 @@ enum Message {
 pub struct Writer<'scope> {
     tx: Option<SyncSender<Message>>,
     thread: Option<ScopedJoinHandle<'scope, Result<(), StoreError>>>,
+    /// Set when no thread could be started: batches are written by the caller.
+    inline: Option<&'scope Store>,
 }
 
 impl<'scope> Writer<'scope> {
@@ -24,8 +26,13 @@ impl<'scope> Writer<'scope> {
     /// bounded however far ahead the driver runs.
     pub fn spawn<'env>(scope: &'scope Scope<'scope, 'env>, store: &'scope Store) -> Writer<'scope> {
         let (tx, rx) = sync_channel::<Message>(1);
-        let thread = scope.spawn(move || apply(store, rx));
-        Writer { tx: Some(tx), thread: Some(thread) }
+        let thread =
+            std::thread::Builder::new().name("herald-writer".into()).spawn_scoped(scope, move || apply(store, rx));
+        match thread {
+            Ok(thread) => Writer { tx: Some(tx), thread: Some(thread), inline: None },
+            // No thread to be had: write on the caller's (same results, one core).
+            Err(_) => Writer { tx: None, thread: None, inline: Some(store) },
+        }
     }
 
     /// Hands a batch over; `durable` commits it with an fsync.
@@ -33,11 +40,17 @@ impl<'scope> Writer<'scope> {
         if batch.is_empty() {
             return Ok(());
         }
+        if let Some(store) = self.inline {
+            return store.write(batch, durable).map(drop);
+        }
         self.send(Message::Write(batch, durable))
     }
 
     /// Waits until everything handed over is committed.
     pub fn sync(&mut self) -> Result<(), StoreError> {
+        if self.inline.is_some() {
+            return Ok(());
+        }
         let (ack_tx, ack_rx) = sync_channel(1);
         self.send(Message::Sync(ack_tx))?;
         match ack_rx.recv() {
