@@ -118,6 +118,11 @@ enum Command {
         #[arg(long)]
         raw: bool,
     },
+    /// Apply replies, call outcomes, deliveries, opt-outs and events: JSON lines from FILE (`-`: stdin)
+    Ingest {
+        /// A file of JSON lines, or `-` for stdin
+        file: PathBuf,
+    },
     /// Pause a campaign: its leads stay where they are until `resume`
     Pause { campaign: String },
     /// Resume a paused campaign
@@ -159,7 +164,7 @@ pub fn run() -> ExitCode {
         }
     };
     let _ = &cli.config;
-    let db = cli.db.clone().unwrap_or_else(|| PathBuf::from("herald.redb"));
+    let db = cli.db.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_DB));
     let out = &mut std::io::stdout().lock();
     let result = match cli.command {
         Command::Validate { paths, contacts, format, deny_warnings } => {
@@ -172,7 +177,6 @@ pub fn run() -> ExitCode {
             Ok(simulate::command(args))
         }
         Command::Run { files, contacts, once, outbox } => {
-            let db = cli.db.unwrap_or_else(|| PathBuf::from(DEFAULT_DB));
             Ok(crate::driver::run::command(crate::driver::run::Args { files, contacts, db, once, outbox }))
         }
         Command::Test { paths, format } => crate::test_runner::command(paths, format, color()),
@@ -182,6 +186,7 @@ pub fn run() -> ExitCode {
         Command::Export { campaign, output, raw } => {
             Ok(ops::finish(ops::export::command(&db, &ops::export::Args { campaign, output, raw }, out)))
         }
+        Command::Ingest { file } => Ok(ops::ingest::command(&db, &file)),
         Command::Pause { campaign } => Ok(ops::finish(ops::lifecycle::pause(&db, &campaign, out))),
         Command::Resume { campaign } => Ok(ops::finish(ops::lifecycle::resume(&db, &campaign, out))),
         Command::Cancel { campaign } => Ok(ops::finish(ops::lifecycle::cancel(&db, &campaign, out))),

@@ -6,6 +6,7 @@ mod exprs;
 mod flow;
 mod values;
 
+pub use build::content_hash;
 pub use values::{CALL_OUTCOMES, MESSAGE_OUTCOMES};
 
 use std::collections::BTreeMap;

@@ -65,6 +65,7 @@ struct Live<'g> {
     pacer: CampaignPacer,
     status: CampaignStatus,
     started_at: Option<DateTime<Utc>>,
+    path: Option<PathBuf>,
 }
 
 impl Live<'_> {
@@ -75,6 +76,7 @@ impl Live<'_> {
             status: self.status,
             content_hash: self.graph.content_hash.clone(),
             started_at: self.started_at,
+            path: self.path.clone(),
         }
     }
 
@@ -135,7 +137,7 @@ pub fn command(args: Args) -> ExitCode {
     runtime.spawn(watch_signals(stop.clone(), wake.clone()));
     let mut runner = Runner {
         store: &store,
-        campaigns: graphs.iter().map(Live::new).collect(),
+        campaigns: graphs.iter().zip(&args.files).map(|(graph, path)| Live::new(graph, path)).collect(),
         channel: crate::channel::log::LogChannel::new("log", channel),
         clock: SystemClock,
         stop,
@@ -153,8 +155,14 @@ pub fn command(args: Args) -> ExitCode {
 }
 
 impl<'g> Live<'g> {
-    fn new(graph: &'g Graph) -> Live<'g> {
-        Live { graph, pacer: CampaignPacer::new(&graph.pacing), status: CampaignStatus::Draft, started_at: None }
+    fn new(graph: &'g Graph, path: &std::path::Path) -> Live<'g> {
+        Live {
+            graph,
+            pacer: CampaignPacer::new(&graph.pacing),
+            status: CampaignStatus::Draft,
+            started_at: None,
+            path: std::path::absolute(path).ok(),
+        }
     }
 }
 
@@ -375,7 +383,7 @@ impl Runner<'_, '_> {
         if pending.is_empty() {
             return Ok(());
         }
-        crate::say!("run: re-offering {} actions recorded before the last stop", pending.len());
+        crate::say!("run: handing over {} actions recorded earlier (by `ingest`, or before a stop)", pending.len());
         for action in &pending {
             self.channel.deliver(action)?;
             self.done.push(action.key.clone());

@@ -37,6 +37,8 @@ pub struct Simulation<'a> {
     pub until: Option<DateTime<Utc>>,
     pub format: SimFormat,
     pub store: Store,
+    /// The campaign file, recorded for the commands that follow on the same `--db`.
+    pub source: Option<PathBuf>,
     /// Inputs every imported lead receives at the given times (`herald test`'s scripted
     /// events); empty for `simulate`.
     pub inject: Vec<(DateTime<Utc>, Input)>,
@@ -173,6 +175,7 @@ impl Simulation<'_> {
             status,
             content_hash: self.graph.content_hash.clone(),
             started_at: Some(self.start),
+            path: self.source.clone(),
         }
     }
 
@@ -409,6 +412,7 @@ pub fn command(args: Args) -> std::process::ExitCode {
         until,
         format: args.format,
         store,
+        source: std::path::absolute(&args.file).ok(),
         inject: Vec::new(),
     };
     let stdout = std::io::stdout();

@@ -7,6 +7,7 @@
 
 pub mod events;
 pub mod export;
+pub mod ingest;
 pub mod lead;
 pub mod lifecycle;
 pub mod status;

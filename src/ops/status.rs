@@ -155,6 +155,7 @@ mod tests {
             status: CampaignStatus::Running,
             content_hash: String::new(),
             started_at: None,
+            path: None,
         };
         Row { record, counts: counts.iter().copied().collect() }
     }

@@ -74,6 +74,9 @@ pub struct CampaignRecord {
     pub status: CampaignStatus,
     pub content_hash: String,
     pub started_at: Option<DateTime<Utc>>,
+    /// The campaign file as last run (absolute), for `ingest` to advance its leads.
+    #[serde(default)]
+    pub path: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

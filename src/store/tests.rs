@@ -77,6 +77,7 @@ fn every_table_round_trips_through_a_reopen() {
         status: CampaignStatus::Running,
         content_hash: "abc".into(),
         started_at: Some(at(1)),
+        path: Some("/campaigns/c.yaml".into()),
     };
     let mut waiting = lead("a", LeadStatus::Waiting, Some(50));
     waiting.vars.insert("n".into(), json!(3));

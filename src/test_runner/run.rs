@@ -61,6 +61,7 @@ pub fn run_case(
         until: Some(until),
         format: SimFormat::Summary,
         store,
+        source: None,
         inject,
     };
     simulation.run(&mut std::io::sink()).map_err(|e| e.to_string())?;

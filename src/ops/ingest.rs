@@ -1,0 +1,271 @@
+//! `herald ingest FILE|-` (SPEC §6): replies, call outcomes, deliveries, opt-outs and events,
+//! one JSON object per line, applied to their leads.
+//!
+//! Each lead takes its event as the interpreter's input and is advanced at once, with the
+//! campaign file recorded by the last `run` (or `simulate --db`); the actions that follow go to
+//! the outbox, and the next `run` hands them to channels. A lead that is already final keeps
+//! the event in its history and does not move. A line that is malformed, unknown, or names no
+//! lead is reported with its number and changes nothing; the others still apply.
+
+use std::collections::HashMap;
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use chrono::{DateTime, Utc};
+
+use super::events::{Inbound, parse_lines};
+use crate::contacts::Contact;
+use crate::driver::pacing::CampaignPacer;
+use crate::graph::Graph;
+use crate::runtime::{Event, Input, Lead, Record};
+use crate::store::{Batch, CampaignRecord, Store, StoreError};
+
+/// Leads changed per durable transaction.
+const BATCH: usize = 5_000;
+
+/// A campaign's compiled graph, when its file is still there and unchanged.
+struct Loaded {
+    graph: Option<Graph>,
+    pacer: CampaignPacer,
+}
+
+struct Ingest<'a> {
+    store: &'a Store,
+    campaigns: Vec<CampaignRecord>,
+    loaded: HashMap<String, Loaded>,
+    /// Leads changed since the last write, by (campaign, contact): a later line about the same
+    /// lead sees the earlier one's effect.
+    changed: HashMap<(String, String), (Contact, Lead, Vec<Record>)>,
+    batch: Batch,
+    applied: u64,
+}
+
+pub fn command(db: &Path, input: &Path) -> ExitCode {
+    if !db.exists() {
+        crate::say!("error: no database at {} (run `herald run` or `herald simulate --db` first)", db.display());
+        return ExitCode::from(2);
+    }
+    let reader: Box<dyn BufRead> = if input == Path::new("-") {
+        Box::new(std::io::stdin().lock())
+    } else {
+        match std::fs::File::open(input) {
+            Ok(file) => Box::new(std::io::BufReader::new(file)),
+            Err(e) => {
+                crate::say!("error: cannot read {}: {e}", input.display());
+                return ExitCode::from(2);
+            }
+        }
+    };
+    let store = match Store::open(db) {
+        Ok(store) => store,
+        Err(e) => {
+            crate::say!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let campaigns = match store.campaigns() {
+        Ok(campaigns) => campaigns,
+        Err(e) => {
+            crate::say!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let name = if input == Path::new("-") { "stdin".to_string() } else { input.display().to_string() };
+    let mut ingest = Ingest {
+        store: &store,
+        campaigns,
+        loaded: HashMap::new(),
+        changed: HashMap::new(),
+        batch: Batch::default(),
+        applied: 0,
+    };
+    let mut rejected = 0u64;
+    let now = Utc::now();
+    for (line, event) in parse_lines(reader) {
+        let result = match event {
+            Ok(event) => ingest.apply(event, now),
+            Err(error) => Err(Rejected::Content(error.to_string())),
+        };
+        match result {
+            Ok(()) => {}
+            Err(Rejected::Content(reason)) => {
+                rejected += 1;
+                crate::say!("{name}:{line}: {reason}");
+            }
+            Err(Rejected::Store(error)) => {
+                crate::say!("error: {error}");
+                return ExitCode::from(2);
+            }
+        }
+        if ingest.changed.len() >= BATCH
+            && let Err(error) = ingest.flush()
+        {
+            crate::say!("error: {error}");
+            return ExitCode::from(2);
+        }
+    }
+    if let Err(error) = ingest.flush() {
+        crate::say!("error: {error}");
+        return ExitCode::from(2);
+    }
+    crate::say!("ingest: {} events applied, {rejected} rejected", ingest.applied);
+    if rejected > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS }
+}
+
+enum Rejected {
+    /// The line is refused; nothing of it is applied.
+    Content(String),
+    Store(StoreError),
+}
+
+impl From<StoreError> for Rejected {
+    fn from(error: StoreError) -> Rejected {
+        Rejected::Store(error)
+    }
+}
+
+impl Ingest<'_> {
+    fn apply(&mut self, event: Inbound, now: DateTime<Utc>) -> Result<(), Rejected> {
+        let at = event.at.unwrap_or(now);
+        let targets = self.targets(&event)?;
+        if event.input == Input::OptOut {
+            self.batch.suppress.push(event.contact.clone());
+        }
+        for campaign in targets {
+            let key = (campaign.clone(), event.contact.clone());
+            let entry = match self.changed.remove(&key) {
+                Some(entry) => entry,
+                None => match self.store.lead(&campaign, &event.contact)? {
+                    Some((contact, lead)) => (contact, lead, Vec::new()),
+                    None => unreachable_lead(&campaign, &event.contact)?,
+                },
+            };
+            let (contact, mut lead, mut records) = entry;
+            if lead.status.is_final() {
+                records.push(Record { at, step: lead.step.clone(), event: noted(&event.input) });
+                lead.seq += 1;
+            } else {
+                lead.deliver_at(at, event.input.clone());
+                let loaded = load(&mut self.loaded, &self.campaigns, &campaign);
+                match &loaded.graph {
+                    Some(graph) => {
+                        records.extend(crate::driver::run::step(
+                            graph,
+                            &mut loaded.pacer,
+                            &contact,
+                            &mut lead,
+                            now.max(at),
+                            &mut self.batch,
+                        ));
+                    }
+                    // The lead is due now: the next `run` applies the event with the file it runs.
+                    None => {}
+                }
+            }
+            self.changed.insert(key, (contact, lead, records));
+        }
+        self.applied += 1;
+        Ok(())
+    }
+
+    /// The campaigns the event applies to: the one it names, or every campaign that has the
+    /// contact for an opt-out, or the contact's only campaign.
+    fn targets(&self, event: &Inbound) -> Result<Vec<String>, Rejected> {
+        if let Some(campaign) = &event.campaign {
+            if !self.campaigns.iter().any(|c| &c.id == campaign) {
+                let ids: Vec<&str> = self.campaigns.iter().map(|c| c.id.as_str()).collect();
+                let hint = crate::diagnostic::did_you_mean(campaign, ids.iter().copied())
+                    .map(|s| format!(" ({s})"))
+                    .unwrap_or_default();
+                return Err(Rejected::Content(format!("unknown campaign `{campaign}`{hint}")));
+            }
+            if !self.has_lead(campaign, &event.contact)? {
+                return unreachable_lead(campaign, &event.contact);
+            }
+            return Ok(vec![campaign.clone()]);
+        }
+        let mut found = Vec::new();
+        for campaign in &self.campaigns {
+            if self.has_lead(&campaign.id, &event.contact)? {
+                found.push(campaign.id.clone());
+            }
+        }
+        match found.len() {
+            0 => Err(Rejected::Content(format!("no campaign has a lead for contact `{}`", event.contact))),
+            1 => Ok(found),
+            _ if event.input == Input::OptOut => Ok(found),
+            _ => Err(Rejected::Content(format!(
+                "contact `{}` is in campaigns {}; give `campaign`",
+                event.contact,
+                found.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ")
+            ))),
+        }
+    }
+
+    fn has_lead(&self, campaign: &str, contact: &str) -> Result<bool, StoreError> {
+        Ok(self.changed.contains_key(&(campaign.to_string(), contact.to_string()))
+            || self.store.lead(campaign, contact)?.is_some())
+    }
+
+    fn flush(&mut self) -> Result<(), StoreError> {
+        let mut batch = std::mem::take(&mut self.batch);
+        for ((campaign, _), (contact, lead, records)) in self.changed.drain() {
+            if !records.is_empty() {
+                let first_seq = lead.seq - records.len() as u32;
+                batch.history.push((campaign.clone(), contact.key, first_seq, records));
+            }
+            batch.leads.push((campaign, lead));
+        }
+        if !batch.is_empty() {
+            self.store.write(batch, true)?;
+        }
+        Ok(())
+    }
+}
+
+/// The campaign's graph from the file its last run recorded, if that file is unchanged.
+fn load<'a>(loaded: &'a mut HashMap<String, Loaded>, campaigns: &[CampaignRecord], campaign: &str) -> &'a mut Loaded {
+    loaded.entry(campaign.to_string()).or_insert_with(|| {
+        let record = campaigns.iter().find(|c| c.id == campaign);
+        let graph = record.and_then(|r| compile(r.path.as_deref()?, &r.content_hash, campaign));
+        let pacer = graph.as_ref().map(|g| CampaignPacer::new(&g.pacing)).unwrap_or_default();
+        Loaded { graph, pacer }
+    })
+}
+
+fn unreachable_lead<T>(campaign: &str, contact: &str) -> Result<T, Rejected> {
+    Err(Rejected::Content(format!("campaign `{campaign}` has no lead for contact `{contact}`")))
+}
+
+/// The history record of an event that reached a lead already final.
+fn noted(input: &Input) -> Event {
+    match input {
+        Input::Reply { text, intent, .. } => Event::Reply { text: text.clone(), intent: intent.clone() },
+        Input::Call { status, .. } | Input::Delivery { status } => Event::Outcome { status: status.clone() },
+        Input::Event { name, .. } => Event::Event { name: name.clone() },
+        Input::OptOut => Event::Event { name: "opt_out".into() },
+        Input::Wake => Event::Event { name: "wake".into() },
+    }
+}
+
+/// Compiles the campaign file, if it is there and is the version the database last ran.
+fn compile(path: &Path, hash: &str, campaign: &str) -> Option<Graph> {
+    let warn = |why: &str| {
+        crate::say!("ingest: {campaign}: {why}; its events wait in the leads for the next `herald run`");
+        None
+    };
+    let file = match crate::validate::read_source(path) {
+        Ok((file, None)) => file,
+        _ => return warn(&format!("cannot read {}", path.display())),
+    };
+    if crate::check::content_hash(&file.text) != hash {
+        return warn(&format!("{} changed since the last run", path.display()));
+    }
+    let options =
+        crate::check::Options { contact_columns: None, base_dir: path.parent().map(PathBuf::from).unwrap_or_default() };
+    match crate::check::check_file(&file, &options).0 {
+        Some(graph) => Some(graph),
+        None => warn(&format!("{} has errors", path.display())),
+    }
+}

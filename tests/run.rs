@@ -1,0 +1,237 @@
+//! `herald run` on the real clock and `herald ingest`, end to end through the binary: the
+//! outbox, `--once`, waiting for the next due lead, signals, several campaigns sharing the
+//! suppression list, paused campaigns, live edits with and without `moved:`, and events
+//! applied, refused and recorded.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use herald::runtime::{Event, LeadStatus};
+use herald::store::Store;
+
+const ASK: &str = "\
+id: ask
+channel: sms
+contacts:
+  key: phone
+steps:
+  - id: question
+    send: { text: \"Coming tomorrow, {{ contact.name }}? Reply YES or NO\" }
+  - id: answer
+    await: { reply: 1d }
+    routes:
+      - if: reply.intent == \"confirm\"
+        goto: thanks
+      - if: reply.timed_out
+        goto: end
+  - id: thanks
+    send: { text: \"Thanks, see you!\" }
+";
+
+const CONTACTS: &str = "phone,name\n+14155550101,Ada\n+14155550102,Bo\n+14155550103,Cy\n";
+
+fn herald(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_herald")).current_dir(dir).args(args).output().unwrap()
+}
+
+fn setup(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in files {
+        std::fs::write(dir.path().join(name), text).unwrap();
+    }
+    dir
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn outbox(dir: &Path) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(dir.join("out.jsonl")).unwrap_or_default();
+    text.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+fn counts(dir: &Path, campaign: &str) -> BTreeMap<LeadStatus, u64> {
+    Store::open(&dir.join("h.redb")).unwrap().counts(campaign).unwrap()
+}
+
+#[test]
+fn once_sends_what_is_due_ingest_routes_the_reply_and_the_next_run_sends_the_follow_up() {
+    let dir = setup(&[("ask.yaml", ASK), ("c.csv", CONTACTS)]);
+    let d = dir.path();
+    let run = ["run", "ask.yaml", "--contacts", "c.csv", "--db", "h.redb", "--once", "--outbox", "out.jsonl"];
+    let first = herald(d, &run);
+    assert!(first.status.success(), "{}", stderr(&first));
+    let sent = outbox(d);
+    assert_eq!(sent.len(), 3);
+    assert!(sent.iter().all(|a| a["step"] == "question"));
+    assert_eq!(sent[0]["text"], "Coming tomorrow, Ada? Reply YES or NO");
+    assert_eq!(counts(d, "ask"), BTreeMap::from([(LeadStatus::Waiting, 3)]));
+
+    let events = concat!(
+        "{\"type\":\"reply\",\"contact\":\"+14155550101\",\"text\":\"YES\",\"intent\":\"confirm\"}\n",
+        "{\"type\":\"replly\",\"contact\":\"+14155550101\"}\n",
+        "\n",
+        "{\"type\":\"reply\",\"campaign\":\"ask\",\"contact\":\"+19999999999\",\"text\":\"hi\"}\n",
+        "{\"type\":\"reply\",\"campaign\":\"aks\",\"contact\":\"+14155550101\",\"text\":\"hi\"}\n",
+        "{\"type\":\"reply\",\"contact\":\"+14155550102\",\"text\":\" stop \"}\n",
+        "{\"type\":\"event\",\"campaign\":\"ask\",\"contact\":\"+14155550102\",\"name\":\"late\"}\n",
+    );
+    std::fs::write(d.join("events.jsonl"), events).unwrap();
+    let ingest = herald(d, &["ingest", "events.jsonl", "--db", "h.redb"]);
+    let err = stderr(&ingest);
+    assert_eq!(ingest.status.code(), Some(1), "{err}");
+    assert!(err.contains("events.jsonl:2: unknown type") && err.contains("did you mean `reply`"), "{err}");
+    assert!(err.contains("events.jsonl:4: campaign `ask` has no lead for contact `+19999999999`"), "{err}");
+    assert!(err.contains("events.jsonl:5: unknown campaign `aks` (did you mean `ask`?)"), "{err}");
+    assert!(err.contains("3 events applied, 3 rejected"), "{err}");
+    // The confirmed lead went on to `thanks`: its message is recorded in the outbox (and counts
+    // as sent on the `log` channel), so the lead is complete.
+    assert_eq!(
+        counts(d, "ask"),
+        BTreeMap::from([(LeadStatus::Waiting, 1), (LeadStatus::Completed, 1), (LeadStatus::OptedOut, 1)])
+    );
+    {
+        let store = Store::open(&d.join("h.redb")).unwrap();
+        assert!(store.is_suppressed("+14155550102").unwrap());
+        // An event for a lead already final is kept in its history and moves nothing.
+        let history = store.history("ask", "+14155550102").unwrap();
+        assert!(matches!(&history.last().unwrap().event, Event::Event { name } if name == "late"), "{history:?}");
+        assert_eq!(store.pending_actions().unwrap().len(), 1, "the follow-up waits in the outbox for `run`");
+    }
+    // Nothing reaches a channel before `run`.
+    assert_eq!(outbox(d).len(), 3);
+    let second = herald(d, &run);
+    assert!(second.status.success(), "{}", stderr(&second));
+    let sent = outbox(d);
+    assert_eq!(sent.len(), 4);
+    assert_eq!((&sent[3]["step"], &sent[3]["contact"]), (&"thanks".into(), &"+14155550101".into()));
+    assert_eq!(sent[3]["key"], "ask/+14155550101/thanks/1");
+    assert_eq!(
+        counts(d, "ask"),
+        BTreeMap::from([(LeadStatus::Waiting, 1), (LeadStatus::Completed, 1), (LeadStatus::OptedOut, 1)])
+    );
+}
+
+#[test]
+fn run_sleeps_until_the_next_due_lead_and_exits_when_every_lead_is_final() {
+    let campaign = "id: nap\nchannel: sms\ncontacts: { key: phone }\nsteps:\n  - id: a\n    send: { text: \"one\" }\n  - id: pause\n    wait: 2s\n  - id: b\n    send: { text: \"two\" }\n";
+    let dir = setup(&[("nap.yaml", campaign), ("c.csv", CONTACTS)]);
+    let d = dir.path();
+    let started = Instant::now();
+    let out = herald(d, &["run", "nap.yaml", "--contacts", "c.csv", "--db", "h.redb", "--outbox", "out.jsonl"]);
+    let took = started.elapsed();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(took >= Duration::from_secs(2), "the wait was not waited: {took:?}");
+    assert!(took < Duration::from_secs(20), "{took:?}");
+    let sent = outbox(d);
+    assert_eq!(sent.iter().filter(|a| a["step"] == "b").count(), 3);
+    let first_b = sent.iter().find(|a| a["step"] == "b").unwrap();
+    let first_a = sent.iter().find(|a| a["step"] == "a").unwrap();
+    let at = |v: &serde_json::Value| chrono::DateTime::parse_from_rfc3339(v["at"].as_str().unwrap()).unwrap();
+    assert!(at(first_b) - at(first_a) >= chrono::TimeDelta::seconds(2));
+    assert_eq!(counts(d, "nap"), BTreeMap::from([(LeadStatus::Completed, 3)]));
+    let store = Store::open(&d.join("h.redb")).unwrap();
+    assert_eq!(store.campaign("nap").unwrap().unwrap().status, herald::store::CampaignStatus::Completed);
+    assert!(stderr(&out).contains("campaign `nap` completed"));
+}
+
+#[test]
+fn sigterm_finishes_the_page_commits_and_exits_0_and_the_next_run_resumes() {
+    let campaign = "id: long\nchannel: sms\ncontacts: { key: phone }\nsteps:\n  - id: a\n    send: { text: \"one\" }\n  - id: later\n    wait: 1h\n  - id: b\n    send: { text: \"two\" }\n";
+    let dir = setup(&[("long.yaml", campaign), ("c.csv", CONTACTS)]);
+    let d = dir.path();
+    let child = Command::new(env!("CARGO_BIN_EXE_herald"))
+        .current_dir(d)
+        .args(["run", "long.yaml", "--contacts", "c.csv", "--db", "h.redb", "--outbox", "out.jsonl"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the first sends are out, then ask it to stop.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while outbox(d).len() < 3 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let exit = child.wait_with_output().unwrap();
+    assert_eq!(exit.status.code(), Some(0), "{}", stderr(&exit));
+    assert!(stderr(&exit).contains("stopped by a signal"), "{}", stderr(&exit));
+    assert_eq!(counts(d, "long"), BTreeMap::from([(LeadStatus::Scheduled, 3)]));
+    let once = herald(d, &["run", "long.yaml", "--db", "h.redb", "--once", "--outbox", "out.jsonl"]);
+    assert!(once.status.success(), "{}", stderr(&once));
+    assert_eq!(outbox(d).len(), 3, "nothing is due for an hour and nothing is sent twice");
+}
+
+#[test]
+fn campaigns_in_one_run_share_the_suppression_list_and_a_paused_one_does_not_move() {
+    let other = ASK.replace("id: ask", "id: other");
+    let dir = setup(&[("ask.yaml", ASK), ("other.yaml", &other), ("c.csv", CONTACTS)]);
+    let d = dir.path();
+    let out =
+        herald(d, &["run", "ask.yaml", "--contacts", "c.csv", "--db", "h.redb", "--once", "--outbox", "out.jsonl"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    std::fs::write(d.join("stop.jsonl"), "{\"type\":\"opt_out\",\"contact\":\"+14155550103\"}\n").unwrap();
+    let ingest = herald(d, &["ingest", "stop.jsonl", "--db", "h.redb"]);
+    assert!(ingest.status.success(), "{}", stderr(&ingest));
+    let pause = herald(d, &["pause", "ask", "--db", "h.redb"]);
+    assert!(pause.status.success(), "{}", stderr(&pause));
+    let both =
+        ["run", "ask.yaml", "other.yaml", "--contacts", "c.csv", "--db", "h.redb", "--once", "--outbox", "out.jsonl"];
+    let out = herald(d, &both);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("campaign `ask` is paused"), "{}", stderr(&out));
+    let to_other: Vec<_> = outbox(d).into_iter().filter(|a| a["campaign"] == "other").collect();
+    assert_eq!(to_other.len(), 2, "the opted-out contact is skipped in the new campaign");
+    assert!(to_other.iter().all(|a| a["contact"] != "+14155550103"));
+    assert_eq!(counts(d, "other").get(&LeadStatus::Skipped), Some(&1));
+    assert_eq!(counts(d, "ask"), BTreeMap::from([(LeadStatus::Waiting, 2), (LeadStatus::OptedOut, 1)]));
+}
+
+#[test]
+fn a_removed_step_holding_leads_stops_the_run_unless_moved_says_where_they_go() {
+    let v1 = "id: edit\nchannel: sms\ncontacts: { key: phone }\nsteps:\n  - id: hello\n    send: { text: \"hi\" }\n  - id: nap\n    wait: 3d\n  - id: bye\n    send: { text: \"bye\" }\n";
+    let dir = setup(&[("edit.yaml", v1), ("c.csv", CONTACTS)]);
+    let d = dir.path();
+    let run = ["run", "edit.yaml", "--contacts", "c.csv", "--db", "h.redb", "--once", "--outbox", "out.jsonl"];
+    assert!(herald(d, &run).status.success());
+    let v2 = "id: edit\nchannel: sms\ncontacts: { key: phone }\nsteps:\n  - id: hello\n    send: { text: \"hi\" }\n  - id: bye\n    send: { text: \"bye\" }\n";
+    std::fs::write(d.join("edit.yaml"), v2).unwrap();
+    let refused = herald(d, &run);
+    let err = stderr(&refused);
+    assert_eq!(refused.status.code(), Some(1), "{err}");
+    assert!(err.contains("step `nap` no longer exists and 3 leads are there"), "{err}");
+    assert!(err.contains("moved: { nap: <step id> }"), "{err}");
+    assert_eq!(outbox(d).len(), 3, "nothing ran");
+    std::fs::write(d.join("edit.yaml"), format!("{v2}moved:\n  nap: bye\n")).unwrap();
+    let moved = herald(d, &run);
+    assert!(moved.status.success(), "{}", stderr(&moved));
+    let byes = outbox(d).into_iter().filter(|a| a["step"] == "bye").count();
+    assert_eq!(byes, 3);
+    let store = Store::open(&d.join("h.redb")).unwrap();
+    let history = store.history("edit", "+14155550101").unwrap();
+    assert!(history.iter().any(|r| matches!(&r.event, Event::Route { to } if to == "bye")), "{history:?}");
+}
+
+#[test]
+fn ingest_without_a_database_or_input_is_an_environment_error() {
+    let dir = setup(&[("e.jsonl", "{}\n")]);
+    let d = dir.path();
+    let out = herald(d, &["ingest", "e.jsonl", "--db", "none.redb"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("no database at none.redb"), "{}", stderr(&out));
+    assert!(!d.join("none.redb").exists(), "no empty database is left behind");
+}
+
+#[test]
+fn an_unreadable_campaign_or_contacts_file_is_exit_2_a_wrong_campaign_exit_1() {
+    let dir =
+        setup(&[("bad.yaml", "id: bad\nchannel: sms\nsteps:\n  - id: a\n    wait: banana\n"), ("c.csv", CONTACTS)]);
+    let d = dir.path();
+    assert_eq!(herald(d, &["run", "missing.yaml", "--db", "h.redb", "--once"]).status.code(), Some(2));
+    assert_eq!(herald(d, &["run", "bad.yaml", "--db", "h.redb", "--once"]).status.code(), Some(1));
+    std::fs::write(d.join("ask.yaml"), ASK).unwrap();
+    assert_eq!(herald(d, &["run", "ask.yaml", "--contacts", "nope.csv", "--db", "h.redb"]).status.code(), Some(2));
+}
