@@ -148,19 +148,18 @@ impl Ingest<'_> {
             } else {
                 lead.deliver_at(at, event.input.clone());
                 let loaded = load(&mut self.loaded, &self.campaigns, &campaign);
-                match &loaded.graph {
-                    Some(graph) => {
-                        records.extend(crate::driver::run::step(
-                            graph,
-                            &mut loaded.pacer,
-                            &contact,
-                            &mut lead,
-                            now.max(at),
-                            &mut self.batch,
-                        ));
-                    }
-                    // The lead is due now: the next `run` applies the event with the file it runs.
-                    None => {}
+                // Without the file (moved or edited), the lead is due now: the next `run`
+                // applies the event with the file it runs.
+                if let Some(graph) = &loaded.graph {
+                    let at = now.max(at);
+                    records.extend(crate::driver::run::step(
+                        graph,
+                        &mut loaded.pacer,
+                        &contact,
+                        &mut lead,
+                        at,
+                        &mut self.batch,
+                    ));
                 }
             }
             self.changed.insert(key, (contact, lead, records));
