@@ -149,15 +149,15 @@ impl Ingest<'_> {
                 lead.deliver_at(at, event.input.clone());
                 let loaded = load(&mut self.loaded, &self.campaigns, &campaign);
                 // Without the file (moved or edited), the lead is due now: the next `run`
-                // applies the event with the file it runs.
+                // applies the event with the file it runs. An event dated later waits in the
+                // lead's inbox until then.
                 if let Some(graph) = &loaded.graph {
-                    let at = now.max(at);
                     records.extend(crate::driver::run::step(
                         graph,
                         &mut loaded.pacer,
                         &contact,
                         &mut lead,
-                        at,
+                        now,
                         &mut self.batch,
                     ));
                 }
