@@ -6,6 +6,7 @@ pub mod live_edit;
 pub mod load;
 pub mod output;
 pub mod pacing;
+pub mod progress;
 pub mod responses;
 pub mod run;
 pub mod simulate;

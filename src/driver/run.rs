@@ -249,7 +249,7 @@ impl Runner<'_, '_> {
             }
         }
         self.reoffer()?;
-        let report = std::io::IsTerminal::is_terminal(&std::io::stderr());
+        let progress = super::progress::Progress::new();
         loop {
             let mut advanced = 0;
             for i in 0..self.campaigns.len() {
@@ -262,10 +262,12 @@ impl Runner<'_, '_> {
                 }
             }
             self.mark_done(false)?;
-            if advanced > 0 && !report {
-                crate::say!("run: {advanced} leads advanced, {} actions so far", self.actions);
+            if advanced > 0 {
+                let line = format_args!("run: {advanced} leads advanced, {} actions so far", self.actions);
+                if progress.is_on() { progress.show(line) } else { crate::say!("{line}") }
             }
             if self.stop.load(Ordering::SeqCst) {
+                progress.done();
                 crate::say!("run: stopped by a signal; every lead is saved, `herald run` resumes");
                 break;
             }
@@ -289,6 +291,7 @@ impl Runner<'_, '_> {
             }
         }
         self.mark_done(true)?;
+        progress.done();
         crate::say!("run: {} actions handed to channels", self.actions);
         Ok(())
     }

@@ -2,15 +2,15 @@
 //! store, in time order. The clock jumps from one due time to the next; leads due at the same
 //! instant are advanced together and written in one transaction (group commit).
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::PathBuf;
-use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 
 use super::clock::{Clock, VirtualClock};
 use super::output::{self, SimFormat, Tally};
 use super::pacing::CampaignPacer;
+use super::progress::Progress;
 use super::responses::Responses;
 use super::writer::Writer;
 use crate::contacts::{Contact, ImportReport, ImportSettings, Importer, Row, SkipReason};
@@ -117,7 +117,10 @@ impl Simulation<'_> {
                 }
                 writes += 1;
                 writer.write(batch, writes.is_multiple_of(DURABLE_EVERY))?;
-                progress.show(advanced, now);
+                progress.show(format_args!(
+                    "simulating: {advanced} lead advances, virtual time {}",
+                    now.format("%Y-%m-%d %H:%M UTC")
+                ));
                 if !full {
                     break;
                 }
@@ -304,37 +307,6 @@ impl Simulation<'_> {
             }
         }
         Ok(())
-    }
-}
-
-/// A progress line on stderr for long simulations, only when stderr is a terminal.
-struct Progress {
-    on: bool,
-    started: Instant,
-    last: std::cell::Cell<Instant>,
-}
-
-impl Progress {
-    fn new() -> Progress {
-        let now = Instant::now();
-        Progress { on: std::io::stderr().is_terminal(), started: now, last: std::cell::Cell::new(now) }
-    }
-
-    fn show(&self, advanced: u64, at: DateTime<Utc>) {
-        if !self.on || self.last.get().elapsed().as_millis() < 250 {
-            return;
-        }
-        self.last.set(Instant::now());
-        crate::say_raw!(
-            "\r  simulating: {advanced} lead advances, virtual time {}   ",
-            at.format("%Y-%m-%d %H:%M UTC")
-        );
-    }
-
-    fn done(&self) {
-        if self.on && self.started.elapsed().as_millis() >= 250 {
-            crate::say!();
-        }
     }
 }
 
