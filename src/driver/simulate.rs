@@ -20,7 +20,7 @@ use crate::runtime::{Effect, Event, Input, Lead, LeadStatus, Record, advance};
 use crate::store::{Batch, CampaignRecord, CampaignStatus, Store};
 
 /// Leads advanced per transaction.
-const BATCH: usize = 10_000;
+const BATCH: usize = 4_000;
 
 /// Every this many transactions one is durable: redb reuses the pages that non-durable
 /// commits free only after a durable one, so without it the file grows with every pass.
