@@ -186,6 +186,8 @@ async fn watch_signals(stop: Arc<AtomicBool>, wake: Arc<tokio::sync::Notify>) {
 struct Durable {
     file: std::fs::File,
     pending: Vec<u8>,
+    /// Only a regular file is synced (`/dev/null` or a pipe cannot be).
+    regular: bool,
 }
 
 impl Durable {
@@ -194,8 +196,9 @@ impl Durable {
     fn open(path: &std::path::Path) -> std::io::Result<Durable> {
         use std::io::{Read, Seek, SeekFrom};
         let mut file = std::fs::OpenOptions::new().create(true).read(true).append(true).open(path)?;
-        let len = file.metadata()?.len();
-        if len > 0 {
+        let meta = file.metadata()?;
+        let (len, regular) = (meta.len(), meta.is_file());
+        if regular && len > 0 {
             let tail = len.min(1 << 20);
             file.seek(SeekFrom::Start(len - tail))?;
             let mut buf = Vec::with_capacity(tail as usize);
@@ -210,7 +213,7 @@ impl Durable {
                 crate::say!("run: cut a torn last line off the outbox {}", path.display());
             }
         }
-        Ok(Durable { file, pending: Vec::with_capacity(1 << 16) })
+        Ok(Durable { file, pending: Vec::with_capacity(1 << 16), regular })
     }
 }
 
@@ -224,7 +227,7 @@ impl std::io::Write for Durable {
             self.file.write_all(&self.pending)?;
             self.pending.clear();
         }
-        self.file.sync_data()
+        if self.regular { self.file.sync_data() } else { Ok(()) }
     }
 }
 
