@@ -40,6 +40,12 @@ impl CampaignPacer {
         }
     }
 
+    /// Counts actions already in flight when a run starts (calls placed before a restart), so
+    /// that `concurrency` holds across restarts.
+    pub fn set_in_flight(&mut self, n: usize) {
+        self.in_flight = n;
+    }
+
     pub fn in_flight(&self) -> usize {
         self.in_flight
     }

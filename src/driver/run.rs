@@ -326,6 +326,10 @@ impl Runner<'_, '_> {
             if live.active() {
                 live.started_at = live.started_at.or(Some(now));
             }
+            // Calls placed before a restart are still in flight (only such a lead is
+            // `in_progress`): `concurrency` counts them.
+            let in_flight = self.store.counts(&live.graph.id)?.get(&crate::runtime::LeadStatus::InProgress).copied();
+            live.pacer.set_in_flight(in_flight.unwrap_or(0) as usize);
             batch.campaigns.push(live.record());
         }
         self.store.write(batch, true)?;
