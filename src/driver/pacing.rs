@@ -89,6 +89,15 @@ mod tests {
     }
 
     #[test]
+    fn actions_in_flight_before_a_restart_count() {
+        let mut p = CampaignPacer::new(&Pacing { per_hour: None, concurrency: Some(2) });
+        p.set_in_flight(2);
+        assert_eq!(p.acquire(at(0)), Err(at(1)));
+        p.settle(true, false);
+        assert!(p.acquire(at(0)).is_ok());
+    }
+
+    #[test]
     fn concurrency_counts_actions_in_flight() {
         let mut p = CampaignPacer::new(&Pacing { per_hour: None, concurrency: Some(1) });
         assert!(p.acquire(at(0)).is_ok());
