@@ -235,3 +235,21 @@ fn an_unreadable_campaign_or_contacts_file_is_exit_2_a_wrong_campaign_exit_1() {
     std::fs::write(d.join("ask.yaml"), ASK).unwrap();
     assert_eq!(herald(d, &["run", "ask.yaml", "--contacts", "nope.csv", "--db", "h.redb"]).status.code(), Some(2));
 }
+
+#[test]
+fn a_corrupt_or_foreign_database_is_a_clear_error_and_is_left_as_it_was() {
+    let dir = setup(&[("ask.yaml", ASK), ("c.csv", CONTACTS), ("h.redb", "id,name\n1,not a database\n")]);
+    let d = dir.path();
+    let before = std::fs::read(d.join("h.redb")).unwrap();
+    for args in [
+        &["run", "ask.yaml", "--contacts", "c.csv", "--db", "h.redb", "--once"][..],
+        &["ingest", "c.csv", "--db", "h.redb"][..],
+        &["status", "--db", "h.redb"][..],
+    ] {
+        let out = herald(d, args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains("is corrupt or is not a herald database"), "{args:?}: {}", stderr(&out));
+        assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+    }
+    assert_eq!(std::fs::read(d.join("h.redb")).unwrap(), before, "nothing was written to it");
+}
