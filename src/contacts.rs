@@ -86,6 +86,20 @@ pub struct ImportSettings<'a> {
     pub now: DateTime<Utc>,
 }
 
+impl<'a> ImportSettings<'a> {
+    /// The settings a campaign's graph gives, for contacts imported at `now`.
+    pub fn of(graph: &'a crate::graph::Graph, now: DateTime<Utc>) -> ImportSettings<'a> {
+        ImportSettings {
+            spec: &graph.contacts,
+            default_timezone: graph.schedule.timezone,
+            data: &graph.data,
+            campaign_id: &graph.id,
+            campaign_name: &graph.name,
+            now,
+        }
+    }
+}
+
 /// One data row of the CSV.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Row {

@@ -343,14 +343,7 @@ impl Runner<'_, '_> {
             return Ok(());
         }
         let graph = live.graph;
-        let settings = ImportSettings {
-            spec: &graph.contacts,
-            default_timezone: graph.schedule.timezone,
-            data: &graph.data,
-            campaign_id: &graph.id,
-            campaign_name: &graph.name,
-            now,
-        };
+        let settings = ImportSettings::of(graph, now);
         let suppressions = self.store.has_suppressions()?;
         let mut report = crate::contacts::ImportReport::default();
         let mut batch = Batch::default();

@@ -192,14 +192,7 @@ impl Simulation<'_> {
         writer: &mut Writer,
     ) -> Result<ImportReport, SimulateError> {
         let graph = self.graph;
-        let settings = ImportSettings {
-            spec: &graph.contacts,
-            default_timezone: graph.schedule.timezone,
-            data: &graph.data,
-            campaign_id: &graph.id,
-            campaign_name: &graph.name,
-            now: self.start,
-        };
+        let settings = ImportSettings::of(graph, self.start);
         let importer = Importer::open(&self.contacts, settings)?;
         // Into a database that already has the campaign, only new contacts are added.
         let resumed = self.store.campaign(&graph.id)?.is_some();

@@ -270,11 +270,16 @@ impl Store {
 
     /// Every campaign, by id.
     pub fn campaigns(&self) -> Result<Vec<CampaignRecord>, StoreError> {
-        let table = self.db.begin_read().at(&self.path)?.open_table(CAMPAIGNS).at(&self.path)?;
+        self.all(CAMPAIGNS, "campaign")
+    }
+
+    /// Every JSON value of a table keyed by text, in key order.
+    fn all<T: DeserializeOwned>(&self, table: TableDefinition<&str, &[u8]>, what: &str) -> Result<Vec<T>, StoreError> {
+        let table = self.db.begin_read().at(&self.path)?.open_table(table).at(&self.path)?;
         let mut out = Vec::new();
         for row in table.range::<&str>(..).at(&self.path)? {
             let (_, value) = row.at(&self.path)?;
-            out.push(decode(&self.path, value.value(), "campaign")?);
+            out.push(decode(&self.path, value.value(), what)?);
         }
         Ok(out)
     }
@@ -411,13 +416,7 @@ impl Store {
 
     /// Actions recorded and not yet done, by key: to re-offer after a crash.
     pub fn pending_actions(&self) -> Result<Vec<Action>, StoreError> {
-        let table = self.db.begin_read().at(&self.path)?.open_table(OUTBOX).at(&self.path)?;
-        let mut out = Vec::new();
-        for row in table.range::<&str>(..).at(&self.path)? {
-            let (_, value) = row.at(&self.path)?;
-            out.push(decode(&self.path, value.value(), "action")?);
-        }
-        Ok(out)
+        self.all(OUTBOX, "action")
     }
 
     pub fn is_done(&self, key: &str) -> Result<bool, StoreError> {
