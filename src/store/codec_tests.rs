@@ -1,0 +1,118 @@
+use super::*;
+use chrono::TimeZone;
+use serde_json::json;
+
+fn at(secs: i64) -> DateTime<Utc> {
+    Utc.timestamp_opt(1_800_000_000 + secs, 123).unwrap()
+}
+
+fn obj(value: Value) -> Map<String, Value> {
+    value.as_object().unwrap().clone()
+}
+
+fn full_lead() -> Lead {
+    let mut lead = Lead::new("+33612345678", at(0));
+    lead.status = LeadStatus::Waiting;
+    lead.step = Some("ask".into());
+    lead.park = Park::Await;
+    lead.attempts = 3;
+    lead.timer = Some(at(60));
+    lead.inbox = vec![
+        (at(1), Input::Wake),
+        (at(2), Input::Call { status: "answered".into(), duration: Some(63.5), vars: obj(json!({"ok": true})) }),
+        (at(3), Input::Delivery { status: "bounced".into() }),
+        (at(4), Input::Reply { text: Some("YES".into()), intent: None, channel: Some("sms".into()) }),
+        (at(5), Input::Event { name: "bought".into(), vars: obj(json!({"n": [1, -2, 3.5, "x", null]})) }),
+        (at(6), Input::OptOut),
+    ];
+    lead.refresh_wake();
+    lead.vars = obj(json!({"score": 9, "big": u64::MAX, "nested": {"a": [true, false]}, "s": "é"}));
+    lead.variants.insert("split".into(), "b".into());
+    lead.reply = Some(Reply {
+        text: Some("hi".into()),
+        intent: Some("confirm".into()),
+        channel: None,
+        at: Some(at(9)),
+        timed_out: true,
+    });
+    lead.call = Some(CallInfo { status: Some("no_answer".into()), duration: None, attempt: 2 });
+    lead.message_status = Some("delivered".into());
+    lead.outcome = Some("done".into());
+    lead.seq = 77;
+    lead
+}
+
+#[test]
+fn a_lead_with_every_field_set_round_trips() {
+    let lead = full_lead();
+    let mut bytes = Vec::new();
+    put_lead(&mut bytes, &lead);
+    assert_eq!(get_lead(&lead.contact, &bytes).unwrap(), lead);
+    let fresh = Lead::new("k", at(0));
+    bytes.clear();
+    put_lead(&mut bytes, &fresh);
+    assert_eq!(get_lead("k", &bytes).unwrap(), fresh);
+}
+
+#[test]
+fn every_event_round_trips() {
+    let events = vec![
+        Event::Enter,
+        Event::Condition {
+            what: "if".into(),
+            source: "a > 1".into(),
+            result: true,
+            values: vec![("a".into(), "2".into())],
+        },
+        Event::Send { channel: "sms".into(), to: "+1".into(), text: "hé".into(), key: "k".into(), variant: None },
+        Event::Call { channel: "voice".into(), to: "+1".into(), key: "k".into(), attempt: 2 },
+        Event::Outcome { status: "answered".into() },
+        Event::Reply { text: None, intent: Some("x".into()) },
+        Event::Event { name: "bought".into() },
+        Event::Wait { until: at(5) },
+        Event::Route { to: "next".into() },
+        Event::Split { variant: "a".into() },
+        Event::Set { name: "v".into(), value: "1".into() },
+        Event::Retry { attempt: 2, until: at(7) },
+        Event::Defer { until: at(8), reason: "window".into() },
+        Event::Skip { reason: "when".into() },
+        Event::Error { reason: "boom".into() },
+        Event::Exit { lead_status: LeadStatus::OptedOut, reason: Some("stop".into()) },
+    ];
+    let records: Vec<Record> =
+        events.into_iter().enumerate().map(|(i, event)| Record { at: at(i as i64), step: None, event }).collect();
+    let mut bytes = Vec::new();
+    put_records(&mut bytes, &records);
+    assert_eq!(get_records(&bytes).unwrap(), records);
+}
+
+#[test]
+fn a_contact_round_trips() {
+    let contact = Contact {
+        key: "a@b.c".into(),
+        timezone: Some("Europe/Paris".into()),
+        fields: obj(json!({"name": "Ada", "score": 7.25, "vip": true, "empty": ""})),
+    };
+    let mut bytes = Vec::new();
+    put_contact(&mut bytes, &contact);
+    assert_eq!(get_contact("a@b.c", &bytes).unwrap(), contact);
+}
+
+#[test]
+fn damaged_bytes_are_errors_never_panics() {
+    let mut bytes = Vec::new();
+    put_lead(&mut bytes, &full_lead());
+    for cut in 0..bytes.len() {
+        assert!(get_lead("k", &bytes[..cut]).is_err(), "cut at {cut}");
+    }
+    // Every single-byte change either decodes to something or is an error.
+    for i in 0..bytes.len() {
+        for flip in [0x01, 0x80, 0xff] {
+            let mut damaged = bytes.clone();
+            damaged[i] ^= flip;
+            let _ = get_lead("k", &damaged);
+        }
+    }
+    let deep = [[8u8, 1, 1, b'a'].repeat(200), vec![0]].concat();
+    assert!(Dec::new(&deep).value(0).is_err());
+}

@@ -1,0 +1,205 @@
+//! The write side of `Store::write`: lead rows, the due index and history, kept in step within
+//! one transaction.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use redb::ReadableTable;
+
+use super::rows::{self, RowView, Wake, due_wake};
+use super::{At, DUE, FORMAT_RECORDS, HISTORY, LEADS, StoreError, codec, corrupt, internal};
+use crate::contacts::Contact;
+use crate::runtime::{Lead, Record};
+
+pub(super) type DueKey<'a> = (&'a str, i64, u32, &'a str);
+
+/// New history row ids per lead, waiting to be listed in its row.
+pub(super) type NewHistory<'a> = HashMap<(&'a str, &'a str), Vec<u64>>;
+
+/// Writes the batch's history rows at the end of the history table, in seq order per lead.
+pub(super) fn append_history<'a>(
+    p: &Path,
+    txn: &redb::WriteTransaction,
+    history: &'a [(String, String, u32, Vec<Record>)],
+) -> Result<NewHistory<'a>, StoreError> {
+    let mut ids: NewHistory = HashMap::new();
+    if history.is_empty() {
+        return Ok(ids);
+    }
+    let mut table = txn.open_table(HISTORY).at(p)?;
+    let mut next = match table.last().at(p)? {
+        Some((id, _)) => id.value() + 1,
+        None => 1,
+    };
+    let mut bytes = Vec::with_capacity(512);
+    for (campaign, contact, _, records) in in_key_order(history, |h| (&h.0, &h.1, h.2)) {
+        if records.is_empty() {
+            continue;
+        }
+        bytes.clear();
+        bytes.push(FORMAT_RECORDS);
+        codec::put_records(&mut bytes, records);
+        table.insert(next, bytes.as_slice()).at(p)?;
+        ids.entry((campaign.as_str(), contact.as_str())).or_default().push(next);
+        next += 1;
+    }
+    Ok(ids)
+}
+
+/// Lists history rows written without their lead in the same batch in the lead's row.
+pub(super) fn link_history(p: &Path, txn: &redb::WriteTransaction, history: NewHistory) -> Result<(), StoreError> {
+    if history.is_empty() {
+        return Ok(());
+    }
+    let mut table = txn.open_table(LEADS).at(p)?;
+    for ((campaign, contact), ids) in history {
+        let Some(mut row) = table.get_mut((campaign, contact)).at(p)? else {
+            return Err(internal(format!("history for {campaign}/{contact}, which has no lead")));
+        };
+        let bytes = {
+            let view = RowView::parse(row.value()).map_err(|e| corrupt(p, format!("lead row {contact}: {e}")))?;
+            let old = view.history_ids().map_err(|e| corrupt(p, format!("lead row {contact}: {e}")))?;
+            let (_, lead) = view.decode(contact).map_err(|e| corrupt(p, e))?;
+            rows::encode(view.contact, &lead, old.into_iter().chain(ids))
+        };
+        row.insert(bytes.as_slice()).at(p)?;
+    }
+    Ok(())
+}
+
+/// Inserts the new contacts' leads, upserts `leads`, and keeps the due index in step. Rows go in
+/// key order and due-index changes are applied sorted, so that a batch of leads due in random key
+/// order still walks each B-tree once (about 1.5x faster than batch order).
+pub(super) fn put_leads<'a>(
+    p: &Path,
+    txn: &redb::WriteTransaction,
+    contacts: &'a [(String, Contact, Lead)],
+    leads: &'a [(String, Lead)],
+    history: &mut NewHistory<'a>,
+) -> Result<usize, StoreError> {
+    if contacts.is_empty() && leads.is_empty() {
+        return Ok(0);
+    }
+    let mut table = txn.open_table(LEADS).at(p)?;
+    // (due key, +1 added / -1 removed): netted per key, since a lead may change twice in a batch.
+    let mut moves: Vec<(DueKey, i8)> = Vec::with_capacity(2 * leads.len() + contacts.len());
+    let mut new_contacts = 0;
+    for (campaign, contact, lead) in in_key_order(contacts, |c| (&c.0, &c.1.key)) {
+        check_key(&contact.key, lead)?;
+        let key = (campaign.as_str(), contact.key.as_str());
+        let ids = history.remove(&key).unwrap_or_default();
+        let row = rows::encode(&rows::encode_contact(contact), lead, ids.iter().copied());
+        // Insert, and put back what was there: one descent for the common case, a new contact.
+        let existing = table.insert(key, row.as_slice()).at(p)?.map(|old| old.value().to_vec());
+        if let Some(old) = existing {
+            table.insert(key, old.as_slice()).at(p)?;
+            if !ids.is_empty() {
+                history.insert(key, ids);
+            }
+            continue;
+        }
+        moves.extend(due_wake(lead).map(|(secs, nanos)| ((campaign.as_str(), secs, nanos, lead.contact.as_str()), 1)));
+        new_contacts += 1;
+    }
+    for (campaign, lead) in in_key_order(leads, |l| (&l.0, &l.1.contact)) {
+        let ids = history.remove(&(campaign.as_str(), lead.contact.as_str())).unwrap_or_default();
+        let old = put_lead(p, &mut table, campaign, lead, ids)?;
+        let new = due_wake(lead);
+        if old != new {
+            let key = |(secs, nanos): Wake| (campaign.as_str(), secs, nanos, lead.contact.as_str());
+            moves.extend(old.map(|w| (key(w), -1)).into_iter().chain(new.map(|w| (key(w), 1))));
+        }
+    }
+    apply_moves(p, txn, moves)?;
+    Ok(new_contacts)
+}
+
+/// Upserts a lead, keeping the contact and history of its row and listing `new_history`;
+/// returns the due-index time it had.
+fn put_lead(
+    p: &Path,
+    table: &mut redb::Table<(&str, &str), &[u8]>,
+    campaign: &str,
+    lead: &Lead,
+    new_history: Vec<u64>,
+) -> Result<Option<Wake>, StoreError> {
+    let key = (campaign, lead.contact.as_str());
+    // One descent: read the old row's wake time, contact and history, and replace it in place.
+    let replaced = match table.get_mut(key).at(p)? {
+        Some(mut row) => {
+            let (old, bytes) = {
+                let bad = |e: String| corrupt(p, format!("lead row {}: {e}", lead.contact));
+                let view = RowView::parse(row.value()).map_err(bad)?;
+                let ids = view.history_ids().map_err(bad)?;
+                (view.wake, rows::encode(view.contact, lead, ids.into_iter().chain(new_history.iter().copied())))
+            };
+            row.insert(bytes.as_slice()).at(p)?;
+            Some(old)
+        }
+        None => None,
+    };
+    match replaced {
+        Some(old) => Ok(old),
+        None => {
+            table.insert(key, rows::encode(&[], lead, new_history).as_slice()).at(p)?;
+            Ok(None)
+        }
+    }
+}
+
+/// Deletes a lead's row, its due entry and its history.
+pub(super) fn remove_lead(
+    p: &Path,
+    txn: &redb::WriteTransaction,
+    campaign: &str,
+    contact: &str,
+) -> Result<(), StoreError> {
+    let mut leads = txn.open_table(LEADS).at(p)?;
+    let Some(old) = leads.remove((campaign, contact)).at(p)? else { return Ok(()) };
+    let (wake, ids) = {
+        let bad = |e: String| corrupt(p, format!("lead row {contact}: {e}"));
+        let view = RowView::parse(old.value()).map_err(bad)?;
+        (view.wake, view.history_ids().map_err(bad)?)
+    };
+    drop(old);
+    if let Some((secs, nanos)) = wake {
+        txn.open_table(DUE).at(p)?.remove((campaign, secs, nanos, contact)).at(p)?;
+    }
+    let mut history = txn.open_table(HISTORY).at(p)?;
+    for id in ids {
+        history.remove(id).at(p)?;
+    }
+    Ok(())
+}
+
+fn apply_moves(p: &Path, txn: &redb::WriteTransaction, mut moves: Vec<(DueKey, i8)>) -> Result<(), StoreError> {
+    if moves.is_empty() {
+        return Ok(());
+    }
+    moves.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    let mut due = txn.open_table(DUE).at(p)?;
+    for run in moves.chunk_by(|a, b| a.0 == b.0) {
+        match run.iter().map(|m| i32::from(m.1)).sum::<i32>() {
+            net if net > 0 => drop(due.insert(run[0].0, ()).at(p)?),
+            net if net < 0 => drop(due.remove(run[0].0).at(p)?),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// The items sorted by `key`; equal keys keep batch order (the last write of a lead wins, the
+/// first import of a contact wins).
+fn in_key_order<'a, T, K: Ord>(items: &'a [T], key: impl Fn(&'a T) -> K) -> Vec<&'a T> {
+    let mut sorted: Vec<&T> = items.iter().collect();
+    sorted.sort_by_key(|item| key(item));
+    sorted
+}
+
+fn check_key(key: &str, lead: &Lead) -> Result<(), StoreError> {
+    if lead.contact == key {
+        Ok(())
+    } else {
+        Err(internal(format!("contact {key} came with the lead of {}", lead.contact)))
+    }
+}
