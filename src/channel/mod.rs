@@ -1,6 +1,7 @@
 //! Channels: where actions go. A channel takes an action with its idempotency key and says
 //! whether it took it; outcomes (deliveries, call results) may come back later as events.
 
+pub mod file;
 pub mod log;
 
 use crate::runtime::Action;
