@@ -51,3 +51,30 @@ impl std::io::Write for OutboxFile {
         if self.regular { self.file.sync_data() } else { Ok(()) }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::OutboxFile;
+
+    #[test]
+    fn a_torn_last_line_is_cut_and_whole_lines_stay() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.jsonl");
+        for (before, after) in [
+            ("{\"a\":1}\n{\"b\":2}\n{\"c\":", "{\"a\":1}\n{\"b\":2}\n"),
+            ("{\"c\":", ""),
+            ("{\"a\":1}\n", "{\"a\":1}\n"),
+            ("", ""),
+        ] {
+            std::fs::write(&path, before).unwrap();
+            let mut file = OutboxFile::open(&path).unwrap();
+            assert_eq!(std::fs::read_to_string(&path).unwrap(), after, "{before:?}");
+            file.write_all(b"{\"d\":4}\n").unwrap();
+            assert_eq!(std::fs::read_to_string(&path).unwrap(), after, "nothing is written before flush");
+            file.flush().unwrap();
+            assert_eq!(std::fs::read_to_string(&path).unwrap(), format!("{after}{{\"d\":4}}\n"));
+        }
+    }
+}
