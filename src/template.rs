@@ -173,7 +173,10 @@ fn plain_pieces(source: &str) -> Option<Vec<Piece>> {
             Some((root, field)) => (root, Some(field)),
             None => (inner, None),
         };
-        if !ident(root) || !field.is_none_or(ident) || matches!(root, "true" | "false" | "none") {
+        if !ident(root)
+            || !field.is_none_or(ident)
+            || matches!(root, "true" | "True" | "false" | "False" | "none" | "None")
+        {
             return None;
         }
         pieces.push(Piece::Value(root.to_string(), field.map(str::to_string)));
@@ -390,6 +393,8 @@ mod tests {
             ("{# note #}{{ contact.name }}", false),
             ("ends with a newline {{ contact.name }}\n", false),
             ("{{ true }}", false),
+            ("{{ None }}", false),
+            ("{{ True }}", false),
         ];
         for (i, (source, plain)) in cases.into_iter().enumerate() {
             let mut templates = Templates::new();

@@ -195,6 +195,28 @@ fn a_reimport_adds_only_new_contacts_and_keeps_cursors() {
 }
 
 #[test]
+fn a_reimport_leaves_the_history_of_an_existing_lead_alone() {
+    let (_dir, store) = new_store();
+    let first = vec![record(0, Event::Enter)];
+    let batch = Batch {
+        contacts: vec![("c".into(), contact("a"), lead("a", LeadStatus::Waiting, Some(9)))],
+        history: vec![("c".into(), "a".into(), 0, first.clone())],
+        ..Batch::default()
+    };
+    store.write(batch, false).unwrap();
+    let again = Batch {
+        contacts: vec![("c".into(), contact("a"), lead("a", LeadStatus::Skipped, None))],
+        history: vec![("c".into(), "a".into(), 0, vec![record(1, Event::Skip { reason: "suppressed".into() })])],
+        ..Batch::default()
+    };
+    assert_eq!(store.write(again, false).unwrap().new_contacts, 0);
+    assert_eq!(store.history("c", "a").unwrap(), first);
+    assert_eq!(store.lead("c", "a").unwrap().unwrap().1.status, LeadStatus::Waiting);
+    let txn = store.db.begin_read().unwrap();
+    assert_eq!(redb::ReadableTableMetadata::len(&txn.open_table(HISTORY).unwrap()).unwrap(), 1, "no orphan rows");
+}
+
+#[test]
 fn a_contact_key_that_differs_from_its_lead_is_refused() {
     let (_dir, store) = new_store();
     let batch =

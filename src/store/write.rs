@@ -92,9 +92,14 @@ pub(super) fn put_leads<'a>(
         // Insert, and put back what was there: one descent for the common case, a new contact.
         let existing = table.insert(key, row.as_slice()).at(p)?.map(|old| old.value().to_vec());
         if let Some(old) = existing {
+            // The contact has a lead already: it stays as it was, and the history written for
+            // the would-be new lead goes.
             table.insert(key, old.as_slice()).at(p)?;
             if !ids.is_empty() {
-                history.insert(key, ids);
+                let mut rows = txn.open_table(HISTORY).at(p)?;
+                for id in ids {
+                    rows.remove(id).at(p)?;
+                }
             }
             continue;
         }
