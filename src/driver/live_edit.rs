@@ -52,10 +52,7 @@ pub fn apply(store: &Store, graph: &Graph, pacer: &mut CampaignPacer, now: DateT
             let result = relocate(graph, pacer, lead, contact, *target, now);
             let first_seq = lead.seq - result.records.len() as u32;
             batch.history.push((graph.id.clone(), contact.key.clone(), first_seq, result.records));
-            batch.outbox.extend(result.effects.into_iter().filter_map(|e| match e {
-                crate::runtime::Effect::Act(action) => Some(*action),
-                crate::runtime::Effect::Suppress(_) => None,
-            }));
+            super::run::apply_effects(result.effects, lead, now, &mut batch);
             batch.leads.push((graph.id.clone(), lead.clone()));
         }
         store.write(batch, true)?;

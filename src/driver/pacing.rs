@@ -46,6 +46,33 @@ impl CampaignPacer {
         self.in_flight = n;
     }
 
+    /// The starts of the last hour as (end of their minute, count): what a later process needs
+    /// to keep `per_hour` (at most 60 entries, however many starts). Each start is taken at
+    /// the end of its minute, so a restored window frees up no earlier than the real one.
+    pub fn recent(&self, now: DateTime<Utc>) -> Vec<(DateTime<Utc>, u32)> {
+        let mut out: Vec<(DateTime<Utc>, u32)> = Vec::new();
+        for start in self.starts.iter().filter(|t| **t + TimeDelta::hours(1) > now) {
+            let minute = start.timestamp().div_euclid(60) * 60 + 59;
+            let end = DateTime::from_timestamp(minute, 999_999_999).unwrap_or(*start);
+            match out.last_mut() {
+                Some((t, n)) if *t == end => *n += 1,
+                _ => out.push((end, 1)),
+            }
+        }
+        out
+    }
+
+    /// Takes back the starts a previous process recorded (`recent`).
+    pub fn restore(&mut self, recent: &[(DateTime<Utc>, u32)]) {
+        let Some(limit) = self.per_hour else { return };
+        let mut starts: Vec<DateTime<Utc>> =
+            recent.iter().flat_map(|(t, n)| std::iter::repeat_n(*t, (*n as usize).min(limit))).collect();
+        starts.extend(self.starts.drain(..));
+        starts.sort();
+        let skip = starts.len().saturating_sub(limit);
+        self.starts = starts.into_iter().skip(skip).collect();
+    }
+
     pub fn in_flight(&self) -> usize {
         self.in_flight
     }
@@ -86,6 +113,26 @@ mod tests {
         assert_eq!(p.acquire(at(59)), Err(at(60)));
         assert!(p.acquire(at(60)).is_ok());
         assert_eq!(p.acquire(at(61)), Err(at(90)));
+    }
+
+    #[test]
+    fn per_hour_holds_across_a_restart() {
+        let pacing = Pacing { per_hour: Some(3), concurrency: None };
+        let mut first = CampaignPacer::new(&pacing);
+        for minute in [0, 0, 10] {
+            assert!(first.acquire(at(minute) + TimeDelta::seconds(20)).is_ok());
+        }
+        let recent = first.recent(at(30));
+        assert_eq!(recent.len(), 2, "two minutes with starts: {recent:?}");
+        let mut second = CampaignPacer::new(&pacing);
+        second.restore(&recent);
+        // Full until the first minute's starts are an hour old (counted from the minute's end).
+        let free = second.acquire(at(30)).unwrap_err();
+        assert!(free > at(60) && free <= at(61), "{free}");
+        assert!(second.acquire(at(61)).is_ok());
+        assert!(second.acquire(at(61)).is_ok());
+        assert!(second.acquire(at(61)).is_err(), "the 10th-minute start still counts");
+        assert!(first.recent(at(71)).is_empty(), "older than an hour: forgotten");
     }
 
     #[test]

@@ -77,6 +77,7 @@ impl Live<'_> {
             content_hash: self.graph.content_hash.clone(),
             started_at: self.started_at,
             path: self.path.clone(),
+            pace: self.pacer.recent(Utc::now()),
         }
     }
 
@@ -254,13 +255,11 @@ impl Runner<'_, '_> {
         let mut batch = Batch::default();
         for live in &mut self.campaigns {
             let stored = self.store.campaign(&live.graph.id)?;
+            live.started_at = stored.as_ref().and_then(|s| s.started_at);
             if let Some(stored) = &stored {
-                if stored.content_hash != live.graph.content_hash {
-                    super::live_edit::apply(self.store, live.graph, &mut live.pacer, now)?;
-                }
-                live.started_at = stored.started_at;
+                live.pacer.restore(&stored.pace);
             }
-            live.status = match stored.map(|s| s.status) {
+            live.status = match stored.as_ref().map(|s| s.status) {
                 Some(CampaignStatus::Paused) => {
                     crate::say!("run: campaign `{}` is paused; `herald resume {0}` to go on", live.graph.id);
                     CampaignStatus::Paused
@@ -272,8 +271,15 @@ impl Runner<'_, '_> {
                 _ if live.graph.schedule.start.is_some_and(|s| s > now) => CampaignStatus::Scheduled,
                 _ => CampaignStatus::Running,
             };
-            if live.active() {
-                live.started_at = live.started_at.or(Some(now));
+            if !live.active() {
+                // Left as stored: an edit of its file is checked when it runs again.
+                continue;
+            }
+            live.started_at = live.started_at.or(Some(now));
+            if let Some(stored) = &stored
+                && stored.content_hash != live.graph.content_hash
+            {
+                super::live_edit::apply(self.store, live.graph, &mut live.pacer, now)?;
             }
             // Calls placed before a restart are still in flight (only such a lead is
             // `in_progress`): `concurrency` counts them.
@@ -331,7 +337,19 @@ impl Runner<'_, '_> {
 
     /// Hands over actions recorded before a crash and not marked done, with their keys.
     fn reoffer(&mut self) -> Result<(), RunError> {
-        let pending = self.store.pending_actions()?;
+        let mut pending = self.store.pending_actions()?;
+        // A paused campaign's actions (recorded by `ingest`, say) wait for its `resume`.
+        let mut paused = std::collections::HashMap::new();
+        for action in &pending {
+            if !paused.contains_key(&action.campaign) {
+                let status = match self.campaigns.iter().find(|l| l.graph.id == action.campaign) {
+                    Some(live) => Some(live.status),
+                    None => self.store.campaign(&action.campaign)?.map(|c| c.status),
+                };
+                paused.insert(action.campaign.clone(), status == Some(CampaignStatus::Paused));
+            }
+        }
+        pending.retain(|a| !paused.get(&a.campaign).copied().unwrap_or(false));
         if pending.is_empty() {
             return Ok(());
         }
@@ -362,14 +380,16 @@ impl Runner<'_, '_> {
         if n == 0 {
             return Ok(0);
         }
+        let suppressions = self.store.has_suppressions()?;
         let mut batch = Batch::default();
         for (contact, mut lead) in due {
-            let records = step(graph, &mut live.pacer, &contact, &mut lead, now, &mut batch);
+            let suppressed = suppressions && self.store.is_suppressed(&contact.key)?;
+            let records = step(graph, &mut live.pacer, &contact, &mut lead, now, &mut batch, suppressed);
             let first_seq = lead.seq - records.len() as u32;
             batch.history.push((graph.id.clone(), contact.key, first_seq, records));
             batch.leads.push((graph.id.clone(), lead));
         }
-        if started {
+        if started || graph.pacing.per_hour.is_some() {
             batch.campaigns.push(live.record());
         }
         let actions = batch.outbox.clone();
@@ -440,7 +460,8 @@ fn skipped(contact: Contact, reason: &str, now: DateTime<Utc>) -> (Contact, Lead
 
 /// Feeds the lead every input due by `now`. Actions go to the outbox; a message handed to the
 /// `log` channel counts as `sent` at once (it has no delivery reports), so the lead moves on in
-/// the same pass; a call waits for its outcome (`herald ingest`).
+/// the same pass; a call waits for its outcome (`herald ingest`). A lead whose contact is on the
+/// suppression list (an opt-out in any campaign) ends `opted_out` before it can act again.
 pub fn step(
     graph: &Graph,
     pacer: &mut CampaignPacer,
@@ -448,25 +469,38 @@ pub fn step(
     lead: &mut Lead,
     now: DateTime<Utc>,
     batch: &mut Batch,
+    suppressed: bool,
 ) -> Vec<Record> {
     let mut records = Vec::new();
-    while let Some(input) = lead.take_due(now) {
+    let mut feed = |lead: &mut Lead, input: Input, records: &mut Vec<Record>, batch: &mut Batch| {
         let before = lead.in_flight();
         let result = advance(graph, pacer, lead, contact, input, now);
         pacer.settle(before, lead.in_flight());
-        for effect in result.effects {
-            match effect {
-                Effect::Act(action) => {
-                    if action.kind == ActionKind::Send {
-                        lead.deliver_at(now, Input::Delivery { status: "sent".into() });
-                    }
-                    batch.outbox.push(*action);
-                }
-                Effect::Suppress(address) => batch.suppress.push(address),
-            }
-        }
+        apply_effects(result.effects, lead, now, batch);
         records.extend(result.records);
+    };
+    if suppressed && !lead.status.is_final() {
+        feed(lead, Input::OptOut, &mut records, batch);
+    }
+    while let Some(input) = lead.take_due(now) {
+        feed(lead, input, &mut records, batch);
     }
     lead.refresh_wake();
     records
+}
+
+/// What the driver does with an advance's effects: actions to the outbox (a `log` message is
+/// `sent` at once), opt-outs to the suppression list.
+pub fn apply_effects(effects: Vec<Effect>, lead: &mut Lead, now: DateTime<Utc>, batch: &mut Batch) {
+    for effect in effects {
+        match effect {
+            Effect::Act(action) => {
+                if action.kind == ActionKind::Send {
+                    lead.deliver_at(now, Input::Delivery { status: "sent".into() });
+                }
+                batch.outbox.push(*action);
+            }
+            Effect::Suppress(address) => batch.suppress.push(address),
+        }
+    }
 }

@@ -179,6 +179,7 @@ impl Simulation<'_> {
             content_hash: self.graph.content_hash.clone(),
             started_at: Some(self.start),
             path: self.source.clone(),
+            pace: Vec::new(),
         }
     }
 

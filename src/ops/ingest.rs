@@ -19,7 +19,7 @@ use crate::contacts::Contact;
 use crate::driver::pacing::CampaignPacer;
 use crate::graph::Graph;
 use crate::runtime::{Event, Input, Lead, Record};
-use crate::store::{Batch, CampaignRecord, Store, StoreError};
+use crate::store::{Batch, CampaignRecord, CampaignStatus, Store, StoreError};
 
 /// Leads changed per durable transaction.
 const BATCH: usize = 5_000;
@@ -128,11 +128,21 @@ impl From<StoreError> for Rejected {
 impl Ingest<'_> {
     fn apply(&mut self, event: Inbound, now: DateTime<Utc>) -> Result<(), Rejected> {
         let at = event.at.unwrap_or(now);
-        let targets = self.targets(&event)?;
-        if event.input == Input::OptOut {
+        let opts_out = match &event.input {
+            Input::OptOut => true,
+            Input::Reply { text, .. } => text.as_deref().is_some_and(crate::runtime::is_opt_out),
+            _ => false,
+        };
+        let targets = self.targets(&event, opts_out)?;
+        if opts_out {
+            // Suppressed everywhere at once (SPEC §5): every other lead of the contact ends too.
             self.batch.suppress.push(event.contact.clone());
         }
         for campaign in targets {
+            let input = match &event.campaign {
+                Some(named) if *named != campaign => Input::OptOut,
+                _ => event.input.clone(),
+            };
             let key = (campaign.clone(), event.contact.clone());
             let entry = match self.changed.remove(&key) {
                 Some(entry) => entry,
@@ -143,15 +153,20 @@ impl Ingest<'_> {
             };
             let (contact, mut lead, mut records) = entry;
             if lead.status.is_final() {
-                records.push(Record { at, step: lead.step.clone(), event: noted(&event.input) });
+                records.push(Record { at, step: lead.step.clone(), event: noted(&input) });
                 lead.seq += 1;
             } else {
-                lead.deliver_at(at, event.input.clone());
-                let loaded = load(&mut self.loaded, &self.campaigns, &campaign);
-                // Without the file (moved or edited), the lead is due now: the next `run`
-                // applies the event with the file it runs. An event dated later waits in the
-                // lead's inbox until then.
-                if let Some(graph) = &loaded.graph {
+                lead.deliver_at(at, input);
+                let active = self.campaigns.iter().any(|c| {
+                    c.id == campaign && matches!(c.status, CampaignStatus::Running | CampaignStatus::Scheduled)
+                });
+                let suppressed =
+                    self.batch.suppress.contains(&contact.key) || self.store.is_suppressed(&contact.key)?;
+                let loaded = load(&mut self.loaded, &self.campaigns, &campaign, self.store)?;
+                // The lead moves now only in a running campaign whose file is as it last ran;
+                // otherwise the event waits in the lead (due now) for the next `run` of it, as
+                // does an event dated later.
+                if let Some(graph) = loaded.graph.as_ref().filter(|_| active) {
                     records.extend(crate::driver::run::step(
                         graph,
                         &mut loaded.pacer,
@@ -159,6 +174,7 @@ impl Ingest<'_> {
                         &mut lead,
                         now,
                         &mut self.batch,
+                        suppressed,
                     ));
                 }
             }
@@ -170,7 +186,7 @@ impl Ingest<'_> {
 
     /// The campaigns the event applies to: the one it names, or every campaign that has the
     /// contact for an opt-out, or the contact's only campaign.
-    fn targets(&self, event: &Inbound) -> Result<Vec<String>, Rejected> {
+    fn targets(&self, event: &Inbound, opts_out: bool) -> Result<Vec<String>, Rejected> {
         if let Some(campaign) = &event.campaign {
             if !self.campaigns.iter().any(|c| &c.id == campaign) {
                 let ids: Vec<&str> = self.campaigns.iter().map(|c| c.id.as_str()).collect();
@@ -182,18 +198,26 @@ impl Ingest<'_> {
             if !self.has_lead(campaign, &event.contact)? {
                 return unreachable_lead(campaign, &event.contact);
             }
-            return Ok(vec![campaign.clone()]);
+            if !opts_out {
+                return Ok(vec![campaign.clone()]);
+            }
         }
         let mut found = Vec::new();
         for campaign in &self.campaigns {
+            if event.campaign.as_ref() == Some(&campaign.id) {
+                found.push(campaign.id.clone());
+                continue;
+            }
             if self.has_lead(&campaign.id, &event.contact)? {
                 found.push(campaign.id.clone());
             }
         }
         match found.len() {
+            // An opt-out from someone not (yet) in any campaign still goes on the list.
+            0 if opts_out => Ok(found),
             0 => Err(Rejected::Content(format!("no campaign has a lead for contact `{}`", event.contact))),
             1 => Ok(found),
-            _ if event.input == Input::OptOut => Ok(found),
+            _ if opts_out => Ok(found),
             _ => Err(Rejected::Content(format!(
                 "contact `{}` is in campaigns {}; give `campaign`",
                 event.contact,
@@ -209,6 +233,15 @@ impl Ingest<'_> {
 
     fn flush(&mut self) -> Result<(), StoreError> {
         let mut batch = std::mem::take(&mut self.batch);
+        // The actions started here count against `per_hour` for the next `run`.
+        for record in &mut self.campaigns {
+            if let Some(Loaded { graph: Some(graph), pacer }) = self.loaded.get(&record.id)
+                && graph.pacing.per_hour.is_some()
+            {
+                record.pace = pacer.recent(Utc::now());
+                batch.campaigns.push(record.clone());
+            }
+        }
         for ((campaign, _), (contact, lead, records)) in self.changed.drain() {
             if !records.is_empty() {
                 let first_seq = lead.seq - records.len() as u32;
@@ -224,13 +257,27 @@ impl Ingest<'_> {
 }
 
 /// The campaign's graph from the file its last run recorded, if that file is unchanged.
-fn load<'a>(loaded: &'a mut HashMap<String, Loaded>, campaigns: &[CampaignRecord], campaign: &str) -> &'a mut Loaded {
-    loaded.entry(campaign.to_string()).or_insert_with(|| {
-        let record = campaigns.iter().find(|c| c.id == campaign);
-        let graph = record.and_then(|r| compile(r.path.as_deref()?, &r.content_hash, campaign));
-        let pacer = graph.as_ref().map(|g| CampaignPacer::new(&g.pacing)).unwrap_or_default();
-        Loaded { graph, pacer }
-    })
+/// Pacing starts from what the last run recorded: the starts of the last hour and the calls
+/// still in flight.
+fn load<'a>(
+    loaded: &'a mut HashMap<String, Loaded>,
+    campaigns: &[CampaignRecord],
+    campaign: &str,
+    store: &Store,
+) -> Result<&'a mut Loaded, StoreError> {
+    let entry = match loaded.entry(campaign.to_string()) {
+        std::collections::hash_map::Entry::Occupied(entry) => return Ok(entry.into_mut()),
+        std::collections::hash_map::Entry::Vacant(entry) => entry,
+    };
+    let record = campaigns.iter().find(|c| c.id == campaign);
+    let graph = record.and_then(|r| compile(r.path.as_deref()?, &r.content_hash, campaign));
+    let mut pacer = graph.as_ref().map(|g| CampaignPacer::new(&g.pacing)).unwrap_or_default();
+    if let Some(record) = record {
+        pacer.restore(&record.pace);
+    }
+    let in_flight = store.counts(campaign)?.get(&crate::runtime::LeadStatus::InProgress).copied();
+    pacer.set_in_flight(in_flight.unwrap_or(0) as usize);
+    Ok(entry.insert(Loaded { graph, pacer }))
 }
 
 fn unreachable_lead<T>(campaign: &str, contact: &str) -> Result<T, Rejected> {

@@ -156,6 +156,7 @@ mod tests {
             content_hash: String::new(),
             started_at: None,
             path: None,
+            pace: Vec::new(),
         };
         Row { record, counts: counts.iter().copied().collect() }
     }

@@ -80,6 +80,10 @@ pub struct CampaignRecord {
     /// The campaign file as last run (absolute), for `ingest` to advance its leads.
     #[serde(default)]
     pub path: Option<PathBuf>,
+    /// Action starts of the last hour, per minute, so that `per_hour` holds across processes
+    /// (`CampaignPacer::recent`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pace: Vec<(DateTime<Utc>, u32)>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

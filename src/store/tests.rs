@@ -78,6 +78,7 @@ fn every_table_round_trips_through_a_reopen() {
         content_hash: "abc".into(),
         started_at: Some(at(1)),
         path: Some("/campaigns/c.yaml".into()),
+        pace: vec![(at(59), 2)],
     };
     let mut waiting = lead("a", LeadStatus::Waiting, Some(50));
     waiting.vars.insert("n".into(), json!(3));
