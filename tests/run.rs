@@ -253,3 +253,72 @@ fn a_corrupt_or_foreign_database_is_a_clear_error_and_is_left_as_it_was() {
     }
     assert_eq!(std::fs::read(d.join("h.redb")).unwrap(), before, "nothing was written to it");
 }
+
+#[test]
+fn an_opt_out_in_one_campaign_stops_the_others_before_they_act() {
+    let later = "id: later\nchannel: sms\ncontacts: { key: phone }\nsteps:\n  - id: nap\n    wait: 1s\n  - id: hello\n    send: { text: \"hi\" }\n";
+    let dir = setup(&[("ask.yaml", ASK), ("later.yaml", later), ("c.csv", CONTACTS)]);
+    let d = dir.path();
+    let run =
+        ["run", "ask.yaml", "later.yaml", "--contacts", "c.csv", "--db", "h.redb", "--once", "--outbox", "out.jsonl"];
+    assert!(herald(d, &run).status.success());
+    // A STOP naming one campaign, and one naming none for a contact in two campaigns.
+    let events = concat!(
+        "{\"type\":\"reply\",\"campaign\":\"ask\",\"contact\":\"+14155550101\",\"text\":\"STOP\"}\n",
+        "{\"type\":\"reply\",\"contact\":\"+14155550102\",\"text\":\"unsubscribe\"}\n",
+        "{\"type\":\"opt_out\",\"contact\":\"+14155550199\"}\n",
+    );
+    std::fs::write(d.join("e.jsonl"), events).unwrap();
+    let ingest = herald(d, &["ingest", "e.jsonl", "--db", "h.redb"]);
+    assert!(ingest.status.success(), "{}", stderr(&ingest));
+    std::thread::sleep(Duration::from_millis(1100));
+    assert!(herald(d, &run).status.success());
+    let hellos: Vec<String> = outbox(d)
+        .into_iter()
+        .filter(|a| a["step"] == "hello")
+        .map(|a| a["contact"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(hellos, ["+14155550103"], "only the contact who did not opt out");
+    assert_eq!(counts(d, "later"), BTreeMap::from([(LeadStatus::Completed, 1), (LeadStatus::OptedOut, 2)]));
+    assert_eq!(counts(d, "ask"), BTreeMap::from([(LeadStatus::Waiting, 1), (LeadStatus::OptedOut, 2)]));
+    let store = Store::open(&d.join("h.redb")).unwrap();
+    assert!(store.is_suppressed("+14155550199").unwrap(), "an opt-out without a lead is still listed");
+}
+
+#[test]
+fn a_paused_campaign_sends_nothing_until_resumed() {
+    let dir = setup(&[("ask.yaml", ASK), ("c.csv", CONTACTS)]);
+    let d = dir.path();
+    let run = ["run", "ask.yaml", "--db", "h.redb", "--once", "--outbox", "out.jsonl"];
+    assert!(herald(d, &[&run[..], &["--contacts", "c.csv"]].concat()).status.success());
+    assert!(herald(d, &["pause", "ask", "--db", "h.redb"]).status.success());
+    let yes = "{\"type\":\"reply\",\"contact\":\"+14155550101\",\"text\":\"YES\",\"intent\":\"confirm\"}\n";
+    std::fs::write(d.join("e.jsonl"), yes).unwrap();
+    assert!(herald(d, &["ingest", "e.jsonl", "--db", "h.redb"]).status.success());
+    assert!(herald(d, &run).status.success());
+    assert_eq!(outbox(d).len(), 3, "paused: the reply waits, nothing is sent");
+    assert!(herald(d, &["resume", "ask", "--db", "h.redb"]).status.success());
+    assert!(herald(d, &run).status.success());
+    let sent = outbox(d);
+    assert_eq!(sent.len(), 4, "{sent:?}");
+    assert_eq!(sent[3]["key"], "ask/+14155550101/thanks/1");
+}
+
+#[test]
+fn per_hour_holds_across_cron_runs() {
+    let campaign = "id: slow\nchannel: sms\ncontacts: { key: phone }\npacing:\n  per_hour: 2\nsteps:\n  - id: hello\n    send: { text: \"hi\" }\n";
+    let two = "phone,name\n+14155550101,Ada\n+14155550102,Bo\n";
+    let dir = setup(&[("slow.yaml", campaign), ("two.csv", two), ("c.csv", CONTACTS)]);
+    let d = dir.path();
+    let run = |csv: &str| {
+        let out =
+            herald(d, &["run", "slow.yaml", "--contacts", csv, "--db", "h.redb", "--once", "--outbox", "out.jsonl"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+    };
+    run("two.csv");
+    assert_eq!(outbox(d).len(), 2);
+    // A new contact, due now, in the next cron run: the hour's two starts are used up.
+    run("c.csv");
+    assert_eq!(outbox(d).len(), 2, "two actions in any hour, however many runs");
+    assert_eq!(counts(d, "slow"), BTreeMap::from([(LeadStatus::Completed, 2), (LeadStatus::Scheduled, 1)]));
+}
