@@ -322,3 +322,27 @@ fn per_hour_holds_across_cron_runs() {
     assert_eq!(outbox(d).len(), 2, "two actions in any hour, however many runs");
     assert_eq!(counts(d, "slow"), BTreeMap::from([(LeadStatus::Completed, 2), (LeadStatus::Scheduled, 1)]));
 }
+
+#[test]
+fn a_database_damaged_inside_its_keys_is_exit_2_with_a_message_not_a_crash() {
+    let dir = setup(&[("ask.yaml", ASK), ("c.csv", CONTACTS)]);
+    let d = dir.path();
+    let run = ["run", "ask.yaml", "--contacts", "c.csv", "--db", "h.redb", "--once", "--outbox", "out.jsonl"];
+    assert!(herald(d, &run).status.success());
+    // Every copy of one contact's key made invalid UTF-8: redb itself panics decoding it.
+    let mut bytes = std::fs::read(d.join("h.redb")).unwrap();
+    let key = b"+14155550101";
+    let spots: Vec<usize> = (0..bytes.len() - key.len()).filter(|&i| bytes[i..].starts_with(key)).collect();
+    assert!(!spots.is_empty());
+    for i in spots {
+        bytes[i] = 0xff;
+    }
+    std::fs::write(d.join("h.redb"), bytes).unwrap();
+    for args in [&["status", "--db", "h.redb"][..], &["export", "ask", "--db", "h.redb"][..]] {
+        let out = herald(d, args);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains("the file may be damaged"), "{err}");
+        assert!(!err.contains("panicked at") && !err.contains("RUST_BACKTRACE"), "{err}");
+    }
+}

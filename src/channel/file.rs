@@ -1,6 +1,8 @@
 //! The file behind `--outbox FILE`: where the `log` channel's lines go when they must survive
 //! a crash.
 
+use std::path::Path;
+
 /// An outbox file. Lines collect in memory and go out in one write at `flush`, which returns
 /// once they are on disk (data, not only in the page cache): the driver marks actions done only
 /// after that.
@@ -16,7 +18,13 @@ impl OutboxFile {
     /// cut off, since its action was not marked done and is offered again.
     pub fn open(path: &std::path::Path) -> std::io::Result<OutboxFile> {
         use std::io::{Read, Seek, SeekFrom};
+        let existed = path.exists();
         let mut file = std::fs::OpenOptions::new().create(true).read(true).append(true).open(path)?;
+        if !existed {
+            // A new file's directory entry must survive a power cut as well as its lines.
+            let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+            std::fs::File::open(dir)?.sync_all()?;
+        }
         let meta = file.metadata()?;
         let (len, regular) = (meta.len(), meta.is_file());
         if regular && len > 0 {

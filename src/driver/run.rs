@@ -135,7 +135,10 @@ pub fn command(args: Args) -> ExitCode {
         }
     };
     let wake = Arc::new(tokio::sync::Notify::new());
-    runtime.spawn(watch_signals(stop.clone(), wake.clone()));
+    match Signals::new(&runtime) {
+        Ok(signals) => drop(runtime.spawn(watch_signals(signals, stop.clone(), wake.clone()))),
+        Err(e) => crate::say!("warning: cannot watch for Ctrl-C and SIGTERM ({e}); they stop herald at once"),
+    }
     let mut runner = Runner {
         store: &store,
         campaigns: graphs.iter().zip(&args.files).map(|(graph, path)| Live::new(graph, path)).collect(),
@@ -167,18 +170,36 @@ impl<'g> Live<'g> {
     }
 }
 
-/// SIGINT or SIGTERM: finish the page in flight, commit, exit 0.
-async fn watch_signals(stop: Arc<AtomicBool>, wake: Arc<tokio::sync::Notify>) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
-        return;
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
-    }
+/// SIGINT or SIGTERM: finish the page in flight, commit, exit 0. A second one stops at once
+/// (the outbox keeps the process safe to kill anywhere).
+async fn watch_signals(mut signals: Signals, stop: Arc<AtomicBool>, wake: Arc<tokio::sync::Notify>) {
+    signals.next().await;
     stop.store(true, Ordering::SeqCst);
     wake.notify_one();
+    signals.next().await;
+    crate::say!("run: stopped at once by a second signal");
+    std::process::exit(130);
+}
+
+/// SIGTERM and SIGINT, registered before any work starts.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new(runtime: &tokio::runtime::Runtime) -> std::io::Result<Signals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let _guard = runtime.enter();
+        Ok(Signals { term: signal(SignalKind::terminate())?, int: signal(SignalKind::interrupt())? })
+    }
+
+    async fn next(&mut self) {
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
+    }
 }
 
 struct Runner<'a, 'g> {
