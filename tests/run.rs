@@ -87,11 +87,11 @@ fn once_sends_what_is_due_ingest_routes_the_reply_and_the_next_run_sends_the_fol
     assert!(err.contains("events.jsonl:4: campaign `ask` has no lead for contact `+19999999999`"), "{err}");
     assert!(err.contains("events.jsonl:5: unknown campaign `aks` (did you mean `ask`?)"), "{err}");
     assert!(err.contains("3 events applied, 3 rejected"), "{err}");
-    // The confirmed lead went on to `thanks`: its message is recorded in the outbox (and counts
-    // as sent on the `log` channel), so the lead is complete.
+    // The confirmed lead went on to `thanks`, whose message is left to the next `run` (which
+    // checks the window and pacing at the time it sends).
     assert_eq!(
         counts(d, "ask"),
-        BTreeMap::from([(LeadStatus::Waiting, 1), (LeadStatus::Completed, 1), (LeadStatus::OptedOut, 1)])
+        BTreeMap::from([(LeadStatus::Waiting, 1), (LeadStatus::Scheduled, 1), (LeadStatus::OptedOut, 1)])
     );
     {
         let store = Store::open(&d.join("h.redb")).unwrap();
@@ -99,10 +99,18 @@ fn once_sends_what_is_due_ingest_routes_the_reply_and_the_next_run_sends_the_fol
         // An event for a lead already final is kept in its history and moves nothing.
         let history = store.history("ask", "+14155550102").unwrap();
         assert!(matches!(&history.last().unwrap().event, Event::Event { name } if name == "late"), "{history:?}");
-        assert_eq!(store.pending_actions().unwrap().len(), 1, "the follow-up waits in the outbox for `run`");
+        assert!(store.pending_actions().unwrap().is_empty(), "ingest hands nothing to a channel");
+        let (_, lead) = store.lead("ask", "+14155550101").unwrap().unwrap();
+        assert_eq!(lead.step.as_deref(), Some("thanks"));
+        let history = store.history("ask", "+14155550101").unwrap();
+        assert!(
+            matches!(&history.last().unwrap().event, Event::Defer { reason, .. } if reason == "left to the next run"),
+            "{history:?}"
+        );
     }
-    // Nothing reaches a channel before `run`.
+    // Nothing reaches a channel before `run`; the deferred send is due a second later.
     assert_eq!(outbox(d).len(), 3);
+    std::thread::sleep(Duration::from_millis(1100));
     let second = herald(d, &run);
     assert!(second.status.success(), "{}", stderr(&second));
     let sent = outbox(d);

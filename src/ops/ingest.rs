@@ -2,8 +2,9 @@
 //! one JSON object per line, applied to their leads.
 //!
 //! Each lead takes its event as the interpreter's input and is advanced at once, with the
-//! campaign file recorded by the last `run` (or `simulate --db`); the actions that follow go to
-//! the outbox, and the next `run` hands them to channels. A lead that is already final keeps
+//! campaign file recorded by the last `run` (or `simulate --db`), up to its next send or call:
+//! that action is left to the next `run`, which makes it inside the window and pacing of the
+//! time it runs. A lead that is already final keeps
 //! the event in its history and does not move. A line that is malformed, unknown, or names no
 //! lead is reported with its number and changes nothing; the others still apply.
 
@@ -16,7 +17,6 @@ use chrono::{DateTime, Utc};
 
 use super::events::{Inbound, parse_lines};
 use crate::contacts::Contact;
-use crate::driver::pacing::CampaignPacer;
 use crate::graph::Graph;
 use crate::runtime::{Event, Input, Lead, Record};
 use crate::store::{Batch, CampaignRecord, CampaignStatus, Store, StoreError};
@@ -27,7 +27,21 @@ const BATCH: usize = 5_000;
 /// A campaign's compiled graph, when its file is still there and unchanged.
 struct Loaded {
     graph: Option<Graph>,
-    pacer: CampaignPacer,
+}
+
+/// `ingest` makes no action itself: a lead that reaches a send or call is deferred to the next
+/// `run`, which acts on it with the real clock's window and the campaign's pacing (so that a
+/// reply ingested at 20:59 is not answered at 03:00 by a run that comes late).
+struct HandOver;
+
+impl crate::runtime::Pacer for HandOver {
+    fn acquire(&mut self, now: DateTime<Utc>) -> Result<(), DateTime<Utc>> {
+        Err(now)
+    }
+
+    fn reason(&self) -> &'static str {
+        "left to the next run"
+    }
 }
 
 struct Ingest<'a> {
@@ -162,20 +176,12 @@ impl Ingest<'_> {
                 });
                 let suppressed =
                     self.batch.suppress.contains(&contact.key) || self.store.is_suppressed(&contact.key)?;
-                let loaded = load(&mut self.loaded, &self.campaigns, &campaign, self.store)?;
+                let loaded = load(&mut self.loaded, &self.campaigns, &campaign);
                 // The lead moves now only in a running campaign whose file is as it last ran;
                 // otherwise the event waits in the lead (due now) for the next `run` of it, as
                 // does an event dated later.
                 if let Some(graph) = loaded.graph.as_ref().filter(|_| active) {
-                    records.extend(crate::driver::run::step(
-                        graph,
-                        &mut loaded.pacer,
-                        &contact,
-                        &mut lead,
-                        now,
-                        &mut self.batch,
-                        suppressed,
-                    ));
+                    records.extend(advance_lead(graph, &contact, &mut lead, now, &mut self.batch, suppressed));
                 }
             }
             self.changed.insert(key, (contact, lead, records));
@@ -233,15 +239,6 @@ impl Ingest<'_> {
 
     fn flush(&mut self) -> Result<(), StoreError> {
         let mut batch = std::mem::take(&mut self.batch);
-        // The actions started here count against `per_hour` for the next `run`.
-        for record in &mut self.campaigns {
-            if let Some(Loaded { graph: Some(graph), pacer }) = self.loaded.get(&record.id)
-                && graph.pacing.per_hour.is_some()
-            {
-                record.pace = pacer.recent(Utc::now());
-                batch.campaigns.push(record.clone());
-            }
-        }
         for ((campaign, _), (contact, lead, records)) in self.changed.drain() {
             if !records.is_empty() {
                 let first_seq = lead.seq - records.len() as u32;
@@ -257,27 +254,34 @@ impl Ingest<'_> {
 }
 
 /// The campaign's graph from the file its last run recorded, if that file is unchanged.
-/// Pacing starts from what the last run recorded: the starts of the last hour and the calls
-/// still in flight.
-fn load<'a>(
-    loaded: &'a mut HashMap<String, Loaded>,
-    campaigns: &[CampaignRecord],
-    campaign: &str,
-    store: &Store,
-) -> Result<&'a mut Loaded, StoreError> {
-    let entry = match loaded.entry(campaign.to_string()) {
-        std::collections::hash_map::Entry::Occupied(entry) => return Ok(entry.into_mut()),
-        std::collections::hash_map::Entry::Vacant(entry) => entry,
-    };
-    let record = campaigns.iter().find(|c| c.id == campaign);
-    let graph = record.and_then(|r| compile(r.path.as_deref()?, &r.content_hash, campaign));
-    let mut pacer = graph.as_ref().map(|g| CampaignPacer::new(&g.pacing)).unwrap_or_default();
-    if let Some(record) = record {
-        pacer.restore(&record.pace);
+fn load<'a>(loaded: &'a mut HashMap<String, Loaded>, campaigns: &[CampaignRecord], campaign: &str) -> &'a mut Loaded {
+    loaded.entry(campaign.to_string()).or_insert_with(|| {
+        let record = campaigns.iter().find(|c| c.id == campaign);
+        Loaded { graph: record.and_then(|r| compile(r.path.as_deref()?, &r.content_hash, campaign)) }
+    })
+}
+
+/// Feeds the lead every input due by `now` (an opt-out first if its contact is suppressed);
+/// a send or call it reaches is deferred to the next `run` (`HandOver`).
+fn advance_lead(
+    graph: &Graph,
+    contact: &Contact,
+    lead: &mut Lead,
+    now: DateTime<Utc>,
+    batch: &mut Batch,
+    suppressed: bool,
+) -> Vec<Record> {
+    let mut records = Vec::new();
+    let first = (suppressed && !lead.status.is_final()).then_some(Input::OptOut);
+    let mut next = first.or_else(|| lead.take_due(now));
+    while let Some(input) = next {
+        let result = crate::runtime::advance(graph, &mut HandOver, lead, contact, input, now);
+        crate::driver::run::apply_effects(result.effects, lead, now, batch);
+        records.extend(result.records);
+        next = lead.take_due(now);
     }
-    let in_flight = store.counts(campaign)?.get(&crate::runtime::LeadStatus::InProgress).copied();
-    pacer.set_in_flight(in_flight.unwrap_or(0) as usize);
-    Ok(entry.insert(Loaded { graph, pacer }))
+    lead.refresh_wake();
+    records
 }
 
 fn unreachable_lead<T>(campaign: &str, contact: &str) -> Result<T, Rejected> {

@@ -25,7 +25,8 @@ impl Machine<'_> {
             }
         }
         if let Err(t) = self.pacer.acquire(self.now) {
-            self.defer(t.max(self.now + TimeDelta::seconds(1)), "pacing");
+            let reason = self.pacer.reason();
+            self.defer(t.max(self.now + TimeDelta::seconds(1)), reason);
             return None;
         }
         self.lead.attempts += 1;

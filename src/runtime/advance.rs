@@ -16,6 +16,11 @@ use crate::graph::{Graph, NodeKind, Route, StateId, Target, WaitSpec};
 /// Campaign-wide pacing, owned by the driver: may an action start now, else when to ask again.
 pub trait Pacer {
     fn acquire(&mut self, now: DateTime<Utc>) -> Result<(), DateTime<Utc>>;
+
+    /// Why an action was held back, for the lead's history.
+    fn reason(&self) -> &'static str {
+        "pacing"
+    }
 }
 
 /// No limits.
