@@ -296,7 +296,9 @@ impl Runner<'_, '_> {
                 // Left as stored: an edit of its file is checked when it runs again.
                 continue;
             }
-            live.started_at = live.started_at.or(Some(now));
+            if live.status == CampaignStatus::Running {
+                live.started_at = live.started_at.or(Some(now));
+            }
             if let Some(stored) = &stored
                 && stored.content_hash != live.graph.content_hash
             {
@@ -394,6 +396,7 @@ impl Runner<'_, '_> {
                 return Ok(0);
             }
             live.status = CampaignStatus::Running;
+            live.started_at = live.started_at.or(Some(now));
             started = true;
         }
         let due = self.store.due(&graph.id, now, None, PAGE)?;
