@@ -218,6 +218,8 @@ fn a_removed_step_holding_leads_stops_the_run_unless_moved_says_where_they_go() 
     assert!(moved.status.success(), "{}", stderr(&moved));
     let byes = outbox(d).into_iter().filter(|a| a["step"] == "bye").count();
     assert_eq!(byes, 3);
+    // A moved lead's send counts as sent like any other: the leads are done, not in flight.
+    assert_eq!(counts(d, "edit"), BTreeMap::from([(LeadStatus::Completed, 3)]));
     let store = Store::open(&d.join("h.redb")).unwrap();
     let history = store.history("edit", "+14155550101").unwrap();
     assert!(history.iter().any(|r| matches!(&r.event, Event::Route { to } if to == "bye")), "{history:?}");
