@@ -29,17 +29,6 @@ impl CampaignPacer {
         }
     }
 
-    /// Account for one lead's advance: whether it had an action in flight before and after.
-    /// Counting transitions, not outcomes, frees the slot however the lead left the call (an
-    /// outcome, an opt-out, a goal, a route, the campaign's end).
-    pub fn settle(&mut self, before: bool, after: bool) {
-        match (before, after) {
-            (false, true) => self.in_flight += 1,
-            (true, false) => self.in_flight = self.in_flight.saturating_sub(1),
-            _ => {}
-        }
-    }
-
     /// Counts actions already in flight when a run starts (calls placed before a restart), so
     /// that `concurrency` holds across restarts.
     pub fn set_in_flight(&mut self, n: usize) {
@@ -79,6 +68,17 @@ impl CampaignPacer {
 }
 
 impl Pacer for CampaignPacer {
+    /// Account for one lead's advance: whether it had an action in flight before and after.
+    /// Counting transitions, not outcomes, frees the slot however the lead left the call (an
+    /// outcome, an opt-out, a goal, a route, the campaign's end).
+    fn settle(&mut self, before: bool, after: bool) {
+        match (before, after) {
+            (false, true) => self.in_flight += 1,
+            (true, false) => self.in_flight = self.in_flight.saturating_sub(1),
+            _ => {}
+        }
+    }
+
     fn acquire(&mut self, now: DateTime<Utc>) -> Result<(), DateTime<Utc>> {
         if self.concurrency.is_some_and(|limit| self.in_flight >= limit) {
             return Err(now + CONCURRENCY_RETRY);

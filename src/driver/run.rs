@@ -145,7 +145,6 @@ pub fn command(args: Args) -> ExitCode {
         channel: crate::channel::log::LogChannel::new("log", channel),
         clock: SystemClock,
         stop,
-        done: Vec::new(),
         actions: 0,
     };
     let result = runtime.block_on(runner.run(&args, &wake));
@@ -208,8 +207,6 @@ struct Runner<'a, 'g> {
     channel: crate::channel::log::LogChannel<Box<dyn std::io::Write>>,
     clock: SystemClock,
     stop: Arc<AtomicBool>,
-    /// Keys handed to the channel and not yet marked done in the store.
-    done: Vec<String>,
     actions: u64,
 }
 
@@ -235,7 +232,6 @@ impl Runner<'_, '_> {
                     }
                 }
             }
-            self.mark_done(false)?;
             if advanced > 0 {
                 let line = format_args!("run: {advanced} leads advanced, {} actions so far", self.actions);
                 if progress.is_on() { progress.show(line) } else { crate::say!("{line}") }
@@ -264,7 +260,6 @@ impl Runner<'_, '_> {
                 }
             }
         }
-        self.mark_done(true)?;
         progress.done();
         crate::say!("run: {} actions handed to channels", self.actions);
         Ok(())
@@ -352,9 +347,6 @@ impl Runner<'_, '_> {
         }
         added += self.store.write(batch, true)?.new_contacts;
         crate::say!("run: {}: contacts: {report}; {added} new leads", graph.id);
-        if added > 0 && live.status == CampaignStatus::Completed {
-            live.status = CampaignStatus::Running;
-        }
         Ok(())
     }
 
@@ -377,13 +369,7 @@ impl Runner<'_, '_> {
             return Ok(());
         }
         crate::say!("run: handing over {} actions recorded earlier (by `ingest`, or before a stop)", pending.len());
-        for action in &pending {
-            self.channel.deliver(action)?;
-            self.done.push(action.key.clone());
-        }
-        self.channel.flush()?;
-        self.actions += pending.len() as u64;
-        self.mark_done(true)
+        self.hand_over(&pending)
     }
 
     /// Advances one page of due leads of campaign `i`; returns how many.
@@ -418,22 +404,24 @@ impl Runner<'_, '_> {
         }
         let actions = batch.outbox.clone();
         self.store.write(batch, true)?;
-        for action in &actions {
+        self.hand_over(&actions)?;
+        Ok(n)
+    }
+
+    /// Hands recorded actions to the channel, makes them durable there, then marks them done at
+    /// once, durably: one more fsync per page, so that a kill re-offers only what was handed
+    /// over in the instant between the flush and this commit.
+    fn hand_over(&mut self, actions: &[crate::runtime::Action]) -> Result<(), RunError> {
+        if actions.is_empty() {
+            return Ok(());
+        }
+        for action in actions {
             self.channel.deliver(action)?;
         }
         self.channel.flush()?;
         self.actions += actions.len() as u64;
-        // Done at once, durably: one more fsync per page, so that a kill re-offers only what
-        // was handed over in the instant between the flush and this commit.
-        self.done = actions.into_iter().map(|a| a.key).collect();
-        self.mark_done(true)?;
-        Ok(n)
-    }
-
-    fn mark_done(&mut self, durable: bool) -> Result<(), RunError> {
-        if !self.done.is_empty() {
-            self.store.write(Batch { done: std::mem::take(&mut self.done), ..Batch::default() }, durable)?;
-        }
+        let done = actions.iter().map(|a| a.key.clone()).collect();
+        self.store.write(Batch { done, ..Batch::default() }, true)?;
         Ok(())
     }
 
@@ -488,7 +476,7 @@ fn skipped(contact: Contact, reason: &str, now: DateTime<Utc>) -> (Contact, Lead
 /// suppression list (an opt-out in any campaign) ends `opted_out` before it can act again.
 pub fn step(
     graph: &Graph,
-    pacer: &mut CampaignPacer,
+    pacer: &mut dyn crate::runtime::Pacer,
     contact: &Contact,
     lead: &mut Lead,
     now: DateTime<Utc>,

@@ -16,7 +16,7 @@ use super::writer::Writer;
 use crate::contacts::{Contact, ImportReport, ImportSettings, Importer, Row, SkipReason};
 use crate::graph::Graph;
 use crate::runtime::scope::timezone_of;
-use crate::runtime::{Effect, Event, Input, Lead, LeadStatus, Record, advance};
+use crate::runtime::{Effect, Event, Input, Lead, LeadStatus, Pacer, Record, advance};
 use crate::store::{Batch, CampaignRecord, CampaignStatus, Store};
 
 /// Leads advanced per transaction.

@@ -181,7 +181,15 @@ impl Ingest<'_> {
                 // otherwise the event waits in the lead (due now) for the next `run` of it, as
                 // does an event dated later.
                 if let Some(graph) = loaded.graph.as_ref().filter(|_| active) {
-                    records.extend(advance_lead(graph, &contact, &mut lead, now, &mut self.batch, suppressed));
+                    records.extend(crate::driver::run::step(
+                        graph,
+                        &mut HandOver,
+                        &contact,
+                        &mut lead,
+                        now,
+                        &mut self.batch,
+                        suppressed,
+                    ));
                 }
             }
             self.changed.insert(key, (contact, lead, records));
@@ -259,29 +267,6 @@ fn load<'a>(loaded: &'a mut HashMap<String, Loaded>, campaigns: &[CampaignRecord
         let record = campaigns.iter().find(|c| c.id == campaign);
         Loaded { graph: record.and_then(|r| compile(r.path.as_deref()?, &r.content_hash, campaign)) }
     })
-}
-
-/// Feeds the lead every input due by `now` (an opt-out first if its contact is suppressed);
-/// a send or call it reaches is deferred to the next `run` (`HandOver`).
-fn advance_lead(
-    graph: &Graph,
-    contact: &Contact,
-    lead: &mut Lead,
-    now: DateTime<Utc>,
-    batch: &mut Batch,
-    suppressed: bool,
-) -> Vec<Record> {
-    let mut records = Vec::new();
-    let first = (suppressed && !lead.status.is_final()).then_some(Input::OptOut);
-    let mut next = first.or_else(|| lead.take_due(now));
-    while let Some(input) = next {
-        let result = crate::runtime::advance(graph, &mut HandOver, lead, contact, input, now);
-        crate::driver::run::apply_effects(result.effects, lead, now, batch);
-        records.extend(result.records);
-        next = lead.take_due(now);
-    }
-    lead.refresh_wake();
-    records
 }
 
 fn unreachable_lead<T>(campaign: &str, contact: &str) -> Result<T, Rejected> {

@@ -21,6 +21,10 @@ pub trait Pacer {
     fn reason(&self) -> &'static str {
         "pacing"
     }
+
+    /// Accounts for one lead's advance: whether it had an action in flight before and after
+    /// (for `concurrency`; nothing to count by default).
+    fn settle(&mut self, _before: bool, _after: bool) {}
 }
 
 /// No limits.
