@@ -25,7 +25,8 @@ pub struct Tally {
     pub entered: BTreeMap<String, u64>,
     pub sends: BTreeMap<String, u64>,
     pub calls: BTreeMap<String, u64>,
-    pub outcomes: BTreeMap<String, u64>,
+    /// (step, outcome)
+    pub outcomes: BTreeMap<(String, String), u64>,
     pub variants: BTreeMap<(String, String), u64>,
     pub statuses: BTreeMap<LeadStatus, u64>,
     pub reasons: BTreeMap<String, u64>,
@@ -38,18 +39,22 @@ pub struct Tally {
 }
 
 impl Tally {
+    /// Counts a record; allocates only for a step or outcome not seen before.
     pub fn count(&mut self, record: &Record) {
-        let step = record.step.clone().unwrap_or_default();
+        let step = record.step.as_deref().unwrap_or_default();
         match &record.event {
-            Event::Enter => *self.entered.entry(step).or_default() += 1,
+            Event::Enter => bump(&mut self.entered, step),
             Event::Send { .. } | Event::Call { .. } => {
                 let map = if matches!(record.event, Event::Send { .. }) { &mut self.sends } else { &mut self.calls };
-                *map.entry(step).or_default() += 1;
+                bump(map, step);
                 self.first_action = Some(self.first_action.map_or(record.at, |t| t.min(record.at)));
                 self.last_action = Some(self.last_action.map_or(record.at, |t| t.max(record.at)));
             }
-            Event::Outcome { status } => *self.outcomes.entry(format!("{step}: {status}")).or_default() += 1,
-            Event::Split { variant } => *self.variants.entry((step, variant.clone())).or_default() += 1,
+            Event::Outcome { status } => match self.outcomes.iter_mut().find(|((s, o), _)| s == step && o == status) {
+                Some((_, n)) => *n += 1,
+                None => drop(self.outcomes.insert((step.to_string(), status.clone()), 1)),
+            },
+            Event::Split { variant } => *self.variants.entry((step.to_string(), variant.clone())).or_default() += 1,
             Event::Defer { .. } => self.deferrals += 1,
             Event::Retry { .. } => self.retries += 1,
             Event::Reply { .. } => self.replies += 1,
@@ -62,6 +67,13 @@ impl Tally {
             }
             _ => {}
         }
+    }
+}
+
+fn bump(map: &mut BTreeMap<String, u64>, key: &str) {
+    match map.get_mut(key) {
+        Some(n) => *n += 1,
+        None => drop(map.insert(key.to_string(), 1)),
     }
 }
 
@@ -180,8 +192,8 @@ pub fn summary(
     }
     if !tally.outcomes.is_empty() {
         writeln!(out, "\noutcomes")?;
-        for (outcome, n) in &tally.outcomes {
-            writeln!(out, "  {outcome:<30} {n:>9}")?;
+        for ((step, outcome), n) in &tally.outcomes {
+            writeln!(out, "  {:<30} {n:>9}", format!("{step}: {outcome}"))?;
         }
     }
     writeln!(

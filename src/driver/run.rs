@@ -337,10 +337,7 @@ impl Runner<'_, '_> {
                     skipped(Contact { key, ..Contact::default() }, reason.as_str(), now)
                 }
             };
-            if let Some(record) = record {
-                batch.history.push((graph.id.clone(), contact.key.clone(), 0, vec![record]));
-            }
-            batch.contacts.push((graph.id.clone(), contact, lead));
+            batch.contacts.push(&graph.id, &contact, &lead, record.as_slice());
             if batch.contacts.len() >= IMPORT_BATCH {
                 added += self.store.write(std::mem::take(&mut batch), true)?.new_contacts;
             }

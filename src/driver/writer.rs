@@ -7,15 +7,18 @@
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::{Scope, ScopedJoinHandle};
 
-use crate::store::{Batch, Store, StoreError};
+use crate::store::{Batch, NewLeads, Store, StoreError};
 
 enum Message {
-    Write(Batch, bool),
+    Write(Box<Batch>, bool),
     Sync(SyncSender<()>),
 }
 
 pub struct Writer<'scope> {
     tx: Option<SyncSender<Message>>,
+    /// New-lead buffers the thread has written, emptied, to be filled again: memory the
+    /// driver's thread reuses instead of asking for fresh pages every batch.
+    spare: Option<Receiver<NewLeads>>,
     thread: Option<ScopedJoinHandle<'scope, Result<(), StoreError>>>,
     /// Set when no thread could be started: batches are written by the caller.
     inline: Option<&'scope Store>,
@@ -26,12 +29,23 @@ impl<'scope> Writer<'scope> {
     /// bounded however far ahead the driver runs.
     pub fn spawn<'env>(scope: &'scope Scope<'scope, 'env>, store: &'scope Store) -> Writer<'scope> {
         let (tx, rx) = sync_channel::<Message>(1);
-        let thread =
-            std::thread::Builder::new().name("herald-writer".into()).spawn_scoped(scope, move || apply(store, rx));
+        let (spare_tx, spare_rx) = sync_channel::<NewLeads>(2);
+        let thread = std::thread::Builder::new()
+            .name("herald-writer".into())
+            .spawn_scoped(scope, move || apply(store, rx, spare_tx));
         match thread {
-            Ok(thread) => Writer { tx: Some(tx), thread: Some(thread), inline: None },
+            Ok(thread) => Writer { tx: Some(tx), spare: Some(spare_rx), thread: Some(thread), inline: None },
             // No thread to be had: write on the caller's (same results, one core).
-            Err(_) => Writer { tx: None, thread: None, inline: Some(store) },
+            Err(_) => Writer { tx: None, spare: None, thread: None, inline: Some(store) },
+        }
+    }
+
+    /// An empty new-lead buffer: one the thread gave back if there is one, else a new one with
+    /// room for `leads` rows of about `row` bytes.
+    pub fn new_leads(&mut self, leads: usize, row: usize) -> NewLeads {
+        match self.spare.as_ref().and_then(|rx| rx.try_recv().ok()) {
+            Some(spare) => spare,
+            None => NewLeads::with_capacity(leads, row),
         }
     }
 
@@ -43,7 +57,7 @@ impl<'scope> Writer<'scope> {
         if let Some(store) = self.inline {
             return store.write(batch, durable).map(drop);
         }
-        self.send(Message::Write(batch, durable))
+        self.send(Message::Write(Box::new(batch), durable))
     }
 
     /// Waits until everything handed over is committed.
@@ -84,11 +98,14 @@ impl<'scope> Writer<'scope> {
     }
 }
 
-fn apply(store: &Store, rx: Receiver<Message>) -> Result<(), StoreError> {
+fn apply(store: &Store, rx: Receiver<Message>, spare: SyncSender<NewLeads>) -> Result<(), StoreError> {
     for message in rx {
         match message {
-            Message::Write(batch, durable) => {
-                store.write(batch, durable)?;
+            Message::Write(mut batch, durable) => {
+                store.apply(&batch, durable)?;
+                batch.contacts.clear();
+                // Given back if the driver wants it; else dropped here.
+                let _ = spare.try_send(batch.contacts);
             }
             Message::Sync(ack) => {
                 let _ = ack.send(());

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Number, Value};
 
 use crate::contacts::Contact;
-use crate::runtime::{CallInfo, Event, Input, Lead, LeadStatus, Park, Record, Reply};
+use crate::runtime::{CallInfo, Input, Lead, LeadStatus, Park, Reply};
 
 /// Appends values to a byte buffer.
 pub struct Enc<'a>(pub &'a mut Vec<u8>);
@@ -37,7 +37,7 @@ impl Enc<'_> {
         self.u8(u8::from(b));
     }
 
-    fn str(&mut self, s: &str) {
+    pub(super) fn str(&mut self, s: &str) {
         self.uint(s.len() as u64);
         self.0.extend_from_slice(s.as_bytes());
     }
@@ -52,7 +52,7 @@ impl Enc<'_> {
         }
     }
 
-    fn time(&mut self, t: DateTime<Utc>) {
+    pub(super) fn time(&mut self, t: DateTime<Utc>) {
         self.int(t.timestamp());
         self.uint(u64::from(t.timestamp_subsec_nanos()));
     }
@@ -127,7 +127,7 @@ pub struct Dec<'a> {
     pos: usize,
 }
 
-type Res<T> = Result<T, String>;
+pub(super) type Res<T> = Result<T, String>;
 
 /// Nesting bound for stored JSON values: a corrupt byte must not recurse the stack away.
 const MAX_DEPTH: u32 = 64;
@@ -168,7 +168,7 @@ impl<'a> Dec<'a> {
         u32::try_from(self.uint()?).map_err(|_| "number out of range".into())
     }
 
-    fn len(&mut self) -> Res<usize> {
+    pub(super) fn len(&mut self) -> Res<usize> {
         let n = usize::try_from(self.uint()?).map_err(|_| "length out of range")?;
         if n > self.buf.len() - self.pos.min(self.buf.len()) {
             return Err(format!("length {n} beyond the value"));
@@ -184,14 +184,14 @@ impl<'a> Dec<'a> {
         }
     }
 
-    fn bytes(&mut self, n: usize) -> Res<&'a [u8]> {
+    pub(super) fn bytes(&mut self, n: usize) -> Res<&'a [u8]> {
         let end = self.pos.checked_add(n).filter(|&e| e <= self.buf.len()).ok_or("cut short")?;
         let out = &self.buf[self.pos..end];
         self.pos = end;
         Ok(out)
     }
 
-    fn str(&mut self) -> Res<String> {
+    pub(super) fn str(&mut self) -> Res<String> {
         let n = self.len()?;
         let bytes = self.bytes(n)?;
         String::from_utf8(bytes.to_vec()).map_err(|_| "text is not UTF-8".into())
@@ -201,7 +201,7 @@ impl<'a> Dec<'a> {
         if self.bool()? { self.str().map(Some) } else { Ok(None) }
     }
 
-    fn time(&mut self) -> Res<DateTime<Utc>> {
+    pub(super) fn time(&mut self) -> Res<DateTime<Utc>> {
         let secs = self.int()?;
         let nanos = self.u32()?;
         DateTime::from_timestamp(secs, nanos).ok_or_else(|| format!("time {secs}.{nanos} out of range"))
@@ -450,144 +450,6 @@ fn get_input(d: &mut Dec) -> Res<Input> {
         4 => Input::Event { name: d.str()?, vars: d.map(0)? },
         5 => Input::OptOut,
         tag => return Err(format!("unknown input tag {tag}")),
-    })
-}
-
-pub fn put_records(out: &mut Vec<u8>, records: &[Record]) {
-    let mut e = Enc(out);
-    e.uint(records.len() as u64);
-    for record in records {
-        e.time(record.at);
-        e.opt_str(record.step.as_deref());
-        put_event(&mut e, &record.event);
-    }
-}
-
-pub fn get_records(bytes: &[u8]) -> Res<Vec<Record>> {
-    let mut d = Dec::new(bytes);
-    let n = d.len()?;
-    let mut out = Vec::with_capacity(n.min(1024));
-    for _ in 0..n {
-        let at = d.time()?;
-        let step = d.opt_str()?;
-        out.push(Record { at, step, event: get_event(&mut d)? });
-    }
-    Ok(out)
-}
-
-fn put_event(e: &mut Enc, event: &Event) {
-    match event {
-        Event::Enter => e.u8(0),
-        Event::Condition { what, source, result, values } => {
-            e.u8(1);
-            e.str(what);
-            e.str(source);
-            e.bool(*result);
-            e.uint(values.len() as u64);
-            for (path, value) in values {
-                e.str(path);
-                e.str(value);
-            }
-        }
-        Event::Send { channel, to, text, key, variant } => {
-            e.u8(2);
-            e.str(channel);
-            e.str(to);
-            e.str(text);
-            e.str(key);
-            e.opt_str(variant.as_deref());
-        }
-        Event::Call { channel, to, key, attempt } => {
-            e.u8(3);
-            e.str(channel);
-            e.str(to);
-            e.str(key);
-            e.uint(u64::from(*attempt));
-        }
-        Event::Outcome { status } => {
-            e.u8(4);
-            e.str(status);
-        }
-        Event::Reply { text, intent } => {
-            e.u8(5);
-            e.opt_str(text.as_deref());
-            e.opt_str(intent.as_deref());
-        }
-        Event::Event { name } => {
-            e.u8(6);
-            e.str(name);
-        }
-        Event::Wait { until } => {
-            e.u8(7);
-            e.time(*until);
-        }
-        Event::Route { to } => {
-            e.u8(8);
-            e.str(to);
-        }
-        Event::Split { variant } => {
-            e.u8(9);
-            e.str(variant);
-        }
-        Event::Set { name, value } => {
-            e.u8(10);
-            e.str(name);
-            e.str(value);
-        }
-        Event::Retry { attempt, until } => {
-            e.u8(11);
-            e.uint(u64::from(*attempt));
-            e.time(*until);
-        }
-        Event::Defer { until, reason } => {
-            e.u8(12);
-            e.time(*until);
-            e.str(reason);
-        }
-        Event::Skip { reason } => {
-            e.u8(13);
-            e.str(reason);
-        }
-        Event::Error { reason } => {
-            e.u8(14);
-            e.str(reason);
-        }
-        Event::Exit { lead_status, reason } => {
-            e.u8(15);
-            e.u8(status_byte(*lead_status));
-            e.opt_str(reason.as_deref());
-        }
-    }
-}
-
-fn get_event(d: &mut Dec) -> Res<Event> {
-    Ok(match d.u8()? {
-        0 => Event::Enter,
-        1 => {
-            let (what, source, result) = (d.str()?, d.str()?, d.bool()?);
-            let n = d.len()?;
-            let mut values = Vec::with_capacity(n.min(64));
-            for _ in 0..n {
-                let path = d.str()?;
-                values.push((path, d.str()?));
-            }
-            Event::Condition { what, source, result, values }
-        }
-        2 => Event::Send { channel: d.str()?, to: d.str()?, text: d.str()?, key: d.str()?, variant: d.opt_str()? },
-        3 => Event::Call { channel: d.str()?, to: d.str()?, key: d.str()?, attempt: d.u32()? },
-        4 => Event::Outcome { status: d.str()? },
-        5 => Event::Reply { text: d.opt_str()?, intent: d.opt_str()? },
-        6 => Event::Event { name: d.str()? },
-        7 => Event::Wait { until: d.time()? },
-        8 => Event::Route { to: d.str()? },
-        9 => Event::Split { variant: d.str()? },
-        10 => Event::Set { name: d.str()?, value: d.str()? },
-        11 => Event::Retry { attempt: d.u32()?, until: d.time()? },
-        12 => Event::Defer { until: d.time()?, reason: d.str()? },
-        13 => Event::Skip { reason: d.str()? },
-        14 => Event::Error { reason: d.str()? },
-        15 => Event::Exit { lead_status: status(d)?, reason: d.opt_str()? },
-        tag => return Err(format!("unknown event tag {tag}")),
     })
 }
 

@@ -55,38 +55,6 @@ fn a_lead_with_every_field_set_round_trips() {
 }
 
 #[test]
-fn every_event_round_trips() {
-    let events = vec![
-        Event::Enter,
-        Event::Condition {
-            what: "if".into(),
-            source: "a > 1".into(),
-            result: true,
-            values: vec![("a".into(), "2".into())],
-        },
-        Event::Send { channel: "sms".into(), to: "+1".into(), text: "hé".into(), key: "k".into(), variant: None },
-        Event::Call { channel: "voice".into(), to: "+1".into(), key: "k".into(), attempt: 2 },
-        Event::Outcome { status: "answered".into() },
-        Event::Reply { text: None, intent: Some("x".into()) },
-        Event::Event { name: "bought".into() },
-        Event::Wait { until: at(5) },
-        Event::Route { to: "next".into() },
-        Event::Split { variant: "a".into() },
-        Event::Set { name: "v".into(), value: "1".into() },
-        Event::Retry { attempt: 2, until: at(7) },
-        Event::Defer { until: at(8), reason: "window".into() },
-        Event::Skip { reason: "when".into() },
-        Event::Error { reason: "boom".into() },
-        Event::Exit { lead_status: LeadStatus::OptedOut, reason: Some("stop".into()) },
-    ];
-    let records: Vec<Record> =
-        events.into_iter().enumerate().map(|(i, event)| Record { at: at(i as i64), step: None, event }).collect();
-    let mut bytes = Vec::new();
-    put_records(&mut bytes, &records);
-    assert_eq!(get_records(&bytes).unwrap(), records);
-}
-
-#[test]
 fn a_contact_round_trips() {
     let contact = Contact {
         key: "a@b.c".into(),

@@ -1,15 +1,18 @@
 //! The store: the only user of redb. Tables, value encoding, schema version, group commit, outbox.
 //!
 //! Every value starts with a format byte, so a newer herald can still read what an older one
-//! wrote. A lead row holds the lead, its contact (one read per due lead) and the ids of its
-//! history rows, behind a small fixed header (status, wake time), so that keeping the due index
-//! in step and counting statuses never decode a lead (`rows`). Leads, contacts and history are
-//! binary (`codec`); campaigns and outbox actions, rare and small, are JSON.
+//! wrote. A lead row holds the lead, its contact (one read per due lead), the history written
+//! with it and the ids of its later history rows, behind a small fixed header (status, wake
+//! time), so that keeping the due index in step and counting statuses never decode a lead
+//! (`rows`). Leads and contacts are binary (`codec`), history is packed binary (`records`);
+//! campaigns and outbox actions, rare and small, are JSON.
 //!
 //! History rows are keyed by one increasing number across the database, so writing them only
-//! ever appends to the right edge of the B-tree; the lead row lists its own.
+//! ever appends to the right edge of the B-tree; the lead row lists its own. A lead simulated
+//! from start to end at import keeps its whole history in its row: one insert per lead.
 
 mod codec;
+mod records;
 mod rows;
 mod write;
 
@@ -24,20 +27,23 @@ use serde::{Deserialize, Serialize};
 
 use crate::contacts::Contact;
 use crate::runtime::{Action, Lead, LeadStatus, Record};
+pub use rows::NewLeads;
 use rows::{RowView, Wake};
 use write::{DueKey, append_history, link_history, put_leads, remove_lead};
 
 /// The layout of the tables. Bump it (and add a migration in `Store::prepare`) when it changes.
-/// Version 1 (JSON leads, history keyed by lead) was never released.
-pub const SCHEMA_VERSION: u32 = 2;
+/// Version 1 (JSON leads, history keyed by lead) was never released; version 2 is herald 0.1's.
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// Bounded so that memory does not grow with the number of contacts (32 MiB: as fast as 64 on the
 /// peer flow, and peak RSS stays under 200 MB with the batches in flight).
 const CACHE_BYTES: usize = 32 * 1024 * 1024;
 /// The format byte of every JSON-encoded value.
 const FORMAT_JSON: u8 = 1;
-/// The format byte of a history row: binary records (`codec::put_records`).
-const FORMAT_RECORDS: u8 = 2;
+/// The format byte of a history row: packed records (`records::put_packed`).
+const FORMAT_RECORDS: u8 = 3;
+/// History rows written by herald 0.1: plain records (`records::get_plain`).
+const FORMAT_RECORDS_PLAIN: u8 = 2;
 const SCHEMA_KEY: &str = "schema_version";
 
 const META: TableDefinition<&str, u32> = TableDefinition::new("meta");
@@ -102,8 +108,9 @@ pub enum CampaignStatus {
 pub struct Batch {
     /// Upserted.
     pub campaigns: Vec<CampaignRecord>,
-    /// (campaign, contact, its new lead): inserted only when the lead does not exist yet.
-    pub contacts: Vec<(String, Contact, Lead)>,
+    /// New leads with their contact and first history, already encoded: each inserted only when
+    /// the contact has no lead in the campaign yet.
+    pub contacts: NewLeads,
     /// (campaign, lead): upserted, with the due index kept in step.
     pub leads: Vec<(String, Lead)>,
     /// (campaign, contact, first seq, records): one row per entry.
@@ -193,6 +200,10 @@ impl Store {
         match self.schema_version()? {
             Some(found) if found > SCHEMA_VERSION => Err(StoreError::NewerSchema { path: self.path.clone(), found }),
             Some(SCHEMA_VERSION) => Ok(()),
+            // Version 3 writes lead rows and history in new formats (format bytes 3) and still
+            // reads version 2's; only the version number changes, so that herald 0.1 says the
+            // file is newer rather than damaged.
+            Some(2) => self.set_schema_version(),
             Some(found) => Err(corrupt(&self.path, format!("unknown schema version {found}"))),
             None => self.create_tables(),
         }
@@ -215,6 +226,13 @@ impl Store {
         }
     }
 
+    fn set_schema_version(&self) -> Result<(), StoreError> {
+        let p = &self.path;
+        let txn = self.db.begin_write().at(p)?;
+        txn.open_table(META).at(p)?.insert(SCHEMA_KEY, SCHEMA_VERSION).at(p)?;
+        txn.commit().at(p)
+    }
+
     fn create_tables(&self) -> Result<(), StoreError> {
         let p = &self.path;
         let txn = self.db.begin_write().at(p)?;
@@ -232,6 +250,11 @@ impl Store {
     /// Applies `batch` in one transaction. `durable: false` (simulate) skips the fsync. Takes
     /// `&self` so that one thread can write while another reads the last committed state.
     pub fn write(&self, batch: Batch, durable: bool) -> Result<WriteSummary, StoreError> {
+        self.apply(&batch, durable)
+    }
+
+    /// `write`, leaving the batch to the caller (whose buffers may serve again).
+    pub fn apply(&self, batch: &Batch, durable: bool) -> Result<WriteSummary, StoreError> {
         let p = &self.path;
         let mut txn = self.db.begin_write().at(p)?;
         txn.set_durability(if durable { Durability::Immediate } else { Durability::None }).at(p)?;
@@ -395,17 +418,18 @@ impl Store {
         let txn = self.db.begin_read().at(p)?;
         let leads = txn.open_table(LEADS).at(p)?;
         let Some(row) = leads.get((campaign, contact)).at(p)? else { return Ok(Vec::new()) };
-        let ids = RowView::parse(row.value())
-            .and_then(|view| view.history_ids())
-            .map_err(|e| corrupt(p, format!("lead row {contact}: {e}")))?;
+        let bad = |e: String| corrupt(p, format!("lead row {contact}: {e}"));
+        let view = RowView::parse(row.value()).map_err(bad)?;
+        let mut out = view.own_records(campaign, contact).map_err(bad)?;
+        let ids = view.history_ids().map_err(bad)?;
         let table = txn.open_table(HISTORY).at(p)?;
-        let mut out = Vec::new();
         for id in ids {
             let Some(value) = table.get(id).at(p)? else {
                 return Err(corrupt(p, format!("history row {id} of {campaign}/{contact} is missing")));
             };
             let records = match value.value().split_first() {
-                Some((&FORMAT_RECORDS, bytes)) => codec::get_records(bytes),
+                Some((&FORMAT_RECORDS, bytes)) => records::get_packed(bytes, campaign, contact),
+                Some((&FORMAT_RECORDS_PLAIN, bytes)) => records::get_plain(bytes),
                 Some((format, _)) => Err(format!("unknown format {format}")),
                 None => Err("empty".into()),
             };

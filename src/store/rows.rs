@@ -1,16 +1,25 @@
-//! The lead row: one value per (campaign, contact) holding the contact, the lead and the ids of
-//! its history rows, behind a fixed header (status, wake time) that the due index and the
-//! status counts read without decoding the rest.
+//! The lead row: one value per (campaign, contact) holding the contact, the lead and its
+//! history, behind a fixed header (status, wake time) that the due index and the status counts
+//! read without decoding the rest.
 //!
-//! Layout (format 2): `[2, status, has_wake, wake secs i64 LE, wake nanos u32 LE,
-//! contact length u32 LE]`, the contact, `[lead length u32 LE]`, the lead (see `codec`), then
-//! the history row ids as varints (each the difference from the one before).
+//! Layout (format 3): `[3, status, has_wake, wake secs i64 LE, wake nanos u32 LE,
+//! contact length u32 LE]`, the contact, `[lead length u32 LE]`, the lead (see `codec`),
+//! `[length u32 LE]` and the history written with the lead when it was imported (packed records,
+//! see `records`; a simulated lead's whole history), then the ids of the history rows appended
+//! since, as varints (each the difference from the one before). Format 2 had no history of its
+//! own, only the ids.
+//!
+//! New leads are encoded where they are made (`NewLeads`), so the writer thread only inserts
+//! bytes.
 
 use super::codec::{self, Dec, Enc};
+use super::records;
 use crate::contacts::Contact;
-use crate::runtime::{Lead, LeadStatus};
+use crate::runtime::{Lead, LeadStatus, Record};
 
-pub const FORMAT_ROW: u8 = 2;
+pub const FORMAT_ROW: u8 = 3;
+/// Rows written by herald 0.1 (store schema 2): no history of their own.
+const FORMAT_ROW_2: u8 = 2;
 /// Format, status, wake flag, wake secs, wake nanos; the contact length follows.
 const HEADER: usize = 15;
 
@@ -21,21 +30,11 @@ pub fn due_wake(lead: &Lead) -> Option<Wake> {
     lead.wake_at.filter(|_| !lead.status.is_final()).map(|at| (at.timestamp(), at.timestamp_subsec_nanos()))
 }
 
-/// Encodes a row from the contact's encoded bytes (empty: a contact with only its key).
-pub fn encode(contact: &[u8], lead: &Lead, history: impl IntoIterator<Item = u64>) -> Vec<u8> {
-    let mut out = Vec::with_capacity(HEADER + contact.len() + 160);
-    let wake = due_wake(lead);
-    let (secs, nanos) = wake.unwrap_or_default();
-    out.extend_from_slice(&[FORMAT_ROW, codec::status_byte(lead.status), u8::from(wake.is_some())]);
-    out.extend_from_slice(&secs.to_le_bytes());
-    out.extend_from_slice(&nanos.to_le_bytes());
-    out.extend_from_slice(&(contact.len() as u32).to_le_bytes());
-    out.extend_from_slice(contact);
-    let lead_at = out.len();
-    out.extend_from_slice(&[0; 4]);
-    codec::put_lead(&mut out, lead);
-    let lead_len = (out.len() - lead_at - 4) as u32;
-    out[lead_at..lead_at + 4].copy_from_slice(&lead_len.to_le_bytes());
+/// Encodes a row from the parts of an existing one (`RowView`): its contact and own history
+/// bytes, a new lead, and history row ids.
+pub fn encode(contact: &[u8], own: &[u8], lead: &Lead, history: impl IntoIterator<Item = u64>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(HEADER + contact.len() + own.len() + 160);
+    write(&mut out, lead, |out| out.extend_from_slice(contact), |out| out.extend_from_slice(own));
     let mut e = Enc(&mut out);
     let mut last = 0;
     for id in history {
@@ -45,6 +44,85 @@ pub fn encode(contact: &[u8], lead: &Lead, history: impl IntoIterator<Item = u64
     out
 }
 
+/// Appends a row: header, counted contact, counted lead, counted own history.
+fn write(out: &mut Vec<u8>, lead: &Lead, contact: impl FnOnce(&mut Vec<u8>), own: impl FnOnce(&mut Vec<u8>)) {
+    let wake = due_wake(lead);
+    let (secs, nanos) = wake.unwrap_or_default();
+    out.extend_from_slice(&[FORMAT_ROW, codec::status_byte(lead.status), u8::from(wake.is_some())]);
+    out.extend_from_slice(&secs.to_le_bytes());
+    out.extend_from_slice(&nanos.to_le_bytes());
+    counted(out, contact);
+    counted(out, |out| codec::put_lead(out, lead));
+    counted(out, own);
+}
+
+/// Appends `[length u32 LE]` and what `f` writes.
+fn counted(out: &mut Vec<u8>, f: impl FnOnce(&mut Vec<u8>)) {
+    let at = out.len();
+    out.extend_from_slice(&[0; 4]);
+    f(out);
+    let len = (out.len() - at - 4) as u32;
+    out[at..at + 4].copy_from_slice(&len.to_le_bytes());
+}
+
+/// Rows of new leads, encoded where the leads are made, in one buffer: (campaign, key, row).
+#[derive(Debug, Default)]
+pub struct NewLeads {
+    bytes: Vec<u8>,
+    /// Where each item's campaign, key and row start, and where the row ends.
+    items: Vec<[usize; 4]>,
+}
+
+impl NewLeads {
+    pub fn with_capacity(leads: usize, row: usize) -> NewLeads {
+        NewLeads { bytes: Vec::with_capacity(leads * row), items: Vec::with_capacity(leads) }
+    }
+
+    /// Empties the buffer, keeping its memory.
+    pub fn clear(&mut self) {
+        self.bytes.clear();
+        self.items.clear();
+    }
+
+    /// Adds a contact's new lead, with the history its first steps wrote.
+    pub fn push(&mut self, campaign: &str, contact: &Contact, lead: &Lead, history: &[Record]) {
+        debug_assert_eq!(lead.contact, contact.key, "a lead pushed with another contact");
+        let start = self.bytes.len();
+        self.bytes.extend_from_slice(campaign.as_bytes());
+        let key = self.bytes.len();
+        self.bytes.extend_from_slice(contact.key.as_bytes());
+        let row = self.bytes.len();
+        write(
+            &mut self.bytes,
+            lead,
+            |out| codec::put_contact(out, contact),
+            |out| {
+                if !history.is_empty() {
+                    records::put_packed(out, history, campaign, &contact.key);
+                }
+            },
+        );
+        self.items.push([start, key, row, self.bytes.len()]);
+    }
+
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// (campaign, key, row), in the order pushed.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str, &[u8])> {
+        self.items.iter().map(|&[start, key, row, end]| {
+            let text = |range: std::ops::Range<usize>| std::str::from_utf8(&self.bytes[range]).unwrap_or_default();
+            (text(start..key), text(key..row), &self.bytes[row..end])
+        })
+    }
+}
+
+#[cfg(test)]
 pub fn encode_contact(contact: &Contact) -> Vec<u8> {
     let mut out = Vec::with_capacity(64);
     codec::put_contact(&mut out, contact);
@@ -57,6 +135,8 @@ pub struct RowView<'a> {
     pub wake: Option<Wake>,
     pub contact: &'a [u8],
     pub lead: &'a [u8],
+    /// The history written with the row (packed records; empty in format 2).
+    pub own: &'a [u8],
     history: &'a [u8],
 }
 
@@ -65,8 +145,9 @@ impl<'a> RowView<'a> {
         let Some((header, rest)) = bytes.split_first_chunk::<HEADER>() else {
             return Err("too short".into());
         };
-        if header[0] != FORMAT_ROW {
-            return Err(format!("unknown format {}", header[0]));
+        let format = header[0];
+        if format != FORMAT_ROW && format != FORMAT_ROW_2 {
+            return Err(format!("unknown format {format}"));
         }
         let status = codec::status_from_byte(header[1]).ok_or_else(|| format!("unknown status {}", header[1]))?;
         let number = |range: std::ops::Range<usize>| {
@@ -80,8 +161,10 @@ impl<'a> RowView<'a> {
             other => return Err(format!("bad wake flag {other}")),
         };
         let (contact, rest) = split_counted(rest).ok_or("contact cut short")?;
-        let (lead, history) = split_counted(rest).ok_or("lead cut short")?;
-        Ok(RowView { status, wake, contact, lead, history })
+        let (lead, rest) = split_counted(rest).ok_or("lead cut short")?;
+        let (own, history) =
+            if format == FORMAT_ROW_2 { (&[][..], rest) } else { split_counted(rest).ok_or("history cut short")? };
+        Ok(RowView { status, wake, contact, lead, own, history })
     }
 
     pub fn history_ids(&self) -> Result<Vec<u64>, String> {
@@ -93,6 +176,11 @@ impl<'a> RowView<'a> {
             ids.push(last);
         }
         Ok(ids)
+    }
+
+    /// The row's own history records.
+    pub fn own_records(&self, campaign: &str, key: &str) -> Result<Vec<Record>, String> {
+        if self.own.is_empty() { Ok(Vec::new()) } else { records::get_packed(self.own, campaign, key) }
     }
 
     pub fn decode(&self, key: &str) -> Result<(Contact, Lead), String> {

@@ -6,9 +6,8 @@ use std::path::Path;
 
 use redb::ReadableTable;
 
-use super::rows::{self, RowView, Wake, due_wake};
-use super::{At, DUE, FORMAT_RECORDS, HISTORY, LEADS, StoreError, codec, corrupt, internal};
-use crate::contacts::Contact;
+use super::rows::{self, NewLeads, RowView, Wake, due_wake};
+use super::{At, DUE, FORMAT_RECORDS, HISTORY, LEADS, StoreError, corrupt, internal, records};
 use crate::runtime::{Lead, Record};
 
 pub(super) type DueKey<'a> = (&'a str, i64, u32, &'a str);
@@ -38,7 +37,7 @@ pub(super) fn append_history<'a>(
         }
         bytes.clear();
         bytes.push(FORMAT_RECORDS);
-        codec::put_records(&mut bytes, records);
+        records::put_packed(&mut bytes, records, campaign, contact);
         table.insert(next, bytes.as_slice()).at(p)?;
         ids.entry((campaign.as_str(), contact.as_str())).or_default().push(next);
         next += 1;
@@ -60,7 +59,7 @@ pub(super) fn link_history(p: &Path, txn: &redb::WriteTransaction, history: NewH
             let view = RowView::parse(row.value()).map_err(|e| corrupt(p, format!("lead row {contact}: {e}")))?;
             let old = view.history_ids().map_err(|e| corrupt(p, format!("lead row {contact}: {e}")))?;
             let (_, lead) = view.decode(contact).map_err(|e| corrupt(p, e))?;
-            rows::encode(view.contact, &lead, old.into_iter().chain(ids))
+            rows::encode(view.contact, view.own, &lead, old.into_iter().chain(ids))
         };
         row.insert(bytes.as_slice()).at(p)?;
     }
@@ -73,7 +72,7 @@ pub(super) fn link_history(p: &Path, txn: &redb::WriteTransaction, history: NewH
 pub(super) fn put_leads<'a>(
     p: &Path,
     txn: &redb::WriteTransaction,
-    contacts: &'a [(String, Contact, Lead)],
+    contacts: &'a NewLeads,
     leads: &'a [(String, Lead)],
     history: &mut NewHistory<'a>,
 ) -> Result<usize, StoreError> {
@@ -84,26 +83,19 @@ pub(super) fn put_leads<'a>(
     // (due key, +1 added / -1 removed): netted per key, since a lead may change twice in a batch.
     let mut moves: Vec<(DueKey, i8)> = Vec::with_capacity(2 * leads.len() + contacts.len());
     let mut new_contacts = 0;
-    for (campaign, contact, lead) in in_key_order(contacts, |c| (&c.0, &c.1.key)) {
-        check_key(&contact.key, lead)?;
-        let key = (campaign.as_str(), contact.key.as_str());
-        let ids = history.remove(&key).unwrap_or_default();
-        let row = rows::encode(&rows::encode_contact(contact), lead, ids.iter().copied());
+    let mut sorted: Vec<(&str, &str, &[u8])> = contacts.iter().collect();
+    // Stable: of two rows for one contact, the first pushed wins.
+    sorted.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+    for (campaign, key, row) in sorted {
+        let wake = RowView::parse(row).map_err(|e| internal(format!("new lead row {key}: {e}")))?.wake;
         // Insert, and put back what was there: one descent for the common case, a new contact.
-        let existing = table.insert(key, row.as_slice()).at(p)?.map(|old| old.value().to_vec());
+        let existing = table.insert((campaign, key), row).at(p)?.map(|old| old.value().to_vec());
         if let Some(old) = existing {
-            // The contact has a lead already: it stays as it was, and the history written for
-            // the would-be new lead goes.
-            table.insert(key, old.as_slice()).at(p)?;
-            if !ids.is_empty() {
-                let mut rows = txn.open_table(HISTORY).at(p)?;
-                for id in ids {
-                    rows.remove(id).at(p)?;
-                }
-            }
+            // The contact has a lead already: it stays as it was, with its history.
+            table.insert((campaign, key), old.as_slice()).at(p)?;
             continue;
         }
-        moves.extend(due_wake(lead).map(|(secs, nanos)| ((campaign.as_str(), secs, nanos, lead.contact.as_str()), 1)));
+        moves.extend(wake.map(|(secs, nanos)| ((campaign, secs, nanos, key), 1)));
         new_contacts += 1;
     }
     for (campaign, lead) in in_key_order(leads, |l| (&l.0, &l.1.contact)) {
@@ -136,7 +128,8 @@ fn put_lead(
                 let bad = |e: String| corrupt(p, format!("lead row {}: {e}", lead.contact));
                 let view = RowView::parse(row.value()).map_err(bad)?;
                 let ids = view.history_ids().map_err(bad)?;
-                (view.wake, rows::encode(view.contact, lead, ids.into_iter().chain(new_history.iter().copied())))
+                let ids = ids.into_iter().chain(new_history.iter().copied());
+                (view.wake, rows::encode(view.contact, view.own, lead, ids))
             };
             row.insert(bytes.as_slice()).at(p)?;
             Some(old)
@@ -146,7 +139,7 @@ fn put_lead(
     match replaced {
         Some(old) => Ok(old),
         None => {
-            table.insert(key, rows::encode(&[], lead, new_history).as_slice()).at(p)?;
+            table.insert(key, rows::encode(&[], &[], lead, new_history).as_slice()).at(p)?;
             Ok(None)
         }
     }
@@ -199,12 +192,4 @@ fn in_key_order<'a, T, K: Ord>(items: &'a [T], key: impl Fn(&'a T) -> K) -> Vec<
     let mut sorted: Vec<&T> = items.iter().collect();
     sorted.sort_by_key(|item| key(item));
     sorted
-}
-
-fn check_key(key: &str, lead: &Lead) -> Result<(), StoreError> {
-    if lead.contact == key {
-        Ok(())
-    } else {
-        Err(internal(format!("contact {key} came with the lead of {}", lead.contact)))
-    }
 }
