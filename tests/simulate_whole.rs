@@ -14,6 +14,31 @@ use herald::runtime::{Lead, Record};
 use herald::store::Store;
 
 const START: &str = "2026-12-07T08:00:00Z";
+const UNTIL: &str = "2026-12-08T08:00:00Z";
+
+/// The peer benchmark's flow (../shared/peers/campaign.yaml).
+const PEER: &str = "id: peer-bench
+channel: sms
+contacts:
+  key: id
+  fields:
+    will_reply: bool
+steps:
+  - id: step1
+    send: { text: \"Hi {{ contact.name }}, quick question about your order?\" }
+  - id: wait_2d
+    wait: 2d
+  - id: decide
+    branch:
+      - if: reply.text != null
+        goto: step2
+      - else: step3
+  - id: step2
+    send: { text: \"Thanks {{ contact.name }}! Here is the link.\" }
+    next: end
+  - id: step3
+    send: { text: \"Hi {{ contact.name }}, just following up.\" }
+";
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -52,7 +77,7 @@ fn everything(db: &Path, campaign: &str) -> BTreeMap<String, (Contact, Lead, Vec
         .collect()
 }
 
-fn simulate(dir: &Path, file: &Path, name: &str, format: &str, db: &Path) -> String {
+fn simulate(dir: &Path, file: &Path, name: &str, format: &str, db: &Path, until: Option<&str>) -> String {
     let output = Command::cargo_bin("herald")
         .unwrap()
         .current_dir(dir)
@@ -64,6 +89,7 @@ fn simulate(dir: &Path, file: &Path, name: &str, format: &str, db: &Path) -> Str
         .arg(root().join(format!("examples/{name}.responses.yaml")))
         .args(["--start", START, "--seed", "7", "--format", format, "--db"])
         .arg(db)
+        .args(until.map(|t| ["--until", t]).into_iter().flatten())
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
@@ -73,7 +99,7 @@ fn simulate(dir: &Path, file: &Path, name: &str, format: &str, db: &Path) -> Str
 
 #[test]
 fn walking_each_lead_whole_leaves_the_same_store_as_walking_in_time_order() {
-    let mut checked = 0;
+    let (mut checked, mut waiting) = (0, false);
     for entry in std::fs::read_dir(root().join("campaigns")).unwrap() {
         let path = entry.unwrap().path();
         let Some(name) = path.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_suffix(".yaml")) else {
@@ -92,18 +118,68 @@ fn walking_each_lead_whole_leaves_the_same_store_as_walking_in_time_order() {
         std::os::unix::fs::symlink(root().join("campaigns/templates"), dir.join("templates")).unwrap();
         let file = dir.join(format!("{name}.yaml"));
         std::fs::write(&file, without_pacing(&text)).unwrap();
-        let (whole, ordered) = (dir.join("whole.redb"), dir.join("ordered.redb"));
-        let summary = simulate(&dir, &file, name, "summary", &whole);
-        simulate(&dir, &file, name, "jsonl", &ordered);
-        let (a, b) = (everything(&whole, &id), everything(&ordered, &id));
-        assert!(!a.is_empty(), "{name}: no leads");
-        assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>(), "{name}: the same contacts");
-        for (key, lead) in &a {
-            assert_eq!(Some(lead), b.get(key), "{name}: lead {key}");
+        // To the end, and stopped after a day with leads still waiting.
+        for until in [None, Some(UNTIL)] {
+            let (whole, ordered) = (dir.join("whole.redb"), dir.join("ordered.redb"));
+            let summary = simulate(&dir, &file, name, "summary", &whole, until);
+            simulate(&dir, &file, name, "jsonl", &ordered, until);
+            let (a, b) = (everything(&whole, &id), everything(&ordered, &id));
+            assert!(!a.is_empty(), "{name}: no leads");
+            assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>(), "{name}: the same contacts");
+            for (key, lead) in &a {
+                assert_eq!(Some(lead), b.get(key), "{name} until {until:?}: lead {key}");
+            }
+            // The due index too: the leads still waiting wake at the same times.
+            let (sa, sb) = (Store::open(&whole).unwrap(), Store::open(&ordered).unwrap());
+            assert_eq!(sa.next_due(&id).unwrap(), sb.next_due(&id).unwrap(), "{name}: next due");
+            let later = chrono::DateTime::parse_from_rfc3339("2027-12-31T00:00:00Z").unwrap().to_utc();
+            let due = |s: &Store| {
+                s.due(&id, later, None, 10_000).unwrap().into_iter().map(|(c, _)| c.key).collect::<Vec<_>>()
+            };
+            assert_eq!(due(&sa), due(&sb), "{name}: due leads");
+            if until.is_some() {
+                waiting |= !due(&sa).is_empty();
+            }
+            // The summary counts the leads the store holds.
+            assert!(summary.contains(&format!("{id}: {} contacts", a.len())), "{name}: {summary}");
+            drop((sa, sb));
+            std::fs::remove_file(&whole).unwrap();
+            std::fs::remove_file(&ordered).unwrap();
         }
-        // The summary counts the leads the store holds.
-        assert!(summary.contains(&format!("{id}: {} contacts", a.len())), "{name}: {summary}");
         checked += 1;
     }
     assert!(checked >= 5, "only {checked} campaigns had examples");
+    assert!(waiting, "no campaign had leads still waiting after a day");
+}
+
+/// A second import into the same database adds only the new contacts, and the summary's
+/// statuses are the store's (all five leads), not only this run's.
+#[test]
+fn a_second_import_adds_only_new_contacts_and_counts_every_lead() {
+    let dir = tempfile::tempdir().unwrap();
+    let campaign = dir.path().join("peer.yaml");
+    std::fs::write(&campaign, PEER).unwrap();
+    let db = dir.path().join("sim.redb");
+    let run = |rows: &str| {
+        let csv = dir.path().join("contacts.csv");
+        std::fs::write(&csv, format!("id,name,will_reply\n{rows}")).unwrap();
+        let output = Command::cargo_bin("herald")
+            .unwrap()
+            .arg("simulate")
+            .arg(&campaign)
+            .arg("--contacts")
+            .arg(&csv)
+            .args(["--start", START, "--format", "summary", "--db"])
+            .arg(&db)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let first = run("1,Ann,true\n2,Bob,false\n3,Cy,false\n");
+    assert!(first.contains("completed              3  100.0%"), "{first}");
+    let second = run("1,Ann,true\n2,Bob,false\n3,Cy,false\n4,Di,true\n5,Ed,false\n");
+    assert!(second.contains("completed              5  100.0%"), "{second}");
+    assert!(second.contains("step1                            2          2"), "only the new leads ran: {second}");
+    assert_eq!(everything(&db, "peer-bench").len(), 5);
 }

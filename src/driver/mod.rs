@@ -10,6 +10,7 @@ pub mod progress;
 pub mod responses;
 pub mod run;
 pub mod simulate;
+mod whole;
 pub mod writer;
 
 pub use output::SimFormat;

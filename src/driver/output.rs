@@ -70,6 +70,34 @@ impl Tally {
     }
 }
 
+impl Tally {
+    /// Adds another tally's counts (leads walked on another thread).
+    pub fn merge(&mut self, other: Tally) {
+        fn add<K: Ord>(into: &mut BTreeMap<K, u64>, from: BTreeMap<K, u64>) {
+            for (k, n) in from {
+                *into.entry(k).or_default() += n;
+            }
+        }
+        add(&mut self.entered, other.entered);
+        add(&mut self.sends, other.sends);
+        add(&mut self.calls, other.calls);
+        add(&mut self.outcomes, other.outcomes);
+        add(&mut self.variants, other.variants);
+        add(&mut self.statuses, other.statuses);
+        add(&mut self.reasons, other.reasons);
+        self.deferrals += other.deferrals;
+        self.retries += other.retries;
+        self.replies += other.replies;
+        self.first_action = match (self.first_action, other.first_action) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        // `None` is less than any `Some`.
+        self.last_action = self.last_action.max(other.last_action);
+        self.last_finish = self.last_finish.max(other.last_finish);
+    }
+}
+
 fn bump(map: &mut BTreeMap<String, u64>, key: &str) {
     match map.get_mut(key) {
         Some(n) => *n += 1,

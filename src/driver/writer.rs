@@ -5,6 +5,7 @@
 //! is committed, so that reads see them; the driver calls it before it looks for due leads.
 
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::{Arc, Mutex};
 use std::thread::{Scope, ScopedJoinHandle};
 
 use crate::store::{Batch, NewLeads, Store, StoreError};
@@ -18,7 +19,7 @@ pub struct Writer<'scope> {
     tx: Option<SyncSender<Message>>,
     /// New-lead buffers the thread has written, emptied, to be filled again: memory the
     /// driver's thread reuses instead of asking for fresh pages every batch.
-    spare: Option<Receiver<NewLeads>>,
+    spare: Option<Arc<Mutex<Receiver<NewLeads>>>>,
     thread: Option<ScopedJoinHandle<'scope, Result<(), StoreError>>>,
     /// Set when no thread could be started: batches are written by the caller.
     inline: Option<&'scope Store>,
@@ -34,7 +35,9 @@ impl<'scope> Writer<'scope> {
             .name("herald-writer".into())
             .spawn_scoped(scope, move || apply(store, rx, spare_tx));
         match thread {
-            Ok(thread) => Writer { tx: Some(tx), spare: Some(spare_rx), thread: Some(thread), inline: None },
+            Ok(thread) => {
+                Writer { tx: Some(tx), spare: Some(Arc::new(Mutex::new(spare_rx))), thread: Some(thread), inline: None }
+            }
             // No thread to be had: write on the caller's (same results, one core).
             Err(_) => Writer { tx: None, spare: None, thread: None, inline: Some(store) },
         }
@@ -43,10 +46,12 @@ impl<'scope> Writer<'scope> {
     /// An empty new-lead buffer: one the thread gave back if there is one, else a new one with
     /// room for `leads` rows of about `row` bytes.
     pub fn new_leads(&mut self, leads: usize, row: usize) -> NewLeads {
-        match self.spare.as_ref().and_then(|rx| rx.try_recv().ok()) {
-            Some(spare) => spare,
-            None => NewLeads::with_capacity(leads, row),
-        }
+        new_leads(self.spare.as_deref(), leads, row)
+    }
+
+    /// A sender for other threads, when there is a writer thread.
+    pub fn handle(&self) -> Option<WriterHandle> {
+        Some(WriterHandle { tx: self.tx.clone()?, spare: self.spare.clone()? })
     }
 
     /// Hands a batch over; `durable` commits it with an fsync.
@@ -95,6 +100,37 @@ impl<'scope> Writer<'scope> {
             Some(Err(_)) => StoreError::Internal("the store writer crashed".into()),
             _ => StoreError::Internal("the store writer stopped".into()),
         }
+    }
+}
+
+/// Hands batches to the writer thread from another thread. Its errors are the thread's to
+/// report (`Writer::finish`); a handle only learns that it stopped.
+#[derive(Clone)]
+pub struct WriterHandle {
+    tx: SyncSender<Message>,
+    spare: Arc<Mutex<Receiver<NewLeads>>>,
+}
+
+impl WriterHandle {
+    /// `Writer::new_leads`.
+    pub fn new_leads(&self, leads: usize, row: usize) -> NewLeads {
+        new_leads(Some(&self.spare), leads, row)
+    }
+
+    pub fn write(&self, batch: Batch, durable: bool) -> Result<(), StoreError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        self.tx
+            .send(Message::Write(Box::new(batch), durable))
+            .map_err(|_| StoreError::Internal("the store writer stopped".into()))
+    }
+}
+
+fn new_leads(spare: Option<&Mutex<Receiver<NewLeads>>>, leads: usize, row: usize) -> NewLeads {
+    match spare.and_then(|rx| rx.lock().ok()?.try_recv().ok()) {
+        Some(spare) => spare,
+        None => NewLeads::with_capacity(leads, row),
     }
 }
 
