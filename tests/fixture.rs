@@ -117,7 +117,7 @@ fn the_schema_2_fixture_is_upgraded_and_its_leads_take_new_history() {
     assert_eq!(store.history("ask", &contact.key).unwrap(), [before, added].concat());
 }
 
-/// Schema 3 (herald 0.2): three campaigns, one simulated with each lead walked whole (its
+/// Schema 3: three campaigns, one simulated with each lead walked whole (its
 /// history in its row), one simulated in time order, one run and ingested.
 #[test]
 fn the_schema_3_fixture_opens_and_every_table_reads() {

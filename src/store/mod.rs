@@ -32,7 +32,8 @@ use rows::{RowView, Wake};
 use write::{DueKey, append_history, link_history, put_leads, remove_lead};
 
 /// The layout of the tables. Bump it (and add a migration in `Store::prepare`) when it changes.
-/// Version 1 (JSON leads, history keyed by lead) was never released; version 2 is herald 0.1's.
+/// Version 1 (JSON leads, history keyed by lead) was never used on main; version 2 had plain
+/// history records; version 3 packs them and lets a lead row hold its own history.
 pub const SCHEMA_VERSION: u32 = 3;
 
 /// Bounded so that memory does not grow with the number of contacts (32 MiB: as fast as 64 on the
@@ -42,7 +43,7 @@ const CACHE_BYTES: usize = 32 * 1024 * 1024;
 const FORMAT_JSON: u8 = 1;
 /// The format byte of a history row: packed records (`records::put_packed`).
 const FORMAT_RECORDS: u8 = 3;
-/// History rows written by herald 0.1: plain records (`records::get_plain`).
+/// History rows written under schema 2: plain records (`records::get_plain`).
 const FORMAT_RECORDS_PLAIN: u8 = 2;
 const SCHEMA_KEY: &str = "schema_version";
 
@@ -201,7 +202,7 @@ impl Store {
             Some(found) if found > SCHEMA_VERSION => Err(StoreError::NewerSchema { path: self.path.clone(), found }),
             Some(SCHEMA_VERSION) => Ok(()),
             // Version 3 writes lead rows and history in new formats (format bytes 3) and still
-            // reads version 2's; only the version number changes, so that herald 0.1 says the
+            // reads version 2's; only the version number changes, so that a herald of schema 2 says the
             // file is newer rather than damaged.
             Some(2) => self.set_schema_version(),
             Some(found) => Err(corrupt(&self.path, format!("unknown schema version {found}"))),

@@ -18,7 +18,7 @@ use crate::contacts::Contact;
 use crate::runtime::{Lead, LeadStatus, Record};
 
 pub const FORMAT_ROW: u8 = 3;
-/// Rows written by herald 0.1 (store schema 2): no history of their own.
+/// Rows written under store schema 2: no history of their own.
 const FORMAT_ROW_2: u8 = 2;
 /// Format, status, wake flag, wake secs, wake nanos; the contact length follows.
 const HEADER: usize = 15;
