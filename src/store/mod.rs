@@ -202,8 +202,8 @@ impl Store {
             Some(found) if found > SCHEMA_VERSION => Err(StoreError::NewerSchema { path: self.path.clone(), found }),
             Some(SCHEMA_VERSION) => Ok(()),
             // Version 3 writes lead rows and history in new formats (format bytes 3) and still
-            // reads version 2's; only the version number changes, so that a herald of schema 2 says the
-            // file is newer rather than damaged.
+            // reads version 2's; only the version number changes, so that a herald of schema 2
+            // says the file is newer rather than damaged.
             Some(2) => self.set_schema_version(),
             Some(found) => Err(corrupt(&self.path, format!("unknown schema version {found}"))),
             None => self.create_tables(),
