@@ -889,6 +889,12 @@ impl Importer {
             Ok(key) => key,
             Err(reason) => return skip(raw_key, reason),
         };
+        // The first row with a key is that contact, whether it is imported or skipped: a later
+        // row with the same key is a duplicate either way (one lead per key, and the report
+        // counts what the store holds).
+        if !self.seen.insert(key_hash(&key)) {
+            return skip(&key, SkipReason::Duplicate);
+        }
         let empty = |i: usize| record[i].trim().is_empty();
         if self.required.iter().any(|index| index.is_none_or(empty)) {
             return skip(&key, SkipReason::MissingRequired);
@@ -946,9 +952,6 @@ impl Importer {
             }
         }
 
-        if !self.seen.insert(key_hash(&contact.key)) {
-            return Row::Skipped { line, key: contact.key, reason: SkipReason::Duplicate };
-        }
         if suppressed {
             return Row::Skipped { line, key: contact.key, reason: SkipReason::Suppressed };
         }
@@ -1266,13 +1269,14 @@ id,age,vip,due,at,home,note,other
         assert_eq!(rows[1], skipped(3, "+14155550100", SkipReason::Duplicate));
         assert_eq!(contact(&rows[2]).key, "+14155550101");
         assert_eq!(rows[3], skipped(5, "+14155550100", SkipReason::Duplicate));
-        // An invalid row does not claim its key.
         let rows = f.rows("email,age\nA@x.io,\na@X.io,\n");
         assert_eq!(rows[1], skipped(3, "a@x.io", SkipReason::Duplicate));
+        // A skipped row claims its key too: the first row decides, and the store holds one
+        // lead per key, the one the report counts.
         let f = Fixture::new().fields(&[("age", FieldType::Number)]);
         let rows = f.rows("email,age\na@x.io,old\nA@x.io,40\n");
         assert_eq!(rows[0], skipped(2, "a@x.io", SkipReason::InvalidField));
-        assert_eq!(contact(&rows[1]).fields["age"], 40);
+        assert_eq!(rows[1], skipped(3, "a@x.io", SkipReason::Duplicate));
     }
 
     #[test]

@@ -183,3 +183,39 @@ fn a_second_import_adds_only_new_contacts_and_counts_every_lead() {
     assert!(second.contains("step1                            2          2"), "only the new leads ran: {second}");
     assert_eq!(everything(&db, "peer-bench").len(), 5);
 }
+
+/// A key first seen on a row that is skipped (a bad `bool`) and again on a valid row many rows
+/// later: the first row wins, in the store and in the summary, however the leads are spread
+/// over the threads.
+#[test]
+fn a_key_repeated_after_a_skipped_row_stays_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let campaign = dir.path().join("peer.yaml");
+    std::fs::write(&campaign, PEER).unwrap();
+    let mut csv = String::from("id,name,will_reply\n1,Ann,maybe\n");
+    for i in 0..6_000 {
+        csv.push_str(&format!("{i},C{i},{}\n", i % 3 == 0));
+    }
+    let contacts = dir.path().join("contacts.csv");
+    std::fs::write(&contacts, csv).unwrap();
+    for run in 0..3 {
+        let db = dir.path().join(format!("sim{run}.redb"));
+        let output = Command::cargo_bin("herald")
+            .unwrap()
+            .arg("simulate")
+            .arg(&campaign)
+            .arg("--contacts")
+            .arg(&contacts)
+            .args(["--start", START, "--format", "summary", "--db"])
+            .arg(&db)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        assert!(stdout.contains("6,001 rows: 5,999 imported, 2 skipped (1 invalid_field, 1 duplicate)"), "{stdout}");
+        assert!(stdout.contains("completed           5999"), "{stdout}");
+        let leads = everything(&db, "peer-bench");
+        assert_eq!(leads.len(), 6_000);
+        assert_eq!(leads["1"].1.status, herald::runtime::LeadStatus::Skipped, "run {run}");
+    }
+}
