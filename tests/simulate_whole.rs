@@ -219,3 +219,31 @@ fn a_key_repeated_after_a_skipped_row_stays_skipped() {
         assert_eq!(leads["1"].1.status, herald::runtime::LeadStatus::Skipped, "run {run}");
     }
 }
+
+/// When the writer fails part way (here the file-size limit stops the database growing), the
+/// walk stops and says why: exit 2, never a hang with the readers waiting on the workers.
+#[test]
+fn a_store_that_fails_part_way_stops_the_walk_with_its_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let campaign = dir.path().join("peer.yaml");
+    std::fs::write(&campaign, PEER).unwrap();
+    let mut csv = String::from("id,name,will_reply\n");
+    for i in 0..60_000 {
+        csv.push_str(&format!("{i},Contact{i},{}\n", i % 3 == 0));
+    }
+    let contacts = dir.path().join("contacts.csv");
+    std::fs::write(&contacts, csv).unwrap();
+    let herald = assert_cmd::cargo::cargo_bin("herald");
+    let script = format!(
+        "trap '' XFSZ; ulimit -f 4000; exec timeout 60 {} simulate {} --contacts {} --format summary --db {}",
+        herald.display(),
+        campaign.display(),
+        contacts.display(),
+        dir.path().join("sim.redb").display()
+    );
+    let output = std::process::Command::new("sh").args(["-c", &script]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_ne!(output.status.code(), Some(124), "it hung: {stderr}");
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("File too large"), "{stderr}");
+}

@@ -8,6 +8,7 @@
 //! walk).
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, sync_channel};
 use std::sync::{Arc, Mutex};
 
@@ -52,16 +53,28 @@ pub fn import(
     if cores < 2 {
         return None;
     }
+    let stop = AtomicBool::new(false);
     Some(std::thread::scope(|scope| {
         let (tx, rx) = sync_channel::<Vec<Item>>(2 * cores);
-        let rx = Arc::new(Mutex::new(rx));
-        let workers: Vec<_> = (0..cores)
-            .map(|_| {
-                let (rx, handle) = (Arc::clone(&rx), handle.clone());
-                scope.spawn(move || work(sim, &rx, handle, horizon))
-            })
-            .collect();
-        let read = read(sim, resumed, progress, |chunk| tx.send(chunk).is_ok());
+        let workers: Vec<_> = {
+            // Only the workers hold the receiver: when the last one ends, early or not, sending
+            // fails and the reading stops instead of waiting on a full channel.
+            let rx = Arc::new(Mutex::new(rx));
+            (0..cores)
+                .map(|_| {
+                    let (rx, handle, stop) = (Arc::clone(&rx), handle.clone(), &stop);
+                    scope.spawn(move || {
+                        let result = work(sim, &rx, handle, horizon, stop);
+                        if result.is_err() {
+                            // The others stop too: the first error is the news.
+                            stop.store(true, Ordering::Relaxed);
+                        }
+                        result
+                    })
+                })
+                .collect()
+        };
+        let read = read(sim, resumed, progress, |chunk| !stop.load(Ordering::Relaxed) && tx.send(chunk).is_ok());
         drop(tx);
         let mut walked = Walked::default();
         let mut failed = None;
@@ -77,8 +90,11 @@ pub fn import(
                 Err(_) => failed = failed.or(Some(SimulateError::Crashed)),
             }
         }
-        let report = read?;
-        failed.map_or(Ok((report, walked)), Err)
+        // A worker's error first: reading stops early because of it.
+        match (failed, read) {
+            (Some(error), _) => Err(error),
+            (None, read) => read.map(|report| (report, walked)),
+        }
     }))
 }
 
@@ -131,6 +147,7 @@ fn work(
     rx: &Mutex<Receiver<Vec<Item>>>,
     writer: WriterHandle,
     horizon: DateTime<Utc>,
+    stop: &AtomicBool,
 ) -> Result<Walked, SimulateError> {
     let graph = sim.graph;
     let mut pacer = CampaignPacer::new(&graph.pacing);
@@ -141,7 +158,7 @@ fn work(
     loop {
         // A poisoned lock means another worker panicked; its join reports it.
         let chunk = match rx.lock().map(|rx| rx.recv()) {
-            Ok(Ok(chunk)) => chunk,
+            Ok(Ok(chunk)) if !stop.load(Ordering::Relaxed) => chunk,
             _ => break,
         };
         for item in chunk {

@@ -80,7 +80,9 @@ pub fn put_packed(out: &mut Vec<u8>, records: &[Record], campaign: &str, contact
 
 /// Reads records written by `put_packed` for the same campaign and contact.
 pub fn get_packed(bytes: &[u8], campaign: &str, contact: &str) -> Res<Vec<Record>> {
-    let mut d = Unpacker { d: Dec::new(bytes), seen: Vec::new(), secs: 0, nanos: 0, step: None, campaign, contact };
+    let budget = bytes.len().saturating_mul(64).saturating_add(1 << 16);
+    let mut d =
+        Unpacker { d: Dec::new(bytes), seen: Vec::new(), secs: 0, nanos: 0, step: None, campaign, contact, budget };
     let n = d.d.len()?;
     let mut out = Vec::with_capacity(n.min(1024));
     for _ in 0..n {
@@ -246,6 +248,9 @@ impl<'r> Sink<'r> for Packer<'_, 'r> {
 struct Unpacker<'d, 'r> {
     d: Dec<'d>,
     seen: Vec<String>,
+    /// Text bytes still allowed out: a reference copies a whole earlier text in one byte, so
+    /// damaged bytes could otherwise ask for gigabytes.
+    budget: usize,
     secs: i64,
     nanos: u32,
     step: Option<String>,
@@ -287,16 +292,24 @@ impl Source for Unpacker<'_, '_> {
         self.d.uint()
     }
     fn text(&mut self) -> Res<String> {
-        match usize::try_from(self.d.uint()?).map_err(|_| "text number out of range")? {
+        let s = match usize::try_from(self.d.uint()?).map_err(|_| "text number out of range")? {
             0 => {
                 let s = self.d.str()?;
                 if self.seen.len() < MAX_SEEN {
                     self.seen.push(s.clone());
                 }
-                Ok(s)
+                s
             }
-            i => self.seen.get(i - 1).cloned().ok_or_else(|| format!("text number {i} not seen")),
-        }
+            i => {
+                let s = self.seen.get(i - 1).ok_or_else(|| format!("text number {i} not seen"))?;
+                if s.len() > self.budget {
+                    return Err("more text than such a value can hold".into());
+                }
+                s.clone()
+            }
+        };
+        self.budget = self.budget.saturating_sub(s.len());
+        Ok(s)
     }
     fn instant(&mut self) -> Res<DateTime<Utc>> {
         self.offset()

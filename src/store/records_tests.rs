@@ -173,3 +173,34 @@ fn damaged_packed_bytes_are_errors_never_panics() {
     assert!(get_packed(&[1, 0, 1, 0], "c", "k").is_err(), "same step with no step before");
     assert!(get_packed(&[1, 0, 0, 6, 3], "c", "k").is_err(), "text number 3 never written");
 }
+
+/// A long text referred to again and again from a few bytes: refused, not gigabytes of
+/// copies.
+#[test]
+fn references_cannot_blow_a_small_value_up() {
+    let long = "x".repeat(60_000);
+    let mut bytes = Vec::new();
+    let mut e = Enc(&mut bytes);
+    let n = 20_000u64;
+    e.uint(n);
+    for i in 0..n {
+        e.uint(0); // time: no difference
+        e.u8(0); // no step
+        e.u8(6); // Event::Event { name }
+        if i == 0 {
+            e.uint(0);
+            e.str(&long);
+        } else {
+            e.uint(1);
+        }
+    }
+    assert!(bytes.len() < 150_000);
+    let error = get_packed(&bytes, "c", "k").unwrap_err();
+    assert!(error.contains("more text"), "{error}");
+    // An honest value with a text repeated a few times reads.
+    let records: Vec<Record> =
+        (0..5).map(|i| Record { at: at(i), step: None, event: Event::Event { name: long.clone() } }).collect();
+    let mut ok = Vec::new();
+    put_packed(&mut ok, &records, "c", "k");
+    assert_eq!(get_packed(&ok, "c", "k").unwrap(), records);
+}
