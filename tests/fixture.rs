@@ -21,6 +21,16 @@ fn copy_of(name: &str) -> (tempfile::TempDir, std::path::PathBuf) {
     (dir, path)
 }
 
+/// The satisfaction survey simulated into both fixtures, by final status.
+fn survey_counts() -> BTreeMap<LeadStatus, u64> {
+    BTreeMap::from([
+        (LeadStatus::Completed, 4),
+        (LeadStatus::Exited, 3),
+        (LeadStatus::OptedOut, 1),
+        (LeadStatus::Skipped, 2),
+    ])
+}
+
 fn schema_version(path: &Path) -> u32 {
     let db = redb::Database::open(path).unwrap();
     let txn = redb::ReadableDatabase::begin_read(&db).unwrap();
@@ -35,15 +45,7 @@ fn the_schema_2_fixture_opens_and_every_table_reads() {
     let campaigns = store.campaigns().unwrap();
     let ids: Vec<(&str, CampaignStatus)> = campaigns.iter().map(|c| (c.id.as_str(), c.status)).collect();
     assert_eq!(ids, [("ask", CampaignStatus::Running), ("satisfaction-survey", CampaignStatus::Completed)]);
-    assert_eq!(
-        store.counts("satisfaction-survey").unwrap(),
-        BTreeMap::from([
-            (LeadStatus::Completed, 4),
-            (LeadStatus::Exited, 3),
-            (LeadStatus::OptedOut, 1),
-            (LeadStatus::Skipped, 2)
-        ])
-    );
+    assert_eq!(store.counts("satisfaction-survey").unwrap(), survey_counts());
     assert_eq!(store.counts("ask").unwrap(), BTreeMap::from([(LeadStatus::Waiting, 1), (LeadStatus::Completed, 1)]));
 
     let mut opted_out = None;
@@ -127,15 +129,7 @@ fn the_schema_3_fixture_opens_and_every_table_reads() {
     let ids: Vec<String> = store.campaigns().unwrap().into_iter().map(|c| c.id).collect();
     assert_eq!(ids, ["ask", "peer-bench", "satisfaction-survey"]);
     assert_eq!(store.counts("peer-bench").unwrap(), BTreeMap::from([(LeadStatus::Completed, 3)]));
-    assert_eq!(
-        store.counts("satisfaction-survey").unwrap(),
-        BTreeMap::from([
-            (LeadStatus::Completed, 4),
-            (LeadStatus::Exited, 3),
-            (LeadStatus::OptedOut, 1),
-            (LeadStatus::Skipped, 2)
-        ])
-    );
+    assert_eq!(store.counts("satisfaction-survey").unwrap(), survey_counts());
     // A lead walked whole: its whole history, with derived action keys.
     let history = store.history("peer-bench", "1").unwrap();
     let kinds: Vec<&str> = history

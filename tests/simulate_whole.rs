@@ -63,6 +63,20 @@ fn without_pacing(text: &str) -> String {
     out
 }
 
+/// The peer flow and a CSV of `first` then `n` generated contacts, in a new directory.
+fn peer_files(first: &str, n: usize) -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let campaign = dir.path().join("peer.yaml");
+    std::fs::write(&campaign, PEER).unwrap();
+    let mut csv = format!("id,name,will_reply\n{first}");
+    for i in 0..n {
+        csv.push_str(&format!("{i},Contact{i},{}\n", i % 3 == 0));
+    }
+    let contacts = dir.path().join("contacts.csv");
+    std::fs::write(&contacts, csv).unwrap();
+    (dir, campaign, contacts)
+}
+
 /// Every lead of `campaign` in the store: its contact, its lead and its history.
 fn everything(db: &Path, campaign: &str) -> BTreeMap<String, (Contact, Lead, Vec<Record>)> {
     let store = Store::open(db).unwrap();
@@ -189,15 +203,7 @@ fn a_second_import_adds_only_new_contacts_and_counts_every_lead() {
 /// over the threads.
 #[test]
 fn a_key_repeated_after_a_skipped_row_stays_skipped() {
-    let dir = tempfile::tempdir().unwrap();
-    let campaign = dir.path().join("peer.yaml");
-    std::fs::write(&campaign, PEER).unwrap();
-    let mut csv = String::from("id,name,will_reply\n1,Ann,maybe\n");
-    for i in 0..6_000 {
-        csv.push_str(&format!("{i},C{i},{}\n", i % 3 == 0));
-    }
-    let contacts = dir.path().join("contacts.csv");
-    std::fs::write(&contacts, csv).unwrap();
+    let (dir, campaign, contacts) = peer_files("1,Ann,maybe\n", 6_000);
     for run in 0..3 {
         let db = dir.path().join(format!("sim{run}.redb"));
         let output = Command::cargo_bin("herald")
@@ -224,15 +230,7 @@ fn a_key_repeated_after_a_skipped_row_stays_skipped() {
 /// walk stops and says why: exit 2, never a hang with the readers waiting on the workers.
 #[test]
 fn a_store_that_fails_part_way_stops_the_walk_with_its_error() {
-    let dir = tempfile::tempdir().unwrap();
-    let campaign = dir.path().join("peer.yaml");
-    std::fs::write(&campaign, PEER).unwrap();
-    let mut csv = String::from("id,name,will_reply\n");
-    for i in 0..60_000 {
-        csv.push_str(&format!("{i},Contact{i},{}\n", i % 3 == 0));
-    }
-    let contacts = dir.path().join("contacts.csv");
-    std::fs::write(&contacts, csv).unwrap();
+    let (dir, campaign, contacts) = peer_files("", 60_000);
     let herald = assert_cmd::cargo::cargo_bin("herald");
     let script = format!(
         "trap '' XFSZ; ulimit -f 4000; exec timeout 60 {} simulate {} --contacts {} --format summary --db {}",
