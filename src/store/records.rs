@@ -1,8 +1,8 @@
 //! History records, in two formats that share one description of each event (`put_event`,
 //! `get_event`) and differ in how texts, times and action keys are written:
 //!
-//! - format 2 (`Plain`), read only: every text in full, every time absolute;
-//! - format 3 (`Packed`), written since: history is most of what a lead stores, so each record's
+//! - format 2 (`get_plain`; only tests still write it): every text in full, every time absolute;
+//! - format 3 (`put_packed`, `get_packed`): history is most of what a lead stores, so each record's
 //!   time is the difference from the record before (an event's own time, from its record's),
 //!   a record on the same step as the one before says so in one byte, a text already written in
 //!   the same value is referred to by its number, and an action key that is the lead's usual
