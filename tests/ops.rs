@@ -186,6 +186,20 @@ fn temp() -> (tempfile::TempDir, PathBuf) {
 }
 
 const EMERGENCY: &str = "emergency-notification";
+
+/// The columns `export` gives every lead (SPEC §7), before the variant and variable columns.
+const LEAD_COLUMNS: [&str; 10] = [
+    "key",
+    "status",
+    "outcome",
+    "step",
+    "attempts",
+    "call_status",
+    "call_duration",
+    "message_status",
+    "reply_text",
+    "reply_intent",
+];
 /// Never answers: its calls run out of retries and it ends `failed` (max_retries).
 const UNREACHABLE: &str = "+14155550145";
 /// The campaign's `until` is needed: acknowledged households wait for an all-clear forever.
@@ -329,21 +343,7 @@ fn export_has_a_row_per_lead_with_outcomes_calls_replies_and_vars() {
     let simulated = simulate_example(&db, "lead-qualification", &["--start", "2026-12-01T09:00:00-06:00"]);
     let export = export(&db, "lead-qualification");
     assert_eq!(export.rows.len() as u64, simulated.values().sum::<u64>());
-    assert_eq!(
-        export.header[..10],
-        [
-            "key",
-            "status",
-            "outcome",
-            "step",
-            "attempts",
-            "call_status",
-            "call_duration",
-            "message_status",
-            "reply_text",
-            "reply_intent"
-        ]
-    );
+    assert_eq!(export.header[..10], LEAD_COLUMNS);
     // One column per variable any lead has, sorted; no split step, so no variant column.
     let vars: Vec<&str> = export.header[10..].iter().map(String::as_str).collect();
     assert!(vars.iter().all(|v| v.starts_with("var.")), "{vars:?}");
@@ -422,23 +422,7 @@ fn export_guards_cells_a_spreadsheet_would_run() {
     simulate_own(dir.path(), &db, NOTES, csv, "[]", "2026-12-01T15:00:00Z");
     let text = on(&db, &["export", "notes"]).ok().stdout;
     let export = Export::parse(&text);
-    assert_eq!(
-        export.header,
-        [
-            "key",
-            "status",
-            "outcome",
-            "step",
-            "attempts",
-            "call_status",
-            "call_duration",
-            "message_status",
-            "reply_text",
-            "reply_intent",
-            "var.amount",
-            "var.note"
-        ]
-    );
+    assert_eq!(export.header, [&LEAD_COLUMNS[..], &["var.amount", "var.note"]].concat());
     let formula = export.row("'=HYPERLINK(\"http://x.example\",\"y\")");
     assert_eq!(formula["var.note"], "'@SUM(A1)");
     assert_eq!(formula["var.amount"], "'-5");

@@ -2,6 +2,7 @@
 //! `simulate` runs it on a virtual clock; `run` (next) on the real one.
 
 pub mod clock;
+mod import;
 pub mod live_edit;
 pub mod load;
 pub mod output;
@@ -10,7 +11,6 @@ pub mod progress;
 pub mod responses;
 pub mod run;
 pub mod simulate;
-mod whole;
 pub mod writer;
 
 pub use output::SimFormat;

@@ -9,12 +9,13 @@ use std::path::PathBuf;
 use chrono::{DateTime, Utc};
 
 use super::clock::{Clock, VirtualClock};
+use super::import::{self, Walker};
 use super::output::{self, SimFormat, Tally};
 use super::pacing::CampaignPacer;
 use super::progress::Progress;
 use super::responses::Responses;
 use super::writer::Writer;
-use crate::contacts::{Contact, ImportReport, ImportSettings, Importer, Row, SkipReason};
+use crate::contacts::{Contact, ImportReport};
 use crate::graph::Graph;
 use crate::runtime::scope::timezone_of;
 use crate::runtime::{Effect, Event, Input, Lead, LeadStatus, Pacer, Record, advance};
@@ -209,63 +210,30 @@ impl Simulation<'_> {
         horizon: DateTime<Utc>,
         progress: &Progress,
     ) -> Result<(ImportReport, Option<BTreeMap<LeadStatus, u64>>), SimulateError> {
-        let graph = self.graph;
-        let whole = self.independent();
         // Into a database that already has the campaign, only new contacts are added.
-        let resumed = self.store.campaign(&graph.id)?.is_some();
-        if whole {
-            writer.write(Batch { campaigns: vec![self.record(CampaignStatus::Running)], ..Batch::default() }, false)?;
-            if let Some(result) = super::whole::import(self, writer, horizon, progress, resumed) {
-                let (report, walked) = result?;
-                tally.merge(walked.tally);
-                return Ok((report, (!resumed).then_some(walked.statuses)));
+        let resumed = self.store.campaign(&self.graph.id)?.is_some();
+        writer.write(Batch { campaigns: vec![self.record(CampaignStatus::Running)], ..Batch::default() }, false)?;
+        let whole = self.independent().then_some(horizon);
+        let (report, walked) = match whole.and_then(|_| import::parallel(self, writer, horizon, progress, resumed)) {
+            Some(result) => result?,
+            None => {
+                let mut walker = Walker::new(self, pacer, whole, writer.new_leads(BATCH, ROW));
+                let report = import::read(self, resumed, progress, |chunk| {
+                    for item in chunk {
+                        walker.take(item, out)?;
+                    }
+                    if let Some((batch, durable)) = walker.full(|| writer.new_leads(BATCH, ROW)) {
+                        writer.write(batch, durable)?;
+                    }
+                    Ok(true)
+                })?;
+                let (batch, walked) = walker.finish();
+                writer.write(batch, false)?;
+                (report, walked)
             }
-        }
-        let settings = ImportSettings::of(graph, self.start);
-        let importer = Importer::open(&self.contacts, settings)?;
-        let suppressions = self.store.has_suppressions()?;
-        let mut imported_batches: u32 = 0;
-        let mut report = ImportReport::default();
-        let mut batch = Batch {
-            campaigns: vec![self.record(CampaignStatus::Running)],
-            contacts: writer.new_leads(BATCH, ROW),
-            ..Batch::default()
         };
-        for row in importer {
-            let row = row?;
-            report.record(&row);
-            match row {
-                Row::Contact(contact) if suppressions && self.store.is_suppressed(&contact.key)? => {
-                    self.skip(out, tally, &mut batch, contact.key, "suppressed")?;
-                }
-                Row::Contact(contact) if resumed && self.store.lead(&graph.id, &contact.key)?.is_some() => {}
-                Row::Contact(contact) => {
-                    let mut lead = Lead::new(contact.key.clone(), self.start);
-                    let mut records = self.step_lead(pacer, &contact, &mut lead, self.start, &mut batch.suppress);
-                    for (at, input) in &self.inject {
-                        lead.deliver_at(*at, input.clone());
-                    }
-                    if whole {
-                        self.finish_lead(pacer, &contact, &mut lead, horizon, &mut records, &mut batch.suppress)?;
-                    }
-                    self.emit(out, &contact, &records, tally)?;
-                    batch.contacts.push(&graph.id, &contact, &lead, &records);
-                }
-                // A duplicate is the same contact again: counted in the report, not a lead.
-                Row::Skipped { reason: SkipReason::Duplicate, .. } => {}
-                Row::Skipped { key, .. } if resumed && self.store.lead(&graph.id, &key)?.is_some() => {}
-                Row::Skipped { key, reason, .. } => self.skip(out, tally, &mut batch, key, reason.as_str())?,
-            }
-            if batch.contacts.len() >= BATCH {
-                imported_batches += 1;
-                progress.show(format_args!("simulating: {} contacts read", report.read));
-                let full =
-                    std::mem::replace(&mut batch, Batch { contacts: writer.new_leads(BATCH, ROW), ..Batch::default() });
-                writer.write(full, imported_batches.is_multiple_of(DURABLE_EVERY))?;
-            }
-        }
-        writer.write(batch, false)?;
-        Ok((report, None))
+        tally.merge(walked.tally);
+        Ok((report, (whole.is_some() && !resumed).then_some(walked.statuses)))
     }
 
     pub(super) fn skip(
@@ -348,7 +316,7 @@ impl Simulation<'_> {
         records
     }
 
-    fn emit(
+    pub(super) fn emit(
         &self,
         out: &mut impl Write,
         contact: &Contact,

@@ -63,8 +63,7 @@ pub fn advance(
     input: Input,
     now: DateTime<Utc>,
 ) -> Advance {
-    let tz = timezone_of(graph, contact);
-    let mut machine = Machine { graph, pacer, lead, contact, now, tz, out: Advance::default() };
+    let mut machine = Machine::new(graph, pacer, lead, contact, now);
     machine.input(input);
     machine.lead.refresh_wake();
     machine.out
@@ -80,8 +79,7 @@ pub fn relocate(
     target: Target,
     now: DateTime<Utc>,
 ) -> Advance {
-    let tz = timezone_of(graph, contact);
-    let mut machine = Machine { graph, pacer, lead, contact, now, tz, out: Advance::default() };
+    let mut machine = Machine::new(graph, pacer, lead, contact, now);
     let to = match target {
         Target::Step(id) => graph.node(id).id.0.clone(),
         Target::End => "end".into(),
@@ -103,7 +101,17 @@ pub(super) struct Machine<'a> {
     pub(super) out: Advance,
 }
 
-impl Machine<'_> {
+impl<'a> Machine<'a> {
+    fn new(
+        graph: &'a Graph,
+        pacer: &'a mut dyn Pacer,
+        lead: &'a mut Lead,
+        contact: &'a Contact,
+        now: DateTime<Utc>,
+    ) -> Machine<'a> {
+        Machine { graph, pacer, lead, contact, now, tz: timezone_of(graph, contact), out: Advance::default() }
+    }
+
     pub(super) fn record(&mut self, event: Event) {
         self.out.records.push(Record { at: self.now, step: self.lead.step.clone(), event });
         self.lead.seq += 1;

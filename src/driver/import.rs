@@ -1,13 +1,16 @@
-//! `simulate`'s import when leads cannot affect each other (`Simulation::independent`): each
-//! lead is walked from its start to its end, or to the horizon, as soon as it is read, and
-//! written once with its whole history. The CSV is read on the calling thread; the leads are
-//! walked on one worker per core, each filling its own batches for the writer thread.
+//! `simulate`'s import: the CSV read and each row classified once (`read`), and each new lead
+//! stepped (`Walker`): only its first step when all leads then move together in time order,
+//! or from its start to its end (or the horizon) when leads cannot affect each other
+//! (`Simulation::independent`), written once with its whole history. Walking whole, the CSV is
+//! read on the calling thread and the leads walked on one worker per core (`parallel`), each
+//! filling its own batches for the writer thread.
 //!
 //! Which worker walks which lead does not matter: a lead's timeline depends only on itself,
 //! and the store ends the same (`tests/simulate_whole.rs` compares it with the time-ordered
 //! walk).
 
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, sync_channel};
 use std::sync::{Arc, Mutex};
@@ -21,17 +24,17 @@ use super::simulate::{BATCH, DURABLE_EVERY, ROW, SimulateError, Simulation};
 use super::writer::{Writer, WriterHandle};
 use crate::contacts::{Contact, ImportReport, ImportSettings, Importer, Row, SkipReason};
 use crate::runtime::{Lead, LeadStatus};
-use crate::store::Batch;
+use crate::store::{Batch, NewLeads};
 
 /// Rows handed to a worker at a time.
 const CHUNK: usize = 512;
 
-enum Item {
+pub(super) enum Item {
     Lead(Contact),
     Skip(String, &'static str),
 }
 
-/// What the workers did, added up.
+/// What walking the leads did.
 #[derive(Default)]
 pub struct Walked {
     pub tally: Tally,
@@ -39,9 +42,9 @@ pub struct Walked {
     pub statuses: BTreeMap<LeadStatus, u64>,
 }
 
-/// Reads the CSV and has the workers walk its leads; `None` when there is a single core or no
-/// writer thread (the caller then walks them itself).
-pub fn import(
+/// Reads the CSV and has workers walk its leads whole; `None` when there is a single core or
+/// no writer thread (the caller then walks them itself).
+pub(super) fn parallel(
     sim: &Simulation,
     writer: &mut Writer,
     horizon: DateTime<Utc>,
@@ -74,7 +77,7 @@ pub fn import(
                 })
                 .collect()
         };
-        let read = read(sim, resumed, progress, |chunk| !stop.load(Ordering::Relaxed) && tx.send(chunk).is_ok());
+        let read = read(sim, resumed, progress, |chunk| Ok(!stop.load(Ordering::Relaxed) && tx.send(chunk).is_ok()));
         drop(tx);
         let mut walked = Walked::default();
         let mut failed = None;
@@ -98,12 +101,13 @@ pub fn import(
     }))
 }
 
-/// Reads the CSV into chunks of leads to walk; stops early when `send` says no worker is left.
-fn read(
+/// Reads the CSV into chunks of leads to walk, handed to `send`; stops early when it says so
+/// (`Ok(false)`: no worker is left). Contacts already in a `resumed` campaign are left out.
+pub(super) fn read(
     sim: &Simulation,
     resumed: bool,
     progress: &Progress,
-    mut send: impl FnMut(Vec<Item>) -> bool,
+    mut send: impl FnMut(Vec<Item>) -> Result<bool, SimulateError>,
 ) -> Result<ImportReport, SimulateError> {
     let graph = sim.graph;
     let importer = Importer::open(&sim.contacts, ImportSettings::of(graph, sim.start))?;
@@ -127,7 +131,7 @@ fn read(
         };
         chunk.push(item);
         if chunk.len() == CHUNK {
-            if !send(std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK))) {
+            if !send(std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK)))? {
                 return Ok(report);
             }
             if report.read.is_multiple_of(16 * CHUNK as u64) {
@@ -136,7 +140,7 @@ fn read(
         }
     }
     if !chunk.is_empty() {
-        send(chunk);
+        send(chunk)?;
     }
     Ok(report)
 }
@@ -149,12 +153,9 @@ fn work(
     horizon: DateTime<Utc>,
     stop: &AtomicBool,
 ) -> Result<Walked, SimulateError> {
-    let graph = sim.graph;
-    let mut pacer = CampaignPacer::new(&graph.pacing);
-    let mut walked = Walked::default();
-    let mut batch = Batch { contacts: writer.new_leads(BATCH, ROW), ..Batch::default() };
+    let mut pacer = CampaignPacer::new(&sim.graph.pacing);
+    let mut walker = Walker::new(sim, &mut pacer, Some(horizon), writer.new_leads(BATCH, ROW));
     let mut sink = std::io::sink();
-    let mut batches: u32 = 0;
     loop {
         // A poisoned lock means another worker panicked; its join reports it.
         let chunk = match rx.lock().map(|rx| rx.recv()) {
@@ -162,32 +163,85 @@ fn work(
             _ => break,
         };
         for item in chunk {
-            let status = match item {
-                Item::Lead(contact) => {
-                    let mut lead = Lead::new(contact.key.clone(), sim.start);
-                    let mut records = sim.step_lead(&mut pacer, &contact, &mut lead, sim.start, &mut batch.suppress);
-                    for (at, input) in &sim.inject {
-                        lead.deliver_at(*at, input.clone());
-                    }
-                    sim.finish_lead(&mut pacer, &contact, &mut lead, horizon, &mut records, &mut batch.suppress)?;
-                    records.iter().for_each(|record| walked.tally.count(record));
-                    batch.contacts.push(&graph.id, &contact, &lead, &records);
-                    lead.status
-                }
-                Item::Skip(key, reason) => {
-                    sim.skip(&mut sink, &mut walked.tally, &mut batch, key, reason)?;
-                    LeadStatus::Skipped
-                }
-            };
-            *walked.statuses.entry(status).or_default() += 1;
+            walker.take(item, &mut sink)?;
         }
-        if batch.contacts.len() >= BATCH {
-            let full =
-                std::mem::replace(&mut batch, Batch { contacts: writer.new_leads(BATCH, ROW), ..Batch::default() });
-            batches += 1;
-            writer.write(full, batches.is_multiple_of(DURABLE_EVERY))?;
+        if let Some((batch, durable)) = walker.full(|| writer.new_leads(BATCH, ROW)) {
+            writer.write(batch, durable)?;
         }
     }
+    let (batch, walked) = walker.finish();
     writer.write(batch, false)?;
     Ok(walked)
+}
+
+/// Steps new leads into batches of rows for the writer.
+pub(super) struct Walker<'w, 's> {
+    sim: &'w Simulation<'s>,
+    pacer: &'w mut CampaignPacer,
+    /// Walk each lead to here at once; `None`: only its first step.
+    whole: Option<DateTime<Utc>>,
+    walked: Walked,
+    batch: Batch,
+    batches: u32,
+}
+
+impl<'w, 's> Walker<'w, 's> {
+    pub(super) fn new(
+        sim: &'w Simulation<'s>,
+        pacer: &'w mut CampaignPacer,
+        whole: Option<DateTime<Utc>>,
+        contacts: NewLeads,
+    ) -> Walker<'w, 's> {
+        Walker {
+            sim,
+            pacer,
+            whole,
+            walked: Walked::default(),
+            batch: Batch { contacts, ..Batch::default() },
+            batches: 0,
+        }
+    }
+
+    /// Steps one row's lead, prints its lines to `out`, and adds it to the batch.
+    pub(super) fn take(&mut self, item: Item, out: &mut impl Write) -> Result<(), SimulateError> {
+        let sim = self.sim;
+        let status = match item {
+            Item::Lead(contact) => {
+                let suppress = &mut self.batch.suppress;
+                let mut lead = Lead::new(contact.key.clone(), sim.start);
+                let mut records = sim.step_lead(self.pacer, &contact, &mut lead, sim.start, suppress);
+                for (at, input) in &sim.inject {
+                    lead.deliver_at(*at, input.clone());
+                }
+                if let Some(horizon) = self.whole {
+                    sim.finish_lead(self.pacer, &contact, &mut lead, horizon, &mut records, suppress)?;
+                }
+                sim.emit(out, &contact, &records, &mut self.walked.tally)?;
+                self.batch.contacts.push(&sim.graph.id, &contact, &lead, &records);
+                lead.status
+            }
+            Item::Skip(key, reason) => {
+                sim.skip(out, &mut self.walked.tally, &mut self.batch, key, reason)?;
+                LeadStatus::Skipped
+            }
+        };
+        *self.walked.statuses.entry(status).or_default() += 1;
+        Ok(())
+    }
+
+    /// The batch when it is full, and whether to commit it durably (every `DURABLE_EVERY`); the
+    /// walk carries on with `fresh` buffers.
+    pub(super) fn full(&mut self, fresh: impl FnOnce() -> NewLeads) -> Option<(Batch, bool)> {
+        if self.batch.contacts.len() < BATCH {
+            return None;
+        }
+        self.batches += 1;
+        let full = std::mem::replace(&mut self.batch, Batch { contacts: fresh(), ..Batch::default() });
+        Some((full, self.batches.is_multiple_of(DURABLE_EVERY)))
+    }
+
+    /// The last, partial batch and what was walked.
+    pub(super) fn finish(self) -> (Batch, Walked) {
+        (self.batch, self.walked)
+    }
 }
