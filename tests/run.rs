@@ -293,6 +293,11 @@ fn an_opt_out_in_one_campaign_stops_the_others_before_they_act() {
     assert_eq!(counts(d, "ask"), BTreeMap::from([(LeadStatus::Waiting, 1), (LeadStatus::OptedOut, 2)]));
     let store = Store::open(&d.join("h.redb")).unwrap();
     assert!(store.is_suppressed("+14155550199").unwrap(), "an opt-out without a lead is still listed");
+    // The STOP itself is in the history of the lead it answered, before the lead ends.
+    let history = store.history("ask", "+14155550101").unwrap();
+    let reply = history.iter().position(|r| matches!(&r.event, Event::Reply { text: Some(t), .. } if t == "STOP"));
+    let exit = history.iter().position(|r| matches!(r.event, Event::Exit { lead_status: LeadStatus::OptedOut, .. }));
+    assert!(reply.is_some() && reply < exit, "{history:?}");
 }
 
 #[test]
@@ -355,4 +360,19 @@ fn a_database_damaged_inside_its_keys_is_exit_2_with_a_message_not_a_crash() {
         assert!(err.contains("the file may be damaged"), "{err}");
         assert!(!err.contains("panicked at") && !err.contains("RUST_BACKTRACE"), "{err}");
     }
+}
+
+#[test]
+fn a_campaign_paused_before_its_start_resumes_scheduled() {
+    let later = "id: later\nchannel: sms\ncontacts: { key: phone }\nschedule:\n  start: 2099-01-01T00:00:00Z\nsteps:\n  - id: hello\n    send: { text: \"hi\" }\n";
+    let dir = setup(&[("later.yaml", later), ("c.csv", CONTACTS)]);
+    let d = dir.path();
+    let run = ["run", "later.yaml", "--contacts", "c.csv", "--db", "h.redb", "--once", "--outbox", "out.jsonl"];
+    assert!(herald(d, &run).status.success());
+    assert!(herald(d, &["pause", "later", "--db", "h.redb"]).status.success());
+    let resume = herald(d, &["resume", "later", "--db", "h.redb"]);
+    assert!(resume.status.success(), "{}", stderr(&resume));
+    assert!(String::from_utf8_lossy(&resume.stdout).contains("scheduled"), "{resume:?}");
+    let store = Store::open(&d.join("h.redb")).unwrap();
+    assert_eq!(store.campaign("later").unwrap().unwrap().status, herald::store::CampaignStatus::Scheduled);
 }

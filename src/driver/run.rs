@@ -301,8 +301,11 @@ impl Runner<'_, '_> {
             }
             // Calls placed before a restart are still in flight (only such a lead is
             // `in_progress`): `concurrency` counts them.
-            let in_flight = self.store.counts(&live.graph.id)?.get(&crate::runtime::LeadStatus::InProgress).copied();
-            live.pacer.set_in_flight(in_flight.unwrap_or(0) as usize);
+            if live.graph.pacing.concurrency.is_some() {
+                let counts = self.store.counts(&live.graph.id)?;
+                let in_flight = counts.get(&crate::runtime::LeadStatus::InProgress).copied().unwrap_or(0);
+                live.pacer.set_in_flight(in_flight as usize);
+            }
             batch.campaigns.push(live.record());
         }
         self.store.write(batch, true)?;

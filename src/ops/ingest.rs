@@ -127,6 +127,10 @@ pub fn command(db: &Path, input: &Path) -> ExitCode {
     if rejected > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS }
 }
 
+/// A lead an event reaches: as read from the store, or `None` when it is among the leads
+/// changed since the last write.
+type Found = Option<(Contact, Lead)>;
+
 enum Rejected {
     /// The line is refused; nothing of it is applied.
     Content(String),
@@ -152,16 +156,16 @@ impl Ingest<'_> {
             // Suppressed everywhere at once (SPEC §5): every other lead of the contact ends too.
             self.batch.suppress.push(event.contact.clone());
         }
-        for campaign in targets {
+        for (campaign, stored) in targets {
             let input = match &event.campaign {
                 Some(named) if *named != campaign => Input::OptOut,
                 _ => event.input.clone(),
             };
             let key = (campaign.clone(), event.contact.clone());
-            let entry = match self.changed.remove(&key) {
-                Some(entry) => entry,
-                None => match self.store.lead(&campaign, &event.contact)? {
-                    Some((contact, lead)) => (contact, lead, Vec::new()),
+            let entry = match stored {
+                Some((contact, lead)) => (contact, lead, Vec::new()),
+                None => match self.changed.remove(&key) {
+                    Some(entry) => entry,
                     None => unreachable_lead(&campaign, &event.contact)?,
                 },
             };
@@ -174,8 +178,10 @@ impl Ingest<'_> {
                 let active = self.campaigns.iter().any(|c| {
                     c.id == campaign && matches!(c.status, CampaignStatus::Running | CampaignStatus::Scheduled)
                 });
-                let suppressed =
-                    self.batch.suppress.contains(&contact.key) || self.store.is_suppressed(&contact.key)?;
+                // An opt-out event ends the lead itself (its reply recorded); `suppressed` is for
+                // a contact already on the list.
+                let suppressed = !opts_out
+                    && (self.batch.suppress.contains(&contact.key) || self.store.is_suppressed(&contact.key)?);
                 let loaded = load(&mut self.loaded, &self.campaigns, &campaign);
                 // The lead moves now only in a running campaign whose file is as it last ran;
                 // otherwise the event waits in the lead (due now) for the next `run` of it, as
@@ -199,8 +205,9 @@ impl Ingest<'_> {
     }
 
     /// The campaigns the event applies to: the one it names, or every campaign that has the
-    /// contact for an opt-out, or the contact's only campaign.
-    fn targets(&self, event: &Inbound, opts_out: bool) -> Result<Vec<String>, Rejected> {
+    /// contact for an opt-out, or the contact's only campaign; each with the lead read from the
+    /// store (`None`: it is among the leads changed since the last write).
+    fn targets(&self, event: &Inbound, opts_out: bool) -> Result<Vec<(String, Found)>, Rejected> {
         if let Some(campaign) = &event.campaign {
             if !self.campaigns.iter().any(|c| &c.id == campaign) {
                 let ids: Vec<&str> = self.campaigns.iter().map(|c| c.id.as_str()).collect();
@@ -209,21 +216,21 @@ impl Ingest<'_> {
                     .unwrap_or_default();
                 return Err(Rejected::Content(format!("unknown campaign `{campaign}`{hint}")));
             }
-            if !self.has_lead(campaign, &event.contact)? {
-                return unreachable_lead(campaign, &event.contact);
-            }
             if !opts_out {
-                return Ok(vec![campaign.clone()]);
+                return match self.find(campaign, &event.contact)? {
+                    Some(lead) => Ok(vec![(campaign.clone(), lead)]),
+                    None => unreachable_lead(campaign, &event.contact),
+                };
             }
         }
         let mut found = Vec::new();
         for campaign in &self.campaigns {
-            if event.campaign.as_ref() == Some(&campaign.id) {
-                found.push(campaign.id.clone());
-                continue;
-            }
-            if self.has_lead(&campaign.id, &event.contact)? {
-                found.push(campaign.id.clone());
+            match self.find(&campaign.id, &event.contact)? {
+                Some(lead) => found.push((campaign.id.clone(), lead)),
+                None if event.campaign.as_ref() == Some(&campaign.id) => {
+                    return unreachable_lead(&campaign.id, &event.contact);
+                }
+                None => {}
             }
         }
         match found.len() {
@@ -235,14 +242,18 @@ impl Ingest<'_> {
             _ => Err(Rejected::Content(format!(
                 "contact `{}` is in campaigns {}; give `campaign`",
                 event.contact,
-                found.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ")
+                found.iter().map(|(c, _)| format!("`{c}`")).collect::<Vec<_>>().join(", ")
             ))),
         }
     }
 
-    fn has_lead(&self, campaign: &str, contact: &str) -> Result<bool, StoreError> {
-        Ok(self.changed.contains_key(&(campaign.to_string(), contact.to_string()))
-            || self.store.lead(campaign, contact)?.is_some())
+    /// Whether the campaign has a lead for the contact: `Some(None)` when it changed since the
+    /// last write, `Some(Some(..))` as stored.
+    fn find(&self, campaign: &str, contact: &str) -> Result<Option<Found>, StoreError> {
+        if self.changed.contains_key(&(campaign.to_string(), contact.to_string())) {
+            return Ok(Some(None));
+        }
+        Ok(self.store.lead(campaign, contact)?.map(Some))
     }
 
     fn flush(&mut self) -> Result<(), StoreError> {

@@ -59,13 +59,18 @@ pub fn resume(db: &Path, id: &str, out: &mut dyn Write) -> Result<(), OpsError> 
         }
         CampaignStatus::Draft => return refuse(format!("campaign `{id}` is a draft: `herald run` starts it")),
     }
-    // A campaign paused before its start goes back to waiting for it.
-    let line = match record.started_at.filter(|start| *start > Utc::now()) {
-        Some(start) => {
+    // A campaign paused before its start goes back to waiting for it (`run` records the start
+    // only once the campaign has started, and works out its status again then).
+    let line = match record.started_at {
+        Some(start) if start > Utc::now() => {
             record.status = CampaignStatus::Scheduled;
             format!("resumed campaign `{id}`: scheduled, it starts {}", start.format("%Y-%m-%d %H:%M UTC"))
         }
         None => {
+            record.status = CampaignStatus::Scheduled;
+            format!("resumed campaign `{id}`: scheduled, it has not started yet")
+        }
+        Some(_) => {
             record.status = CampaignStatus::Running;
             format!("resumed campaign `{id}`: running")
         }

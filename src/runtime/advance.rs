@@ -80,11 +80,7 @@ pub fn relocate(
     now: DateTime<Utc>,
 ) -> Advance {
     let mut machine = Machine::new(graph, pacer, lead, contact, now);
-    let to = match target {
-        Target::Step(id) => graph.node(id).id.0.clone(),
-        Target::End => "end".into(),
-    };
-    machine.record(Event::Route { to });
+    machine.record(Event::Route { to: graph.target_name(target).to_string() });
     machine.lead.timer = None;
     machine.go(target);
     machine.lead.refresh_wake();
