@@ -17,28 +17,7 @@ const START: &str = "2026-12-07T08:00:00Z";
 const UNTIL: &str = "2026-12-08T08:00:00Z";
 
 /// The peer benchmark's flow (../shared/peers/campaign.yaml).
-const PEER: &str = "id: peer-bench
-channel: sms
-contacts:
-  key: id
-  fields:
-    will_reply: bool
-steps:
-  - id: step1
-    send: { text: \"Hi {{ contact.name }}, quick question about your order?\" }
-  - id: wait_2d
-    wait: 2d
-  - id: decide
-    branch:
-      - if: reply.text != null
-        goto: step2
-      - else: step3
-  - id: step2
-    send: { text: \"Thanks {{ contact.name }}! Here is the link.\" }
-    next: end
-  - id: step3
-    send: { text: \"Hi {{ contact.name }}, just following up.\" }
-";
+const PEER: &str = include_str!("fixtures/src/peer.yaml");
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

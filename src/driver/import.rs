@@ -20,7 +20,7 @@ use chrono::{DateTime, Utc};
 use super::output::Tally;
 use super::pacing::CampaignPacer;
 use super::progress::Progress;
-use super::simulate::{BATCH, DURABLE_EVERY, ROW, SimulateError, Simulation};
+use super::simulate::{BATCH, ROW, SimulateError, Simulation};
 use super::writer::{Writer, WriterHandle};
 use crate::contacts::{Contact, ImportReport, ImportSettings, Importer, Row, SkipReason};
 use crate::runtime::{Lead, LeadStatus};
@@ -112,7 +112,7 @@ pub(super) fn read(
     let graph = sim.graph;
     let importer = Importer::open(&sim.contacts, ImportSettings::of(graph, sim.start))?;
     let suppressions = sim.store.has_suppressions()?;
-    let known = |key: &str| -> Result<bool, SimulateError> { Ok(resumed && sim.store.lead(&graph.id, key)?.is_some()) };
+    let known = |key: &str| -> Result<bool, SimulateError> { Ok(resumed && sim.store.has_lead(&graph.id, key)?) };
     let mut report = ImportReport::default();
     let mut chunk = Vec::with_capacity(CHUNK);
     for row in importer {
@@ -165,8 +165,8 @@ fn work(
         for item in chunk {
             walker.take(item, &mut sink)?;
         }
-        if let Some((batch, durable)) = walker.full(|| writer.new_leads(BATCH, ROW)) {
-            writer.write(batch, durable)?;
+        if let Some(batch) = walker.full(|| writer.new_leads(BATCH, ROW)) {
+            writer.write(batch, true)?;
         }
     }
     let (batch, walked) = walker.finish();
@@ -182,7 +182,6 @@ pub(super) struct Walker<'w, 's> {
     whole: Option<DateTime<Utc>>,
     walked: Walked,
     batch: Batch,
-    batches: u32,
 }
 
 impl<'w, 's> Walker<'w, 's> {
@@ -192,14 +191,7 @@ impl<'w, 's> Walker<'w, 's> {
         whole: Option<DateTime<Utc>>,
         contacts: NewLeads,
     ) -> Walker<'w, 's> {
-        Walker {
-            sim,
-            pacer,
-            whole,
-            walked: Walked::default(),
-            batch: Batch { contacts, ..Batch::default() },
-            batches: 0,
-        }
+        Walker { sim, pacer, whole, walked: Walked::default(), batch: Batch { contacts, ..Batch::default() } }
     }
 
     /// Steps one row's lead, prints its lines to `out`, and adds it to the batch.
@@ -229,15 +221,10 @@ impl<'w, 's> Walker<'w, 's> {
         Ok(())
     }
 
-    /// The batch when it is full, and whether to commit it durably (every `DURABLE_EVERY`); the
-    /// walk carries on with `fresh` buffers.
-    pub(super) fn full(&mut self, fresh: impl FnOnce() -> NewLeads) -> Option<(Batch, bool)> {
-        if self.batch.contacts.len() < BATCH {
-            return None;
-        }
-        self.batches += 1;
-        let full = std::mem::replace(&mut self.batch, Batch { contacts: fresh(), ..Batch::default() });
-        Some((full, self.batches.is_multiple_of(DURABLE_EVERY)))
+    /// The batch when it is full; the walk carries on with `fresh` buffers.
+    pub(super) fn full(&mut self, fresh: impl FnOnce() -> NewLeads) -> Option<Batch> {
+        (self.batch.contacts.len() >= BATCH)
+            .then(|| std::mem::replace(&mut self.batch, Batch { contacts: fresh(), ..Batch::default() }))
     }
 
     /// The last, partial batch and what was walked.

@@ -19,7 +19,7 @@ use super::pacing::CampaignPacer;
 use crate::channel::Channel;
 use crate::contacts::{Contact, ImportSettings, Importer, Row, SkipReason};
 use crate::graph::Graph;
-use crate::runtime::{ActionKind, Effect, Event, Input, Lead, LeadStatus, Record, advance};
+use crate::runtime::{ActionKind, Effect, Input, Lead, Record, advance};
 use crate::store::{Batch, CampaignRecord, CampaignStatus, Store, StoreError};
 
 /// Leads advanced per durable transaction.
@@ -460,13 +460,7 @@ impl Runner<'_, '_> {
 }
 
 fn skipped(contact: Contact, reason: &str, now: DateTime<Utc>) -> (Contact, Lead, Option<Record>) {
-    let mut lead = Lead::skipped(contact.key.clone(), reason, now);
-    lead.seq = 1;
-    let record = Record {
-        at: now,
-        step: None,
-        event: Event::Exit { lead_status: LeadStatus::Skipped, reason: Some(reason.to_string()) },
-    };
+    let (lead, record) = Lead::skipped(contact.key.clone(), reason, now);
     (contact, lead, Some(record))
 }
 

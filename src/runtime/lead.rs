@@ -157,16 +157,20 @@ impl Lead {
         }
     }
 
-    /// A contact the import skipped: final at once, with the reason.
-    pub fn skipped(contact: impl Into<String>, reason: impl Into<String>, now: DateTime<Utc>) -> Lead {
-        Lead {
+    /// A contact the import skipped: final at once, with the reason, and the one history record
+    /// that says so.
+    pub fn skipped(contact: impl Into<String>, reason: &str, now: DateTime<Utc>) -> (Lead, Record) {
+        let lead = Lead {
             status: LeadStatus::Skipped,
             park: Park::Start,
             wake_at: None,
             timer: None,
-            outcome: Some(reason.into()),
+            outcome: Some(reason.to_string()),
+            seq: 1,
             ..Lead::new(contact, now)
-        }
+        };
+        let event = Event::Exit { lead_status: LeadStatus::Skipped, reason: Some(reason.to_string()) };
+        (lead, Record { at: now, step: None, event })
     }
 
     /// Queue an input for later, keeping the inbox in time order (ties in arrival order).

@@ -380,6 +380,13 @@ impl Store {
         Ok(Some(decode_row(p, contact, row.value())?))
     }
 
+    /// Whether the campaign has a lead for the contact (without decoding it).
+    pub fn has_lead(&self, campaign: &str, contact: &str) -> Result<bool, StoreError> {
+        let p = &self.path;
+        let txn = self.db.begin_read().at(p)?;
+        Ok(txn.open_table(LEADS).at(p)?.get((campaign, contact)).at(p)?.is_some())
+    }
+
     /// Calls `f` on every lead of the campaign, by contact key, one at a time.
     pub fn for_each_lead(&self, campaign: &str, mut f: impl FnMut(&Contact, &Lead)) -> Result<(), StoreError> {
         let p = &self.path;
