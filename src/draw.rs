@@ -17,7 +17,7 @@ fn edges(node: &Node) -> Vec<Edge> {
             .iter()
             .map(|r| Edge {
                 to: r.goto.unwrap_or(node.next),
-                label: r.condition.as_ref().map_or_else(|| "else".to_string(), |c| c.text()),
+                label: r.condition.as_ref().map_or_else(|| "else".to_string(), |c| c.text().to_string()),
             })
             .collect()
     };
@@ -93,7 +93,7 @@ pub fn text(graph: &Graph) -> String {
         let _ = writeln!(out, "exit_when: {}", exit.text());
     }
     for route in &graph.replies {
-        let condition = route.condition.as_ref().map_or("else".to_string(), |c| c.text());
+        let condition = route.condition.as_ref().map_or("else".to_string(), |c| c.text().to_string());
         let target = route.goto.map_or("(stay)", |t| graph.target_name(t));
         let _ = writeln!(out, "reply: {condition} -> {target}");
     }

@@ -270,6 +270,13 @@ pub struct Window {
     pub close: Option<NaiveTime>,
 }
 
+impl Schedule {
+    /// Open every hour of every day (the default): no window to look up.
+    pub fn always_open(&self) -> bool {
+        self.days.iter().all(|d| *d) && self.hours.iter().any(|w| w.open == NaiveTime::MIN && w.close.is_none())
+    }
+}
+
 impl Default for Schedule {
     fn default() -> Schedule {
         Schedule {

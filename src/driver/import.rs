@@ -23,7 +23,7 @@ use super::progress::Progress;
 use super::simulate::{BATCH, ROW, SimulateError, Simulation};
 use super::writer::{Writer, WriterHandle};
 use crate::contacts::{Contact, ImportReport, ImportSettings, Importer, Row, SkipReason};
-use crate::runtime::{Lead, LeadStatus};
+use crate::runtime::{Lead, LeadStatus, Record};
 use crate::store::{Batch, NewLeads};
 
 /// Rows handed to a worker at a time.
@@ -182,6 +182,8 @@ pub(super) struct Walker<'w, 's> {
     whole: Option<DateTime<Utc>>,
     walked: Walked,
     batch: Batch,
+    /// The history of the lead being walked, its memory kept from one lead to the next.
+    records: Vec<Record>,
 }
 
 impl<'w, 's> Walker<'w, 's> {
@@ -191,7 +193,14 @@ impl<'w, 's> Walker<'w, 's> {
         whole: Option<DateTime<Utc>>,
         contacts: NewLeads,
     ) -> Walker<'w, 's> {
-        Walker { sim, pacer, whole, walked: Walked::default(), batch: Batch { contacts, ..Batch::default() } }
+        Walker {
+            sim,
+            pacer,
+            whole,
+            walked: Walked::default(),
+            batch: Batch { contacts, ..Batch::default() },
+            records: Vec::new(),
+        }
     }
 
     /// Steps one row's lead, prints its lines to `out`, and adds it to the batch.
@@ -201,15 +210,17 @@ impl<'w, 's> Walker<'w, 's> {
             Item::Lead(contact) => {
                 let suppress = &mut self.batch.suppress;
                 let mut lead = Lead::new(contact.key.clone(), sim.start);
-                let mut records = sim.step_lead(self.pacer, &contact, &mut lead, sim.start, suppress);
+                let records = &mut self.records;
+                records.clear();
+                sim.step_lead(self.pacer, &contact, &mut lead, sim.start, records, suppress);
                 for (at, input) in &sim.inject {
                     lead.deliver_at(*at, input.clone());
                 }
                 if let Some(horizon) = self.whole {
-                    sim.finish_lead(self.pacer, &contact, &mut lead, horizon, &mut records, suppress)?;
+                    sim.finish_lead(self.pacer, &contact, &mut lead, horizon, records, suppress)?;
                 }
-                sim.emit(out, &contact, &records, &mut self.walked.tally)?;
-                self.batch.contacts.push(&sim.graph.id, &contact, &lead, &records);
+                sim.emit(out, &contact, records, &mut self.walked.tally)?;
+                self.batch.contacts.push(&sim.graph.id, &contact, &lead, records);
                 lead.status
             }
             Item::Skip(key, reason) => {

@@ -19,7 +19,7 @@ use super::pacing::CampaignPacer;
 use crate::channel::Channel;
 use crate::contacts::{Contact, ImportSettings, Importer, Row, SkipReason};
 use crate::graph::Graph;
-use crate::runtime::{ActionKind, Effect, Input, Lead, Record, advance};
+use crate::runtime::{ActionKind, Effect, Input, Lead, Record, advance_into};
 use crate::store::{Batch, CampaignRecord, CampaignStatus, Store, StoreError};
 
 /// Leads advanced per durable transaction.
@@ -480,10 +480,9 @@ pub fn step(
     let mut records = Vec::new();
     let mut feed = |lead: &mut Lead, input: Input, records: &mut Vec<Record>, batch: &mut Batch| {
         let before = lead.in_flight();
-        let result = advance(graph, pacer, lead, contact, input, now);
+        let effects = advance_into(graph, pacer, lead, contact, input, now, records);
         pacer.settle(before, lead.in_flight());
-        apply_effects(result.effects, lead, now, batch);
-        records.extend(result.records);
+        apply_effects(effects, lead, now, batch);
     };
     if suppressed && !lead.status.is_final() {
         feed(lead, Input::OptOut, &mut records, batch);

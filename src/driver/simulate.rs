@@ -18,7 +18,7 @@ use super::writer::Writer;
 use crate::contacts::{Contact, ImportReport};
 use crate::graph::Graph;
 use crate::runtime::scope::timezone_of;
-use crate::runtime::{Effect, Event, Input, Lead, LeadStatus, Pacer, Record, advance};
+use crate::runtime::{Effect, Event, Input, Lead, LeadStatus, Pacer, Record, advance_into};
 use crate::store::{Batch, CampaignRecord, CampaignStatus, Store};
 
 /// Leads advanced per transaction.
@@ -113,7 +113,8 @@ impl Simulation<'_> {
                 after = last.wake_at.map(|t| (t, last.contact.clone()));
                 let mut batch = Batch::default();
                 for (contact, mut lead) in due {
-                    let records = self.step_lead(&mut pacer, &contact, &mut lead, now, &mut batch.suppress);
+                    let mut records = Vec::new();
+                    self.step_lead(&mut pacer, &contact, &mut lead, now, &mut records, &mut batch.suppress);
                     if lead.wake_at.is_some_and(|t| t <= now) {
                         return Err(SimulateError::Stuck(contact.key, now));
                     }
@@ -268,7 +269,7 @@ impl Simulation<'_> {
         suppressed: &mut Vec<String>,
     ) -> Result<(), SimulateError> {
         while let Some(at) = lead.wake_at.filter(|t| *t <= horizon) {
-            records.extend(self.step_lead(pacer, contact, lead, at, suppressed));
+            self.step_lead(pacer, contact, lead, at, records, suppressed);
             if lead.wake_at.is_some_and(|t| t <= at) {
                 return Err(SimulateError::Stuck(contact.key.clone(), at));
             }
@@ -283,14 +284,14 @@ impl Simulation<'_> {
         contact: &Contact,
         lead: &mut Lead,
         now: DateTime<Utc>,
+        records: &mut Vec<Record>,
         suppressed: &mut Vec<String>,
-    ) -> Vec<Record> {
-        let mut records = Vec::new();
+    ) {
         while let Some(input) = lead.take_due(now) {
             let before = lead.in_flight();
-            let result = advance(self.graph, pacer, lead, contact, input, now);
+            let effects = advance_into(self.graph, pacer, lead, contact, input, now, records);
             pacer.settle(before, lead.in_flight());
-            for effect in result.effects {
+            for effect in effects {
                 match effect {
                     Effect::Act(action) => {
                         for (at, input) in self.responses.respond(self.graph, lead, contact, &action) {
@@ -300,10 +301,8 @@ impl Simulation<'_> {
                     Effect::Suppress(address) => suppressed.push(address),
                 }
             }
-            records.extend(result.records);
         }
         lead.refresh_wake();
-        records
     }
 
     pub(super) fn emit(

@@ -47,6 +47,10 @@ impl Problem {
 pub struct Condition {
     source: String,
     expr: Expr,
+    /// The source on one line (`text`), made once: history records it at every evaluation.
+    line: String,
+    /// Each path the condition reads, once, with its name (`reads`).
+    reads: Vec<(Path, String)>,
 }
 
 impl fmt::Debug for Condition {
@@ -63,7 +67,17 @@ pub fn compile(source: &str, env: &TypeEnv) -> Result<(Condition, Type), Vec<Pro
     if !typer.problems.is_empty() {
         return Err(typer.problems);
     }
-    Ok((Condition { source: source.to_string(), expr }, ty))
+    let line = source.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut paths = Vec::new();
+    expr.paths(&mut paths);
+    let mut reads: Vec<(Path, String)> = Vec::new();
+    for (path, _) in paths {
+        let name = path.to_string();
+        if !reads.iter().any(|(_, n)| *n == name) {
+            reads.push((path.clone(), name));
+        }
+    }
+    Ok((Condition { source: source.to_string(), expr, line, reads }, ty))
 }
 
 impl Condition {
@@ -72,8 +86,14 @@ impl Condition {
     }
 
     /// The source on one line, for drawings and history (block scalars span lines).
-    pub fn text(&self) -> String {
-        self.source.split_whitespace().collect::<Vec<_>>().join(" ")
+    pub fn text(&self) -> &str {
+        &self.line
+    }
+
+    /// Every path the condition reads, each once in reading order, with its name
+    /// (`contact.name`): what history records beside a result.
+    pub fn reads(&self) -> &[(Path, String)] {
+        &self.reads
     }
 
     pub fn expr(&self) -> &Expr {

@@ -53,7 +53,7 @@ impl Machine<'_> {
                         TimeDelta::hours(1)
                     }
                 };
-                self.out.effects.push(Effect::Act(Box::new(action)));
+                self.effects.push(Effect::Act(Box::new(action)));
                 self.park(Park::Outcome, self.now + timeout, LeadStatus::InProgress);
                 None
             }

@@ -63,10 +63,25 @@ pub fn advance(
     input: Input,
     now: DateTime<Utc>,
 ) -> Advance {
-    let mut machine = Machine::new(graph, pacer, lead, contact, now);
+    let mut records = Vec::new();
+    let effects = advance_into(graph, pacer, lead, contact, input, now, &mut records);
+    Advance { effects, records }
+}
+
+/// `advance`, appending the history records to `records` (a buffer the caller reuses).
+pub fn advance_into(
+    graph: &Graph,
+    pacer: &mut dyn Pacer,
+    lead: &mut Lead,
+    contact: &Contact,
+    input: Input,
+    now: DateTime<Utc>,
+    records: &mut Vec<Record>,
+) -> Vec<Effect> {
+    let mut machine = Machine::new(graph, pacer, lead, contact, now, records);
     machine.input(input);
     machine.lead.refresh_wake();
-    machine.out
+    machine.effects
 }
 
 /// Moves a lead parked on a step that was removed from the file to where `moved:` sends it,
@@ -79,12 +94,14 @@ pub fn relocate(
     target: Target,
     now: DateTime<Utc>,
 ) -> Advance {
-    let mut machine = Machine::new(graph, pacer, lead, contact, now);
+    let mut records = Vec::new();
+    let mut machine = Machine::new(graph, pacer, lead, contact, now, &mut records);
     machine.record(Event::Route { to: graph.target_name(target).to_string() });
     machine.lead.timer = None;
     machine.go(target);
     machine.lead.refresh_wake();
-    machine.out
+    let effects = machine.effects;
+    Advance { effects, records }
 }
 
 pub(super) struct Machine<'a> {
@@ -94,7 +111,8 @@ pub(super) struct Machine<'a> {
     pub(super) contact: &'a Contact,
     pub(super) now: DateTime<Utc>,
     pub(super) tz: Tz,
-    pub(super) out: Advance,
+    pub(super) effects: Vec<Effect>,
+    records: &'a mut Vec<Record>,
 }
 
 impl<'a> Machine<'a> {
@@ -104,12 +122,13 @@ impl<'a> Machine<'a> {
         lead: &'a mut Lead,
         contact: &'a Contact,
         now: DateTime<Utc>,
+        records: &'a mut Vec<Record>,
     ) -> Machine<'a> {
-        Machine { graph, pacer, lead, contact, now, tz: timezone_of(graph, contact), out: Advance::default() }
+        Machine { graph, pacer, lead, contact, now, tz: timezone_of(graph, contact), effects: Vec::new(), records }
     }
 
     pub(super) fn record(&mut self, event: Event) {
-        self.out.records.push(Record { at: self.now, step: self.lead.step.clone(), event });
+        self.records.push(Record { at: self.now, step: self.lead.step.clone(), event });
         self.lead.seq += 1;
     }
 
@@ -179,7 +198,7 @@ impl<'a> Machine<'a> {
     }
 
     fn opt_out(&mut self) {
-        self.out.effects.push(Effect::Suppress(self.contact.key.clone()));
+        self.effects.push(Effect::Suppress(self.contact.key.clone()));
         self.finish(LeadStatus::OptedOut, Some("opt_out"));
     }
 
@@ -458,18 +477,18 @@ impl<'a> Machine<'a> {
     pub(super) fn holds(&mut self, what: &str, condition: &Condition) -> bool {
         let scope = self.scope();
         let result = condition.holds(&scope);
-        let mut values: Vec<(String, String)> = Vec::new();
-        for path in condition.paths() {
-            let name = path.to_string();
-            if !values.iter().any(|(n, _)| *n == name) {
+        let values = condition
+            .reads()
+            .iter()
+            .map(|(path, name)| {
                 let value = match path.root.as_str() {
                     "now" | "today" => Value::DateTime(self.now),
                     _ => crate::expr::Scope::get(&scope, path),
                 };
-                values.push((name, value.to_string()));
-            }
-        }
-        self.record(Event::Condition { what: what.into(), source: condition.text(), result, values });
+                (name.clone(), value.to_string())
+            })
+            .collect();
+        self.record(Event::Condition { what: what.into(), source: condition.text().to_string(), result, values });
         result
     }
 }

@@ -45,6 +45,15 @@ fn day_start(tz: Tz, date: NaiveDate) -> DateTime<Utc> {
 /// The first instant at or after `now` when the window is open, looking up to two weeks
 /// ahead; `None` if it never opens (`check` refuses such schedules).
 pub fn next_open(schedule: &Schedule, tz: Tz, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    // Every local day is open from its start to the next day's start, and `now` is in one.
+    if schedule.always_open() {
+        return Some(now);
+    }
+    scan(schedule, tz, now)
+}
+
+/// `next_open` by looking at each day's windows in turn.
+fn scan(schedule: &Schedule, tz: Tz, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
     let today = now.with_timezone(&tz).date_naive();
     for offset in 0..=15 {
         let date = today + TimeDelta::days(offset);
@@ -171,6 +180,18 @@ mod tests {
             /// Across years, zones and DST days: the answer is at or after now, inside the
             /// window by the local clock (or at the first instant after a gap that swallowed
             /// the opening), on an allowed day, and no earlier open instant was missed.
+            /// The default, always-open schedule answers `now` without scanning, as the scan
+            /// would.
+            #[test]
+            fn always_open_is_now(zone in 0..ZONES.len(), secs in 1_600_000_000i64..2_100_000_000i64) {
+                let tz = tz(ZONES[zone]);
+                let s = Schedule { timezone: tz, ..Schedule::default() };
+                prop_assert!(s.always_open());
+                let now = DateTime::from_timestamp(secs, 0).unwrap();
+                prop_assert_eq!(next_open(&s, tz, now), Some(now));
+                prop_assert_eq!(scan(&s, tz, now), Some(now));
+            }
+
             #[test]
             fn next_open_is_the_first_open_instant(
                 zone in 0..ZONES.len(),
