@@ -19,7 +19,7 @@ use super::pacing::CampaignPacer;
 use crate::channel::Channel;
 use crate::contacts::{Contact, ImportSettings, Importer, Row, SkipReason};
 use crate::graph::Graph;
-use crate::runtime::{ActionKind, Effect, Input, Lead, Record, advance_into};
+use crate::runtime::{ActionKind, Effect, Input, Lead, Record, step_due};
 use crate::store::{Batch, CampaignRecord, CampaignStatus, Store, StoreError};
 
 /// Leads advanced per durable transaction.
@@ -478,19 +478,10 @@ pub fn step(
     suppressed: bool,
 ) -> Vec<Record> {
     let mut records = Vec::new();
-    let mut feed = |lead: &mut Lead, input: Input, records: &mut Vec<Record>, batch: &mut Batch| {
-        let before = lead.in_flight();
-        let effects = advance_into(graph, pacer, lead, contact, input, now, records);
-        pacer.settle(before, lead.in_flight());
-        apply_effects(effects, lead, now, batch);
-    };
-    if suppressed && !lead.status.is_final() {
-        feed(lead, Input::OptOut, &mut records, batch);
-    }
-    while let Some(input) = lead.take_due(now) {
-        feed(lead, input, &mut records, batch);
-    }
-    lead.refresh_wake();
+    let first = (suppressed && !lead.status.is_final()).then_some(Input::OptOut);
+    step_due(graph, pacer, contact, lead, now, first, &mut records, |effect, lead| {
+        apply_effect(effect, lead, now, batch)
+    });
     records
 }
 
@@ -498,14 +489,18 @@ pub fn step(
 /// `sent` at once), opt-outs to the suppression list.
 pub fn apply_effects(effects: Vec<Effect>, lead: &mut Lead, now: DateTime<Utc>, batch: &mut Batch) {
     for effect in effects {
-        match effect {
-            Effect::Act(action) => {
-                if action.kind == ActionKind::Send {
-                    lead.deliver_at(now, Input::Delivery { status: "sent".into() });
-                }
-                batch.outbox.push(*action);
+        apply_effect(effect, lead, now, batch);
+    }
+}
+
+fn apply_effect(effect: Effect, lead: &mut Lead, now: DateTime<Utc>, batch: &mut Batch) {
+    match effect {
+        Effect::Act(action) => {
+            if action.kind == ActionKind::Send {
+                lead.deliver_at(now, Input::Delivery { status: "sent".into() });
             }
-            Effect::Suppress(address) => batch.suppress.push(address),
+            batch.outbox.push(*action);
         }
+        Effect::Suppress(address) => batch.suppress.push(address),
     }
 }

@@ -18,7 +18,7 @@ use super::writer::Writer;
 use crate::contacts::{Contact, ImportReport};
 use crate::graph::Graph;
 use crate::runtime::scope::timezone_of;
-use crate::runtime::{Effect, Event, Input, Lead, LeadStatus, Pacer, Record, advance_into};
+use crate::runtime::{Effect, Event, Input, Lead, LeadStatus, Record, step_due};
 use crate::store::{Batch, CampaignRecord, CampaignStatus, Store};
 
 /// Leads advanced per transaction.
@@ -287,22 +287,14 @@ impl Simulation<'_> {
         records: &mut Vec<Record>,
         suppressed: &mut Vec<String>,
     ) {
-        while let Some(input) = lead.take_due(now) {
-            let before = lead.in_flight();
-            let effects = advance_into(self.graph, pacer, lead, contact, input, now, records);
-            pacer.settle(before, lead.in_flight());
-            for effect in effects {
-                match effect {
-                    Effect::Act(action) => {
-                        for (at, input) in self.responses.respond(self.graph, lead, contact, &action) {
-                            lead.deliver_at(at, input);
-                        }
-                    }
-                    Effect::Suppress(address) => suppressed.push(address),
+        step_due(self.graph, pacer, contact, lead, now, None, records, |effect, lead| match effect {
+            Effect::Act(action) => {
+                for (at, input) in self.responses.respond(self.graph, lead, contact, &action) {
+                    lead.deliver_at(at, input);
                 }
             }
-        }
-        lead.refresh_wake();
+            Effect::Suppress(address) => suppressed.push(address),
+        });
     }
 
     pub(super) fn emit(

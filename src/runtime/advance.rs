@@ -84,6 +84,34 @@ pub fn advance_into(
     machine.effects
 }
 
+/// Feeds the lead `first` (if any), then every input due by `now`, one advance each: the one
+/// stepping loop of `run`, `ingest` and `simulate`, which differ only in what they do with an
+/// effect (`effect` may queue inputs on the lead, e.g. a simulated reply, and they are fed in
+/// the same pass when due). History is appended to `records`.
+#[allow(clippy::too_many_arguments)]
+pub fn step_due(
+    graph: &Graph,
+    pacer: &mut dyn Pacer,
+    contact: &Contact,
+    lead: &mut Lead,
+    now: DateTime<Utc>,
+    first: Option<Input>,
+    records: &mut Vec<Record>,
+    mut effect: impl FnMut(Effect, &mut Lead),
+) {
+    let mut input = first.or_else(|| lead.take_due(now));
+    while let Some(next) = input {
+        let before = lead.in_flight();
+        let effects = advance_into(graph, pacer, lead, contact, next, now, records);
+        pacer.settle(before, lead.in_flight());
+        for e in effects {
+            effect(e, lead);
+        }
+        input = lead.take_due(now);
+    }
+    lead.refresh_wake();
+}
+
 /// Moves a lead parked on a step that was removed from the file to where `moved:` sends it,
 /// as a `goto` would (SPEC §5, live edits).
 pub fn relocate(
