@@ -169,3 +169,78 @@ fn plain_value<'a>(
         (root, None) => graph.data.get(root)?.as_str(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::DateTime;
+    use serde_json::json;
+
+    use super::*;
+    use crate::check::{Options, check_file};
+    use crate::source::SourceFile;
+
+    /// `plain_value` restates the roots of `template_context` to skip building it; each answer
+    /// it gives must be the string the context holds at the same place.
+    #[test]
+    fn plain_values_agree_with_the_template_context() {
+        let yaml = "id: plain\nname: Plain Campaign\nchannel: sms\n\
+                    data:\n  offer: ten percent\n  shop: { city: Oslo, floors: 3 }\n  count: 4\n\
+                    steps:\n  - id: hello\n    name: Say hello\n    send: { text: \"Hi {{ contact.name }}\" }\n  \
+                    - id: bare\n    send: { text: \"Bye\" }\n";
+        let file = SourceFile::new("plain.yaml", yaml);
+        let graph = check_file(&file, &Options::default()).0.expect("the campaign compiles");
+        let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let mut contact = Contact { key: "+4915112345678".into(), ..Contact::default() };
+        contact.fields.insert("name".into(), json!("Ada"));
+        contact.fields.insert("age".into(), json!(36));
+        let mut lead = Lead::new(contact.key.clone(), now);
+        lead.vars.insert("code".into(), json!("X1"));
+        lead.vars.insert("score".into(), json!(9));
+        let mut keyed = contact.clone();
+        keyed.fields.insert("key".into(), json!("column-key"));
+        let paths: &[(&str, Option<&str>)] = &[
+            ("contact", Some("key")),
+            ("contact", Some("name")),
+            ("contact", Some("age")),
+            ("contact", Some("missing")),
+            ("contact", None),
+            ("vars", Some("code")),
+            ("vars", Some("score")),
+            ("vars", Some("missing")),
+            ("campaign", Some("id")),
+            ("campaign", Some("name")),
+            ("campaign", Some("other")),
+            ("step", Some("id")),
+            ("step", Some("name")),
+            ("offer", None),
+            ("offer", Some("x")),
+            ("shop", Some("city")),
+            ("shop", Some("floors")),
+            ("shop", None),
+            ("count", None),
+            ("nowhere", None),
+            ("nowhere", Some("x")),
+        ];
+        let mut answered = 0;
+        for contact in [&contact, &keyed] {
+            for (step_id, step_name) in [("hello", Some("Say hello")), ("bare", None)] {
+                let context = template_context(&graph, &lead, contact, step_id, step_name);
+                for &(root, field) in paths {
+                    let plain = plain_value(&graph, &lead, contact, (step_id, step_name), root, field);
+                    let held = context.get(root).and_then(|v| match field {
+                        Some(f) => v.get(f),
+                        None => Some(v),
+                    });
+                    if let Some(plain) = plain {
+                        answered += 1;
+                        assert_eq!(Some(plain), held.and_then(|v| v.as_str()), "{root}.{field:?} at {step_id}");
+                    } else {
+                        // Declined: the context has no string there, so the engine renders it.
+                        assert!(held.is_none_or(|v| !v.is_string()), "{root}.{field:?} declined but is a string");
+                    }
+                }
+            }
+        }
+        assert!(answered >= 30, "only {answered} plain answers: the test no longer exercises plain_value");
+    }
+}
