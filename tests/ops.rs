@@ -299,8 +299,11 @@ fn a_missing_database_is_reported_and_not_created() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("nowhere.redb");
     let shown = db.display().to_string();
-    let commands: [&[&str]; 8] = [
+    std::fs::write(dir.path().join("events.jsonl"), "").unwrap();
+    let events = dir.path().join("events.jsonl").display().to_string();
+    let commands: [&[&str]; 9] = [
         &["status"],
+        &["ingest", &events],
         &["export", "x"],
         &["pause", "x"],
         &["resume", "x"],

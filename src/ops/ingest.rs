@@ -56,10 +56,14 @@ struct Ingest<'a> {
 }
 
 pub fn command(db: &Path, input: &Path) -> ExitCode {
-    if !db.exists() {
-        crate::say!("error: no database at {} (run `herald run` or `herald simulate --db` first)", db.display());
-        return ExitCode::from(2);
-    }
+    // The same open as every other command on a database: never created here.
+    let store = match super::open(db) {
+        Ok(store) => store,
+        Err(e) => {
+            crate::say!("error: {e}");
+            return ExitCode::from(e.exit_code());
+        }
+    };
     let reader: Box<dyn BufRead> = if input == Path::new("-") {
         Box::new(std::io::stdin().lock())
     } else {
@@ -69,13 +73,6 @@ pub fn command(db: &Path, input: &Path) -> ExitCode {
                 crate::say!("error: cannot read {}: {e}", input.display());
                 return ExitCode::from(2);
             }
-        }
-    };
-    let store = match Store::open(db) {
-        Ok(store) => store,
-        Err(e) => {
-            crate::say!("error: {e}");
-            return ExitCode::from(2);
         }
     };
     let campaigns = match store.campaigns() {
