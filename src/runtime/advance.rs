@@ -1,6 +1,7 @@
-//! The interpreter: `advance(graph, lead, contact, input, now)` moves one lead through
-//! immediate steps until it parks (a wait, an await, an action in flight, a deferral) or ends,
-//! and returns the actions to hand to channels. Pure: no I/O, no clock; pacing is asked of
+//! The interpreter: `advance(graph, pacer, lead, contact, input, now, records)` moves one lead
+//! through immediate steps until it parks (a wait, an await, an action in flight, a deferral)
+//! or ends, appends its history to `records`, and returns the actions to hand to channels
+//! (`step_due` feeds a lead every input due). Pure: no I/O, no clock; pacing is asked of
 //! the caller through `Pacer`.
 
 use chrono::{DateTime, Utc};
@@ -36,7 +37,7 @@ impl Pacer for Unpaced {
     }
 }
 
-/// What one advance produced: actions and opt-outs for the driver, and history records.
+/// What `relocate` produced: actions and opt-outs for the driver, and history records.
 #[derive(Debug, Default)]
 pub struct Advance {
     pub effects: Vec<Effect>,
@@ -55,21 +56,9 @@ pub fn is_opt_out(text: &str) -> bool {
     OPT_OUT_WORDS.contains(&normal.as_str())
 }
 
+/// One input for one lead: its history is appended to `records` (a buffer the caller reuses),
+/// and the effects for the driver are returned.
 pub fn advance(
-    graph: &Graph,
-    pacer: &mut dyn Pacer,
-    lead: &mut Lead,
-    contact: &Contact,
-    input: Input,
-    now: DateTime<Utc>,
-) -> Advance {
-    let mut records = Vec::new();
-    let effects = advance_into(graph, pacer, lead, contact, input, now, &mut records);
-    Advance { effects, records }
-}
-
-/// `advance`, appending the history records to `records` (a buffer the caller reuses).
-pub fn advance_into(
     graph: &Graph,
     pacer: &mut dyn Pacer,
     lead: &mut Lead,
@@ -102,7 +91,7 @@ pub fn step_due(
     let mut input = first.or_else(|| lead.take_due(now));
     while let Some(next) = input {
         let before = lead.in_flight();
-        let effects = advance_into(graph, pacer, lead, contact, next, now, records);
+        let effects = advance(graph, pacer, lead, contact, next, now, records);
         pacer.settle(before, lead.in_flight());
         for e in effects {
             effect(e, lead);

@@ -10,4 +10,4 @@ pub mod scope;
 pub mod split;
 pub mod window;
 
-pub use advance::{Advance, Pacer, Unpaced, advance, advance_into, is_opt_out, relocate, step_due};
+pub use advance::{Advance, Pacer, Unpaced, advance, is_opt_out, relocate, step_due};
