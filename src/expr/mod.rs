@@ -109,13 +109,6 @@ impl Condition {
         self.eval(scope).is_true()
     }
 
-    /// Every path the condition reads, in reading order: what `explain` shows beside a result.
-    pub fn paths(&self) -> Vec<&Path> {
-        let mut out = Vec::new();
-        self.expr.paths(&mut out);
-        out.into_iter().map(|(p, _)| p).collect()
-    }
-
     /// Every path as (root, fields joined by dots, byte range of the path in the source).
     pub fn path_spans(&self) -> Vec<(&str, String, Range<usize>)> {
         let mut out = Vec::new();

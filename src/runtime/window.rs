@@ -177,9 +177,6 @@ mod tests {
         proptest! {
             #![proptest_config(ProptestConfig::with_cases(3_000))]
 
-            /// Across years, zones and DST days: the answer is at or after now, inside the
-            /// window by the local clock (or at the first instant after a gap that swallowed
-            /// the opening), on an allowed day, and no earlier open instant was missed.
             /// The default, always-open schedule answers `now` without scanning, as the scan
             /// would.
             #[test]
@@ -192,6 +189,9 @@ mod tests {
                 prop_assert_eq!(scan(&s, tz, now), Some(now));
             }
 
+            /// Across years, zones and DST days: the answer is at or after now, inside the
+            /// window by the local clock (or at the first instant after a gap that swallowed
+            /// the opening), on an allowed day, and no earlier open instant was missed.
             #[test]
             fn next_open_is_the_first_open_instant(
                 zone in 0..ZONES.len(),
