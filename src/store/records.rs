@@ -71,7 +71,8 @@ trait Source {
 /// Writes records in format 3 (without the format byte): `campaign` and `contact` are the
 /// lead's, from which its usual action keys are derived again when read.
 pub fn put_packed(out: &mut Vec<u8>, records: &[Record], campaign: &str, contact: &str) {
-    let mut packer = Packer { e: Enc(out), seen: Vec::new(), secs: 0, nanos: 0, step: None, campaign, contact };
+    let seen = Vec::with_capacity(24);
+    let mut packer = Packer { e: Enc(out), seen, secs: 0, nanos: 0, step: None, campaign, contact };
     packer.e.uint(records.len() as u64);
     for record in records {
         packer.record(record);
@@ -158,7 +159,8 @@ impl Source for Dec<'_> {
 
 struct Packer<'e, 'r> {
     e: Enc<'e>,
-    seen: Vec<&'r str>,
+    /// Texts written so far, each with its `fingerprint`.
+    seen: Vec<(u64, &'r str)>,
     /// The current (then previous) record's time, from which the next record's time and its
     /// event's times are counted.
     secs: i64,
@@ -207,13 +209,14 @@ impl<'r> Sink<'r> for Packer<'_, 'r> {
     }
     /// 0 and the text the first time; after that, the text's number from 1.
     fn text(&mut self, s: &'r str) {
-        match self.seen.iter().position(|seen| *seen == s) {
+        let print = fingerprint(s);
+        match self.seen.iter().position(|&(p, seen)| p == print && seen == s) {
             Some(i) => self.e.uint(i as u64 + 1),
             None => {
                 self.e.u8(0);
                 self.e.str(s);
                 if self.seen.len() < MAX_SEEN {
-                    self.seen.push(s);
+                    self.seen.push((print, s));
                 }
             }
         }
@@ -242,6 +245,16 @@ impl<'r> Sink<'r> for Packer<'_, 'r> {
                 self.text(key);
             }
         }
+    }
+}
+
+/// The length and three bytes of a text: two texts that differ here differ, so most texts are
+/// told apart from the ones before without comparing them whole.
+fn fingerprint(s: &str) -> u64 {
+    let b = s.as_bytes();
+    match b.len() {
+        0 => 0,
+        n => (n as u64) << 24 | u64::from(b[0]) << 16 | u64::from(b[n / 2]) << 8 | u64::from(b[n - 1]),
     }
 }
 
