@@ -11,6 +11,7 @@ pub mod progress;
 pub mod responses;
 pub mod run;
 pub mod simulate;
+mod sorter;
 pub mod writer;
 
 pub use output::SimFormat;

@@ -73,6 +73,9 @@ pub enum StoreError {
     NewerSchema { path: PathBuf, found: u32 },
     #[error("cannot access database {}: {source}", path.display())]
     Io { path: PathBuf, source: std::io::Error },
+    /// New leads could not be sorted in a temporary file before they were stored.
+    #[error("{0}")]
+    Temporary(String),
     #[error("internal store error: {0}")]
     Internal(String),
 }

@@ -105,8 +105,36 @@ impl NewLeads {
         self.items.push([start, key, row, self.bytes.len()]);
     }
 
+    /// Adds a row encoded before (`iter`, `get`).
+    pub fn push_row(&mut self, campaign: &str, key: &str, row: &[u8]) {
+        let start = self.bytes.len();
+        self.bytes.extend_from_slice(campaign.as_bytes());
+        self.bytes.extend_from_slice(key.as_bytes());
+        self.bytes.extend_from_slice(row);
+        let (key_at, row_at) = (start + campaign.len(), start + campaign.len() + key.len());
+        self.items.push([start, key_at, row_at, self.bytes.len()]);
+    }
+
     pub fn len(&self) -> usize {
         self.items.len()
+    }
+
+    /// Bytes held (campaigns, keys and rows).
+    pub fn byte_len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// The `i`th campaign and key, as bytes (ordered as the strings are).
+    pub fn sort_key(&self, i: usize) -> (&[u8], &[u8]) {
+        let [start, key, row, _] = self.items[i];
+        (&self.bytes[start..key], &self.bytes[key..row])
+    }
+
+    /// The `i`th (campaign, key, row) pushed.
+    pub fn get(&self, i: usize) -> (&str, &str, &[u8]) {
+        let [start, key, row, end] = self.items[i];
+        let text = |range: std::ops::Range<usize>| std::str::from_utf8(&self.bytes[range]).unwrap_or_default();
+        (text(start..key), text(key..row), &self.bytes[row..end])
     }
 
     pub fn is_empty(&self) -> bool {
@@ -115,10 +143,7 @@ impl NewLeads {
 
     /// (campaign, key, row), in the order pushed.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str, &[u8])> {
-        self.items.iter().map(|&[start, key, row, end]| {
-            let text = |range: std::ops::Range<usize>| std::str::from_utf8(&self.bytes[range]).unwrap_or_default();
-            (text(start..key), text(key..row), &self.bytes[row..end])
-        })
+        (0..self.items.len()).map(|i| self.get(i))
     }
 }
 
