@@ -16,7 +16,7 @@ use std::cmp::Ordering;
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Seek, Write};
 
-use crate::store::NewLeads;
+use crate::store::{NewLeads, StoreError};
 
 /// Bytes of rows held in memory before a sorted run is spilled to a file.
 pub const BUDGET: usize = 16 * 1024 * 1024;
@@ -32,11 +32,16 @@ pub struct SpillError {
     source: std::io::Error,
 }
 
+impl From<SpillError> for StoreError {
+    fn from(error: SpillError) -> StoreError {
+        StoreError::Temporary(error.to_string())
+    }
+}
+
 #[derive(Default)]
 pub struct Sorter {
     /// Buffers held in memory, in arrival order.
     held: Vec<NewLeads>,
-    bytes: usize,
     /// Sorted runs spilled so far, oldest first.
     runs: Vec<File>,
     budget: usize,
@@ -53,9 +58,8 @@ impl Sorter {
 
     /// Takes a buffer of new leads; gives back buffers emptied by a spill, to be reused.
     pub fn add(&mut self, leads: NewLeads) -> Result<Vec<NewLeads>, SpillError> {
-        self.bytes += leads.byte_len();
         self.held.push(leads);
-        if self.bytes < self.budget {
+        if self.held.iter().map(NewLeads::byte_len).sum::<usize>() < self.budget {
             return Ok(Vec::new());
         }
         let mut file = tempfile::tempfile()?;
@@ -71,7 +75,6 @@ impl Sorter {
         }
         file.rewind()?;
         self.runs.push(file);
-        self.bytes = 0;
         let mut freed = std::mem::take(&mut self.held);
         freed.iter_mut().for_each(NewLeads::clear);
         Ok(freed)
@@ -96,7 +99,7 @@ impl Sorter {
             .collect();
         let mut live = Vec::with_capacity(sources.len());
         for (i, source) in sources.iter_mut().enumerate() {
-            if source.next(&held).map_err(SpillError::from)? {
+            if source.next().map_err(SpillError::from)? {
                 live.push(i);
             }
         }
@@ -112,7 +115,7 @@ impl Sorter {
             }
             let (campaign, key, row) = sources[live[best]].current(&held);
             out.push_row(campaign, key, row);
-            if !sources[live[best]].next(&held).map_err(SpillError::from)? {
+            if !sources[live[best]].next().map_err(SpillError::from)? {
                 live.remove(best);
             }
             if out.len() == INSERT || live.is_empty() {
@@ -120,7 +123,6 @@ impl Sorter {
                 out.clear();
             }
         }
-        self.bytes = 0;
         Ok(())
     }
 }
@@ -154,7 +156,7 @@ struct Entry {
 
 impl Source {
     /// Moves to the next entry; false at the end.
-    fn next(&mut self, _held: &[NewLeads]) -> std::io::Result<bool> {
+    fn next(&mut self) -> std::io::Result<bool> {
         match self {
             Source::Memory { order, at } => {
                 *at = order.next();

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::{Scope, ScopedJoinHandle};
 use std::time::{Duration, Instant};
 
-use super::sorter::{BUDGET, Sorter, SpillError};
+use super::sorter::{BUDGET, Sorter};
 use crate::store::{Batch, NewLeads, Store, StoreError};
 
 enum Message {
@@ -143,13 +143,13 @@ fn apply(store: &Store, rx: Receiver<Message>, spare: SyncSender<NewLeads>, mut 
     let mut sorter = Sorter::new(BUDGET);
     for message in rx {
         match message {
-            Message::Write(batch, _) if pace.sorting && only_new_leads(&batch) => {
+            Message::Write(batch, _) if pace.sorting() && batch.only_new_leads() => {
                 for leads in sorter.add(batch.contacts)? {
                     // Given back if the driver wants it; else dropped here.
                     let _ = spare.try_send(leads);
                 }
             }
-            Message::Write(mut batch, durable) if only_new_leads(&batch) => {
+            Message::Write(mut batch, durable) if batch.only_new_leads() => {
                 let started = Instant::now();
                 store.apply(&batch, durable)?;
                 pace.took(started.elapsed(), batch.contacts.len());
@@ -178,7 +178,7 @@ fn apply(store: &Store, rx: Receiver<Message>, spare: SyncSender<NewLeads>, mut 
 /// row above `SLOW_ROW` per row (random keys into a tree of 50,000 rows, about 10 µs).
 #[derive(Default)]
 struct Pace {
-    sorting: bool,
+    /// Slow batches in a row; once there are `SLOW_BATCHES`, no batch is timed again.
     slow: u32,
 }
 
@@ -193,19 +193,11 @@ impl Pace {
             return;
         }
         self.slow = if elapsed > SLOW_ROW * rows as u32 { self.slow + 1 } else { 0 };
-        self.sorting = self.slow >= SLOW_BATCHES;
     }
-}
 
-fn only_new_leads(batch: &Batch) -> bool {
-    !batch.contacts.is_empty()
-        && batch.campaigns.is_empty()
-        && batch.leads.is_empty()
-        && batch.history.is_empty()
-        && batch.outbox.is_empty()
-        && batch.done.is_empty()
-        && batch.suppress.is_empty()
-        && batch.remove.is_empty()
+    fn sorting(&self) -> bool {
+        self.slow >= SLOW_BATCHES
+    }
 }
 
 /// Inserts the held new leads in key order; durably at the last transaction only (redb rolls
@@ -216,12 +208,6 @@ fn insert_sorted(store: &Store, sorter: &mut Sorter) -> Result<(), StoreError> {
         store.apply(&batch, last)?;
         Ok(batch.contacts)
     })
-}
-
-impl From<SpillError> for StoreError {
-    fn from(error: SpillError) -> StoreError {
-        StoreError::Temporary(error.to_string())
-    }
 }
 
 #[cfg(test)]
@@ -241,7 +227,8 @@ mod tests {
         let (tx, rx) = sync_channel(1);
         let (spare_tx, _spare_rx) = sync_channel(8);
         std::thread::scope(|scope| {
-            let thread = scope.spawn(|| apply(&store, rx, spare_tx, Pace { sorting, slow: 0 }));
+            let thread =
+                scope.spawn(|| apply(&store, rx, spare_tx, Pace { slow: if sorting { SLOW_BATCHES } else { 0 } }));
             for round in 0..3u32 {
                 let mut leads = NewLeads::with_capacity(8, 64);
                 for i in 0..1_200u32 {
@@ -292,10 +279,10 @@ mod tests {
         pace.took(Duration::ZERO, 4_000);
         pace.took(slow, 4_000);
         pace.took(slow, 500);
-        assert!(!pace.sorting, "a fast batch between resets the count, and small batches do not count");
+        assert!(!pace.sorting(), "a fast batch between resets the count, and small batches do not count");
         for _ in 1..SLOW_BATCHES {
             pace.took(slow, 4_000);
         }
-        assert!(pace.sorting);
+        assert!(pace.sorting());
     }
 }

@@ -131,8 +131,17 @@ pub struct Batch {
 
 impl Batch {
     pub fn is_empty(&self) -> bool {
+        self.contacts.is_empty() && self.only_contacts()
+    }
+
+    /// Whether the batch holds new leads and nothing else (the writer may sort those).
+    pub fn only_new_leads(&self) -> bool {
+        !self.contacts.is_empty() && self.only_contacts()
+    }
+
+    /// Whether every part but `contacts` is empty.
+    fn only_contacts(&self) -> bool {
         self.campaigns.is_empty()
-            && self.contacts.is_empty()
             && self.leads.is_empty()
             && self.history.is_empty()
             && self.outbox.is_empty()
