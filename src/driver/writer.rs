@@ -143,7 +143,9 @@ fn apply(store: &Store, rx: Receiver<Message>, spare: SyncSender<NewLeads>, mut 
     let mut sorter = Sorter::new(BUDGET);
     for message in rx {
         match message {
-            Message::Write(batch, _) if pace.sorting() && batch.only_new_leads() => {
+            Message::Write(mut batch, _) if pace.sorting() && batch.only_new_leads() => {
+                // Their history goes in now; the rows, sorted, later.
+                store.seal(&mut batch.contacts)?;
                 for leads in sorter.add(batch.contacts)? {
                     // Given back if the driver wants it; else dropped here.
                     let _ = spare.try_send(leads);
@@ -151,14 +153,14 @@ fn apply(store: &Store, rx: Receiver<Message>, spare: SyncSender<NewLeads>, mut 
             }
             Message::Write(mut batch, durable) if batch.only_new_leads() => {
                 let started = Instant::now();
-                store.apply(&batch, durable)?;
+                store.apply(&mut batch, durable)?;
                 pace.took(started.elapsed(), batch.contacts.len());
                 batch.contacts.clear();
                 let _ = spare.try_send(batch.contacts);
             }
             Message::Write(mut batch, durable) => {
                 insert_sorted(store, &mut sorter)?;
-                store.apply(&batch, durable)?;
+                store.apply(&mut batch, durable)?;
                 batch.contacts.clear();
                 let _ = spare.try_send(batch.contacts);
             }
@@ -204,8 +206,8 @@ impl Pace {
 /// an interrupted sequence back to before the first).
 fn insert_sorted(store: &Store, sorter: &mut Sorter) -> Result<(), StoreError> {
     sorter.drain(|leads, last| {
-        let batch = Batch { contacts: leads, ..Batch::default() };
-        store.apply(&batch, last)?;
+        let mut batch = Batch { contacts: leads, ..Batch::default() };
+        store.apply(&mut batch, last)?;
         Ok(batch.contacts)
     })
 }
@@ -216,11 +218,11 @@ mod tests {
 
     use super::*;
     use crate::contacts::Contact;
-    use crate::runtime::{Lead, LeadStatus};
+    use crate::runtime::{Event, Lead, LeadStatus, Record};
 
     /// Writes batches of new leads (keys in scrambled order, one key twice) and a lead update
     /// through the writer thread, sorting or not, and reads back every lead's status.
-    fn written(sorting: bool) -> Vec<(String, Option<String>, LeadStatus)> {
+    fn written(sorting: bool) -> Vec<(String, Option<String>, LeadStatus, Vec<Record>)> {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("w.redb")).unwrap();
         let at = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
@@ -236,7 +238,8 @@ mod tests {
                     let mut lead = Lead::new(key.clone(), at);
                     lead.status = if round == 0 { LeadStatus::Completed } else { LeadStatus::Failed };
                     let timezone = Some(format!("zone {round}"));
-                    leads.push("c", &Contact { key, timezone, ..Contact::default() }, &lead, &[]);
+                    let history = [Record { at, step: None, event: Event::Event { name: format!("import {round}") } }];
+                    leads.push("c", &Contact { key, timezone, ..Contact::default() }, &lead, &history);
                 }
                 tx.send(Message::Write(Box::new(Batch { contacts: leads, ..Batch::default() }), true)).unwrap();
             }
@@ -251,9 +254,12 @@ mod tests {
         let mut out = Vec::new();
         store
             .for_each_lead("c", &mut |contact: &Contact, lead: &Lead| {
-                out.push((contact.key.clone(), contact.timezone.clone(), lead.status))
+                out.push((contact.key.clone(), contact.timezone.clone(), lead.status, Vec::new()))
             })
             .unwrap();
+        for (key, _, _, history) in &mut out {
+            *history = store.history("c", key).unwrap();
+        }
         out
     }
 
@@ -262,8 +268,14 @@ mod tests {
         let direct = written(false);
         // Rounds overlap (1000..1199 come twice): the first handed over wins.
         assert_eq!(direct.len(), 3_200);
-        let has =
-            |key: &str, round: u32, status| direct.contains(&(key.to_string(), Some(format!("zone {round}")), status));
+        let has = |key: &str, round: u32, status| {
+            let history = vec![Record {
+                at: DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
+                step: None,
+                event: Event::Event { name: format!("import {round}") },
+            }];
+            direct.contains(&(key.to_string(), Some(format!("zone {round}")), status, history))
+        };
         assert!(has("1100", 0, LeadStatus::Completed));
         assert!(has("2500", 2, LeadStatus::Failed));
         // Updated after it was imported: it keeps its contact.

@@ -9,6 +9,16 @@
 //! since, as varints (each the difference from the one before). Format 2 had no history of its
 //! own, only the ids.
 //!
+//! The history written with a new lead may instead sit in a history block: one history row
+//! holding the imported history of a whole batch of new leads, back to back (`NewLeads::seal`).
+//! The row's own history is then a reference, `[0, block id u64 LE, entry number varint]`
+//! (packed records never start with 0: they start with their count). A B-tree of small rows
+//! has a third of the pages of one whose rows carry their history, and a block is one large
+//! value written in one piece: importing is about a fifth faster (BENCHMARKS.md).
+//!
+//! Block layout: `[entry count u32 LE]`, the end of each entry as u32 LE (from the start of the
+//! entries), then the entries. An emptied entry (`scrub_entry`) is zero bytes long.
+//!
 //! New leads are encoded where they are made (`NewLeads`), so the writer thread only inserts
 //! bytes.
 
@@ -22,6 +32,8 @@ pub const FORMAT_ROW: u8 = 3;
 const FORMAT_ROW_2: u8 = 2;
 /// Format, status, wake flag, wake secs, wake nanos; the contact length follows.
 const HEADER: usize = 15;
+/// The first byte of a row's own history when it is a reference into a history block.
+const BLOCK_REF: u8 = 0;
 
 pub type Wake = (i64, u32);
 
@@ -65,26 +77,41 @@ fn counted(out: &mut Vec<u8>, f: impl FnOnce(&mut Vec<u8>)) {
     out[at..at + 4].copy_from_slice(&len.to_le_bytes());
 }
 
-/// Rows of new leads, encoded where the leads are made, in one buffer: (campaign, key, row).
+/// Rows of new leads, encoded where the leads are made, in one buffer: (campaign, key, row), and
+/// their history in a block that the store writes once for all of them (`seal`).
 #[derive(Debug, Default)]
 pub struct NewLeads {
     bytes: Vec<u8>,
     /// Where each item's campaign, key and row start, and where the row ends.
     items: Vec<[usize; 4]>,
+    /// The history of rows not yet sealed: entries back to back, each ending at its `ends`.
+    block: Vec<u8>,
+    ends: Vec<u32>,
+    /// Where the block id of each row with history sits in `bytes`, until `seal` writes it.
+    refs: Vec<usize>,
 }
 
 impl NewLeads {
     pub fn with_capacity(leads: usize, row: usize) -> NewLeads {
-        NewLeads { bytes: Vec::with_capacity(leads * row), items: Vec::with_capacity(leads) }
+        NewLeads {
+            bytes: Vec::with_capacity(leads * row),
+            items: Vec::with_capacity(leads),
+            block: Vec::with_capacity(leads * row * 2 / 3),
+            ends: Vec::with_capacity(leads),
+            refs: Vec::with_capacity(leads),
+        }
     }
 
     /// Empties the buffer, keeping its memory.
     pub fn clear(&mut self) {
         self.bytes.clear();
         self.items.clear();
+        self.block.clear();
+        self.ends.clear();
+        self.refs.clear();
     }
 
-    /// Adds a contact's new lead, with the history its first steps wrote.
+    /// Adds a contact's new lead, with the history its first steps wrote (to the block).
     pub fn push(&mut self, campaign: &str, contact: &Contact, lead: &Lead, history: &[Record]) {
         debug_assert_eq!(lead.contact, contact.key, "a lead pushed with another contact");
         let start = self.bytes.len();
@@ -92,17 +119,48 @@ impl NewLeads {
         let key = self.bytes.len();
         self.bytes.extend_from_slice(contact.key.as_bytes());
         let row = self.bytes.len();
+        let mut id_at = None;
         write(
             &mut self.bytes,
             lead,
             |out| codec::put_contact(out, contact),
             |out| {
                 if !history.is_empty() {
-                    records::put_packed(out, history, campaign, &contact.key);
+                    records::put_packed(&mut self.block, history, campaign, &contact.key);
+                    out.push(BLOCK_REF);
+                    id_at = Some(out.len());
+                    out.extend_from_slice(&[0; 8]);
+                    Enc(out).uint(self.ends.len() as u64);
+                    self.ends.push(self.block.len() as u32);
                 }
             },
         );
+        self.refs.extend(id_at);
         self.items.push([start, key, row, self.bytes.len()]);
+    }
+
+    /// Whether rows refer to a block not yet written.
+    pub fn unsealed(&self) -> bool {
+        !self.refs.is_empty()
+    }
+
+    /// Writes `id` into every row that refers to the block, and gives the block's value behind
+    /// `format`, leaving none held.
+    pub fn seal(&mut self, id: u64, format: u8) -> Vec<u8> {
+        for &at in &self.refs {
+            self.bytes[at..at + 8].copy_from_slice(&id.to_le_bytes());
+        }
+        let mut out = Vec::with_capacity(5 + 4 * self.ends.len() + self.block.len());
+        out.push(format);
+        out.extend_from_slice(&(self.ends.len() as u32).to_le_bytes());
+        for end in &self.ends {
+            out.extend_from_slice(&end.to_le_bytes());
+        }
+        out.extend_from_slice(&self.block);
+        self.refs.clear();
+        self.ends.clear();
+        self.block.clear();
+        out
     }
 
     /// Adds a row encoded before (`iter`, `get`).
@@ -119,9 +177,9 @@ impl NewLeads {
         self.items.len()
     }
 
-    /// Bytes held (campaigns, keys and rows).
+    /// Bytes held (campaigns, keys, rows and history not yet sealed).
     pub fn byte_len(&self) -> usize {
-        self.bytes.len()
+        self.bytes.len() + self.block.len()
     }
 
     /// The `i`th campaign and key, as bytes (ordered as the strings are).
@@ -203,9 +261,27 @@ impl<'a> RowView<'a> {
         Ok(ids)
     }
 
-    /// The row's own history records.
-    pub fn own_records(&self, campaign: &str, key: &str) -> Result<Vec<Record>, String> {
-        if self.own.is_empty() { Ok(Vec::new()) } else { records::get_packed(self.own, campaign, key) }
+    /// Where the row's own history is: in a history block (its id and entry number), or in
+    /// the row (`None`).
+    pub fn own_block(&self) -> Result<Option<(u64, usize)>, String> {
+        let Some((&BLOCK_REF, rest)) = self.own.split_first() else { return Ok(None) };
+        let (id, rest) = rest.split_first_chunk::<8>().ok_or("history block reference cut short")?;
+        let mut d = Dec::new(rest);
+        let entry = usize::try_from(d.uint()?).map_err(|_| "history block entry out of range")?;
+        if !d.is_empty() {
+            return Err("bytes after the history block reference".into());
+        }
+        Ok(Some((u64::from_le_bytes(*id), entry)))
+    }
+
+    /// The row's own history records, given its block's value when it has one (`own_block`).
+    pub fn own_records(&self, campaign: &str, key: &str, block: Option<&[u8]>) -> Result<Vec<Record>, String> {
+        let bytes = match (self.own_block()?, block) {
+            (None, _) => self.own,
+            (Some((_, entry)), Some(block)) => block_entry(block, entry)?,
+            (Some((id, _)), None) => return Err(format!("history block {id} not given")),
+        };
+        if bytes.is_empty() { Ok(Vec::new()) } else { records::get_packed(bytes, campaign, key) }
     }
 
     pub fn decode(&self, key: &str) -> Result<(Contact, Lead), String> {
@@ -217,6 +293,45 @@ impl<'a> RowView<'a> {
         let lead = codec::get_lead(key, self.lead).map_err(|e| format!("lead {key}: {e}"))?;
         Ok((contact, lead))
     }
+}
+
+/// Entry `entry` of a history block's value.
+pub fn block_entry(block: &[u8], entry: usize) -> Result<&[u8], String> {
+    let (count, ends, entries) = block_parts(block)?;
+    if entry >= count {
+        return Err(format!("history block has {count} entries, not {}", entry + 1));
+    }
+    let end_of = |i: usize| u32::from_le_bytes(ends[4 * i..4 * i + 4].try_into().unwrap_or_default()) as usize;
+    let start = if entry == 0 { 0 } else { end_of(entry - 1) };
+    let end = end_of(entry);
+    entries.get(start..end).ok_or_else(|| format!("history block entry {entry} out of bounds"))
+}
+
+/// A history block's value with entry `entry` emptied (a removed lead's history), the others
+/// unchanged.
+pub fn scrub_entry(block: &[u8], entry: usize) -> Result<Vec<u8>, String> {
+    let (count, ends, entries) = block_parts(block)?;
+    let gone = block_entry(block, entry)?;
+    let (start, len) = (gone.as_ptr() as usize - entries.as_ptr() as usize, gone.len());
+    let mut out = Vec::with_capacity(block.len() - len);
+    out.extend_from_slice(&(count as u32).to_le_bytes());
+    for i in 0..count {
+        let end = u32::from_le_bytes(ends[4 * i..4 * i + 4].try_into().unwrap_or_default());
+        let end = if i < entry { Some(end) } else { end.checked_sub(len as u32) };
+        out.extend_from_slice(&end.ok_or("history block entries out of order")?.to_le_bytes());
+    }
+    out.extend_from_slice(&entries[..start]);
+    out.extend_from_slice(&entries[start + len..]);
+    Ok(out)
+}
+
+/// A block's entry count, its table of entry ends, and its entries.
+fn block_parts(block: &[u8]) -> Result<(usize, &[u8], &[u8]), String> {
+    let (count, rest) = block.split_first_chunk::<4>().ok_or("history block cut short")?;
+    let count = u32::from_le_bytes(*count) as usize;
+    let table = count.checked_mul(4).filter(|&n| n <= rest.len()).ok_or("history block table cut short")?;
+    let (ends, entries) = rest.split_at(table);
+    Ok((count, ends, entries))
 }
 
 /// Splits `[length u32 LE, bytes…]` off the front.

@@ -181,6 +181,97 @@ fn a_removed_lead_leaves_no_row_due_entry_or_history() {
 }
 
 #[test]
+fn leads_imported_together_share_one_history_block_and_a_removal_scrubs_only_its_entry() {
+    let (_dir, store) = new_store();
+    let said = |i: usize| Event::Reply { text: Some(format!("reply number {i}")), intent: None };
+    let items = (0..50)
+        .map(|i| {
+            let key = format!("k{i:02}");
+            // Lead 7 has no history: it has no entry, and the entries after it still line up.
+            let history = if i == 7 { Vec::new() } else { vec![record(0, Event::Enter), record(i as i64, said(i))] };
+            ("c", contact(&key), lead(&key, LeadStatus::Waiting, Some(9)), history)
+        })
+        .collect();
+    store.write(Batch { contacts: leads_of(items), ..Batch::default() }, false).unwrap();
+    let block = |store: &Store| {
+        let txn = store.db.begin_read().unwrap();
+        let table = txn.open_table(HISTORY).unwrap();
+        assert_eq!(redb::ReadableTableMetadata::len(&table).unwrap(), 1, "one block for the batch");
+        table.get(1).unwrap().unwrap().value().to_vec()
+    };
+    let expected =
+        |i: usize| if i == 7 { Vec::new() } else { vec![record(0, Event::Enter), record(i as i64, said(i))] };
+    for i in 0..50 {
+        assert_eq!(store.history("c", &format!("k{i:02}")).unwrap(), expected(i), "lead {i}");
+    }
+    let contains = |bytes: &[u8], text: &str| bytes.windows(text.len()).any(|w| w == text.as_bytes());
+    assert!(contains(&block(&store), "reply number 23"));
+    store.write(Batch { remove: vec![("c".into(), "k23".into())], ..Batch::default() }, false).unwrap();
+    assert!(store.lead("c", "k23").unwrap().is_none());
+    let after = block(&store);
+    assert!(!contains(&after, "reply number 23"), "the removed lead's history is gone from the block");
+    assert!(contains(&after, "reply number 24"));
+    for i in (0..50).filter(|&i| i != 23) {
+        assert_eq!(store.history("c", &format!("k{i:02}")).unwrap(), expected(i), "lead {i} after the removal");
+    }
+    // Later history rows are listed after the block's entry.
+    let later = vec![record(99, Event::Event { name: "later".into() })];
+    store
+        .write(Batch { history: vec![("c".into(), "k40".into(), 3, later.clone())], ..Batch::default() }, false)
+        .unwrap();
+    assert_eq!(store.history("c", "k40").unwrap(), [expected(40), later].concat());
+}
+
+#[test]
+fn damaged_history_blocks_are_errors_never_panics() {
+    let mut leads = NewLeads::default();
+    let history: Vec<Record> = (0..3).map(|i| record(i, Event::Enter)).collect();
+    for key in ["a", "b", "c"] {
+        leads.push("c", &contact(key), &lead(key, LeadStatus::Waiting, None), &history);
+    }
+    let block = leads.seal(1, FORMAT_BLOCK);
+    assert_eq!(rows::block_entry(&block[1..], 1).map(<[u8]>::len), rows::block_entry(&block[1..], 0).map(<[u8]>::len));
+    for cut in 0..block.len() {
+        let mut damaged = block[1..cut.max(1)].to_vec();
+        for entry in 0..4 {
+            let _ = rows::block_entry(&damaged, entry);
+            let _ = rows::scrub_entry(&damaged, entry);
+        }
+        // Entry ends out of order.
+        if damaged.len() > 8 {
+            damaged[4..8].copy_from_slice(&u32::MAX.to_le_bytes());
+            for entry in 0..4 {
+                let _ = rows::block_entry(&damaged, entry);
+                let _ = rows::scrub_entry(&damaged, entry);
+            }
+        }
+    }
+    assert!(rows::block_entry(&block[1..], 3).is_err(), "three entries");
+    // A row whose block is missing, or is not a block.
+    let (_dir, store) = new_store();
+    let row = |id: u64| {
+        let mut own = vec![0u8];
+        own.extend_from_slice(&id.to_le_bytes());
+        own.push(0);
+        rows::encode(&[], &own, &lead("x", LeadStatus::Waiting, None), [])
+    };
+    let txn = store.db.begin_write().unwrap();
+    {
+        let mut table = txn.open_table(LEADS).unwrap();
+        table.insert(("c", "missing"), row(5).as_slice()).unwrap();
+        table.insert(("c", "plain"), row(6).as_slice()).unwrap();
+        txn.open_table(HISTORY).unwrap().insert(6, [FORMAT_RECORDS, 0].as_slice()).unwrap();
+    }
+    txn.commit().unwrap();
+    for key in ["missing", "plain"] {
+        let result = store.history("c", key);
+        assert!(matches!(result, Err(StoreError::Corrupt { .. })), "{key}: {result:?}");
+        let result = store.write(Batch { remove: vec![("c".into(), key.into())], ..Batch::default() }, false);
+        assert!(matches!(result, Err(StoreError::Corrupt { .. })), "{key}: {result:?}");
+    }
+}
+
+#[test]
 fn a_reimport_adds_only_new_contacts_and_keeps_cursors() {
     let (_dir, store) = new_store();
     assert_eq!(
@@ -222,7 +313,8 @@ fn a_reimport_leaves_the_history_of_an_existing_lead_alone() {
     assert_eq!(store.history("c", "a").unwrap(), first);
     assert_eq!(store.lead("c", "a").unwrap().unwrap().1.status, LeadStatus::Waiting);
     let txn = store.db.begin_read().unwrap();
-    assert_eq!(redb::ReadableTableMetadata::len(&txn.open_table(HISTORY).unwrap()).unwrap(), 0, "no history rows");
+    let rows = redb::ReadableTableMetadata::len(&txn.open_table(HISTORY).unwrap()).unwrap();
+    assert_eq!(rows, 1, "the first import's history block, and none for the second");
 }
 
 #[test]

@@ -7,7 +7,7 @@ use std::path::Path;
 use redb::ReadableTable;
 
 use super::rows::{self, NewLeads, RowView, Wake, due_wake};
-use super::{At, DUE, FORMAT_RECORDS, HISTORY, LEADS, StoreError, corrupt, internal, records};
+use super::{At, DUE, FORMAT_BLOCK, FORMAT_RECORDS, HISTORY, LEADS, StoreError, corrupt, internal, records};
 use crate::runtime::{Lead, Record};
 
 pub(super) type DueKey<'a> = (&'a str, i64, u32, &'a str);
@@ -26,10 +26,7 @@ pub(super) fn append_history<'a>(
         return Ok(ids);
     }
     let mut table = txn.open_table(HISTORY).at(p)?;
-    let mut next = match table.last().at(p)? {
-        Some((id, _)) => id.value() + 1,
-        None => 1,
-    };
+    let mut next = next_history_id(p, &table)?;
     let mut bytes = Vec::with_capacity(512);
     for (campaign, contact, _, records) in in_key_order(history, |h| (&h.0, &h.1, h.2)) {
         if records.is_empty() {
@@ -43,6 +40,14 @@ pub(super) fn append_history<'a>(
         next += 1;
     }
     Ok(ids)
+}
+
+/// The id after the last history row (history only ever appends).
+pub(super) fn next_history_id(p: &Path, table: &redb::Table<u64, &[u8]>) -> Result<u64, StoreError> {
+    Ok(match table.last().at(p)? {
+        Some((id, _)) => id.value() + 1,
+        None => 1,
+    })
 }
 
 /// Lists history rows written without their lead in the same batch in the lead's row.
@@ -72,13 +77,23 @@ pub(super) fn link_history(p: &Path, txn: &redb::WriteTransaction, history: NewH
 pub(super) fn put_leads<'a>(
     p: &Path,
     txn: &redb::WriteTransaction,
-    contacts: &'a NewLeads,
+    contacts: &'a mut NewLeads,
     leads: &'a [(String, Lead)],
     history: &mut NewHistory<'a>,
 ) -> Result<usize, StoreError> {
     if contacts.is_empty() && leads.is_empty() {
         return Ok(0);
     }
+    // The rows refer to their history block by the id it will have; it is written only if a
+    // row is (a batch of contacts already imported writes nothing).
+    let block = match contacts.unsealed() {
+        true => {
+            let id = next_history_id(p, &txn.open_table(HISTORY).at(p)?)?;
+            Some((id, contacts.seal(id, FORMAT_BLOCK)))
+        }
+        false => None,
+    };
+    let contacts: &'a NewLeads = contacts;
     let mut table = txn.open_table(LEADS).at(p)?;
     // (due key, +1 added / -1 removed): netted per key, since a lead may change twice in a batch.
     let mut moves: Vec<(DueKey, i8)> = Vec::with_capacity(2 * leads.len() + contacts.len());
@@ -97,6 +112,9 @@ pub(super) fn put_leads<'a>(
         }
         moves.extend(wake.map(|(secs, nanos)| ((campaign, secs, nanos, key), 1)));
         new_contacts += 1;
+    }
+    if let Some((id, block)) = block.filter(|_| new_contacts > 0) {
+        txn.open_table(HISTORY).at(p)?.insert(id, block.as_slice()).at(p)?;
     }
     for (campaign, lead) in in_key_order(leads, |l| (&l.0, &l.1.contact)) {
         let ids = history.remove(&(campaign.as_str(), lead.contact.as_str())).unwrap_or_default();
@@ -154,10 +172,10 @@ pub(super) fn remove_lead(
 ) -> Result<(), StoreError> {
     let mut leads = txn.open_table(LEADS).at(p)?;
     let Some(old) = leads.remove((campaign, contact)).at(p)? else { return Ok(()) };
-    let (wake, ids) = {
-        let bad = |e: String| corrupt(p, format!("lead row {contact}: {e}"));
+    let bad = |e: String| corrupt(p, format!("lead row {contact}: {e}"));
+    let (wake, ids, block) = {
         let view = RowView::parse(old.value()).map_err(bad)?;
-        (view.wake, view.history_ids().map_err(bad)?)
+        (view.wake, view.history_ids().map_err(bad)?, view.own_block().map_err(bad)?)
     };
     drop(old);
     if let Some((secs, nanos)) = wake {
@@ -166,6 +184,20 @@ pub(super) fn remove_lead(
     let mut history = txn.open_table(HISTORY).at(p)?;
     for id in ids {
         history.remove(id).at(p)?;
+    }
+    // The block holds other leads' history too: only this lead's entry goes.
+    if let Some((id, entry)) = block {
+        let scrubbed = match history.get(id).at(p)? {
+            Some(value) => match value.value().split_first() {
+                Some((&FORMAT_BLOCK, block)) => rows::scrub_entry(block, entry).map_err(bad)?,
+                _ => return Err(corrupt(p, format!("history row {id} of {campaign}/{contact} is not a block"))),
+            },
+            None => return Err(corrupt(p, format!("history block {id} of {campaign}/{contact} is missing"))),
+        };
+        let mut value = Vec::with_capacity(1 + scrubbed.len());
+        value.push(FORMAT_BLOCK);
+        value.extend_from_slice(&scrubbed);
+        history.insert(id, value.as_slice()).at(p)?;
     }
     Ok(())
 }
