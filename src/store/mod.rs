@@ -8,8 +8,10 @@
 //! campaigns and outbox actions, rare and small, are JSON.
 //!
 //! History rows are keyed by one increasing number across the database, so writing them only
-//! ever appends to the right edge of the B-tree; the lead row lists its own. A lead simulated
-//! from start to end at import keeps its whole history in its row: one insert per lead.
+//! ever appends to the right edge of the B-tree; the lead row lists its own. The history that
+//! new leads bring (a lead simulated from start to end at import: its whole history) goes in one
+//! history block per batch, which each lead row refers to (`rows`): one small insert per lead,
+//! and one large value per batch.
 
 mod codec;
 mod records;
