@@ -18,7 +18,8 @@ use std::io::{BufReader, BufWriter, Read, Seek, Write};
 
 use crate::store::{NewLeads, StoreError};
 
-/// Bytes of rows held in memory before a sorted run is spilled to a file.
+/// Bytes of buffers held in memory (their capacity: a sealed buffer keeps room for history it
+/// no longer holds) before a sorted run is spilled to a file.
 pub const BUDGET: usize = 16 * 1024 * 1024;
 
 /// Rows per transaction when the sorted leads are inserted.
@@ -59,7 +60,7 @@ impl Sorter {
     /// Takes a buffer of new leads; gives back buffers emptied by a spill, to be reused.
     pub fn add(&mut self, leads: NewLeads) -> Result<Vec<NewLeads>, SpillError> {
         self.held.push(leads);
-        if self.held.iter().map(NewLeads::byte_len).sum::<usize>() < self.budget {
+        if self.held.iter().map(NewLeads::held_bytes).sum::<usize>() < self.budget {
             return Ok(Vec::new());
         }
         let mut file = tempfile::tempfile()?;
@@ -288,5 +289,21 @@ mod tests {
         let freed = sorter.add(leads(&["a", "b"])).unwrap();
         assert_eq!(freed.len(), 1);
         assert!(freed[0].is_empty());
+    }
+
+    #[test]
+    fn the_budget_counts_the_memory_buffers_hold_not_the_rows_in_them() {
+        // Two rows in buffers with room for 4,000 rows of 512 bytes (as the drivers make them):
+        // few bytes used, 3.5 MB held with the room for their history.
+        let roomy = |key: &str| {
+            let mut out = NewLeads::with_capacity(4_000, 512);
+            let at = DateTime::from_timestamp(1_800_000_000, 0).unwrap_or_default();
+            out.push("c", &Contact { key: key.into(), ..Contact::default() }, &Lead::new(key.to_string(), at), &[]);
+            out
+        };
+        let mut sorter = Sorter::new(5 * 1024 * 1024);
+        assert!(sorter.add(roomy("a")).unwrap().is_empty(), "one buffer fits");
+        assert_eq!(sorter.add(roomy("b")).unwrap().len(), 2, "two buffers hold more than 5 MiB: spilled");
+        assert_eq!(drained(&mut sorter).iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(), ["a", "b"]);
     }
 }

@@ -177,9 +177,13 @@ impl NewLeads {
         self.items.len()
     }
 
-    /// Bytes held (campaigns, keys, rows and history not yet sealed).
-    pub fn byte_len(&self) -> usize {
-        self.bytes.len() + self.block.len()
+    /// Memory the buffer holds, used or not (what a holder of many buffers must count).
+    pub fn held_bytes(&self) -> usize {
+        self.bytes.capacity()
+            + self.block.capacity()
+            + self.items.capacity() * size_of::<[usize; 4]>()
+            + self.ends.capacity() * size_of::<u32>()
+            + self.refs.capacity() * size_of::<usize>()
     }
 
     /// The `i`th campaign and key, as bytes (ordered as the strings are).
