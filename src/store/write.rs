@@ -86,12 +86,11 @@ pub(super) fn put_leads<'a>(
     }
     // The rows refer to their history block by the id it will have; it is written only if a
     // row is (a batch of contacts already imported writes nothing).
-    let block = match contacts.unsealed() {
-        true => {
-            let id = next_history_id(p, &txn.open_table(HISTORY).at(p)?)?;
-            Some((id, contacts.seal(id, FORMAT_BLOCK)))
-        }
-        false => None,
+    let block = if contacts.unsealed() {
+        let id = next_history_id(p, &txn.open_table(HISTORY).at(p)?)?;
+        Some((id, contacts.seal(id, FORMAT_BLOCK)))
+    } else {
+        None
     };
     let contacts: &'a NewLeads = contacts;
     let mut table = txn.open_table(LEADS).at(p)?;
