@@ -465,15 +465,9 @@ impl Store {
         let view = RowView::parse(row.value()).map_err(bad)?;
         let table = txn.open_table(HISTORY).at(p)?;
         let mut out = match view.own_block().map_err(bad)? {
-            Some((id, _)) => {
-                let Some(value) = table.get(id).at(p)? else {
-                    return Err(corrupt(p, format!("history block {id} of {campaign}/{contact} is missing")));
-                };
-                match value.value().split_first() {
-                    Some((&FORMAT_BLOCK, block)) => view.own_records(campaign, contact, Some(block)).map_err(bad)?,
-                    _ => return Err(corrupt(p, format!("history row {id} of {campaign}/{contact} is not a block"))),
-                }
-            }
+            Some((id, _)) => write::with_block(p, &table, id, (campaign, contact), |block| {
+                view.own_records(campaign, contact, Some(block))
+            })?,
             None => view.own_records(campaign, contact, None).map_err(bad)?,
         };
         let ids = view.history_ids().map_err(bad)?;

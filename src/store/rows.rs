@@ -301,41 +301,61 @@ impl<'a> RowView<'a> {
 
 /// Entry `entry` of a history block's value.
 pub fn block_entry(block: &[u8], entry: usize) -> Result<&[u8], String> {
-    let (count, ends, entries) = block_parts(block)?;
-    if entry >= count {
-        return Err(format!("history block has {count} entries, not {}", entry + 1));
-    }
-    let end_of = |i: usize| u32::from_le_bytes(ends[4 * i..4 * i + 4].try_into().unwrap_or_default()) as usize;
-    let start = if entry == 0 { 0 } else { end_of(entry - 1) };
-    let end = end_of(entry);
-    entries.get(start..end).ok_or_else(|| format!("history block entry {entry} out of bounds"))
+    Block::parse(block)?.entry(entry)
 }
 
-/// A history block's value with entry `entry` emptied (a removed lead's history), the others
-/// unchanged.
-pub fn scrub_entry(block: &[u8], entry: usize) -> Result<Vec<u8>, String> {
-    let (count, ends, entries) = block_parts(block)?;
-    let gone = block_entry(block, entry)?;
-    let (start, len) = (gone.as_ptr() as usize - entries.as_ptr() as usize, gone.len());
-    let mut out = Vec::with_capacity(block.len() - len);
-    out.extend_from_slice(&(count as u32).to_le_bytes());
-    for i in 0..count {
-        let end = u32::from_le_bytes(ends[4 * i..4 * i + 4].try_into().unwrap_or_default());
-        let end = if i < entry { Some(end) } else { end.checked_sub(len as u32) };
-        out.extend_from_slice(&end.ok_or("history block entries out of order")?.to_le_bytes());
+/// A history block's value, behind `format`, with entry `entry` emptied (a removed lead's
+/// history), the others unchanged.
+pub fn scrub_entry(block: &[u8], entry: usize, format: u8) -> Result<Vec<u8>, String> {
+    let parts = Block::parse(block)?;
+    let len = parts.entry(entry)?.len();
+    let start = parts.start(entry);
+    let mut out = Vec::with_capacity(1 + block.len() - len);
+    out.push(format);
+    out.extend_from_slice(&(parts.count as u32).to_le_bytes());
+    for i in 0..parts.count {
+        let end = if i < entry { Some(parts.end(i)) } else { parts.end(i).checked_sub(len) };
+        out.extend_from_slice(&(end.ok_or("history block entries out of order")? as u32).to_le_bytes());
     }
-    out.extend_from_slice(&entries[..start]);
-    out.extend_from_slice(&entries[start + len..]);
+    out.extend_from_slice(&parts.entries[..start]);
+    out.extend_from_slice(&parts.entries[start + len..]);
     Ok(out)
 }
 
-/// A block's entry count, its table of entry ends, and its entries.
-fn block_parts(block: &[u8]) -> Result<(usize, &[u8], &[u8]), String> {
-    let (count, rest) = block.split_first_chunk::<4>().ok_or("history block cut short")?;
-    let count = u32::from_le_bytes(*count) as usize;
-    let table = count.checked_mul(4).filter(|&n| n <= rest.len()).ok_or("history block table cut short")?;
-    let (ends, entries) = rest.split_at(table);
-    Ok((count, ends, entries))
+/// A history block's value read in place: its entry count, its table of entry ends, and its
+/// entries.
+struct Block<'a> {
+    count: usize,
+    ends: &'a [u8],
+    entries: &'a [u8],
+}
+
+impl<'a> Block<'a> {
+    fn parse(block: &'a [u8]) -> Result<Block<'a>, String> {
+        let (count, rest) = block.split_first_chunk::<4>().ok_or("history block cut short")?;
+        let count = u32::from_le_bytes(*count) as usize;
+        let table = count.checked_mul(4).filter(|&n| n <= rest.len()).ok_or("history block table cut short")?;
+        let (ends, entries) = rest.split_at(table);
+        Ok(Block { count, ends, entries })
+    }
+
+    /// Where entry `i` ends (`i < count`).
+    fn end(&self, i: usize) -> usize {
+        u32::from_le_bytes([self.ends[4 * i], self.ends[4 * i + 1], self.ends[4 * i + 2], self.ends[4 * i + 3]])
+            as usize
+    }
+
+    /// Where entry `i` starts (`i < count`): where the one before ends.
+    fn start(&self, i: usize) -> usize {
+        if i == 0 { 0 } else { self.end(i - 1) }
+    }
+
+    fn entry(&self, i: usize) -> Result<&'a [u8], String> {
+        if i >= self.count {
+            return Err(format!("history block has {} entries, not {}", self.count, i + 1));
+        }
+        self.entries.get(self.start(i)..self.end(i)).ok_or_else(|| format!("history block entry {i} out of bounds"))
+    }
 }
 
 /// Splits `[length u32 LE, bytes…]` off the front.

@@ -235,14 +235,14 @@ fn damaged_history_blocks_are_errors_never_panics() {
         let mut damaged = block[1..cut.max(1)].to_vec();
         for entry in 0..4 {
             let _ = rows::block_entry(&damaged, entry);
-            let _ = rows::scrub_entry(&damaged, entry);
+            let _ = rows::scrub_entry(&damaged, entry, FORMAT_BLOCK);
         }
         // Entry ends out of order.
         if damaged.len() > 8 {
             damaged[4..8].copy_from_slice(&u32::MAX.to_le_bytes());
             for entry in 0..4 {
                 let _ = rows::block_entry(&damaged, entry);
-                let _ = rows::scrub_entry(&damaged, entry);
+                let _ = rows::scrub_entry(&damaged, entry, FORMAT_BLOCK);
             }
         }
     }

@@ -50,6 +50,24 @@ pub(super) fn next_history_id(p: &Path, table: &redb::Table<u64, &[u8]>) -> Resu
     })
 }
 
+/// Calls `f` on history block `id` (its value without the format byte), which the row of
+/// `lead` (campaign, contact) refers to; a missing block, or a row that is not one, is damage.
+pub(super) fn with_block<T>(
+    p: &Path,
+    table: &impl ReadableTable<u64, &'static [u8]>,
+    id: u64,
+    (campaign, contact): (&str, &str),
+    f: impl FnOnce(&[u8]) -> Result<T, String>,
+) -> Result<T, StoreError> {
+    let Some(value) = table.get(id).at(p)? else {
+        return Err(corrupt(p, format!("history block {id} of {campaign}/{contact} is missing")));
+    };
+    match value.value().split_first() {
+        Some((&FORMAT_BLOCK, block)) => f(block).map_err(|e| corrupt(p, format!("history block {id}: {e}"))),
+        _ => Err(corrupt(p, format!("history row {id} of {campaign}/{contact} is not a block"))),
+    }
+}
+
 /// Lists history rows written without their lead in the same batch in the lead's row.
 pub(super) fn link_history(p: &Path, txn: &redb::WriteTransaction, history: NewHistory) -> Result<(), StoreError> {
     if history.is_empty() {
@@ -171,8 +189,8 @@ pub(super) fn remove_lead(
 ) -> Result<(), StoreError> {
     let mut leads = txn.open_table(LEADS).at(p)?;
     let Some(old) = leads.remove((campaign, contact)).at(p)? else { return Ok(()) };
-    let bad = |e: String| corrupt(p, format!("lead row {contact}: {e}"));
     let (wake, ids, block) = {
+        let bad = |e: String| corrupt(p, format!("lead row {contact}: {e}"));
         let view = RowView::parse(old.value()).map_err(bad)?;
         (view.wake, view.history_ids().map_err(bad)?, view.own_block().map_err(bad)?)
     };
@@ -186,16 +204,8 @@ pub(super) fn remove_lead(
     }
     // The block holds other leads' history too: only this lead's entry goes.
     if let Some((id, entry)) = block {
-        let scrubbed = match history.get(id).at(p)? {
-            Some(value) => match value.value().split_first() {
-                Some((&FORMAT_BLOCK, block)) => rows::scrub_entry(block, entry).map_err(bad)?,
-                _ => return Err(corrupt(p, format!("history row {id} of {campaign}/{contact} is not a block"))),
-            },
-            None => return Err(corrupt(p, format!("history block {id} of {campaign}/{contact} is missing"))),
-        };
-        let mut value = Vec::with_capacity(1 + scrubbed.len());
-        value.push(FORMAT_BLOCK);
-        value.extend_from_slice(&scrubbed);
+        let value =
+            with_block(p, &history, id, (campaign, contact), |block| rows::scrub_entry(block, entry, FORMAT_BLOCK))?;
         history.insert(id, value.as_slice()).at(p)?;
     }
     Ok(())
