@@ -23,7 +23,7 @@ impl<W: Write> LogChannel<W> {
     }
 
     fn fail(&self, action: &Action, error: &std::io::Error) -> ChannelError {
-        ChannelError::Failed { channel: self.name.clone(), key: action.key.clone(), reason: error.to_string() }
+        ChannelError::Failed { channel: self.name.clone(), key: action.key.to_string(), reason: error.to_string() }
     }
 }
 

@@ -52,9 +52,9 @@ impl Tally {
             }
             Event::Outcome { status } => match self.outcomes.iter_mut().find(|((s, o), _)| s == step && o == status) {
                 Some((_, n)) => *n += 1,
-                None => drop(self.outcomes.insert((step.to_string(), status.clone()), 1)),
+                None => drop(self.outcomes.insert((step.to_string(), status.to_string()), 1)),
             },
-            Event::Split { variant } => *self.variants.entry((step.to_string(), variant.clone())).or_default() += 1,
+            Event::Split { variant } => *self.variants.entry((step.to_string(), variant.to_string())).or_default() += 1,
             Event::Defer { .. } => self.deferrals += 1,
             Event::Retry { .. } => self.retries += 1,
             Event::Reply { .. } => self.replies += 1,
@@ -110,7 +110,7 @@ pub fn jsonl(out: &mut impl Write, contact: &str, record: &Record) -> std::io::R
     let mut object = Map::new();
     object.insert("at".into(), Json::String(record.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)));
     object.insert("contact".into(), Json::String(contact.to_string()));
-    object.insert("step".into(), record.step.clone().map_or(Json::Null, Json::String));
+    object.insert("step".into(), record.step.as_deref().map_or(Json::Null, |s| Json::String(s.into())));
     if let Ok(Json::Object(fields)) = serde_json::to_value(&record.event) {
         for (k, v) in fields {
             let v = match (k.as_str(), v) {

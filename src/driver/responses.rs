@@ -207,7 +207,7 @@ impl Responses {
                     let input = Input::Reply {
                         text: reply.text.clone(),
                         intent: reply.intent.clone(),
-                        channel: Some(action.channel.clone()),
+                        channel: Some(action.channel.to_string()),
                     };
                     replies.push((action.at + *after, input));
                 }

@@ -420,7 +420,7 @@ impl Runner<'_, '_> {
         }
         self.channel.flush()?;
         self.actions += actions.len() as u64;
-        let done = actions.iter().map(|a| a.key.clone()).collect();
+        let done = actions.iter().map(|a| a.key.to_string()).collect();
         self.store.write(Batch { done, ..Batch::default() }, true)?;
         Ok(())
     }

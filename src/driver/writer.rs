@@ -238,7 +238,8 @@ mod tests {
                     let mut lead = Lead::new(key.clone(), at);
                     lead.status = if round == 0 { LeadStatus::Completed } else { LeadStatus::Failed };
                     let timezone = Some(format!("zone {round}"));
-                    let history = [Record { at, step: None, event: Event::Event { name: format!("import {round}") } }];
+                    let history =
+                        [Record { at, step: None, event: Event::Event { name: format!("import {round}").into() } }];
                     leads.push("c", &Contact { key, timezone, ..Contact::default() }, &lead, &history);
                 }
                 tx.send(Message::Write(Box::new(Batch { contacts: leads, ..Batch::default() }), true)).unwrap();
@@ -272,7 +273,7 @@ mod tests {
             let history = vec![Record {
                 at: DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
                 step: None,
-                event: Event::Event { name: format!("import {round}") },
+                event: Event::Event { name: format!("import {round}").into() },
             }];
             direct.contains(&(key.to_string(), Some(format!("zone {round}")), status, history))
         };

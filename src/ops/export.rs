@@ -128,7 +128,7 @@ fn row(columns: &Columns, lead: &Lead) -> Vec<String> {
         lead.contact.clone(),
         lead.status.as_str().to_string(),
         text(&lead.outcome),
-        text(&lead.step),
+        lead.step.as_deref().unwrap_or_default().to_string(),
         lead.attempts.to_string(),
     ];
     row.extend(columns.splits.iter().map(|s| lead.variants.get(s).cloned().unwrap_or_default()));

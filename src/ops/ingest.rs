@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 use super::events::{Inbound, parse_lines};
 use crate::contacts::Contact;
 use crate::graph::Graph;
-use crate::runtime::{Event, Input, Lead, Record};
+use crate::runtime::{Event, Input, Lead, Record, Text};
 use crate::store::{Batch, CampaignRecord, CampaignStatus, Store, StoreError};
 
 /// Leads changed per durable transaction.
@@ -284,9 +284,11 @@ fn unreachable_lead<T>(campaign: &str, contact: &str) -> Result<T, Rejected> {
 /// The history record of an event that reached a lead already final.
 fn noted(input: &Input) -> Event {
     match input {
-        Input::Reply { text, intent, .. } => Event::Reply { text: text.clone(), intent: intent.clone() },
-        Input::Call { status, .. } | Input::Delivery { status } => Event::Outcome { status: status.clone() },
-        Input::Event { name, .. } => Event::Event { name: name.clone() },
+        Input::Reply { text, intent, .. } => {
+            Event::Reply { text: text.as_deref().map(Text::new), intent: intent.as_deref().map(Text::new) }
+        }
+        Input::Call { status, .. } | Input::Delivery { status } => Event::Outcome { status: Text::new(status) },
+        Input::Event { name, .. } => Event::Event { name: Text::new(name) },
         Input::OptOut => Event::Event { name: "opt_out".into() },
         Input::Wake => Event::Event { name: "wake".into() },
     }

@@ -10,7 +10,7 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 
 use super::{OpsError, leads, say_out, status_name};
-use crate::runtime::{Event, Lead, LeadStatus, Park, Record};
+use crate::runtime::{Event, Lead, LeadStatus, Park, Record, Text};
 use crate::store::{Batch, CampaignRecord, CampaignStatus, Store};
 
 /// Leads per write transaction.
@@ -218,7 +218,7 @@ pub(super) fn end(lead: &mut Lead, status: LeadStatus, reason: &str, now: DateTi
     Record {
         at: now,
         step: lead.step.clone(),
-        event: Event::Exit { lead_status: status, reason: lead.outcome.clone() },
+        event: Event::Exit { lead_status: status, reason: lead.outcome.as_deref().map(Text::new) },
     }
 }
 
@@ -253,7 +253,7 @@ fn rewrite(
 pub(super) fn withdraw(store: &Store, campaign: &str, contact: Option<&str>) -> Result<Vec<String>, OpsError> {
     let pending = store.pending_actions()?;
     let ours = pending.into_iter().filter(|a| a.campaign == campaign && contact.is_none_or(|c| a.contact == c));
-    Ok(ours.map(|a| a.key).collect())
+    Ok(ours.map(|a| a.key.into_string()).collect())
 }
 
 pub(super) fn put_campaign(store: &mut Store, record: CampaignRecord) -> Result<(), OpsError> {
@@ -277,7 +277,7 @@ mod tests {
         let mut lead = Lead::new("+14155550100", start);
         lead.status = LeadStatus::Failed;
         lead.outcome = reason.map(str::to_string);
-        lead.step = step.map(str::to_string);
+        lead.step = step.map(Text::new);
         lead.park = Park::Outcome;
         lead.attempts = 4;
         lead.timer = None;

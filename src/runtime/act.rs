@@ -4,7 +4,7 @@
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::advance::Machine;
-use super::lead::{Action, ActionKind, Effect, Event, Lead, LeadStatus, Park, action_key};
+use super::lead::{Action, ActionKind, Effect, Event, Lead, LeadStatus, Park, Text, action_key};
 use super::scope::template_context;
 use super::window;
 use crate::contacts::Contact;
@@ -58,7 +58,7 @@ impl Machine<'_> {
                 None
             }
             Err(reason) => {
-                self.record(Event::Error { reason });
+                self.record(Event::Error { reason: reason.into() });
                 self.outcome(id, "failed")
             }
         }
@@ -70,7 +70,7 @@ impl Machine<'_> {
             _ => until,
         };
         self.park(Park::Act, until, LeadStatus::Scheduled);
-        self.record(Event::Defer { until, reason: reason.into() });
+        self.record(Event::Defer { until, reason: Text::new(reason) });
     }
 
     /// Render the step's action; the error is the reason recorded against the lead.
@@ -100,17 +100,26 @@ impl Machine<'_> {
                     ActionKind::Send,
                     &send.channel,
                     to,
-                    send.from.clone(),
+                    send.from.as_deref().map(Text::new),
                     subject,
                     render(&message.body)?,
                     None,
-                    variant.cloned(),
+                    variant.map(Text::new),
                 )
             }
             NodeKind::Call(call) => {
                 let prompt = call.prompt.as_ref().map(render).transpose()?.unwrap_or_default();
                 let to = call.to.as_ref().map(render).transpose()?;
-                (ActionKind::Call, &call.channel, to, call.from.clone(), None, prompt, call.agent.clone(), None)
+                (
+                    ActionKind::Call,
+                    &call.channel,
+                    to,
+                    call.from.as_deref().map(Text::new),
+                    None,
+                    prompt,
+                    call.agent.as_deref().map(Text::new),
+                    None,
+                )
             }
             _ => return Err("not an action step".into()),
         };
@@ -121,16 +130,16 @@ impl Machine<'_> {
         Ok(Action {
             key: action_key(&graph.id, &self.contact.key, &node.id.0, self.lead.attempts),
             kind,
-            campaign: graph.id.clone(),
-            contact: self.contact.key.clone(),
-            step: node.id.0.clone(),
+            campaign: Text::new(&graph.id),
+            contact: Text::new(&self.contact.key),
+            step: Text::new(&node.id.0),
             attempt: self.lead.attempts,
-            channel: channel.clone(),
-            to,
-            from: from.or_else(|| graph.defaults.from.clone()),
-            subject,
-            text,
-            agent: agent.or_else(|| graph.defaults.agent.clone()),
+            channel: Text::new(channel),
+            to: to.into(),
+            from: from.or_else(|| graph.defaults.from.as_deref().map(Text::new)),
+            subject: subject.map(Text::from),
+            text: text.into(),
+            agent: agent.or_else(|| graph.defaults.agent.as_deref().map(Text::new)),
             variant,
             at: self.now,
         })

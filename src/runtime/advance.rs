@@ -7,7 +7,9 @@
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
-use super::lead::{CallInfo, Effect, Event, Input, Lead, LeadStatus, Park, Record, Reply};
+use compact_str::ToCompactString;
+
+use super::lead::{CallInfo, Effect, Event, Input, Lead, LeadStatus, Park, Record, Reply, Text};
 use super::scope::{LeadScope, timezone_of};
 use super::{split, window};
 use crate::contacts::Contact;
@@ -113,7 +115,7 @@ pub fn relocate(
 ) -> Advance {
     let mut records = Vec::new();
     let mut machine = Machine::new(graph, pacer, lead, contact, now, &mut records);
-    machine.record(Event::Route { to: graph.target_name(target).to_string() });
+    machine.record(Event::Route { to: Text::new(graph.target_name(target)) });
     machine.lead.timer = None;
     machine.go(target);
     machine.lead.refresh_wake();
@@ -156,7 +158,7 @@ impl<'a> Machine<'a> {
     fn input(&mut self, input: Input) {
         if self.lead.status.is_final() {
             if let Input::Reply { text, intent, .. } = input {
-                self.record(Event::Reply { text, intent });
+                self.record(Event::Reply { text: text.map(Text::from), intent: intent.map(Text::from) });
             }
             return;
         }
@@ -220,7 +222,7 @@ impl<'a> Machine<'a> {
     }
 
     fn reply(&mut self, text: Option<String>, intent: Option<String>, channel: Option<String>) {
-        self.record(Event::Reply { text: text.clone(), intent: intent.clone() });
+        self.record(Event::Reply { text: text.as_deref().map(Text::new), intent: intent.as_deref().map(Text::new) });
         if text.as_deref().is_some_and(is_opt_out) {
             self.opt_out();
             return;
@@ -248,7 +250,7 @@ impl<'a> Machine<'a> {
     }
 
     fn event(&mut self, name: String, vars: serde_json::Map<String, serde_json::Value>) {
-        self.record(Event::Event { name: name.clone() });
+        self.record(Event::Event { name: Text::new(&name) });
         self.lead.vars.extend(vars);
         if self.stopped() {
             return;
@@ -283,7 +285,7 @@ impl<'a> Machine<'a> {
     /// retries and routes when it is the outcome of the action this lead has in flight (a late
     /// one, e.g. a bounce after the lead moved on, is only recorded).
     fn completed(&mut self, status: &str, of_call: bool) {
-        self.record(Event::Outcome { status: status.to_string() });
+        self.record(Event::Outcome { status: Text::new(status) });
         let here = self.current();
         let in_flight = self.lead.park == Park::Outcome
             && here.is_some_and(|id| match self.graph.node(id).kind {
@@ -303,7 +305,7 @@ impl<'a> Machine<'a> {
 
     /// After a send or call completes: retry, route, fail, or carry on.
     pub(super) fn outcome(&mut self, id: StateId, status: &str) -> Option<Target> {
-        self.record(Event::Outcome { status: status.to_string() });
+        self.record(Event::Outcome { status: Text::new(status) });
         self.decide(id, status)
     }
 
@@ -376,7 +378,7 @@ impl<'a> Machine<'a> {
     fn enter(&mut self, id: StateId) -> Option<Target> {
         let graph = self.graph;
         let node = graph.node(id);
-        self.lead.step = Some(node.id.0.clone());
+        self.lead.step = Some(Text::new(&node.id.0));
         self.lead.entered_at = self.now;
         self.lead.attempts = 0;
         self.record(Event::Enter);
@@ -398,7 +400,7 @@ impl<'a> Machine<'a> {
             NodeKind::Split(arms) => {
                 let arm = split::choose(arms, &graph.id, &node.id.0, &self.contact.key)?;
                 self.lead.variants.insert(node.id.0.clone(), arm.variant.clone());
-                self.record(Event::Split { variant: arm.variant.clone() });
+                self.record(Event::Split { variant: Text::new(&arm.variant) });
                 Some(arm.goto)
             }
             NodeKind::Set(pairs) => {
@@ -422,7 +424,9 @@ impl<'a> Machine<'a> {
                     Some(t) => Some(t),
                     None => {
                         self.record(Event::Error {
-                            reason: format!("`wait.until` gave {value}, not a datetime: not waiting"),
+                            reason: compact_str::format_compact!(
+                                "`wait.until` gave {value}, not a datetime: not waiting"
+                            ),
                         });
                         return Some(next);
                     }
@@ -446,7 +450,7 @@ impl<'a> Machine<'a> {
             if matched {
                 self.assign(&route.set);
                 let target = route.goto.unwrap_or(next);
-                self.record(Event::Route { to: self.graph.target_name(target).to_string() });
+                self.record(Event::Route { to: Text::new(self.graph.target_name(target)) });
                 return Some(target);
             }
         }
@@ -456,7 +460,7 @@ impl<'a> Machine<'a> {
     fn assign(&mut self, pairs: &[(String, Condition)]) {
         for (name, expr) in pairs {
             let value = self.eval(expr);
-            self.record(Event::Set { name: name.clone(), value: value.to_string() });
+            self.record(Event::Set { name: Text::new(name), value: value.to_compact_string() });
             self.lead.vars.insert(name.clone(), value.to_json());
         }
     }
@@ -479,7 +483,7 @@ impl<'a> Machine<'a> {
             reason.map(str::to_string).or(self.lead.outcome.take().filter(|_| status == LeadStatus::Exited));
         self.lead.timer = None;
         self.lead.inbox.clear();
-        self.record(Event::Exit { lead_status: status, reason: self.lead.outcome.clone() });
+        self.record(Event::Exit { lead_status: status, reason: self.lead.outcome.as_deref().map(Text::new) });
     }
 
     fn scope(&self) -> LeadScope<'_> {
@@ -502,10 +506,10 @@ impl<'a> Machine<'a> {
                     "now" | "today" => Value::DateTime(self.now),
                     _ => crate::expr::Scope::get(&scope, path),
                 };
-                (name.clone(), value.to_string())
+                (Text::new(name), value.to_compact_string())
             })
             .collect();
-        self.record(Event::Condition { what: what.into(), source: condition.text().to_string(), result, values });
+        self.record(Event::Condition { what: what.into(), source: Text::new(condition.text()), result, values });
         result
     }
 }

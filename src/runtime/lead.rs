@@ -6,6 +6,11 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+/// A text of a lead's history or action: step ids, channels, keys, addresses and statuses are
+/// short, and a walk makes millions of them, so they live inline (up to 24 bytes) instead of on
+/// the heap.
+pub type Text = compact_str::CompactString;
+
 /// Lead statuses (SPEC §5). The last eight are final.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -109,7 +114,7 @@ pub struct Lead {
     pub contact: String,
     pub status: LeadStatus,
     /// The step the lead is on (`None` before start and after the end).
-    pub step: Option<String>,
+    pub step: Option<Text>,
     pub park: Park,
     /// Attempts made at the current step (1 once the first try is made).
     pub attempts: u32,
@@ -169,7 +174,7 @@ impl Lead {
             seq: 1,
             ..Lead::new(contact, now)
         };
-        let event = Event::Exit { lead_status: LeadStatus::Skipped, reason: Some(reason.to_string()) };
+        let event = Event::Exit { lead_status: LeadStatus::Skipped, reason: Some(Text::new(reason)) };
         (lead, Record { at: now, step: None, event })
     }
 
@@ -242,9 +247,9 @@ pub enum Input {
 }
 
 /// The idempotency key of an action: (campaign, contact, step, attempt).
-pub fn action_key(campaign: &str, contact: &str, step: &str, attempt: u32) -> String {
+pub fn action_key(campaign: &str, contact: &str, step: &str, attempt: u32) -> Text {
     // Built by hand: `format!` cost more than the rest of the send (simulate makes millions).
-    let mut key = String::with_capacity(campaign.len() + contact.len() + step.len() + 13);
+    let mut key = Text::with_capacity(campaign.len() + contact.len() + step.len() + 13);
     for part in [campaign, "/", contact, "/", step, "/"] {
         key.push_str(part);
     }
@@ -266,20 +271,20 @@ pub fn action_key(campaign: &str, contact: &str, step: &str, attempt: u32) -> St
 /// An action for a channel.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Action {
-    pub key: String,
+    pub key: Text,
     pub kind: ActionKind,
-    pub campaign: String,
-    pub contact: String,
-    pub step: String,
+    pub campaign: Text,
+    pub contact: Text,
+    pub step: Text,
     pub attempt: u32,
-    pub channel: String,
-    pub to: String,
-    pub from: Option<String>,
-    pub subject: Option<String>,
+    pub channel: Text,
+    pub to: Text,
+    pub from: Option<Text>,
+    pub subject: Option<Text>,
     /// The message text, or the call prompt.
-    pub text: String,
-    pub agent: Option<String>,
-    pub variant: Option<String>,
+    pub text: Text,
+    pub agent: Option<Text>,
+    pub variant: Option<Text>,
     pub at: DateTime<Utc>,
 }
 
@@ -294,7 +299,7 @@ pub enum ActionKind {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Record {
     pub at: DateTime<Utc>,
-    pub step: Option<String>,
+    pub step: Option<Text>,
     pub event: Event,
 }
 
@@ -304,46 +309,46 @@ pub enum Event {
     Enter,
     /// A condition and the values of the paths it read.
     Condition {
-        what: String,
-        source: String,
+        what: Text,
+        source: Text,
         result: bool,
-        values: Vec<(String, String)>,
+        values: Vec<(Text, Text)>,
     },
     Send {
-        channel: String,
-        to: String,
-        text: String,
-        key: String,
-        variant: Option<String>,
+        channel: Text,
+        to: Text,
+        text: Text,
+        key: Text,
+        variant: Option<Text>,
     },
     Call {
-        channel: String,
-        to: String,
-        key: String,
+        channel: Text,
+        to: Text,
+        key: Text,
         attempt: u32,
     },
     Outcome {
-        status: String,
+        status: Text,
     },
     Reply {
-        text: Option<String>,
-        intent: Option<String>,
+        text: Option<Text>,
+        intent: Option<Text>,
     },
     Event {
-        name: String,
+        name: Text,
     },
     Wait {
         until: DateTime<Utc>,
     },
     Route {
-        to: String,
+        to: Text,
     },
     Split {
-        variant: String,
+        variant: Text,
     },
     Set {
-        name: String,
-        value: String,
+        name: Text,
+        value: Text,
     },
     Retry {
         attempt: u32,
@@ -351,18 +356,18 @@ pub enum Event {
     },
     Defer {
         until: DateTime<Utc>,
-        reason: String,
+        reason: Text,
     },
     Skip {
-        reason: String,
+        reason: Text,
     },
     /// An action that could not be made (a template failed to render, no address).
     Error {
-        reason: String,
+        reason: Text,
     },
     Exit {
         lead_status: LeadStatus,
-        reason: Option<String>,
+        reason: Option<Text>,
     },
 }
 

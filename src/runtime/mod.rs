@@ -3,7 +3,9 @@
 
 pub mod lead;
 
-pub use lead::{Action, ActionKind, CallInfo, Effect, Event, Input, Lead, LeadStatus, Park, Record, Reply, action_key};
+pub use lead::{
+    Action, ActionKind, CallInfo, Effect, Event, Input, Lead, LeadStatus, Park, Record, Reply, Text, action_key,
+};
 mod act;
 pub mod advance;
 pub mod scope;

@@ -62,7 +62,7 @@ impl Scope for LeadScope<'_> {
             "message" if field == "status" => text(&lead.message_status),
             "lead" => match field {
                 "status" => Value::String(lead.status.as_str().to_string()),
-                "step" => text(&lead.step),
+                "step" => lead.step.as_deref().map_or(Value::Null, |s| Value::String(s.to_string())),
                 "attempts" => Value::Number(f64::from(lead.attempts)),
                 "entered_at" => Value::DateTime(lead.entered_at),
                 _ => Value::Null,

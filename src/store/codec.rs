@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Number, Value};
 
 use crate::contacts::Contact;
-use crate::runtime::{CallInfo, Input, Lead, LeadStatus, Park, Reply};
+use crate::runtime::{CallInfo, Input, Lead, LeadStatus, Park, Reply, Text};
 
 /// Appends values to a byte buffer.
 pub struct Enc<'a>(pub &'a mut Vec<u8>);
@@ -201,6 +201,17 @@ impl<'a> Dec<'a> {
         if self.bool()? { self.str().map(Some) } else { Ok(None) }
     }
 
+    /// `str` as a `Text`: short texts are read without a heap allocation.
+    pub(super) fn text(&mut self) -> Res<Text> {
+        let n = self.len()?;
+        let bytes = self.bytes(n)?;
+        std::str::from_utf8(bytes).map(Text::new).map_err(|_| "text is not UTF-8".into())
+    }
+
+    fn opt_text(&mut self) -> Res<Option<Text>> {
+        if self.bool()? { self.text().map(Some) } else { Ok(None) }
+    }
+
     pub(super) fn time(&mut self) -> Res<DateTime<Utc>> {
         let secs = self.int()?;
         let nanos = self.u32()?;
@@ -351,7 +362,7 @@ pub fn put_lead(out: &mut Vec<u8>, lead: &Lead) {
 pub fn get_lead(key: &str, bytes: &[u8]) -> Res<Lead> {
     let mut d = Dec::new(bytes);
     let status = status(&mut d)?;
-    let step = d.opt_str()?;
+    let step = d.opt_text()?;
     let park = match d.u8()? {
         0 => Park::Start,
         1 => Park::Wait,

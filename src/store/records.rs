@@ -14,7 +14,7 @@
 use chrono::{DateTime, Utc};
 
 use super::codec::{Dec, Enc, Res, status_byte, status_from_byte};
-use crate::runtime::{Event, Record, action_key};
+use crate::runtime::{Event, Record, Text, action_key};
 
 /// Texts kept for reference per value: enough for a lead's usual history, and a bound on the
 /// linear search.
@@ -47,9 +47,9 @@ trait Sink<'r> {
 trait Source {
     fn byte(&mut self) -> Res<u8>;
     fn number(&mut self) -> Res<u64>;
-    fn text(&mut self) -> Res<String>;
+    fn text(&mut self) -> Res<Text>;
     fn instant(&mut self) -> Res<DateTime<Utc>>;
-    fn key(&mut self) -> Res<String>;
+    fn key(&mut self) -> Res<Text>;
 
     fn flag(&mut self) -> Res<bool> {
         match self.byte()? {
@@ -59,7 +59,7 @@ trait Source {
         }
     }
 
-    fn opt_text(&mut self) -> Res<Option<String>> {
+    fn opt_text(&mut self) -> Res<Option<Text>> {
         if self.flag()? { self.text().map(Some) } else { Ok(None) }
     }
 
@@ -146,14 +146,14 @@ impl Source for Dec<'_> {
     fn number(&mut self) -> Res<u64> {
         self.uint()
     }
-    fn text(&mut self) -> Res<String> {
-        self.str()
+    fn text(&mut self) -> Res<Text> {
+        Dec::text(self)
     }
     fn instant(&mut self) -> Res<DateTime<Utc>> {
         self.time()
     }
-    fn key(&mut self) -> Res<String> {
-        self.str()
+    fn key(&mut self) -> Res<Text> {
+        Dec::text(self)
     }
 }
 
@@ -260,19 +260,19 @@ fn fingerprint(s: &str) -> u64 {
 
 struct Unpacker<'d, 'r> {
     d: Dec<'d>,
-    seen: Vec<String>,
+    seen: Vec<Text>,
     /// Text bytes still allowed out: a reference copies a whole earlier text in one byte, so
     /// damaged bytes could otherwise ask for gigabytes.
     budget: usize,
     secs: i64,
     nanos: u32,
-    step: Option<String>,
+    step: Option<Text>,
     campaign: &'r str,
     contact: &'r str,
 }
 
 impl Unpacker<'_, '_> {
-    fn record_head(&mut self) -> Res<(DateTime<Utc>, Option<String>)> {
+    fn record_head(&mut self) -> Res<(DateTime<Utc>, Option<Text>)> {
         let at = self.offset()?;
         (self.secs, self.nanos) = (at.timestamp(), at.timestamp_subsec_nanos());
         let step = match self.d.u8()? {
@@ -304,10 +304,10 @@ impl Source for Unpacker<'_, '_> {
     fn number(&mut self) -> Res<u64> {
         self.d.uint()
     }
-    fn text(&mut self) -> Res<String> {
+    fn text(&mut self) -> Res<Text> {
         let s = match usize::try_from(self.d.uint()?).map_err(|_| "text number out of range")? {
             0 => {
-                let s = self.d.str()?;
+                let s = self.d.text()?;
                 if self.seen.len() < MAX_SEEN {
                     self.seen.push(s.clone());
                 }
@@ -327,7 +327,7 @@ impl Source for Unpacker<'_, '_> {
     fn instant(&mut self) -> Res<DateTime<Utc>> {
         self.offset()
     }
-    fn key(&mut self) -> Res<String> {
+    fn key(&mut self) -> Res<Text> {
         match self.d.u8()? {
             0 => {
                 let attempt = self.small()?;

@@ -51,7 +51,7 @@ fn history() -> Vec<Record> {
             let secs = [0, 0, 60, -30, 86_400][i % 5] + i as i64;
             Record {
                 at: Utc.timestamp_opt(1_800_000_000 + secs, if i % 3 == 0 { 0 } else { 7 * i as u32 }).unwrap(),
-                step: steps[i % 5].map(str::to_string),
+                step: steps[i % 5].map(Text::new),
                 event,
             }
         })
@@ -73,12 +73,12 @@ fn every_event_round_trips_in_both_formats() {
 /// The history of a lead on the peer flow (send, wait, branch, send) packs to under 60%.
 #[test]
 fn a_usual_history_packs_to_under_sixty_percent() {
-    let step = |s: &str| Some(s.to_string());
+    let step = |s: &str| Some(Text::from(s));
     let send = |s: &str, text: &str| Event::Send {
         channel: "sms".into(),
         to: "+15550001".into(),
         text: text.into(),
-        key: format!("peer/+15550001/{s}/1"),
+        key: format!("peer/+15550001/{s}/1").into(),
         variant: None,
     };
     let delivered = || Event::Outcome { status: "delivered".into() };
@@ -145,8 +145,8 @@ fn many_texts_beyond_the_reference_table_round_trip() {
     let records: Vec<Record> = (0..200)
         .map(|i| Record {
             at: at(i),
-            step: Some(format!("s{}", i % 90)),
-            event: Event::Set { name: format!("v{}", i % 70), value: format!("{}", i % 3) },
+            step: Some(format!("s{}", i % 90).into()),
+            event: Event::Set { name: format!("v{}", i % 70).into(), value: format!("{}", i % 3).into() },
         })
         .collect();
     let mut bytes = Vec::new();
@@ -199,7 +199,7 @@ fn references_cannot_blow_a_small_value_up() {
     assert!(error.contains("more text"), "{error}");
     // An honest value with a text repeated a few times reads.
     let records: Vec<Record> =
-        (0..5).map(|i| Record { at: at(i), step: None, event: Event::Event { name: long.clone() } }).collect();
+        (0..5).map(|i| Record { at: at(i), step: None, event: Event::Event { name: long.as_str().into() } }).collect();
     let mut ok = Vec::new();
     put_packed(&mut ok, &records, "c", "k");
     assert_eq!(get_packed(&ok, "c", "k").unwrap(), records);

@@ -183,7 +183,7 @@ fn a_removed_lead_leaves_no_row_due_entry_or_history() {
 #[test]
 fn leads_imported_together_share_one_history_block_and_a_removal_scrubs_only_its_entry() {
     let (_dir, store) = new_store();
-    let said = |i: usize| Event::Reply { text: Some(format!("reply number {i}")), intent: None };
+    let said = |i: usize| Event::Reply { text: Some(format!("reply number {i}").into()), intent: None };
     let items = (0..50)
         .map(|i| {
             let key = format!("k{i:02}");
@@ -592,7 +592,7 @@ fn bench(scatter: bool) {
                 let spread = if scatter { lead.contact[5..].parse::<i64>().unwrap() * 7919 % 4000 } else { 0 };
                 let wake = at(pass * 10 + 5) + chrono::Duration::milliseconds(spread);
                 lead.status = LeadStatus::Scheduled;
-                lead.step = Some(format!("step{pass}"));
+                lead.step = Some(format!("step{pass}").into());
                 lead.wake_at = Some(wake);
                 lead.seq += 2;
                 let records = vec![record(0, Event::Enter), record(0, Event::Wait { until: wake })];

@@ -153,10 +153,10 @@ impl Facts<'_> {
     fn path(&self) -> Vec<String> {
         let mut path: Vec<String> = Vec::new();
         for record in self.records {
-            if let (Event::Enter, Some(step)) = (&record.event, &record.step)
-                && path.last() != Some(step)
+            if let (Event::Enter, Some(step)) = (&record.event, record.step.as_deref())
+                && path.last().map(String::as_str) != Some(step)
             {
-                path.push(step.clone());
+                path.push(step.to_string());
             }
         }
         path
