@@ -16,9 +16,10 @@ use chrono::{DateTime, Utc};
 use super::codec::{Dec, Enc, Res, status_byte, status_from_byte};
 use crate::runtime::{Event, Record, Text, action_key};
 
-/// Texts kept for reference per value: enough for a lead's usual history, and a bound on the
-/// linear search.
+/// Texts kept for reference per value: enough for a lead's usual history.
 const MAX_SEEN: usize = 64;
+/// `Packer::slots` has `1 << SLOT_BITS` slots: twice `MAX_SEEN`.
+const SLOT_BITS: u32 = 7;
 
 /// Where an event is written.
 trait Sink<'r> {
@@ -72,7 +73,8 @@ trait Source {
 /// lead's, from which its usual action keys are derived again when read.
 pub fn put_packed(out: &mut Vec<u8>, records: &[Record], campaign: &str, contact: &str) {
     let seen = Vec::with_capacity(24);
-    let mut packer = Packer { e: Enc(out), seen, secs: 0, nanos: 0, step: None, campaign, contact };
+    let slots = [0; 1 << SLOT_BITS];
+    let mut packer = Packer { e: Enc(out), seen, slots, secs: 0, nanos: 0, at: None, step: None, campaign, contact };
     packer.e.uint(records.len() as u64);
     for record in records {
         packer.record(record);
@@ -161,10 +163,13 @@ struct Packer<'e, 'r> {
     e: Enc<'e>,
     /// Texts written so far, each with its `fingerprint`.
     seen: Vec<(u64, &'r str)>,
+    /// Where each text of `seen` is found by its fingerprint: its number (from 1), or 0.
+    slots: [u8; 1 << SLOT_BITS],
     /// The current (then previous) record's time, from which the next record's time and its
-    /// event's times are counted.
+    /// event's times are counted, and that time whole.
     secs: i64,
     nanos: u32,
+    at: Option<DateTime<Utc>>,
     /// The current (then previous) record's step.
     step: Option<&'r str>,
     campaign: &'r str,
@@ -173,8 +178,13 @@ struct Packer<'e, 'r> {
 
 impl<'r> Packer<'_, 'r> {
     fn record(&mut self, record: &'r Record) {
-        self.offset(record.at);
-        (self.secs, self.nanos) = (record.at.timestamp(), record.at.timestamp_subsec_nanos());
+        // Most records of a lead share their time with the one before: its parts are kept.
+        let (secs, nanos) = match self.at {
+            Some(at) if at == record.at => (self.secs, self.nanos),
+            _ => (record.at.timestamp(), record.at.timestamp_subsec_nanos()),
+        };
+        self.offset_parts(secs, nanos);
+        (self.secs, self.nanos, self.at) = (secs, nanos, Some(record.at));
         match record.step.as_deref() {
             None => self.e.u8(0),
             Some(step) if self.step == Some(step) => self.e.u8(1),
@@ -190,8 +200,12 @@ impl<'r> Packer<'_, 'r> {
     /// `t` as a difference from the current record's time: seconds, with a low bit saying
     /// whether a difference in nanoseconds follows.
     fn offset(&mut self, t: DateTime<Utc>) {
-        let secs = t.timestamp() - self.secs;
-        let nanos = i64::from(t.timestamp_subsec_nanos()) - i64::from(self.nanos);
+        self.offset_parts(t.timestamp(), t.timestamp_subsec_nanos());
+    }
+
+    fn offset_parts(&mut self, secs: i64, nanos: u32) {
+        let secs = secs - self.secs;
+        let nanos = i64::from(nanos) - i64::from(self.nanos);
         let zigzag = ((secs << 1) ^ (secs >> 63)) as u64;
         self.e.uint((zigzag << 1) | u64::from(nanos != 0));
         if nanos != 0 {
@@ -210,15 +224,26 @@ impl<'r> Sink<'r> for Packer<'_, 'r> {
     /// 0 and the text the first time; after that, the text's number from 1.
     fn text(&mut self, s: &'r str) {
         let print = fingerprint(s);
-        match self.seen.iter().position(|&(p, seen)| p == print && seen == s) {
-            Some(i) => self.e.uint(i as u64 + 1),
-            None => {
-                self.e.u8(0);
-                self.e.str(s);
-                if self.seen.len() < MAX_SEEN {
-                    self.seen.push((print, s));
+        // Open addressing: the slots are twice as many as texts kept, so a probe ends soon.
+        let mut slot = (print.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - SLOT_BITS)) as usize;
+        loop {
+            match self.slots[slot] {
+                0 => break,
+                n => {
+                    let (p, seen) = self.seen[usize::from(n) - 1];
+                    if p == print && seen == s {
+                        self.e.uint(u64::from(n));
+                        return;
+                    }
                 }
             }
+            slot = (slot + 1) % self.slots.len();
+        }
+        self.e.u8(0);
+        self.e.str(s);
+        if self.seen.len() < MAX_SEEN {
+            self.seen.push((print, s));
+            self.slots[slot] = self.seen.len() as u8;
         }
     }
     fn instant(&mut self, t: DateTime<Utc>) {
