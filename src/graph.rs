@@ -3,7 +3,7 @@
 //! Built by `check` only when a file has no errors, so everything here is known to be valid:
 //! every target exists, every condition and template compiled, every time parsed.
 
-use std::collections::HashMap;
+use crate::fxhash::FxMap;
 use std::fmt;
 
 use chrono::{DateTime, NaiveTime, TimeDelta, Utc};
@@ -50,7 +50,7 @@ pub struct Graph {
     pub nodes: Vec<Node>,
     /// Where each node was written, indexed like `nodes`.
     pub spans: Vec<Span>,
-    pub index: HashMap<String, StateId>,
+    pub index: FxMap<String, StateId>,
     pub defaults: Defaults,
     pub contacts: ContactSpec,
     pub schedule: Schedule,

@@ -22,7 +22,7 @@ pub struct Templates {
     env: Environment<'static>,
     /// Templates that are only text and `{{ root.field }}`, by name: rendered without the
     /// engine when every value is a string (a third of a simple campaign's CPU otherwise).
-    plain: std::collections::HashMap<String, Vec<Piece>>,
+    plain: crate::fxhash::FxMap<String, Vec<Piece>>,
 }
 
 /// A part of a plain template.
@@ -60,7 +60,7 @@ impl Templates {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::SemiStrict);
         env.set_fuel(Some(FUEL));
-        Templates { env, plain: std::collections::HashMap::new() }
+        Templates { env, plain: crate::fxhash::FxMap::default() }
     }
 
     /// Compile `source` under `name`. Names ending in `.html` are HTML-escaped when rendered.

@@ -1,6 +1,6 @@
 //! Turning each checked part of the campaign into its graph form.
 
-use std::collections::HashMap;
+use crate::fxhash::FxMap;
 
 use super::Checker;
 use super::values::outcomes_of;
@@ -16,7 +16,7 @@ pub fn step_id(index: usize, step: &syntax::Step) -> String {
 
 impl Checker<'_> {
     pub(super) fn build(&mut self, campaign: &Campaign) -> Option<Graph> {
-        let index: HashMap<String, StateId> =
+        let index: FxMap<String, StateId> =
             campaign.steps.iter().enumerate().map(|(i, s)| (step_id(i, s), StateId(i as u32))).rev().collect();
         let schedule = self.schedule(campaign.schedule.as_ref());
         let pacing = self.pacing(campaign.pacing.as_ref());
@@ -65,7 +65,7 @@ impl Checker<'_> {
         stem.strip_suffix(".test").unwrap_or(stem).to_string()
     }
 
-    pub fn target(&mut self, text: &Text, index: &HashMap<String, StateId>) -> Option<Target> {
+    pub fn target(&mut self, text: &Text, index: &FxMap<String, StateId>) -> Option<Target> {
         if text.value == "end" {
             return Some(Target::End);
         }
@@ -90,7 +90,7 @@ impl Checker<'_> {
         i: usize,
         step: &syntax::Step,
         campaign: &Campaign,
-        index: &HashMap<String, StateId>,
+        index: &FxMap<String, StateId>,
         defaults: &Defaults,
         base_retry: Option<&RetryPolicy>,
     ) -> Option<Node> {
@@ -121,7 +121,7 @@ impl Checker<'_> {
         id: &str,
         step: &syntax::Step,
         action: &Action,
-        index: &HashMap<String, StateId>,
+        index: &FxMap<String, StateId>,
         defaults: &Defaults,
         base_retry: Option<&RetryPolicy>,
     ) -> Option<(NodeKind, Option<RetryPolicy>)> {
@@ -290,7 +290,7 @@ impl Checker<'_> {
         Some(AwaitSpec { event: awaited.event.as_ref().map(|e| e.value.clone()), timeout })
     }
 
-    pub fn routes(&mut self, routes: &[syntax::Route], index: &HashMap<String, StateId>) -> Option<Vec<Route>> {
+    pub fn routes(&mut self, routes: &[syntax::Route], index: &FxMap<String, StateId>) -> Option<Vec<Route>> {
         let compiled: Vec<Option<Route>> = routes
             .iter()
             .map(|route| {
@@ -303,7 +303,7 @@ impl Checker<'_> {
         compiled.into_iter().collect()
     }
 
-    fn arms(&mut self, arms: &[syntax::Arm], index: &HashMap<String, StateId>) -> Option<Vec<Arm>> {
+    fn arms(&mut self, arms: &[syntax::Arm], index: &FxMap<String, StateId>) -> Option<Vec<Arm>> {
         let compiled: Vec<Option<Arm>> = arms
             .iter()
             .map(|arm| {
@@ -364,7 +364,7 @@ impl Checker<'_> {
         }
     }
 
-    fn moved(&mut self, campaign: &Campaign, index: &HashMap<String, StateId>) -> Option<Vec<(String, Target)>> {
+    fn moved(&mut self, campaign: &Campaign, index: &FxMap<String, StateId>) -> Option<Vec<(String, Target)>> {
         let moved: Vec<Option<(String, Target)>> =
             campaign.moved.iter().map(|(old, new)| Some((old.value.clone(), self.target(new, index)?))).collect();
         moved.into_iter().collect()
