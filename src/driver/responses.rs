@@ -181,11 +181,12 @@ impl Responses {
             .iter()
             .filter(|r| r.step.as_deref().is_none_or(|s| s == action.step))
             .filter(|r| r.when.as_ref().is_none_or(|w| w.holds(&scope)));
-        let draw = |what: &str| unit(&[&self.seed.to_string(), &action.key, what]);
-        let mut out = Vec::new();
+        let seed = self.seed.to_string();
+        let draw = |what: &str| unit(&[&seed, &action.key, what]);
+        let mut out = Vec::with_capacity(2);
         // Replies are queued after the action's own outcome, so a reply at the same instant
         // (no `after`) comes once the message is delivered, e.g. inside the await that follows.
-        let mut replies = Vec::new();
+        let mut replies = None;
         let mut decided = false;
         let mut replied = false;
         for rule in matching {
@@ -209,7 +210,7 @@ impl Responses {
                         intent: reply.intent.clone(),
                         channel: Some(action.channel.to_string()),
                     };
-                    replies.push((action.at + *after, input));
+                    replies = Some((action.at + *after, input));
                 }
             }
         }

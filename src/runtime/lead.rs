@@ -249,10 +249,6 @@ pub enum Input {
 /// The idempotency key of an action: (campaign, contact, step, attempt).
 pub fn action_key(campaign: &str, contact: &str, step: &str, attempt: u32) -> Text {
     // Built by hand: `format!` cost more than the rest of the send (simulate makes millions).
-    let mut key = Text::with_capacity(campaign.len() + contact.len() + step.len() + 13);
-    for part in [campaign, "/", contact, "/", step, "/"] {
-        key.push_str(part);
-    }
     let mut digits = [0u8; 10];
     let mut n = attempt;
     let mut at = digits.len();
@@ -264,8 +260,24 @@ pub fn action_key(campaign: &str, contact: &str, step: &str, attempt: u32) -> Te
             break;
         }
     }
-    key.extend(digits[at..].iter().map(|&d| char::from(d)));
-    key
+    let attempt = std::str::from_utf8(&digits[at..]).unwrap_or_default();
+    let parts = [campaign, "/", contact, "/", step, "/", attempt];
+    let len: usize = parts.iter().map(|p| p.len()).sum();
+    // A key that fits inline is put together on the stack; a longer one in a `String` of the
+    // exact size, which the `Text` then keeps.
+    let mut inline = [0u8; std::mem::size_of::<Text>()];
+    if len > inline.len() {
+        let mut key = String::with_capacity(len);
+        parts.iter().for_each(|part| key.push_str(part));
+        return Text::from(key);
+    }
+    let mut at = 0;
+    for part in parts {
+        inline[at..at + part.len()].copy_from_slice(part.as_bytes());
+        at += part.len();
+    }
+    // Whole texts and ASCII digits: always UTF-8.
+    Text::from_utf8(&inline[..len]).unwrap_or_default()
 }
 
 /// An action for a channel.
@@ -389,5 +401,13 @@ mod tests {
             assert_eq!(action_key("c", "+4915", "call", attempt), format!("c/+4915/call/{attempt}"));
         }
         assert_eq!(action_key("", "", "", 3), "///3");
+        // Longer than a `Text` holds inline, and exactly as long.
+        let long = action_key("winback-2026-q4", "+4915112345678", "reminder", 12);
+        assert_eq!(long, "winback-2026-q4/+4915112345678/reminder/12");
+        assert!(long.is_heap_allocated());
+        let edge = action_key("camp", "0123456789ab", "step", 1);
+        assert_eq!((edge.as_str(), edge.is_heap_allocated()), ("camp/0123456789ab/step/1", false));
+        let over = action_key("camp", "0123456789ab", "step", 12);
+        assert_eq!((over.len(), over.is_heap_allocated()), (25, true));
     }
 }
