@@ -13,7 +13,7 @@ use crate::expr::{self, Condition, Path as ExprPath, Scope, Type, TypeEnv, Value
 use crate::graph::{Graph, NodeKind};
 use crate::runtime::scope::{LeadScope, timezone_of};
 use crate::runtime::split::unit;
-use crate::runtime::{Action, ActionKind, Input, Lead};
+use crate::runtime::{Action, ActionKind, Input, Lead, Text};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ResponsesError {
@@ -55,7 +55,16 @@ struct Rule {
 #[derive(Default)]
 pub struct Responses {
     rules: Vec<Rule>,
-    seed: u64,
+    /// The `--seed`, as text: one of the parts every draw hashes.
+    seed: String,
+}
+
+/// What an action brings back (`Responses::respond`): its outcome, then maybe a reply. The
+/// reply is queued after the outcome, so a reply at the same instant (no `after`) comes once
+/// the message is delivered, e.g. inside the await that follows.
+pub struct Responded {
+    pub outcome: (DateTime<Utc>, Input),
+    pub reply: Option<(DateTime<Utc>, Input)>,
 }
 
 /// Simulated call lengths, by outcome: what holds a concurrency slot.
@@ -69,7 +78,7 @@ fn call_length(status: &str) -> TimeDelta {
 
 impl Responses {
     pub fn none(seed: u64) -> Responses {
-        Responses { rules: Vec::new(), seed }
+        Responses { rules: Vec::new(), seed: seed.to_string() }
     }
 
     /// Read a responses file for `graph`; `columns` (the contacts CSV header) lets `when`
@@ -162,17 +171,11 @@ impl Responses {
             }
             rules.push(Rule { step: file.step, when, call, vars: file.vars.unwrap_or_default(), reply, delivery });
         }
-        Ok(Responses { rules, seed })
+        Ok(Responses { rules, seed: seed.to_string() })
     }
 
-    /// The inputs an action brings back, each with when it arrives.
-    pub fn respond(
-        &self,
-        graph: &Graph,
-        lead: &Lead,
-        contact: &Contact,
-        action: &Action,
-    ) -> Vec<(DateTime<Utc>, Input)> {
+    /// What an action brings back, each with when it arrives.
+    pub fn respond(&self, graph: &Graph, lead: &Lead, contact: &Contact, action: &Action) -> Responded {
         let tz = timezone_of(graph, contact);
         let base = LeadScope { graph, lead, contact, now: action.at, tz };
         let scope = AttemptScope { inner: &base, attempt: action.attempt };
@@ -181,26 +184,20 @@ impl Responses {
             .iter()
             .filter(|r| r.step.as_deref().is_none_or(|s| s == action.step))
             .filter(|r| r.when.as_ref().is_none_or(|w| w.holds(&scope)));
-        let seed = self.seed.to_string();
-        let draw = |what: &str| unit(&[&seed, &action.key, what]);
-        let mut out = Vec::with_capacity(2);
-        // Replies are queued after the action's own outcome, so a reply at the same instant
-        // (no `after`) comes once the message is delivered, e.g. inside the await that follows.
-        let mut replies = None;
-        let mut decided = false;
+        let draw = |what: &str| unit(&[&self.seed, &action.key, what]);
+        let mut outcome = None;
+        let mut reply_input = None;
         let mut replied = false;
         for rule in matching {
-            if !decided && action.kind == ActionKind::Call && !rule.call.is_empty() {
+            if outcome.is_none() && action.kind == ActionKind::Call && !rule.call.is_empty() {
                 let status = pick(&rule.call, draw("call"));
                 let vars = if status == "answered" { rule.vars.clone() } else { Default::default() };
                 let length = call_length(&status);
                 let duration = (status == "answered").then(|| length.num_seconds() as f64);
-                out.push((action.at + length, Input::Call { status, duration, vars }));
-                decided = true;
+                outcome = Some((action.at + length, Input::Call { status, duration, vars }));
             }
-            if !decided && action.kind == ActionKind::Send && !rule.delivery.is_empty() {
-                out.push((action.at, Input::Delivery { status: pick(&rule.delivery, draw("delivery")) }));
-                decided = true;
+            if outcome.is_none() && action.kind == ActionKind::Send && !rule.delivery.is_empty() {
+                outcome = Some((action.at, Input::Delivery { status: pick(&rule.delivery, draw("delivery")) }));
             }
             if !replied && let Some((reply, after, p)) = &rule.reply {
                 replied = true;
@@ -210,21 +207,18 @@ impl Responses {
                         intent: reply.intent.clone(),
                         channel: Some(action.channel.to_string()),
                     };
-                    replies = Some((action.at + *after, input));
+                    reply_input = Some((action.at + *after, input));
                 }
             }
         }
-        if !decided {
-            out.push(match action.kind {
-                ActionKind::Call => (
-                    action.at + call_length("answered"),
-                    Input::Call { status: "answered".into(), duration: Some(180.0), vars: Default::default() },
-                ),
-                ActionKind::Send => (action.at, Input::Delivery { status: "delivered".into() }),
-            });
-        }
-        out.extend(replies);
-        out
+        let outcome = outcome.unwrap_or_else(|| match action.kind {
+            ActionKind::Call => (
+                action.at + call_length("answered"),
+                Input::Call { status: "answered".into(), duration: Some(180.0), vars: Default::default() },
+            ),
+            ActionKind::Send => (action.at, Input::Delivery { status: "delivered".into() }),
+        });
+        Responded { outcome, reply: reply_input }
     }
 }
 
@@ -269,14 +263,14 @@ fn probabilities(map: Option<BTreeMap<String, f64>>, known: &[&str]) -> Result<V
     Ok(out)
 }
 
-fn pick(choices: &[(String, f64)], point: f64) -> String {
+fn pick(choices: &[(String, f64)], point: f64) -> Text {
     let total: f64 = choices.iter().map(|(_, p)| p).sum();
     let mut at = point * total;
     for (name, p) in choices {
         if at < *p {
-            return name.clone();
+            return Text::new(name);
         }
         at -= p;
     }
-    choices.last().map(|(n, _)| n.clone()).unwrap_or_default()
+    choices.last().map(|(n, _)| Text::new(n)).unwrap_or_default()
 }

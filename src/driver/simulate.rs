@@ -289,7 +289,8 @@ impl Simulation<'_> {
     ) {
         step_due(self.graph, pacer, contact, lead, now, None, records, |effect, lead| match effect {
             Effect::Act(action) => {
-                for (at, input) in self.responses.respond(self.graph, lead, contact, &action) {
+                let responded = self.responses.respond(self.graph, lead, contact, &action);
+                for (at, input) in std::iter::once(responded.outcome).chain(responded.reply) {
                     lead.deliver_at(at, input);
                 }
             }

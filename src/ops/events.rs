@@ -115,11 +115,11 @@ pub fn parse_line(line: &str) -> Result<Inbound, EventError> {
     let input = match kind {
         "reply" => reply(&event)?,
         "call" => Input::Call {
-            status: event.status("call status", CALL_OUTCOMES)?,
+            status: event.status("call status", CALL_OUTCOMES)?.into(),
             duration: event.duration()?,
             vars: event.vars()?,
         },
-        "delivery" => Input::Delivery { status: event.status("delivery status", MESSAGE_OUTCOMES)? },
+        "delivery" => Input::Delivery { status: event.status("delivery status", MESSAGE_OUTCOMES)?.into() },
         "opt_out" => Input::OptOut,
         _ => Input::Event { name: event.required_text("name")?, vars: event.vars()? },
     };

@@ -135,7 +135,7 @@ fn row(columns: &Columns, lead: &Lead) -> Vec<String> {
     let call = lead.call.as_ref();
     row.push(call.and_then(|c| c.status.clone()).unwrap_or_default());
     row.push(call.and_then(|c| c.duration).map(|d| d.to_string()).unwrap_or_default());
-    row.push(text(&lead.message_status));
+    row.push(lead.message_status.as_deref().unwrap_or_default().to_string());
     let reply = lead.reply.as_ref();
     row.push(reply.and_then(|r| r.text.clone()).unwrap_or_default());
     row.push(reply.and_then(|r| r.intent.clone()).unwrap_or_default());

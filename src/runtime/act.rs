@@ -124,7 +124,7 @@ impl Machine<'_> {
             _ => return Err("not an action step".into()),
         };
         let to = match to {
-            Some(to) if !to.trim().is_empty() => to.trim().to_string(),
+            Some(to) if !to.trim().is_empty() => Text::new(to.trim()),
             _ => self.address(channel).ok_or_else(|| format!("no address to reach the contact on `{channel}`"))?,
         };
         Ok(Action {
@@ -135,7 +135,7 @@ impl Machine<'_> {
             step: Text::new(&node.id.0),
             attempt: self.lead.attempts,
             channel: Text::new(channel),
-            to: to.into(),
+            to,
             from: from.or_else(|| graph.defaults.from.as_deref().map(Text::new)),
             subject: subject.map(Text::from),
             text: text.into(),
@@ -146,11 +146,11 @@ impl Machine<'_> {
     }
 
     /// The contact's address on a channel: email for email-like channels, else the phone.
-    fn address(&self, channel: &str) -> Option<String> {
+    fn address(&self, channel: &str) -> Option<Text> {
         let column = if channel.contains("mail") { "email" } else { "phone" };
         match self.contact.fields.get(column) {
-            Some(serde_json::Value::String(s)) if !s.is_empty() => Some(s.clone()),
-            _ => Some(self.contact.key.clone()).filter(|k| !k.is_empty()),
+            Some(serde_json::Value::String(s)) if !s.is_empty() => Some(Text::new(s)),
+            _ => Some(Text::new(&self.contact.key)).filter(|k| !k.is_empty()),
         }
     }
 }

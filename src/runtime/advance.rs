@@ -265,18 +265,13 @@ impl<'a> Machine<'a> {
         }
     }
 
-    fn call_outcome(
-        &mut self,
-        status: String,
-        duration: Option<f64>,
-        vars: serde_json::Map<String, serde_json::Value>,
-    ) {
+    fn call_outcome(&mut self, status: Text, duration: Option<f64>, vars: serde_json::Map<String, serde_json::Value>) {
         self.lead.vars.extend(vars);
-        self.lead.call = Some(CallInfo { status: Some(status.clone()), duration, attempt: self.lead.attempts });
+        self.lead.call = Some(CallInfo { status: Some(status.to_string()), duration, attempt: self.lead.attempts });
         self.completed(&status, true);
     }
 
-    fn delivery(&mut self, status: String) {
+    fn delivery(&mut self, status: Text) {
         self.lead.message_status = Some(status.clone());
         self.completed(&status, false);
     }

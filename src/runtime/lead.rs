@@ -133,7 +133,7 @@ pub struct Lead {
     pub variants: BTreeMap<String, String>,
     pub reply: Option<Reply>,
     pub call: Option<CallInfo>,
-    pub message_status: Option<String>,
+    pub message_status: Option<Text>,
     /// Exit label, or the reason of a failed/skipped/expired lead.
     pub outcome: Option<String>,
     /// Sequence number of the lead's next history record.
@@ -225,13 +225,13 @@ pub enum Input {
     Wake,
     /// The outcome of the call placed at the current step.
     Call {
-        status: String,
+        status: Text,
         duration: Option<f64>,
         vars: serde_json::Map<String, serde_json::Value>,
     },
     /// The delivery outcome of the message sent at the current step.
     Delivery {
-        status: String,
+        status: Text,
     },
     Reply {
         text: Option<String>,

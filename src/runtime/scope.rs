@@ -59,7 +59,9 @@ impl Scope for LeadScope<'_> {
                     _ => Value::Null,
                 }
             }
-            "message" if field == "status" => text(&lead.message_status),
+            "message" if field == "status" => {
+                lead.message_status.as_deref().map_or(Value::Null, |s| Value::String(s.to_string()))
+            }
             "lead" => match field {
                 "status" => Value::String(lead.status.as_str().to_string()),
                 "step" => lead.step.as_deref().map_or(Value::Null, |s| Value::String(s.to_string())),

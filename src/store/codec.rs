@@ -418,7 +418,7 @@ pub fn get_lead(key: &str, bytes: &[u8]) -> Res<Lead> {
         variants,
         reply,
         call,
-        message_status: d.opt_str()?,
+        message_status: d.opt_text()?,
         outcome: d.opt_str()?,
         seq: d.u32()?,
     })
@@ -455,8 +455,8 @@ fn put_input(e: &mut Enc, input: &Input) {
 fn get_input(d: &mut Dec) -> Res<Input> {
     Ok(match d.u8()? {
         0 => Input::Wake,
-        1 => Input::Call { status: d.str()?, duration: d.opt_f64()?, vars: d.map(0)? },
-        2 => Input::Delivery { status: d.str()? },
+        1 => Input::Call { status: d.text()?, duration: d.opt_f64()?, vars: d.map(0)? },
+        2 => Input::Delivery { status: d.text()? },
         3 => Input::Reply { text: d.opt_str()?, intent: d.opt_str()?, channel: d.opt_str()? },
         4 => Input::Event { name: d.str()?, vars: d.map(0)? },
         5 => Input::OptOut,
