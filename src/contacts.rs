@@ -873,12 +873,13 @@ impl Importer {
         let skip = |key: &str, reason| Row::Skipped { line, key: key.to_string(), reason };
         let record = &self.record;
         let raw_key = record.get(self.key).map_or("", str::trim);
-        let no_key = format!("line {line}");
+        let no_key = || format!("line {line}");
         if record.len() != self.columns.len() {
-            return skip(if raw_key.is_empty() { &no_key } else { raw_key }, SkipReason::InvalidRow);
+            let key = if raw_key.is_empty() { no_key() } else { raw_key.to_string() };
+            return skip(&key, SkipReason::InvalidRow);
         }
         if raw_key.is_empty() {
-            return skip(&no_key, SkipReason::MissingKey);
+            return skip(&no_key(), SkipReason::MissingKey);
         }
         let key = match self.kinds[self.key] {
             Kind::Phone => normalise_phone(raw_key, self.region).ok_or(SkipReason::InvalidPhone),
