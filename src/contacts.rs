@@ -570,7 +570,23 @@ impl<R: Read> Read for QuoteTracker<R> {
             }
             return Ok(0);
         }
-        for &b in &buf[..n] {
+        let mut at = 0;
+        while at < n {
+            // Outside quotes, a run of bytes up to the next `\n`, `\r` or `"` changes nothing
+            // but the state its last byte leaves (most of a file is such runs).
+            if matches!(self.state, QuoteState::RecordStart | QuoteState::FieldStart | QuoteState::Unquoted) {
+                let run = buf[at..n].iter().position(|&b| matches!(b, b'\n' | b'\r' | b'"')).unwrap_or(n - at);
+                if run > 0 {
+                    if self.state == QuoteState::RecordStart {
+                        self.starts.push_back(self.line);
+                    }
+                    at += run;
+                    self.state = if buf[at - 1] == b',' { QuoteState::FieldStart } else { QuoteState::Unquoted };
+                    continue;
+                }
+            }
+            let b = buf[at];
+            at += 1;
             let terminator = matches!(b, b'\n' | b'\r');
             if self.state == QuoteState::RecordStart && !terminator {
                 self.starts.push_back(self.line);
@@ -893,7 +909,8 @@ impl Importer {
         // The first row with a key is that contact, whether it is imported or skipped: a later
         // row with the same key is a duplicate either way (one lead per key, and the report
         // counts what the store holds).
-        if !self.seen.insert(key_hash(&key)) {
+        let hash = key_hash(&key);
+        if !self.seen.insert(hash) {
             return skip(&key, SkipReason::Duplicate);
         }
         let empty = |i: usize| record[i].trim().is_empty();
@@ -901,7 +918,7 @@ impl Importer {
             return skip(&key, SkipReason::MissingRequired);
         }
 
-        let mut suppressed = self.is_suppressed(&key);
+        let mut suppressed = self.suppressed.contains(&hash) || self.external.iter().any(|f| f(&key));
         let mut contact = Contact { key, timezone: None, fields: serde_json::Map::new() };
         for (i, cell) in record.iter().enumerate() {
             let text = cell.trim();
