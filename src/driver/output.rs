@@ -9,7 +9,7 @@ use chrono_tz::Tz;
 use serde_json::{Map, Value as Json};
 
 use crate::expr::format_duration;
-use crate::runtime::{Event, LeadStatus, Record};
+use crate::runtime::{Event, LeadStatus, Record, Text};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum SimFormat {
@@ -22,12 +22,11 @@ pub enum SimFormat {
 /// by the number of contacts.
 #[derive(Debug, Default)]
 pub struct Tally {
-    pub entered: BTreeMap<String, u64>,
-    pub sends: BTreeMap<String, u64>,
-    pub calls: BTreeMap<String, u64>,
-    /// (step, outcome)
-    pub outcomes: BTreeMap<(String, String), u64>,
-    pub variants: BTreeMap<(String, String), u64>,
+    /// Per step, in the order first seen; `summary` sorts them.
+    steps: Vec<StepTally>,
+    /// The step of the last record counted: a lead's records come in runs on one step, and
+    /// leads go through the steps in much the same order (the one after is tried next).
+    hint: usize,
     pub statuses: BTreeMap<LeadStatus, u64>,
     pub reasons: BTreeMap<String, u64>,
     pub deferrals: u64,
@@ -38,23 +37,26 @@ pub struct Tally {
     pub last_finish: Option<DateTime<Utc>>,
 }
 
+#[derive(Debug, Default)]
+struct StepTally {
+    step: Text,
+    entered: u64,
+    sends: u64,
+    calls: u64,
+    outcomes: Vec<(Text, u64)>,
+    variants: Vec<(Text, u64)>,
+}
+
 impl Tally {
-    /// Counts a record; allocates only for a step or outcome not seen before.
+    /// Counts a record; allocates only for a step, outcome or variant not seen before.
     pub fn count(&mut self, record: &Record) {
         let step = record.step.as_deref().unwrap_or_default();
         match &record.event {
-            Event::Enter => bump(&mut self.entered, step),
-            Event::Send { .. } | Event::Call { .. } => {
-                let map = if matches!(record.event, Event::Send { .. }) { &mut self.sends } else { &mut self.calls };
-                bump(map, step);
-                self.first_action = Some(self.first_action.map_or(record.at, |t| t.min(record.at)));
-                self.last_action = Some(self.last_action.map_or(record.at, |t| t.max(record.at)));
-            }
-            Event::Outcome { status } => match self.outcomes.iter_mut().find(|((s, o), _)| s == step && o == status) {
-                Some((_, n)) => *n += 1,
-                None => drop(self.outcomes.insert((step.to_string(), status.to_string()), 1)),
-            },
-            Event::Split { variant } => *self.variants.entry((step.to_string(), variant.to_string())).or_default() += 1,
+            Event::Enter => self.step(step).entered += 1,
+            Event::Send { .. } => self.acted(step, record.at).sends += 1,
+            Event::Call { .. } => self.acted(step, record.at).calls += 1,
+            Event::Outcome { status } => add_to(&mut self.step(step).outcomes, status, 1),
+            Event::Split { variant } => add_to(&mut self.step(step).variants, variant, 1),
             Event::Defer { .. } => self.deferrals += 1,
             Event::Retry { .. } => self.retries += 1,
             Event::Reply { .. } => self.replies += 1,
@@ -68,9 +70,51 @@ impl Tally {
             _ => {}
         }
     }
-}
 
-impl Tally {
+    fn step(&mut self, step: &str) -> &mut StepTally {
+        // The same step again, else most likely the next, else any.
+        let is = |i: usize, steps: &[StepTally]| steps.get(i).is_some_and(|s| s.step == step);
+        if !is(self.hint, &self.steps) {
+            self.hint = if is(self.hint + 1, &self.steps) {
+                self.hint + 1
+            } else {
+                match self.steps.iter().position(|s| s.step == step) {
+                    Some(i) => i,
+                    None => {
+                        self.steps.push(StepTally { step: Text::new(step), ..StepTally::default() });
+                        self.steps.len() - 1
+                    }
+                }
+            };
+        }
+        &mut self.steps[self.hint]
+    }
+
+    fn acted(&mut self, step: &str, at: DateTime<Utc>) -> &mut StepTally {
+        self.first_action = Some(self.first_action.map_or(at, |t| t.min(at)));
+        self.last_action = Some(self.last_action.map_or(at, |t| t.max(at)));
+        self.step(step)
+    }
+
+    /// Leads that entered each step, with the sends and calls made there, by step id.
+    pub fn entered(&self) -> BTreeMap<&str, (u64, u64, u64)> {
+        self.steps.iter().filter(|s| s.entered > 0).map(|s| (s.step.as_str(), (s.entered, s.sends, s.calls))).collect()
+    }
+
+    /// Outcomes per (step, outcome).
+    pub fn outcomes(&self) -> BTreeMap<(&str, &str), u64> {
+        self.per_step(|s| &s.outcomes)
+    }
+
+    /// Leads per (split step, variant).
+    pub fn variants(&self) -> BTreeMap<(&str, &str), u64> {
+        self.per_step(|s| &s.variants)
+    }
+
+    fn per_step<'a>(&'a self, of: impl Fn(&'a StepTally) -> &'a Vec<(Text, u64)>) -> BTreeMap<(&'a str, &'a str), u64> {
+        self.steps.iter().flat_map(|s| of(s).iter().map(|(k, n)| ((s.step.as_str(), k.as_str()), *n))).collect()
+    }
+
     /// Adds another tally's counts (leads walked on another thread).
     pub fn merge(&mut self, other: Tally) {
         fn add<K: Ord>(into: &mut BTreeMap<K, u64>, from: BTreeMap<K, u64>) {
@@ -78,11 +122,18 @@ impl Tally {
                 *into.entry(k).or_default() += n;
             }
         }
-        add(&mut self.entered, other.entered);
-        add(&mut self.sends, other.sends);
-        add(&mut self.calls, other.calls);
-        add(&mut self.outcomes, other.outcomes);
-        add(&mut self.variants, other.variants);
+        for theirs in other.steps {
+            let ours = self.step(&theirs.step);
+            ours.entered += theirs.entered;
+            ours.sends += theirs.sends;
+            ours.calls += theirs.calls;
+            for (status, n) in theirs.outcomes {
+                add_to(&mut ours.outcomes, &status, n);
+            }
+            for (variant, n) in theirs.variants {
+                add_to(&mut ours.variants, &variant, n);
+            }
+        }
         add(&mut self.statuses, other.statuses);
         add(&mut self.reasons, other.reasons);
         self.deferrals += other.deferrals;
@@ -98,10 +149,10 @@ impl Tally {
     }
 }
 
-fn bump(map: &mut BTreeMap<String, u64>, key: &str) {
-    match map.get_mut(key) {
-        Some(n) => *n += 1,
-        None => drop(map.insert(key.to_string(), 1)),
+fn add_to(counts: &mut Vec<(Text, u64)>, key: &str, n: u64) {
+    match counts.iter_mut().find(|(k, _)| k == key) {
+        Some((_, count)) => *count += n,
+        None => counts.push((Text::new(key), n)),
     }
 }
 
@@ -207,20 +258,20 @@ pub fn summary(
         }
     }
     writeln!(out, "\nsteps (leads entered, sends, calls)")?;
-    for (step, n) in &tally.entered {
-        let sends = tally.sends.get(step).copied().unwrap_or(0);
-        let calls = tally.calls.get(step).copied().unwrap_or(0);
+    for (step, (n, sends, calls)) in tally.entered() {
         writeln!(out, "  {step:<24} {n:>9}  {sends:>9}  {calls:>9}")?;
     }
-    if !tally.variants.is_empty() {
+    let variants = tally.variants();
+    if !variants.is_empty() {
         writeln!(out, "\nvariants")?;
-        for ((step, variant), n) in &tally.variants {
+        for ((step, variant), n) in variants {
             writeln!(out, "  {step}: {variant:<16} {n:>9}")?;
         }
     }
-    if !tally.outcomes.is_empty() {
+    let outcomes = tally.outcomes();
+    if !outcomes.is_empty() {
         writeln!(out, "\noutcomes")?;
-        for ((step, outcome), n) in &tally.outcomes {
+        for ((step, outcome), n) in outcomes {
             writeln!(out, "  {:<30} {n:>9}", format!("{step}: {outcome}"))?;
         }
     }
