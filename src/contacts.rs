@@ -1413,6 +1413,72 @@ e@x.io,100,US,2027-01-05
         assert!(matches!(read_header(&path), Err(ImportError::Malformed { line: 1, .. })));
     }
 
+    /// The tracker's runs of plain bytes give what stepping byte by byte gives (the state
+    /// machine below, as the tracker was first written): each record's first line, the state,
+    /// the line and where a quoted field opened, whatever the bytes and however reads split them.
+    #[test]
+    fn quote_tracking_by_runs_agrees_with_byte_by_byte() {
+        use proptest::prelude::*;
+
+        fn by_bytes(bytes: &[u8]) -> (Vec<u64>, bool, u64, u64, u64) {
+            let (mut state, mut line, mut opened, mut quoted, mut starts) =
+                (QuoteState::RecordStart, 1, 0, 0, Vec::new());
+            for &b in bytes {
+                let terminator = matches!(b, b'\n' | b'\r');
+                if state == QuoteState::RecordStart && !terminator {
+                    starts.push(line);
+                    state = QuoteState::FieldStart;
+                }
+                state = match (state, b) {
+                    (QuoteState::FieldStart, b'"') => {
+                        (opened, quoted) = (line, 0);
+                        QuoteState::Quoted
+                    }
+                    (QuoteState::Quoted, b'"') => QuoteState::QuoteInQuoted,
+                    (QuoteState::Quoted, _) => {
+                        quoted += 1;
+                        QuoteState::Quoted
+                    }
+                    (QuoteState::QuoteInQuoted, b'"') => QuoteState::Quoted,
+                    (_, _) if terminator => QuoteState::RecordStart,
+                    (_, b',') => QuoteState::FieldStart,
+                    (_, _) => QuoteState::Unquoted,
+                };
+                if b == b'\n' {
+                    line += 1;
+                }
+            }
+            (starts, state == QuoteState::Quoted, line, opened, quoted)
+        }
+
+        /// Hands out at most `chunk` bytes per read.
+        struct Trickle<'a>(&'a [u8], usize);
+        impl Read for Trickle<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                let n = self.0.len().min(self.1).min(buf.len());
+                buf[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
+        }
+
+        let bytes = proptest::collection::vec(prop::sample::select(b"ab,\"\n\r".to_vec()), 0..80);
+        proptest!(ProptestConfig::with_cases(2_000), |(bytes in bytes, chunk in 1usize..9)| {
+            let mut tracker = QuoteTracker::new(io::BufReader::with_capacity(chunk, Trickle(&bytes, chunk))).unwrap();
+            let mut out = Vec::new();
+            tracker.read_to_end(&mut out).unwrap();
+            prop_assert_eq!(&out, &bytes);
+            let runs = (
+                tracker.starts.iter().copied().collect::<Vec<_>>(),
+                tracker.state == QuoteState::Quoted,
+                tracker.line,
+                tracker.opened,
+                tracker.quoted,
+            );
+            prop_assert_eq!(runs, by_bytes(&bytes));
+        });
+    }
+
     #[test]
     fn invalid_utf8_is_malformed_at_its_line() {
         let f = Fixture::new();
