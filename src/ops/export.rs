@@ -123,19 +123,19 @@ fn header(columns: &Columns) -> Vec<String> {
 }
 
 fn row(columns: &Columns, lead: &Lead) -> Vec<String> {
-    let text = |s: &Option<String>| s.clone().unwrap_or_default();
+    let text = |s: Option<&str>| s.unwrap_or_default().to_string();
     let mut row = vec![
         lead.contact.clone(),
         lead.status.as_str().to_string(),
-        text(&lead.outcome),
-        lead.step.as_deref().unwrap_or_default().to_string(),
+        text(lead.outcome.as_deref()),
+        text(lead.step.as_deref()),
         lead.attempts.to_string(),
     ];
     row.extend(columns.splits.iter().map(|s| lead.variants.get(s).cloned().unwrap_or_default()));
     let call = lead.call.as_ref();
     row.push(call.and_then(|c| c.status.clone()).unwrap_or_default());
     row.push(call.and_then(|c| c.duration).map(|d| d.to_string()).unwrap_or_default());
-    row.push(lead.message_status.as_deref().unwrap_or_default().to_string());
+    row.push(text(lead.message_status.as_deref()));
     let reply = lead.reply.as_ref();
     row.push(reply.and_then(|r| r.text.clone()).unwrap_or_default());
     row.push(reply.and_then(|r| r.intent.clone()).unwrap_or_default());

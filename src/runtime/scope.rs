@@ -23,8 +23,8 @@ pub fn timezone_of(graph: &Graph, contact: &Contact) -> Tz {
     contact.timezone.as_deref().and_then(|z| z.parse().ok()).unwrap_or(graph.schedule.timezone)
 }
 
-fn text(value: &Option<String>) -> Value {
-    value.as_ref().map_or(Value::Null, |s| Value::String(s.clone()))
+fn text(value: Option<&str>) -> Value {
+    value.map_or(Value::Null, |s| Value::String(s.to_string()))
 }
 
 impl Scope for LeadScope<'_> {
@@ -35,16 +35,16 @@ impl Scope for LeadScope<'_> {
             "contact" => match self.contact.fields.get(field) {
                 Some(v) => Value::from_json_path(v, &path.fields[1..]),
                 None if field == "key" => Value::String(self.contact.key.clone()),
-                None if field == "timezone" => text(&self.contact.timezone),
+                None if field == "timezone" => text(self.contact.timezone.as_deref()),
                 None => Value::Null,
             },
             "vars" => lead.vars.get(field).map_or(Value::Null, |v| Value::from_json_path(v, &path.fields[1..])),
             "reply" => {
                 let reply = lead.reply.as_ref();
                 match field {
-                    "text" => reply.map_or(Value::Null, |r| text(&r.text)),
-                    "intent" => reply.map_or(Value::Null, |r| text(&r.intent)),
-                    "channel" => reply.map_or(Value::Null, |r| text(&r.channel)),
+                    "text" => reply.map_or(Value::Null, |r| text(r.text.as_deref())),
+                    "intent" => reply.map_or(Value::Null, |r| text(r.intent.as_deref())),
+                    "channel" => reply.map_or(Value::Null, |r| text(r.channel.as_deref())),
                     "at" => reply.and_then(|r| r.at).map_or(Value::Null, Value::DateTime),
                     "timed_out" => Value::Bool(reply.is_some_and(|r| r.timed_out)),
                     _ => Value::Null,
@@ -53,18 +53,16 @@ impl Scope for LeadScope<'_> {
             "call" => {
                 let call = lead.call.as_ref();
                 match field {
-                    "status" => call.map_or(Value::Null, |c| text(&c.status)),
+                    "status" => call.map_or(Value::Null, |c| text(c.status.as_deref())),
                     "duration" => call.and_then(|c| c.duration).map_or(Value::Null, Value::Number),
                     "attempt" => call.map_or(Value::Null, |c| Value::Number(f64::from(c.attempt))),
                     _ => Value::Null,
                 }
             }
-            "message" if field == "status" => {
-                lead.message_status.as_deref().map_or(Value::Null, |s| Value::String(s.to_string()))
-            }
+            "message" if field == "status" => text(lead.message_status.as_deref()),
             "lead" => match field {
                 "status" => Value::String(lead.status.as_str().to_string()),
-                "step" => lead.step.as_deref().map_or(Value::Null, |s| Value::String(s.to_string())),
+                "step" => text(lead.step.as_deref()),
                 "attempts" => Value::Number(f64::from(lead.attempts)),
                 "entered_at" => Value::DateTime(lead.entered_at),
                 _ => Value::Null,
