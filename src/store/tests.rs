@@ -302,10 +302,13 @@ fn new_leads_interleaved_with_existing_ones_fill_the_gaps_and_leave_the_old_rows
     // and in campaigns on either side.
     let (_dir, store) = new_store();
     let keys: Vec<String> = (1..400).map(|i| i.to_string()).collect();
-    let old: Vec<Lead> = keys.iter().step_by(3).map(|k| lead(k, LeadStatus::Waiting, Some(50))).collect();
-    assert_eq!(import(&store, "c", &old), 133);
+    let mut old: Vec<Lead> = keys.iter().step_by(3).map(|k| lead(k, LeadStatus::Waiting, Some(50))).collect();
+    // "m2" will come alone between two stored rows.
+    old.extend([lead("m1", LeadStatus::Waiting, Some(50)), lead("m3", LeadStatus::Waiting, Some(50))]);
+    assert_eq!(import(&store, "c", &old), 135);
     let mut again: Vec<Lead> = keys.iter().rev().map(|k| lead(k, LeadStatus::Pending, Some(7))).collect();
     again.extend([lead("0", LeadStatus::Pending, Some(7)), lead("zz", LeadStatus::Pending, Some(7))]);
+    again.extend([lead("m3", LeadStatus::Pending, Some(7)), lead("m2", LeadStatus::Pending, Some(7))]);
     // A contact twice in the batch: the first wins.
     again.push(lead("zz", LeadStatus::Pending, Some(9)));
     let mut contacts = leads_of(again.iter().map(|l| ("c", contact(&l.contact), l.clone(), Vec::new())).collect());
@@ -313,15 +316,19 @@ fn new_leads_interleaved_with_existing_ones_fill_the_gaps_and_leave_the_old_rows
         contacts.push(campaign, &contact(key), &lead(key, LeadStatus::Pending, Some(3)), &[]);
     }
     let written = store.write(Batch { contacts, ..Batch::default() }, false).unwrap();
-    assert_eq!(written.new_contacts, 399 - 133 + 2 + 3);
+    assert_eq!(written.new_contacts, 399 - 133 + 2 + 1 + 3);
     for (i, key) in keys.iter().enumerate() {
         let expected = if i % 3 == 0 { LeadStatus::Waiting } else { LeadStatus::Pending };
         assert_eq!(store.lead("c", key).unwrap().unwrap().1.status, expected, "lead {key}");
     }
+    for (key, expected) in [("0", LeadStatus::Pending), ("m1", LeadStatus::Waiting), ("m2", LeadStatus::Pending)] {
+        assert_eq!(store.lead("c", key).unwrap().unwrap().1.status, expected, "lead {key}");
+    }
+    assert_eq!(store.lead("c", "m3").unwrap().unwrap().1.status, LeadStatus::Waiting);
     assert_eq!(store.lead("c", "zz").unwrap().unwrap().1.wake_at, Some(at(7)));
     let due = due_keys(&store, "c", 100, 1_000);
-    assert_eq!(due.len(), 401);
-    assert_eq!(due.iter().filter(|k| store.lead("c", k).unwrap().unwrap().1.wake_at == Some(at(50))).count(), 133);
+    assert_eq!(due.len(), 404);
+    assert_eq!(due.iter().filter(|k| store.lead("c", k).unwrap().unwrap().1.wake_at == Some(at(50))).count(), 135);
     assert_eq!(due_keys(&store, "d", 100, 10), ["1", "5"]);
     assert_eq!(due_keys(&store, "b", 100, 10), ["5"]);
 }

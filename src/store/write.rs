@@ -13,6 +13,12 @@ use crate::runtime::{Lead, Record};
 
 pub(super) type DueKey<'a> = (&'a str, i64, u32, &'a str);
 
+/// Runs of new rows shorter than this (between two stored rows) go in with plain inserts: a
+/// cursor rebuilds the leaf it splices into, where an insert changes it in place. 100,000 new
+/// keys each alone between two stored ones took 1.05–1.14 s this way and 1.18–1.41 s all
+/// through cursors; 4 was no better than 2.
+const SHORT_RUN: usize = 2;
+
 /// New history row ids per lead, waiting to be listed in its row.
 pub(super) type NewHistory<'a> = HashMap<(&'a str, &'a str), Vec<u64>>;
 
@@ -93,8 +99,9 @@ pub(super) fn link_history(p: &Path, txn: &redb::WriteTransaction, history: NewH
 /// Inserts the new contacts' leads, upserts `leads`, and keeps the due index in step. Rows go in
 /// key order and due-index changes are applied sorted, so that a batch of leads due in random key
 /// order still walks each B-tree once (about 1.5x faster than batch order). New rows go in through
-/// a cursor, a run at a time between existing rows: 100,000 peer contacts took 37 ms less in 15
-/// of 16 paired runs, and their table has a fifth fewer leaf pages (BENCHMARKS.md).
+/// a cursor, a run at a time between existing rows (a lone row with a plain insert): 100,000 peer
+/// contacts took 37 ms less in 15 of 16 paired runs, and their table has a fifth fewer leaf pages
+/// (BENCHMARKS.md).
 pub(super) fn put_leads<'a>(
     p: &Path,
     txn: &redb::WriteTransaction,
@@ -144,15 +151,28 @@ pub(super) fn put_leads<'a>(
             continue;
         }
         let run = rest.iter().take_while(|(c, k, _)| !bounded || (*c, *k) < (next.0.as_str(), next.1.as_str())).count();
-        for &(campaign, key, row) in &rest[..run] {
-            let wake = RowView::parse(row).map_err(|e| internal(format!("new lead row {key}: {e}")))?.wake;
-            cursor.insert_before((campaign, key), row).map_err(|e| match e {
-                redb::CursorError::UnorderedKey => internal(format!("new lead row {key} out of key order")),
-                other => classify(p, other.into()),
-            })?;
-            moves.extend(wake.map(|(secs, nanos)| ((campaign, secs, nanos, key), 1)));
+        let wake = |row, key| {
+            RowView::parse(row).map(|view| view.wake).map_err(|e| internal(format!("new lead row {key}: {e}")))
+        };
+        if run < SHORT_RUN {
+            // The cursor would rebuild the leaf for so few rows; an insert changes it in place.
+            drop(cursor);
+            for &(campaign, key, row) in &rest[..run] {
+                let wake = wake(row, key)?;
+                table.insert((campaign, key), row).at(p)?;
+                moves.extend(wake.map(|(secs, nanos)| ((campaign, secs, nanos, key), 1)));
+            }
+        } else {
+            for &(campaign, key, row) in &rest[..run] {
+                let wake = wake(row, key)?;
+                cursor.insert_before((campaign, key), row).map_err(|e| match e {
+                    redb::CursorError::UnorderedKey => internal(format!("new lead row {key} out of key order")),
+                    other => classify(p, other.into()),
+                })?;
+                moves.extend(wake.map(|(secs, nanos)| ((campaign, secs, nanos, key), 1)));
+            }
+            cursor.close().at(p)?;
         }
-        cursor.close().at(p)?;
         new_contacts += run;
         rest = &rest[run..];
     }
