@@ -151,20 +151,20 @@ pub(super) fn put_leads<'a>(
             continue;
         }
         let run = rest.iter().take_while(|(c, k, _)| !bounded || (*c, *k) < (next.0.as_str(), next.1.as_str())).count();
-        let wake = |row, key| {
+        let wake_of = |row, key| {
             RowView::parse(row).map(|view| view.wake).map_err(|e| internal(format!("new lead row {key}: {e}")))
         };
         if run < SHORT_RUN {
             // The cursor would rebuild the leaf for so few rows; an insert changes it in place.
             drop(cursor);
             for &(campaign, key, row) in &rest[..run] {
-                let wake = wake(row, key)?;
+                let wake = wake_of(row, key)?;
                 table.insert((campaign, key), row).at(p)?;
                 moves.extend(wake.map(|(secs, nanos)| ((campaign, secs, nanos, key), 1)));
             }
         } else {
             for &(campaign, key, row) in &rest[..run] {
-                let wake = wake(row, key)?;
+                let wake = wake_of(row, key)?;
                 cursor.insert_before((campaign, key), row).map_err(|e| match e {
                     redb::CursorError::UnorderedKey => internal(format!("new lead row {key} out of key order")),
                     other => classify(p, other.into()),
