@@ -408,3 +408,36 @@ mod never_panics {
         }
     }
 }
+
+mod value_text {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn value() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<f64>().prop_map(Value::Number),
+            (-2e15f64..2e15).prop_map(|n| Value::Number(n.trunc())),
+            prop_oneof![Just(-0.0), Just(1e15), Just(-1e15), Just(f64::NAN), Just(f64::INFINITY), Just(0.5)]
+                .prop_map(Value::Number),
+            "\\PC{0,30}".prop_map(Value::String),
+            "[ -~]{0,30}".prop_map(Value::String),
+            "[\"\\\\\t\n\u{7f}\u{301}a-z ]{0,12}".prop_map(Value::String),
+            (0i64..1_000_000).prop_map(|s| Value::Duration(chrono::TimeDelta::seconds(s))),
+            proptest::collection::vec(any::<bool>().prop_map(Value::Bool), 0..3).prop_map(Value::List),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4_000))]
+
+        /// `to_text`'s shortcuts write what `Display` writes (it is what `explain` shows).
+        #[test]
+        fn to_text_is_display(value in value()) {
+            let text = value.to_text();
+            prop_assert_eq!(text.as_str(), value.to_string());
+        }
+    }
+}

@@ -60,6 +60,29 @@ impl Value {
         }
     }
 
+    /// The value as `Display` writes it, without the formatting machinery for the values a
+    /// condition reads most (null, a bool, a whole number, plain text): `explain` records one
+    /// per path a condition read, for every lead that reaches it.
+    pub fn to_text(&self) -> compact_str::CompactString {
+        use compact_str::{CompactString, ToCompactString};
+        match self {
+            Value::Null => CompactString::const_new("null"),
+            Value::Bool(true) => CompactString::const_new("true"),
+            Value::Bool(false) => CompactString::const_new("false"),
+            Value::Number(n) if n.fract() == 0.0 && n.abs() < 1e15 => (*n as i64).to_compact_string(),
+            // `{s:?}` escapes only `"`, `\`, control and unprintable characters: none of them in
+            // printable ASCII but the two.
+            Value::String(s) if s.bytes().all(|b| (b' '..=b'~').contains(&b) && b != b'"' && b != b'\\') => {
+                let mut text = CompactString::with_capacity(s.len() + 2);
+                text.push('"');
+                text.push_str(s);
+                text.push('"');
+                text
+            }
+            _ => self.to_compact_string(),
+        }
+    }
+
     pub fn is_true(&self) -> bool {
         matches!(self, Value::Bool(true))
     }

@@ -7,8 +7,6 @@
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
-use compact_str::ToCompactString;
-
 use super::lead::{CallInfo, Effect, Event, Input, Lead, LeadStatus, Park, Record, Reply, Text};
 use super::scope::{LeadScope, timezone_of};
 use super::{split, window};
@@ -455,7 +453,7 @@ impl<'a> Machine<'a> {
     fn assign(&mut self, pairs: &[(String, Condition)]) {
         for (name, expr) in pairs {
             let value = self.eval(expr);
-            self.record(Event::Set { name: Text::new(name), value: value.to_compact_string() });
+            self.record(Event::Set { name: Text::new(name), value: value.to_text() });
             self.lead.vars.insert(name.clone(), value.to_json());
         }
     }
@@ -501,7 +499,7 @@ impl<'a> Machine<'a> {
                     "now" | "today" => Value::DateTime(self.now),
                     _ => crate::expr::Scope::get(&scope, path),
                 };
-                (Text::new(name), value.to_compact_string())
+                (Text::new(name), value.to_text())
             })
             .collect();
         self.record(Event::Condition { what: what.into(), source: Text::new(condition.text()), result, values });
