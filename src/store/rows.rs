@@ -77,13 +77,18 @@ fn counted(out: &mut Vec<u8>, f: impl FnOnce(&mut Vec<u8>)) {
     out[at..at + 4].copy_from_slice(&len.to_le_bytes());
 }
 
-/// Rows of new leads, encoded where the leads are made, in one buffer: (campaign, key, row), and
-/// their history in a block that the store writes once for all of them (`seal`).
+/// Rows of new leads, encoded where the leads are made: their campaigns and keys in one text,
+/// their rows in one buffer, and their history in a block that the store writes once for all of
+/// them (`seal`).
 #[derive(Debug, Default)]
 pub struct NewLeads {
+    /// Each item's campaign and key, back to back: kept as text, so that reading them back (the
+    /// writer does, several times per row) needs no UTF-8 check.
+    text: String,
     bytes: Vec<u8>,
-    /// Where each item's campaign, key and row start, and where the row ends.
-    items: Vec<[usize; 4]>,
+    /// Where each item's campaign and key start and its key ends in `text`, and where its row
+    /// starts and ends in `bytes`.
+    items: Vec<[usize; 5]>,
     /// The history of rows not yet sealed: entries back to back, each ending at its `ends`.
     block: Vec<u8>,
     ends: Vec<u32>,
@@ -94,6 +99,7 @@ pub struct NewLeads {
 impl NewLeads {
     pub fn with_capacity(leads: usize, row: usize) -> NewLeads {
         NewLeads {
+            text: String::with_capacity(leads * 32),
             bytes: Vec::with_capacity(leads * row),
             items: Vec::with_capacity(leads),
             block: Vec::with_capacity(leads * row * 2 / 3),
@@ -104,6 +110,7 @@ impl NewLeads {
 
     /// Empties the buffer, keeping its memory.
     pub fn clear(&mut self) {
+        self.text.clear();
         self.bytes.clear();
         self.items.clear();
         self.block.clear();
@@ -114,10 +121,10 @@ impl NewLeads {
     /// Adds a contact's new lead, with the history its first steps wrote (to the block).
     pub fn push(&mut self, campaign: &str, contact: &Contact, lead: &Lead, history: &[Record]) {
         debug_assert_eq!(lead.contact, contact.key, "a lead pushed with another contact");
-        let start = self.bytes.len();
-        self.bytes.extend_from_slice(campaign.as_bytes());
-        let key = self.bytes.len();
-        self.bytes.extend_from_slice(contact.key.as_bytes());
+        let start = self.text.len();
+        self.text.push_str(campaign);
+        let key = self.text.len();
+        self.text.push_str(&contact.key);
         let row = self.bytes.len();
         let mut id_at = None;
         write(
@@ -136,7 +143,7 @@ impl NewLeads {
             },
         );
         self.refs.extend(id_at);
-        self.items.push([start, key, row, self.bytes.len()]);
+        self.items.push([start, key, self.text.len(), row, self.bytes.len()]);
     }
 
     /// Whether rows refer to a block not yet written.
@@ -165,12 +172,12 @@ impl NewLeads {
 
     /// Adds a row encoded before (`iter`, `get`).
     pub fn push_row(&mut self, campaign: &str, key: &str, row: &[u8]) {
-        let start = self.bytes.len();
-        self.bytes.extend_from_slice(campaign.as_bytes());
-        self.bytes.extend_from_slice(key.as_bytes());
+        let start = self.text.len();
+        self.text.push_str(campaign);
+        self.text.push_str(key);
+        let row_at = self.bytes.len();
         self.bytes.extend_from_slice(row);
-        let (key_at, row_at) = (start + campaign.len(), start + campaign.len() + key.len());
-        self.items.push([start, key_at, row_at, self.bytes.len()]);
+        self.items.push([start, start + campaign.len(), self.text.len(), row_at, self.bytes.len()]);
     }
 
     pub fn len(&self) -> usize {
@@ -179,24 +186,24 @@ impl NewLeads {
 
     /// Memory the buffer holds, used or not (what a holder of many buffers must count).
     pub fn held_bytes(&self) -> usize {
-        self.bytes.capacity()
+        self.text.capacity()
+            + self.bytes.capacity()
             + self.block.capacity()
-            + self.items.capacity() * size_of::<[usize; 4]>()
+            + self.items.capacity() * size_of::<[usize; 5]>()
             + self.ends.capacity() * size_of::<u32>()
             + self.refs.capacity() * size_of::<usize>()
     }
 
     /// The `i`th campaign and key, as bytes (ordered as the strings are).
     pub fn sort_key(&self, i: usize) -> (&[u8], &[u8]) {
-        let [start, key, row, _] = self.items[i];
-        (&self.bytes[start..key], &self.bytes[key..row])
+        let [start, key, end, _, _] = self.items[i];
+        (self.text[start..key].as_bytes(), self.text[key..end].as_bytes())
     }
 
     /// The `i`th (campaign, key, row) pushed.
     pub fn get(&self, i: usize) -> (&str, &str, &[u8]) {
-        let [start, key, row, end] = self.items[i];
-        let text = |range: std::ops::Range<usize>| std::str::from_utf8(&self.bytes[range]).unwrap_or_default();
-        (text(start..key), text(key..row), &self.bytes[row..end])
+        let [start, key, key_end, row, end] = self.items[i];
+        (&self.text[start..key], &self.text[key..key_end], &self.bytes[row..end])
     }
 
     pub fn is_empty(&self) -> bool {
