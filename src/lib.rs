@@ -40,6 +40,7 @@ pub mod graph;
 pub mod ops;
 pub mod runtime;
 pub mod schema;
+pub mod short;
 pub mod source;
 pub mod store;
 pub mod syntax;

@@ -10,6 +10,7 @@ use serde_json::{Map, Value as Json};
 
 use crate::expr::format_duration;
 use crate::runtime::{Event, LeadStatus, Record, Text};
+use crate::short::same;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum SimFormat {
@@ -73,12 +74,12 @@ impl Tally {
 
     fn step(&mut self, step: &str) -> &mut StepTally {
         // The same step again, else most likely the next, else any.
-        let is = |i: usize, steps: &[StepTally]| steps.get(i).is_some_and(|s| s.step == step);
+        let is = |i: usize, steps: &[StepTally]| steps.get(i).is_some_and(|s| same(&s.step, step));
         if !is(self.hint, &self.steps) {
             self.hint = if is(self.hint + 1, &self.steps) {
                 self.hint + 1
             } else {
-                match self.steps.iter().position(|s| s.step == step) {
+                match self.steps.iter().position(|s| same(&s.step, step)) {
                     Some(i) => i,
                     None => {
                         self.steps.push(StepTally { step: Text::new(step), ..StepTally::default() });
@@ -150,7 +151,7 @@ impl Tally {
 }
 
 fn add_to(counts: &mut Vec<(Text, u64)>, key: &str, n: u64) {
-    match counts.iter_mut().find(|(k, _)| k == key) {
+    match counts.iter_mut().find(|(k, _)| same(k, key)) {
         Some((_, count)) => *count += n,
         None => counts.push((Text::new(key), n)),
     }

@@ -15,6 +15,7 @@ use chrono::{DateTime, Utc};
 
 use super::codec::{Dec, Enc, Res, status_byte, status_from_byte};
 use crate::runtime::{Event, Record, Text, action_key};
+use crate::short::same;
 
 /// Texts kept for reference per value: enough for a lead's usual history.
 const MAX_SEEN: usize = 64;
@@ -187,7 +188,7 @@ impl<'r> Packer<'_, 'r> {
         (self.secs, self.nanos, self.at) = (secs, nanos, Some(record.at));
         match record.step.as_deref() {
             None => self.e.u8(0),
-            Some(step) if self.step == Some(step) => self.e.u8(1),
+            Some(step) if self.step.is_some_and(|before| same(before, step)) => self.e.u8(1),
             Some(step) => {
                 self.e.u8(2);
                 self.text(step);
@@ -231,7 +232,7 @@ impl<'r> Sink<'r> for Packer<'_, 'r> {
                 0 => break,
                 n => {
                     let (p, seen) = self.seen[usize::from(n) - 1];
-                    if p == print && seen == s {
+                    if p == print && same(seen, s) {
                         self.e.uint(u64::from(n));
                         return;
                     }
