@@ -197,7 +197,7 @@ impl NewLeads {
     /// The `i`th campaign and key, as bytes (ordered as the strings are).
     pub fn sort_key(&self, i: usize) -> (&[u8], &[u8]) {
         let [start, key, end, _, _] = self.items[i];
-        (self.text[start..key].as_bytes(), self.text[key..end].as_bytes())
+        (&self.text.as_bytes()[start..key], &self.text.as_bytes()[key..end])
     }
 
     /// The `i`th (campaign, key, row) pushed.
