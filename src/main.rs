@@ -6,14 +6,17 @@ static ALLOCATOR: Mimalloc = Mimalloc;
 /// mimalloc, asked for plain blocks when a plain block is aligned enough. The `mimalloc` crate
 /// asks for an aligned block every time, and mimalloc's aligned path takes its slow, generic
 /// route for every block over 1 KiB or without a free block at hand (a fifth of the walk's
-/// allocations in `simulate`). `mi_malloc` aligns every block to 16 bytes, or to its size when
-/// smaller (it replaces C's `malloc`, which must), which is what std's own allocator relies on
-/// for `malloc`.
+/// allocations in `simulate`). `mi_malloc` aligns every block of 16 bytes or more to 16 bytes
+/// (an invariant mimalloc asserts in `alloc.c`, as C's `malloc`, which it replaces, must), and a
+/// smaller one to 8; std's own allocator relies on the same of `malloc`.
 struct Mimalloc;
 
 /// The alignment every `mi_malloc` block of at least this size has.
 const PLAIN_ALIGN: usize = 16;
 
+/// Whether a plain block of `size` bytes meets `layout`'s alignment: at most 16, and at most the
+/// size (a Rust size is a multiple of its alignment, so a block under 16 bytes asks for 8 at
+/// most).
 fn plain(layout: std::alloc::Layout, size: usize) -> bool {
     layout.align() <= PLAIN_ALIGN && layout.align() <= size
 }
