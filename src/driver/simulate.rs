@@ -68,7 +68,7 @@ pub struct Outcome {
 
 impl Simulation<'_> {
     pub fn run(self, out: &mut impl Write) -> Result<Outcome, SimulateError> {
-        std::thread::scope(|scope| {
+        let outcome = std::thread::scope(|scope| {
             let mut writer = Writer::spawn(scope, &self.store);
             let result = self.drive(out, &mut writer);
             match (result, writer.finish()) {
@@ -77,7 +77,10 @@ impl Simulation<'_> {
                 (_, Err(error)) => Err(error.into()),
                 (Err(error), Ok(())) => Err(error),
             }
-        })
+        })?;
+        // The last commits were not durable (`drive`): closing makes them so, or fails here.
+        self.store.close()?;
+        Ok(outcome)
     }
 
     /// Import, then wake leads in time order. Pages of due leads are read while the writer
@@ -139,9 +142,9 @@ impl Simulation<'_> {
         if finished {
             record.status = CampaignStatus::Completed;
         }
-        // Not durable by itself: closing the store (when the simulation drops it) makes every
-        // pending commit durable in the one commit that records redb's allocator state, so a
-        // durable commit here would only add an fsync to the end of the run.
+        // Not durable by itself: closing the store (at the end of `run`) makes every pending
+        // commit durable in the one commit that records redb's allocator state, so a durable
+        // commit here would only add an fsync to the end of the run.
         writer.write(Batch { campaigns: vec![record], ..Batch::default() }, false)?;
         writer.sync()?;
         progress.done();

@@ -215,6 +215,13 @@ impl Store {
         &self.path
     }
 
+    /// Closes the database as dropping it does (redb makes any commit still pending durable,
+    /// with its allocator state), but says when that fails instead of leaving the file for the
+    /// next open to repair.
+    pub fn close(self) -> Result<(), StoreError> {
+        self.db.close().at(&self.path)
+    }
+
     /// Checks the schema version, and lays out the tables of a new database.
     fn prepare(&self) -> Result<(), StoreError> {
         match self.schema_version()? {
