@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 root=$PWD
 work=$root/target/pgo
 rustup component add llvm-tools >/dev/null 2>&1 || true
-profdata=$(ls "$(rustc --print sysroot)"/lib/rustlib/*/bin/llvm-profdata 2>/dev/null | head -1)
+profdata=$( (ls "$(rustc --print sysroot)"/lib/rustlib/*/bin/llvm-profdata 2>/dev/null || true) | head -1)
 [[ -x $profdata ]] || { echo "llvm-profdata not found: rustup component add llvm-tools" >&2; exit 2; }
 
 rm -rf "$work/data" "$work/train"
