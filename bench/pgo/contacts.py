@@ -2,6 +2,7 @@
 format, some rows bad or duplicated on purpose, so the import's every path is trained)."""
 import sys
 
+sys.stdout.reconfigure(encoding="utf-8", newline="\n")
 n = int(sys.argv[1])
 names = ["Maya", "Diego", "Priya", "Lucía", "Hannah", "Kwame", "Sofia", "Noah", "Aiko", "Tom"]
 plans = ["free", "pro", "team"]
