@@ -29,6 +29,7 @@ use phonenumber::country;
 use serde::{Deserialize, Serialize};
 
 use crate::expr::{Condition, Scope, Value};
+use crate::fields::Fields;
 use crate::graph::{ContactSpec, FieldType};
 
 /// One imported contact.
@@ -41,7 +42,7 @@ pub struct Contact {
     /// Every column by name: numbers and bools typed (per `contacts.fields`), phones in
     /// E.164, dates and datetimes as written (conditions read them as datetimes), other text
     /// as written. An empty text cell is `""`; an empty typed cell is absent (null).
-    pub fields: serde_json::Map<String, serde_json::Value>,
+    pub fields: crate::fields::Fields,
 }
 
 /// A problem with the file itself, which stops the import (a bad row never does).
@@ -793,6 +794,8 @@ pub struct Importer {
     reader: CsvReader,
     record: csv::StringRecord,
     columns: Vec<String>,
+    /// The columns again, as the names a contact's fields keep (inline up to 24 bytes).
+    names: Vec<compact_str::CompactString>,
     kinds: Vec<Kind>,
     key: usize,
     /// Each `require` column's index, `None` when the header lacks it (every row is skipped).
@@ -845,6 +848,7 @@ impl Importer {
             path: path.to_path_buf(),
             record: csv::StringRecord::new(),
             kinds: columns.iter().map(|name| kind_of(name, spec)).collect(),
+            names: columns.iter().map(compact_str::CompactString::new).collect(),
             key,
             required: spec.require.iter().map(|name| position(name)).collect(),
             columns,
@@ -919,14 +923,14 @@ impl Importer {
         }
 
         let mut suppressed = self.suppressed.contains(&hash) || self.external.iter().any(|f| f(&key));
-        let mut contact = Contact { key, timezone: None, fields: serde_json::Map::new() };
+        let mut contact = Contact { key, timezone: None, fields: Fields::with_capacity(record.len()) };
         for (i, cell) in record.iter().enumerate() {
             let text = cell.trim();
             if text.is_empty() {
                 // An empty text cell is empty text (`contact.x != ""` filters it, as SPEC §1's
                 // example does); an empty typed cell has no value (null).
                 if self.kinds[i] == Kind::Text {
-                    contact.fields.insert(self.columns[i].clone(), serde_json::Value::String(String::new()));
+                    contact.fields.insert(self.names[i].clone(), serde_json::Value::String(String::new()));
                 }
                 continue;
             }
@@ -965,7 +969,7 @@ impl Importer {
                 }
             };
             match value {
-                Ok(value) => _ = contact.fields.insert(self.columns[i].clone(), value),
+                Ok(value) => _ = contact.fields.insert(self.names[i].clone(), value),
                 Err(reason) => return Row::Skipped { line, key: contact.key, reason },
             }
         }
@@ -1241,7 +1245,7 @@ id,age,vip,due,at,home,note,other
         let one = contact(&rows[0]);
         assert_eq!(one.key, "1");
         assert_eq!(
-            serde_json::Value::Object(one.fields.clone()),
+            serde_json::Value::Object(one.fields.to_map()),
             serde_json::json!({
                 "id": "1", "age": 42, "vip": true, "due": "2026-12-01", "at": "2026-12-01T09:00:00-05:00",
                 "home": "Europe/Paris", "note": " hi ", "other": "7"
@@ -1249,14 +1253,14 @@ id,age,vip,due,at,home,note,other
         );
         let two = contact(&rows[1]);
         assert_eq!(
-            serde_json::Value::Object(two.fields.clone()),
+            serde_json::Value::Object(two.fields.to_map()),
             serde_json::json!({
                 "id": "2", "age": 2.5, "vip": false, "at": "2026-12-01", "note": "", "other": ""
             })
         );
         // Empty text cells are empty text; empty typed cells (number, bool, dates, zones) are absent.
         assert_eq!(
-            serde_json::Value::Object(contact(&rows[2]).fields.clone()),
+            serde_json::Value::Object(contact(&rows[2]).fields.to_map()),
             serde_json::json!({ "id": "3", "note": "", "other": "" })
         );
         for (i, row) in rows.iter().enumerate().skip(3) {

@@ -35,6 +35,7 @@ pub mod diagnostic;
 pub mod draw;
 pub mod driver;
 pub mod expr;
+pub mod fields;
 pub mod fxhash;
 pub mod graph;
 pub mod ops;

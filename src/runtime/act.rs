@@ -200,13 +200,13 @@ mod tests {
         let graph = check_file(&file, &Options::default()).0.expect("the campaign compiles");
         let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
         let mut contact = Contact { key: "+4915112345678".into(), ..Contact::default() };
-        contact.fields.insert("name".into(), json!("Ada"));
-        contact.fields.insert("age".into(), json!(36));
+        contact.fields.insert("name", json!("Ada"));
+        contact.fields.insert("age", json!(36));
         let mut lead = Lead::new(contact.key.clone(), now);
         lead.vars.insert("code".into(), json!("X1"));
         lead.vars.insert("score".into(), json!(9));
         let mut keyed = contact.clone();
-        keyed.fields.insert("key".into(), json!("column-key"));
+        keyed.fields.insert("key", json!("column-key"));
         let paths: &[(&str, Option<&str>)] = &[
             ("contact", Some("key")),
             ("contact", Some("name")),

@@ -89,7 +89,7 @@ impl Scope for LeadScope<'_> {
 /// The roots a template renders with.
 pub fn template_context(graph: &Graph, lead: &Lead, contact: &Contact, step_id: &str, step_name: Option<&str>) -> Json {
     let mut root: Map<String, Json> = graph.data.clone();
-    let mut fields = contact.fields.clone();
+    let mut fields = contact.fields.to_map();
     fields.entry("key").or_insert_with(|| Json::String(contact.key.clone()));
     root.insert("contact".into(), Json::Object(fields));
     root.insert("vars".into(), Json::Object(lead.vars.clone()));

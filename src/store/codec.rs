@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Number, Value};
 
 use crate::contacts::Contact;
+use crate::fields::Fields;
 use crate::runtime::{CallInfo, Input, Lead, LeadStatus, Park, Reply, Text};
 
 /// Appends values to a byte buffer.
@@ -231,6 +232,17 @@ impl<'a> Dec<'a> {
         if self.bool()? { self.f64().map(Some) } else { Ok(None) }
     }
 
+    /// A contact's fields, written as a map (`put_contact`).
+    fn fields(&mut self) -> Res<Fields> {
+        let n = self.len()?;
+        let mut fields = Fields::with_capacity(n.min(256));
+        for _ in 0..n {
+            let name = self.text()?;
+            fields.insert(name, self.value(0)?);
+        }
+        Ok(fields)
+    }
+
     fn map(&mut self, depth: u32) -> Res<Map<String, Value>> {
         let n = self.len()?;
         let mut map = Map::new();
@@ -299,12 +311,16 @@ fn status(d: &mut Dec) -> Res<LeadStatus> {
 pub fn put_contact(out: &mut Vec<u8>, contact: &Contact) {
     let mut e = Enc(out);
     e.opt_str(contact.timezone.as_deref());
-    e.map(&contact.fields);
+    e.uint(contact.fields.len() as u64);
+    for (name, value) in contact.fields.iter() {
+        e.str(name);
+        e.value(value);
+    }
 }
 
 pub fn get_contact(key: &str, bytes: &[u8]) -> Res<Contact> {
     let mut d = Dec::new(bytes);
-    Ok(Contact { key: key.to_string(), timezone: d.opt_str()?, fields: d.map(0)? })
+    Ok(Contact { key: key.to_string(), timezone: d.opt_str()?, fields: d.fields()? })
 }
 
 /// A lead without its contact key (the row's key carries it).

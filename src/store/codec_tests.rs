@@ -59,7 +59,7 @@ fn a_contact_round_trips() {
     let contact = Contact {
         key: "a@b.c".into(),
         timezone: Some("Europe/Paris".into()),
-        fields: obj(json!({"name": "Ada", "score": 7.25, "vip": true, "empty": ""})),
+        fields: obj(json!({"name": "Ada", "score": 7.25, "vip": true, "empty": ""})).into(),
     };
     let mut bytes = Vec::new();
     put_contact(&mut bytes, &contact);

@@ -8,7 +8,8 @@ fn at(secs: i64) -> DateTime<Utc> {
 }
 
 fn contact(key: &str) -> Contact {
-    let fields = json!({"first_name": "Ada", "plan": "pro", "score": 7}).as_object().unwrap().clone();
+    let fields: crate::fields::Fields =
+        json!({"first_name": "Ada", "plan": "pro", "score": 7}).as_object().unwrap().clone().into();
     Contact { key: key.to_string(), timezone: Some("Europe/Paris".into()), fields }
 }
 
