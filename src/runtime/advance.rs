@@ -51,9 +51,29 @@ const OPT_OUT_WORDS: &[&str] = &["STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "EN
 const MAX_HOPS: usize = 10_000;
 
 pub fn is_opt_out(text: &str) -> bool {
-    let words: Vec<&str> = text.split_whitespace().collect();
-    let normal = words.join(" ").to_uppercase();
-    OPT_OUT_WORDS.contains(&normal.as_str())
+    if !text.is_ascii() {
+        // Unicode case: `ſtop` is `STOP` upper-cased.
+        let words: Vec<&str> = text.split_whitespace().collect();
+        let normal = words.join(" ").to_uppercase();
+        return OPT_OUT_WORDS.contains(&normal.as_str());
+    }
+    // Every reply is checked: ASCII text is normalised on the stack, and the longest phrase
+    // is short, so a longer text is none of them.
+    let mut normal = [0u8; 16];
+    let mut len = 0;
+    for word in text.split(|c: char| matches!(c, '\t'..='\r' | ' ')).filter(|w| !w.is_empty()) {
+        let start = len + usize::from(len > 0);
+        if start + word.len() > normal.len() {
+            return false;
+        }
+        if len > 0 {
+            normal[len] = b' ';
+        }
+        normal[start..start + word.len()].copy_from_slice(word.as_bytes());
+        normal[start..start + word.len()].make_ascii_uppercase();
+        len = start + word.len();
+    }
+    OPT_OUT_WORDS.iter().any(|phrase| phrase.as_bytes() == &normal[..len])
 }
 
 /// One input for one lead: its history is appended to `records` (a buffer the caller reuses),
@@ -144,6 +164,7 @@ impl<'a> Machine<'a> {
         Machine { graph, pacer, lead, contact, now, tz: timezone_of(graph, contact), effects: Vec::new(), records }
     }
 
+    #[inline(always)]
     pub(super) fn record(&mut self, event: Event) {
         self.records.push(Record { at: self.now, step: self.lead.step.clone(), event });
         self.lead.seq += 1;
@@ -504,5 +525,56 @@ impl<'a> Machine<'a> {
             .collect();
         self.record(Event::Condition { what: what.into(), source: Text::new(condition.text()), result, values });
         result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{OPT_OUT_WORDS, is_opt_out};
+
+    /// What `is_opt_out` must say: the words joined by one space, upper-cased, in the list.
+    fn by_definition(text: &str) -> bool {
+        let normal = text.split_whitespace().collect::<Vec<_>>().join(" ").to_uppercase();
+        OPT_OUT_WORDS.contains(&normal.as_str())
+    }
+
+    #[test]
+    fn opt_out_words_in_any_case_and_spacing() {
+        let texts = [
+            "STOP",
+            "stop",
+            " Stop\n",
+            "opt out",
+            "OPT\t  OUT",
+            "Opt\u{0B}out",
+            "stopall",
+            "unsubscribe ",
+            "end",
+            "QUIT",
+            "revoke",
+            "cancel",
+            "stop please",
+            "please stop",
+            "STOPP",
+            "STO",
+            "optout",
+            "opt out now",
+            "",
+            "   ",
+            "ſtop",
+            "quıt",
+            "STOP\u{3000}",
+            "opt\u{a0}out",
+            "Ünsubscribe",
+            "stop!",
+            "opt  out  out",
+        ];
+        for text in texts {
+            assert_eq!(is_opt_out(text), by_definition(text), "{text:?}");
+        }
+        assert!(is_opt_out(" Opt \t OUT ") && is_opt_out("ſtop") && !is_opt_out("stop please"));
+        assert!(!is_opt_out("please stop sending me these messages") && !is_opt_out("unsubscribe  unsubscribe"));
+        // The ASCII path normalises into 16 bytes: every phrase must fit.
+        assert!(OPT_OUT_WORDS.iter().all(|phrase| phrase.len() <= 16));
     }
 }
