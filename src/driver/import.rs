@@ -215,8 +215,10 @@ pub(super) struct Walker<'w, 's> {
     batch: Batch,
     /// Leads in a full batch.
     limit: usize,
-    /// The history of the lead being walked, its memory kept from one lead to the next.
+    /// The history of the lead being walked, and the lead: their memory kept from one lead
+    /// to the next.
     records: Vec<Record>,
+    lead: Lead,
 }
 
 impl<'w, 's> Walker<'w, 's> {
@@ -234,6 +236,7 @@ impl<'w, 's> Walker<'w, 's> {
             batch: Batch { contacts, ..Batch::default() },
             limit: BATCH,
             records: Vec::new(),
+            lead: Lead::new(String::new(), sim.start),
         }
     }
 
@@ -243,18 +246,19 @@ impl<'w, 's> Walker<'w, 's> {
         let status = match item {
             Item::Lead(contact) => {
                 let suppress = &mut self.batch.suppress;
-                let mut lead = Lead::new(contact.key.clone(), sim.start);
+                let lead = &mut self.lead;
+                lead.renew(&contact.key, sim.start);
                 let records = &mut self.records;
                 records.clear();
-                sim.step_lead(self.pacer, &contact, &mut lead, sim.start, records, suppress);
+                sim.step_lead(self.pacer, &contact, lead, sim.start, records, suppress);
                 for (at, input) in &sim.inject {
                     lead.deliver_at(*at, input.clone());
                 }
                 if let Some(horizon) = self.whole {
-                    sim.finish_lead(self.pacer, &contact, &mut lead, horizon, records, suppress)?;
+                    sim.finish_lead(self.pacer, &contact, lead, horizon, records, suppress)?;
                 }
                 sim.emit(out, &contact, records, &mut self.walked.tally)?;
-                self.batch.contacts.push(&sim.graph.id, &contact, &lead, records);
+                self.batch.contacts.push(&sim.graph.id, &contact, lead, records);
                 lead.status
             }
             Item::Skip(key, reason) => {
