@@ -498,6 +498,15 @@ impl Hasher for PreHashed {
 
 type KeySet = HashSet<u64, BuildHasherDefault<PreHashed>>;
 
+/// Room to make in the set of keys seen, for the file at `path`: its rows if they were as short
+/// as a contact list's rows get (24 bytes: an id and a short name), at most a million. The set
+/// then rarely grows during the import (each growth rehashes every key so far), and never
+/// starts larger than a million keys would make it anyway.
+fn expected_rows(path: &Path) -> usize {
+    let bytes = std::fs::metadata(path).map_or(0, |m| m.len());
+    usize::try_from(bytes / 24).unwrap_or(usize::MAX).min(1 << 20)
+}
+
 // ---------------------------------------------------------------------------------------------
 // Reading the file
 
@@ -854,7 +863,7 @@ impl Importer {
             columns,
             reader,
             region,
-            seen: KeySet::default(),
+            seen: KeySet::with_capacity_and_hasher(expected_rows(path), Default::default()),
             suppressed,
             external: Vec::new(),
             filter: spec.filter.clone(),
