@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
@@ -27,7 +27,7 @@ use crate::runtime::{Lead, LeadStatus, Record};
 use crate::store::{Batch, NewLeads};
 
 /// Rows handed to a worker at a time.
-const CHUNK: usize = 512;
+pub(super) const CHUNK: usize = 512;
 
 pub(super) enum Item {
     Lead(Contact),
@@ -60,15 +60,18 @@ pub(super) fn parallel(
     let batch = batch_size(std::fs::metadata(&sim.contacts).map_or(u64::MAX, |m| m.len()));
     Some(std::thread::scope(|scope| {
         let (tx, rx) = sync_channel::<Vec<Item>>(2 * cores);
+        // Walked chunks come back to be emptied here: the contacts were allocated on this
+        // thread, and freeing them on their own thread is cheaper than from a worker's.
+        let (back, walked_rx) = sync_channel::<Vec<Item>>(2 * cores);
         let workers: Vec<_> = {
             // Only the workers hold the receiver: when the last one ends, early or not, sending
             // fails and the reading stops instead of waiting on a full channel.
             let rx = Arc::new(Mutex::new(rx));
             (0..cores)
                 .map(|_| {
-                    let (rx, handle, stop) = (Arc::clone(&rx), handle.clone(), &stop);
+                    let (rx, back, handle, stop) = (Arc::clone(&rx), back.clone(), handle.clone(), &stop);
                     scope.spawn(move || {
-                        let result = work(sim, &rx, handle, horizon, stop, batch);
+                        let result = work(sim, &rx, &back, handle, horizon, stop, batch);
                         if result.is_err() {
                             // The others stop too: the first error is the news.
                             stop.store(true, Ordering::Relaxed);
@@ -78,7 +81,16 @@ pub(super) fn parallel(
                 })
                 .collect()
         };
-        let read = read(sim, resumed, progress, |chunk| Ok(!stop.load(Ordering::Relaxed) && tx.send(chunk).is_ok()));
+        drop(back);
+        let fresh = || match walked_rx.try_recv() {
+            Ok(mut chunk) => {
+                chunk.clear();
+                chunk
+            }
+            Err(_) => Vec::with_capacity(CHUNK),
+        };
+        let read =
+            read(sim, resumed, progress, fresh, |chunk| Ok(!stop.load(Ordering::Relaxed) && tx.send(chunk).is_ok()));
         drop(tx);
         let mut walked = Walked::default();
         let mut failed = None;
@@ -104,10 +116,12 @@ pub(super) fn parallel(
 
 /// Reads the CSV into chunks of leads to walk, handed to `send`; stops early when it says so
 /// (`Ok(false)`: no worker is left). Contacts already in a `resumed` campaign are left out.
+/// Each chunk is an empty vector from `fresh`.
 pub(super) fn read(
     sim: &Simulation,
     resumed: bool,
     progress: &Progress,
+    mut fresh: impl FnMut() -> Vec<Item>,
     mut send: impl FnMut(Vec<Item>) -> Result<bool, SimulateError>,
 ) -> Result<ImportReport, SimulateError> {
     let graph = sim.graph;
@@ -115,7 +129,7 @@ pub(super) fn read(
     let suppressions = sim.store.has_suppressions()?;
     let known = |key: &str| -> Result<bool, SimulateError> { Ok(resumed && sim.store.has_lead(&graph.id, key)?) };
     let mut report = ImportReport::default();
-    let mut chunk = Vec::with_capacity(CHUNK);
+    let mut chunk = fresh();
     for row in importer {
         let row = row?;
         report.record(&row);
@@ -132,7 +146,7 @@ pub(super) fn read(
         };
         chunk.push(item);
         if chunk.len() == CHUNK {
-            if !send(std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK)))? {
+            if !send(std::mem::replace(&mut chunk, fresh()))? {
                 return Ok(report);
             }
             if report.read.is_multiple_of(16 * CHUNK as u64) {
@@ -157,11 +171,12 @@ fn batch_size(bytes: u64) -> usize {
     usize::try_from(rows / 16).unwrap_or(BATCH).clamp(512, BATCH)
 }
 
-/// One worker: walks the leads of each chunk it is given and hands batches of `batch` leads to
-/// the writer.
+/// One worker: walks the leads of each chunk it is given, hands the chunk `back`, and hands
+/// batches of `batch` leads to the writer.
 fn work(
     sim: &Simulation,
     rx: &Mutex<Receiver<Vec<Item>>>,
+    back: &SyncSender<Vec<Item>>,
     writer: WriterHandle,
     horizon: DateTime<Utc>,
     stop: &AtomicBool,
@@ -178,9 +193,11 @@ fn work(
             Ok(Ok(chunk)) if !stop.load(Ordering::Relaxed) => chunk,
             _ => break,
         };
-        for item in chunk {
+        for item in &chunk {
             walker.take(item, &mut sink)?;
         }
+        // Dropped here when the reader has enough back, or has stopped.
+        let _ = back.try_send(chunk);
         if let Some(full) = walker.full(|| writer.new_leads(batch, ROW)) {
             writer.write(full, true)?;
         }
@@ -241,7 +258,7 @@ impl<'w, 's> Walker<'w, 's> {
     }
 
     /// Steps one row's lead, prints its lines to `out`, and adds it to the batch.
-    pub(super) fn take(&mut self, item: Item, out: &mut impl Write) -> Result<(), SimulateError> {
+    pub(super) fn take(&mut self, item: &Item, out: &mut impl Write) -> Result<(), SimulateError> {
         let sim = self.sim;
         let status = match item {
             Item::Lead(contact) => {
@@ -250,19 +267,19 @@ impl<'w, 's> Walker<'w, 's> {
                 lead.renew(&contact.key, sim.start);
                 let records = &mut self.records;
                 records.clear();
-                sim.step_lead(self.pacer, &contact, lead, sim.start, records, suppress);
+                sim.step_lead(self.pacer, contact, lead, sim.start, records, suppress);
                 for (at, input) in &sim.inject {
                     lead.deliver_at(*at, input.clone());
                 }
                 if let Some(horizon) = self.whole {
-                    sim.finish_lead(self.pacer, &contact, lead, horizon, records, suppress)?;
+                    sim.finish_lead(self.pacer, contact, lead, horizon, records, suppress)?;
                 }
-                sim.emit(out, &contact, records, &mut self.walked.tally)?;
-                self.batch.contacts.push(&sim.graph.id, &contact, lead, records);
+                sim.emit(out, contact, records, &mut self.walked.tally)?;
+                self.batch.contacts.push(&sim.graph.id, contact, lead, records);
                 lead.status
             }
             Item::Skip(key, reason) => {
-                sim.skip(out, &mut self.walked.tally, &mut self.batch, key, reason)?;
+                sim.skip(out, &mut self.walked.tally, &mut self.batch, key.clone(), reason)?;
                 LeadStatus::Skipped
             }
         };

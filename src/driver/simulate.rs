@@ -221,15 +221,21 @@ impl Simulation<'_> {
             Some(result) => result?,
             None => {
                 let mut walker = Walker::new(self, pacer, whole, writer.new_leads(BATCH, ROW));
-                let report = import::read(self, resumed, progress, |chunk| {
-                    for item in chunk {
-                        walker.take(item, out)?;
-                    }
-                    if let Some(batch) = walker.full(|| writer.new_leads(BATCH, ROW)) {
-                        writer.write(batch, true)?;
-                    }
-                    Ok(true)
-                })?;
+                let report = import::read(
+                    self,
+                    resumed,
+                    progress,
+                    || Vec::with_capacity(import::CHUNK),
+                    |chunk| {
+                        for item in &chunk {
+                            walker.take(item, out)?;
+                        }
+                        if let Some(batch) = walker.full(|| writer.new_leads(BATCH, ROW)) {
+                            writer.write(batch, true)?;
+                        }
+                        Ok(true)
+                    },
+                )?;
                 let (batch, walked) = walker.finish();
                 writer.write(batch, false)?;
                 (report, walked)
