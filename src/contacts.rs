@@ -31,6 +31,7 @@ use serde::{Deserialize, Serialize};
 use crate::expr::{Condition, Scope, Value};
 use crate::fields::Fields;
 use crate::graph::{ContactSpec, FieldType};
+use compact_str::CompactString;
 
 /// One imported contact.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -42,7 +43,7 @@ pub struct Contact {
     /// Every column by name: numbers and bools typed (per `contacts.fields`), phones in
     /// E.164, dates and datetimes as written (conditions read them as datetimes), other text
     /// as written. An empty text cell is `""`; an empty typed cell is absent (null).
-    pub fields: crate::fields::Fields,
+    pub fields: Fields,
 }
 
 /// A problem with the file itself, which stops the import (a bad row never does).
@@ -804,7 +805,7 @@ pub struct Importer {
     record: csv::StringRecord,
     columns: Vec<String>,
     /// The columns again, as the names a contact's fields keep (inline up to 24 bytes).
-    names: Vec<compact_str::CompactString>,
+    names: Vec<CompactString>,
     kinds: Vec<Kind>,
     key: usize,
     /// Each `require` column's index, `None` when the header lacks it (every row is skipped).
@@ -857,7 +858,7 @@ impl Importer {
             path: path.to_path_buf(),
             record: csv::StringRecord::new(),
             kinds: columns.iter().map(|name| kind_of(name, spec)).collect(),
-            names: columns.iter().map(compact_str::CompactString::new).collect(),
+            names: columns.iter().map(CompactString::new).collect(),
             key,
             required: spec.require.iter().map(|name| position(name)).collect(),
             columns,

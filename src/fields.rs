@@ -26,7 +26,11 @@ impl Fields {
     }
 
     pub fn get(&self, name: &str) -> Option<&Value> {
-        self.0.iter().find(|(n, _)| n == name).map(|(_, v)| v)
+        // A scan of a few short names beats a binary search; a wide file gets the search.
+        if self.0.len() <= 8 {
+            return self.0.iter().find(|(n, _)| n == name).map(|(_, v)| v);
+        }
+        self.0.binary_search_by(|(n, _)| n.as_str().cmp(name)).ok().map(|at| &self.0[at].1)
     }
 
     /// Sets `name`, keeping name order; gives back the value it replaces.
@@ -131,6 +135,14 @@ mod tests {
         assert_eq!(fields.get("nam"), None);
         assert_eq!(fields["missing"], Value::Null);
         assert_eq!(fields.len(), 3);
+        // Wide enough for the binary search.
+        let mut wide = Fields::new();
+        for i in (0..40).rev() {
+            wide.insert(format!("column {i:02}"), json!(i));
+        }
+        assert!((0..40).all(|i| wide.get(&format!("column {i:02}")) == Some(&json!(i))));
+        assert_eq!(wide.get("column 40"), None);
+        assert_eq!(wide.get(""), None);
     }
 
     #[test]

@@ -92,6 +92,8 @@ pub(super) fn parallel(
         let read =
             read(sim, resumed, progress, fresh, |chunk| Ok(!stop.load(Ordering::Relaxed) && tx.send(chunk).is_ok()));
         drop(tx);
+        // Chunks still coming back are freed by their workers from here on, while they walk.
+        drop(walked_rx);
         let mut walked = Walked::default();
         let mut failed = None;
         for worker in workers {

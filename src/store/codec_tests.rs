@@ -67,6 +67,31 @@ fn a_contact_round_trips() {
 }
 
 #[test]
+fn a_contact_is_stored_as_before_its_fields_were_a_list() {
+    // Stores written when the fields were a `serde_json::Map` hold these bytes: the zone, then
+    // the fields as a map (in name order).
+    let long = "a column name longer than twenty-four bytes";
+    let fields = obj(json!({"zeta": 1, "": "empty name", "été": "non-ASCII", long: [1, {"x": null}], "Name": "Ada"}));
+    let contact = Contact { key: "k".into(), timezone: None, fields: fields.clone().into() };
+    let mut before = Vec::new();
+    let mut e = Enc(&mut before);
+    e.opt_str(None);
+    e.map(&fields);
+    let mut now = Vec::new();
+    put_contact(&mut now, &contact);
+    assert_eq!(now, before);
+    assert_eq!(get_contact("k", &now).unwrap(), contact);
+}
+
+#[test]
+fn a_renewed_lead_is_a_new_lead() {
+    let mut lead = full_lead();
+    lead.inbox.push((at(5), Input::Wake));
+    lead.renew("other", at(9));
+    assert_eq!(lead, Lead::new("other", at(9)));
+}
+
+#[test]
 fn damaged_bytes_are_errors_never_panics() {
     let mut bytes = Vec::new();
     put_lead(&mut bytes, &full_lead());
