@@ -106,7 +106,7 @@ impl<'de> Deserialize<'de> for Fields {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Fields, A::Error> {
                 let mut fields = Fields::with_capacity(access.size_hint().unwrap_or(0).min(256));
-                while let Some((name, value)) = access.next_entry::<String, Value>()? {
+                while let Some((name, value)) = access.next_entry::<CompactString, Value>()? {
                     fields.insert(name, value);
                 }
                 Ok(fields)

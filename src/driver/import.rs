@@ -281,7 +281,7 @@ impl<'w, 's> Walker<'w, 's> {
                 lead.status
             }
             Item::Skip(key, reason) => {
-                sim.skip(out, &mut self.walked.tally, &mut self.batch, key.clone(), reason)?;
+                sim.skip(out, &mut self.walked.tally, &mut self.batch, key, reason)?;
                 LeadStatus::Skipped
             }
         };

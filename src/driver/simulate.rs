@@ -250,11 +250,11 @@ impl Simulation<'_> {
         out: &mut impl Write,
         tally: &mut Tally,
         batch: &mut Batch,
-        key: String,
+        key: &str,
         reason: &str,
     ) -> Result<(), SimulateError> {
-        let (lead, record) = Lead::skipped(key.clone(), reason, self.start);
-        let contact = Contact { key, ..Contact::default() };
+        let (lead, record) = Lead::skipped(key, reason, self.start);
+        let contact = Contact { key: key.to_string(), ..Contact::default() };
         self.emit(out, &contact, std::slice::from_ref(&record), tally)?;
         batch.contacts.push(&self.graph.id, &contact, &lead, std::slice::from_ref(&record));
         Ok(())

@@ -70,7 +70,7 @@ pub fn is_opt_out(text: &str) -> bool {
     // is short, so a longer text is none of them.
     let mut normal = [0u8; 16];
     let mut len = 0;
-    for word in text.split(|c: char| matches!(c, '\t'..='\r' | ' ')).filter(|w| !w.is_empty()) {
+    for word in text.split_whitespace() {
         let start = len + usize::from(len > 0);
         if start + word.len() > normal.len() {
             return false;
