@@ -76,6 +76,21 @@ impl Graph {
         self.index.get(step_id).copied()
     }
 
+    /// Sets `Node::reentrant`: the send and call steps in a strongly connected part of the
+    /// graph (or with an edge to themselves), where every campaign `replies:` route counts as an
+    /// edge from every step, since a reply may come wherever the lead is.
+    pub fn mark_reentrant(&mut self) {
+        let anywhere: Vec<usize> = self.replies.iter().filter_map(|r| step_index(r.goto)).collect();
+        let edges: Vec<Vec<usize>> = self.nodes.iter().map(|n| successors(n, &anywhere)).collect();
+        let component = components(&edges);
+        let mut size = vec![0usize; edges.len()];
+        component.iter().for_each(|c| size[*c] += 1);
+        for (i, node) in self.nodes.iter_mut().enumerate() {
+            let cyclic = size[component[i]] > 1 || edges[i].contains(&i);
+            node.reentrant = cyclic && matches!(node.kind, NodeKind::Send(_) | NodeKind::Call(_));
+        }
+    }
+
     pub fn first(&self) -> Target {
         if self.nodes.is_empty() { Target::End } else { Target::Step(StateId(0)) }
     }
@@ -86,6 +101,79 @@ impl Graph {
             Target::End => "end",
         }
     }
+}
+
+fn step_index(target: Option<Target>) -> Option<usize> {
+    match target {
+        Some(Target::Step(id)) => Some(id.index()),
+        _ => None,
+    }
+}
+
+/// The steps a lead can go to from `node` (its own retries aside), `anywhere` included.
+fn successors(node: &Node, anywhere: &[usize]) -> Vec<usize> {
+    let mut out: Vec<usize> = anywhere.to_vec();
+    if !matches!(node.kind, NodeKind::Exit(_)) {
+        out.extend(step_index(Some(node.next)));
+    }
+    out.extend(node.routes.iter().filter_map(|r| step_index(r.goto)));
+    match &node.kind {
+        NodeKind::Branch(routes) => out.extend(routes.iter().filter_map(|r| step_index(r.goto))),
+        NodeKind::Split(arms) => out.extend(arms.iter().filter_map(|a| step_index(Some(a.goto)))),
+        _ => {}
+    }
+    out
+}
+
+/// The strongly connected component of each node (Kosaraju, without recursion: a campaign
+/// may have thousands of steps).
+fn components(edges: &[Vec<usize>]) -> Vec<usize> {
+    let n = edges.len();
+    // First pass: nodes in order of finishing.
+    let mut order = Vec::with_capacity(n);
+    let mut seen = vec![false; n];
+    for root in 0..n {
+        if seen[root] {
+            continue;
+        }
+        seen[root] = true;
+        let mut stack = vec![(root, 0)];
+        while let Some((node, next)) = stack.pop() {
+            if let Some(&to) = edges[node].get(next) {
+                stack.push((node, next + 1));
+                if !seen[to] {
+                    seen[to] = true;
+                    stack.push((to, 0));
+                }
+            } else {
+                order.push(node);
+            }
+        }
+    }
+    // Second pass on the reversed graph, latest finished first.
+    let mut reverse = vec![Vec::new(); n];
+    for (from, tos) in edges.iter().enumerate() {
+        for &to in tos {
+            reverse[to].push(from);
+        }
+    }
+    let mut component = vec![usize::MAX; n];
+    for (c, &root) in order.iter().rev().enumerate() {
+        if component[root] != usize::MAX {
+            continue;
+        }
+        component[root] = c;
+        let mut stack = vec![root];
+        while let Some(node) = stack.pop() {
+            for &from in &reverse[node] {
+                if component[from] == usize::MAX {
+                    component[from] = c;
+                    stack.push(from);
+                }
+            }
+        }
+    }
+    component
 }
 
 /// Campaign-level defaults for send and call steps.
@@ -107,6 +195,10 @@ pub struct Node {
     pub next: Target,
     pub routes: Vec<Route>,
     pub retry: Option<RetryPolicy>,
+    /// A send or call step that a lead can enter again (it lies on a cycle of the graph, or a
+    /// campaign `replies:` route goes to it): its actions are counted across visits, so that
+    /// each gets an idempotency key of its own (`Lead::key_attempt`). Set by `mark_reentrant`.
+    pub reentrant: bool,
 }
 
 pub enum NodeKind {

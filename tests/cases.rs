@@ -105,3 +105,28 @@ fn deep_nesting_is_refused_without_overflow() {
     let text = format!("steps: {}{}\n", "[".repeat(100_000), "]".repeat(100_000));
     snapshot("err_deep_nesting_generated", &generated("err_deep_nesting_generated", text.as_bytes()));
 }
+
+/// The send and call steps that `Node::reentrant` marks, by id.
+fn reentrant(yaml: &str) -> Vec<String> {
+    let file = SourceFile::new("reentrant.yaml", yaml);
+    let options = Options { contact_columns: None, base_dir: cases_dir() };
+    let (graph, diagnostics) = check::check_file(&file, &options);
+    let errors: Vec<String> = diagnostics.items.iter().filter(|d| d.is_error()).map(|d| format!("{d:?}")).collect();
+    assert!(errors.is_empty(), "{yaml}\n{errors:?}");
+    let graph = graph.expect("compiles");
+    graph.nodes.iter().filter(|n| n.reentrant).map(|n| n.id.0.clone()).collect()
+}
+
+#[test]
+fn steps_a_lead_can_act_on_again_are_marked_reentrant() {
+    let head = "id: r\nchannel: sms\ncontacts: { key: phone }\n";
+    // A straight sequence, with a branch forward: nothing.
+    let straight = "steps:\n  - { id: a, send: { text: hi } }\n  - { id: w, wait: 1d }\n  - id: b\n    branch:\n      - { if: reply.text != null, goto: c }\n      - { else: end }\n  - { id: c, send: { text: bye } }\n";
+    assert!(reentrant(&format!("{head}{straight}")).is_empty());
+    // A loop back through a wait: the send in it, not the one before it.
+    let looped = "steps:\n  - { id: a, send: { text: hi } }\n  - { id: r, send: { text: again } }\n  - { id: w, wait: 1d }\n  - id: b\n    branch:\n      - { if: reply.text == null, goto: r }\n      - { else: end }\n";
+    assert_eq!(reentrant(&format!("{head}{looped}")), ["r"]);
+    // A campaign reply's target can be entered from anywhere, itself included.
+    let replies = "replies:\n  - { if: reply.text == \"help\", goto: h }\nsteps:\n  - { id: a, send: { text: hi } }\n  - { id: w, wait: 1d }\n  - { id: h, send: { text: help }, next: end }\n";
+    assert_eq!(reentrant(&format!("{head}{replies}")), ["h"]);
+}

@@ -3,7 +3,7 @@
 //! `herald simulate --db` produced from the campaigns and examples in the repository (and a
 //! few small campaigns written here), checked against what the simulation reported.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
@@ -605,6 +605,11 @@ fn retry_failed_puts_failed_leads_back_on_their_step_and_they_run_again() {
     );
     assert_eq!(calls.len(), 6, "the first try and five retries: {mine:?}");
     assert_eq!(mine.last().map(|l| (&l["lead_status"], &l["reason"])), Some((&"failed".into(), &"max_retries".into())));
+    // Their idempotency keys follow the six of the first run, so a channel that drops a key it
+    // has seen does not drop these calls.
+    let keys: Vec<&str> = calls.iter().map(|c| c["key"].as_str().unwrap()).collect();
+    let expected: Vec<String> = (7..=12).map(|n| format!("{EMERGENCY}/{UNREACHABLE}/priority_call/{n}")).collect();
+    assert_eq!(keys, expected);
 }
 
 const DIALER: &str = r#"
@@ -723,6 +728,8 @@ fn lead_commands_change_one_lead() {
     assert_eq!(lead.seq, seq_before, "seq kept so new history follows the old");
     assert!(lead.vars.is_empty() && lead.variants.is_empty() && lead.reply.is_none());
     assert_eq!(store.history(EMERGENCY, "+14155550142").unwrap().len(), history_before);
+    let used = action_keys(&store.history(EMERGENCY, "+14155550142").unwrap());
+    assert!(!used.is_empty());
     drop(store);
 
     // remove: gone, with its history.
@@ -745,6 +752,43 @@ fn lead_commands_change_one_lead() {
     expected.insert("completed".into(), 1);
     expected.insert("pending".into(), 1);
     assert_eq!(lead_counts(&db, EMERGENCY), expected);
+
+    // Run again: the reset lead acts from the first step, with keys it never used before.
+    let lines = simulate_lines(
+        &db,
+        EMERGENCY,
+        &["--start", "2099-01-05T10:00:00-08:00", "--until", "2099-01-05T12:00:00-08:00"],
+    );
+    let again: Vec<&str> = lines
+        .iter()
+        .filter(|l| l["contact"] == "+14155550142" && (l["event"] == "send" || l["event"] == "call"))
+        .map(|l| l["key"].as_str().unwrap())
+        .collect();
+    assert!(again.iter().any(|k| k.contains("/sms_alert/")), "starts again at the first step: {again:?}");
+    assert!(again.iter().all(|k| !used.contains(*k)), "a key used before the reset: {again:?} of {used:?}");
+}
+
+/// The idempotency keys of the sends and calls in a history.
+fn action_keys(history: &[herald::runtime::Record]) -> BTreeSet<String> {
+    history
+        .iter()
+        .filter_map(|r| match &r.event {
+            herald::runtime::Event::Send { key, .. } | herald::runtime::Event::Call { key, .. } => {
+                Some(key.to_string())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// `simulate` of an example campaign on `db` in `--format jsonl`, with extra arguments.
+fn simulate_lines(db: &Path, name: &str, extra: &[&str]) -> Vec<Value> {
+    let campaign = format!("campaigns/{name}.yaml");
+    let contacts = format!("examples/{name}.csv");
+    let responses = format!("examples/{name}.responses.yaml");
+    let mut args = vec!["simulate", &campaign, "--contacts", &contacts, "--responses", &responses, "--format", "jsonl"];
+    args.extend_from_slice(extra);
+    on(db, &args).ok().stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
 
 #[test]

@@ -1188,3 +1188,74 @@ steps:
     assert_eq!(status(&lines, BO).0, "converted");
     assert_eq!(at(exit(&lines, BO)), at(events(&lines, BO, "outcome").last().unwrap()));
 }
+
+/// A weekly reminder loop with a retried send inside it, and a campaign reply that can send
+/// its answer more than once: every action keeps a key of its own.
+const LOOP: &str = r#"
+id: loop
+channel: sms
+contacts:
+  key: phone
+replies:
+  - if: lower(reply.text) contains "help"
+    goto: help
+steps:
+  - id: intro
+    send: { text: "Welcome" }
+  - id: remind
+    send: { text: "Reminder" }
+    retry: { attempts: 2, interval: 1h, on: [failed] }
+  - id: pause
+    wait: 1d
+  - id: again
+    branch:
+      - if: reply.text == null
+        goto: remind
+      - else: end
+  - id: help
+    send: { text: "A person will call you." }
+    next: pause
+"#;
+
+#[test]
+fn a_step_sent_again_in_a_loop_gets_a_new_idempotency_key_each_time() {
+    // Ann never answers: intro once, then a reminder a day, whose first try fails each time
+    // and is retried an hour later.
+    // Bob asks for help twice (so `help` is entered twice, from wherever he is).
+    let responses = r#"
+- step: remind
+  when: call.attempt == 1
+  delivery: { failed: 1.0 }
+- step: intro
+  when: contact.phone == "+14155550101"
+  reply: { text: "help", after: 2h }
+- step: help
+  when: contact.phone == "+14155550101" and reply.text == "help"
+  reply: { text: "help again", after: 2h }
+"#;
+    let csv = "phone\n+14155550100\n+14155550101\n";
+    let dir = tempfile::tempdir().unwrap();
+    let lines = simulate_in(
+        dir.path(),
+        LOOP,
+        csv,
+        Some(responses),
+        &["--start", "2026-12-01T15:00:00Z", "--until", "2026-12-04T16:00:00Z"],
+    );
+    let keys = |contact: &str| -> Vec<String> {
+        of(&lines, contact)
+            .iter()
+            .filter(|l| l["event"] == "send")
+            .map(|l| l["key"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let ann = keys(ANN);
+    let remind: Vec<String> = (1..=6).map(|n| format!("loop/{ANN}/remind/{n}")).collect();
+    assert_eq!(ann[0], format!("loop/{ANN}/intro/1"), "{ann:?}");
+    assert_eq!(ann[1..], remind, "attempts count on across the loop's three visits: {ann:?}");
+    let bob = keys("+14155550101");
+    let helps: Vec<&String> = bob.iter().filter(|k| k.contains("/help/")).collect();
+    assert_eq!(helps.len(), 2, "{bob:?}");
+    let unique: BTreeSet<&String> = ann.iter().chain(&bob).collect();
+    assert_eq!(unique.len(), ann.len() + bob.len(), "no two actions share a key: {ann:?} {bob:?}");
+}

@@ -194,8 +194,12 @@ fn retryable(lead: &Lead) -> bool {
     lead.step.is_some() && lead.outcome.as_deref().is_some_and(|reason| RETRYABLE.contains(&reason))
 }
 
-/// Back to the step it failed on, due now, as if it had never been tried there.
+/// Back to the step it failed on, due now, as if it had never been tried there (but its next
+/// action's idempotency key follows the ones already used there: `Lead::count_acts`).
 fn retry(lead: &mut Lead, now: DateTime<Utc>) -> Record {
+    if let Some(step) = lead.step.clone() {
+        lead.count_acts(&step, lead.attempts);
+    }
     lead.status = LeadStatus::Scheduled;
     lead.park = Park::Act;
     lead.attempts = 0;

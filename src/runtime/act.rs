@@ -30,7 +30,9 @@ impl Machine<'_> {
             return None;
         }
         self.lead.attempts += 1;
-        match self.action(id) {
+        let node = self.graph.node(id);
+        let key_attempt = self.lead.key_attempt(&node.id.0, node.reentrant);
+        match self.action(id, key_attempt) {
             Ok(action) => {
                 let timeout = match &self.graph.node(id).kind {
                     NodeKind::Call(call) => {
@@ -74,7 +76,7 @@ impl Machine<'_> {
     }
 
     /// Render the step's action; the error is the reason recorded against the lead.
-    fn action(&self, id: StateId) -> Result<Action, String> {
+    fn action(&self, id: StateId, key_attempt: u32) -> Result<Action, String> {
         let graph = self.graph;
         let node = graph.node(id);
         // The full context is built only for a template the plain path declines.
@@ -128,7 +130,7 @@ impl Machine<'_> {
             _ => self.address(channel).ok_or_else(|| format!("no address to reach the contact on `{channel}`"))?,
         };
         Ok(Action {
-            key: action_key(&graph.id, &self.contact.key, &node.id.0, self.lead.attempts),
+            key: action_key(&graph.id, &self.contact.key, &node.id.0, key_attempt),
             kind,
             campaign: Text::new(&graph.id),
             contact: Text::new(&self.contact.key),

@@ -6,6 +6,8 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::short::same;
+
 /// A text of a lead's history or action: step ids, channels, keys, addresses and statuses are
 /// short, and a walk makes millions of them, so they live inline (up to 24 bytes) instead of on
 /// the heap.
@@ -138,6 +140,10 @@ pub struct Lead {
     pub outcome: Option<String>,
     /// Sequence number of the lead's next history record.
     pub seq: u32,
+    /// Actions made so far on each step whose actions are counted across visits (a reentrant
+    /// step, or one the lead was put back on by hand): see `key_attempt`. Empty for most leads.
+    #[serde(default)]
+    pub acts: Vec<(Text, u32)>,
 }
 
 impl Lead {
@@ -159,6 +165,37 @@ impl Lead {
             message_status: None,
             outcome: None,
             seq: 0,
+            acts: Vec::new(),
+        }
+    }
+
+    /// The attempt number in the idempotency key (campaign, contact, step, attempt) of the
+    /// action about to be made on `step`, once `attempts` counts it. On a step a lead visits
+    /// once, that is `attempts`. On a `reentrant` step (a loop, a campaign reply's target), or
+    /// one the lead was put back on by hand (`count_acts`), it counts every action on the step
+    /// across visits, so that no two actions of a lead share a key: a channel that drops
+    /// repeated keys would otherwise drop the second reminder of a loop.
+    pub fn key_attempt(&mut self, step: &str, reentrant: bool) -> u32 {
+        match self.acts.iter_mut().find(|(s, _)| same(s, step)) {
+            Some((_, n)) => {
+                *n = (*n + 1).max(self.attempts);
+                *n
+            }
+            None if reentrant => {
+                self.acts.push((Text::new(step), self.attempts));
+                self.attempts
+            }
+            None => self.attempts,
+        }
+    }
+
+    /// Counts `n` actions already made on `step` (at least), so that the next one's key
+    /// follows them: for a lead put back on a step, or to its start, by hand.
+    pub fn count_acts(&mut self, step: &str, n: u32) {
+        match self.acts.iter_mut().find(|(s, _)| same(s, step)) {
+            Some((_, m)) => *m = (*m).max(n),
+            None if n > 0 => self.acts.push((Text::new(step), n)),
+            None => {}
         }
     }
 
@@ -404,7 +441,7 @@ pub enum Effect {
 
 #[cfg(test)]
 mod tests {
-    use super::action_key;
+    use super::{Lead, action_key};
 
     #[test]
     fn action_key_joins_campaign_contact_step_and_attempt() {
@@ -420,5 +457,25 @@ mod tests {
         assert_eq!((edge.as_str(), edge.is_heap_allocated()), ("camp/0123456789ab/step/1", false));
         let over = action_key("camp", "0123456789ab", "step", 12);
         assert_eq!((over.len(), over.is_heap_allocated()), (25, true));
+    }
+
+    #[test]
+    fn key_attempts_count_across_visits_only_where_a_lead_can_act_again() {
+        let mut lead = Lead::new("k", chrono::DateTime::UNIX_EPOCH);
+        // A step visited once: the attempt, nothing stored.
+        lead.attempts = 2;
+        assert_eq!(lead.key_attempt("once", false), 2);
+        assert!(lead.acts.is_empty());
+        // A reentrant step: counted from the first visit on, retries included.
+        for (attempts, key) in [(1, 1), (2, 2), (1, 3), (1, 4), (2, 5)] {
+            lead.attempts = attempts;
+            assert_eq!(lead.key_attempt("loop", true), key);
+        }
+        // A step the lead was put back on by hand after three attempts.
+        lead.count_acts("once", 3);
+        lead.attempts = 1;
+        assert_eq!(lead.key_attempt("once", false), 4);
+        lead.count_acts("loop", 2);
+        assert_eq!(lead.acts, [("loop".into(), 5), ("once".into(), 4)]);
     }
 }

@@ -373,6 +373,15 @@ pub fn put_lead(out: &mut Vec<u8>, lead: &Lead) {
     e.opt_str(lead.message_status.as_deref());
     e.opt_str(lead.outcome.as_deref());
     e.uint(u64::from(lead.seq));
+    // Added after the first release, at the end and only when there is something to count, so
+    // that a lead without it has the bytes it always had and an older row reads as empty.
+    if !lead.acts.is_empty() {
+        e.uint(lead.acts.len() as u64);
+        for (step, n) in &lead.acts {
+            e.str(step);
+            e.uint(u64::from(*n));
+        }
+    }
 }
 
 pub fn get_lead(key: &str, bytes: &[u8]) -> Res<Lead> {
@@ -437,7 +446,21 @@ pub fn get_lead(key: &str, bytes: &[u8]) -> Res<Lead> {
         message_status: d.opt_text()?,
         outcome: d.opt_str()?,
         seq: d.u32()?,
+        acts: if d.is_empty() { Vec::new() } else { acts(&mut d)? },
     })
+}
+
+/// A lead's `acts`: a count, then each step with its number of actions.
+fn acts(d: &mut Dec) -> Res<Vec<(Text, u32)>> {
+    let n = d.len()?;
+    let mut acts = Vec::with_capacity(n.min(64));
+    for _ in 0..n {
+        acts.push((d.text()?, d.u32()?));
+    }
+    if !d.is_empty() {
+        return Err("bytes after the lead".into());
+    }
+    Ok(acts)
 }
 
 fn put_input(e: &mut Enc, input: &Input) {

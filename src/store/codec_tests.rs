@@ -55,6 +55,27 @@ fn a_lead_with_every_field_set_round_trips() {
 }
 
 #[test]
+fn a_leads_counted_actions_follow_its_old_bytes() {
+    // A lead that counts no actions has the bytes leads always had: rows written before
+    // `acts` existed read as counting none.
+    let mut lead = full_lead();
+    let mut before = Vec::new();
+    put_lead(&mut before, &lead);
+    assert_eq!(get_lead("k", &before).unwrap().acts, []);
+    lead.acts = vec![("remind".into(), 4), ("a step id longer than twenty-four bytes".into(), 1)];
+    let mut bytes = Vec::new();
+    put_lead(&mut bytes, &lead);
+    assert_eq!(bytes[..before.len()], before[..]);
+    assert_eq!(get_lead(&lead.contact, &bytes).unwrap(), lead);
+    // Cut inside them, or followed by more bytes: an error.
+    for cut in before.len() + 1..bytes.len() {
+        assert!(get_lead("k", &bytes[..cut]).is_err(), "cut at {cut}");
+    }
+    bytes.push(0);
+    assert!(get_lead("k", &bytes).is_err());
+}
+
+#[test]
 fn a_contact_round_trips() {
     let contact = Contact {
         key: "a@b.c".into(),
