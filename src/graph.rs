@@ -113,7 +113,8 @@ fn step_index(target: Option<Target>) -> Option<usize> {
 /// The steps a lead can go to from `node` (its own retries aside), `anywhere` included.
 fn successors(node: &Node, anywhere: &[usize]) -> Vec<usize> {
     let mut out: Vec<usize> = anywhere.to_vec();
-    if !matches!(node.kind, NodeKind::Exit(_)) {
+    // A step whose `when` does not hold passes to its `next`, an exit step's too.
+    if !matches!(node.kind, NodeKind::Exit(_)) || node.when.is_some() {
         out.extend(step_index(Some(node.next)));
     }
     out.extend(node.routes.iter().filter_map(|r| step_index(r.goto)));

@@ -129,4 +129,7 @@ fn steps_a_lead_can_act_on_again_are_marked_reentrant() {
     // A campaign reply's target can be entered from anywhere, itself included.
     let replies = "replies:\n  - { if: reply.text == \"help\", goto: h }\nsteps:\n  - { id: a, send: { text: hi } }\n  - { id: w, wait: 1d }\n  - { id: h, send: { text: help }, next: end }\n";
     assert_eq!(reentrant(&format!("{head}{replies}")), ["h"]);
+    // An exit whose `when` does not hold passes to its `next`.
+    let exit = "steps:\n  - { id: r, send: { text: again } }\n  - { id: w, wait: 1d }\n  - { id: x, when: reply.text != null, exit: replied, next: r }\n";
+    assert_eq!(reentrant(&format!("{head}{exit}")), ["r"]);
 }

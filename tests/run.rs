@@ -226,6 +226,26 @@ fn a_removed_step_holding_leads_stops_the_run_unless_moved_says_where_they_go() 
 }
 
 #[test]
+fn leads_moved_back_to_a_step_they_acted_on_send_it_with_a_new_key() {
+    let v1 = "id: edit\nchannel: sms\ncontacts: { key: phone }\nsteps:\n  - id: hello\n    send: { text: \"hi\" }\n  - id: nap\n    wait: 3d\n  - id: bye\n    send: { text: \"bye\" }\n";
+    let dir = setup(&[("edit.yaml", v1), ("c.csv", CONTACTS)]);
+    let d = dir.path();
+    let run = ["run", "edit.yaml", "--contacts", "c.csv", "--db", "h.redb", "--once", "--outbox", "out.jsonl"];
+    assert!(herald(d, &run).status.success());
+    // `nap` removed, its leads sent back to `hello`, which they already sent.
+    let v2 = "id: edit\nchannel: sms\ncontacts: { key: phone }\nmoved:\n  nap: hello\nsteps:\n  - id: hello\n    send: { text: \"hi again\" }\n  - id: bye\n    send: { text: \"bye\" }\n";
+    std::fs::write(d.join("edit.yaml"), v2).unwrap();
+    let moved = herald(d, &run);
+    assert!(moved.status.success(), "{}", stderr(&moved));
+    let keys: Vec<String> = outbox(d)
+        .iter()
+        .filter(|a| a["contact"] == "+14155550101" && a["step"] == "hello")
+        .map(|a| a["key"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(keys, ["edit/+14155550101/hello/1", "edit/+14155550101/hello/2"]);
+}
+
+#[test]
 fn ingest_without_a_database_or_input_is_an_environment_error() {
     let dir = setup(&[("e.jsonl", "{}\n")]);
     let d = dir.path();

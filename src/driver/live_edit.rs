@@ -49,6 +49,8 @@ pub fn apply(store: &Store, graph: &Graph, pacer: &mut CampaignPacer, now: DateT
     for chunk in moved.chunks_mut(BATCH) {
         let mut batch = Batch::default();
         for (contact, lead, target) in chunk.iter_mut() {
+            // The target may be a step the lead acted on before: its keys go on from there.
+            lead.count_history(&store.history(&graph.id, &contact.key)?, &graph.id);
             let result = relocate(graph, pacer, lead, contact, *target, now);
             let first_seq = lead.seq - result.records.len() as u32;
             batch.history.push((graph.id.clone(), contact.key.clone(), first_seq, result.records));

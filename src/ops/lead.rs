@@ -9,7 +9,7 @@ use super::lifecycle::{end, put_campaign, withdraw};
 use super::{OpsError, say_out};
 use crate::contacts::Contact;
 use crate::diagnostic::closest;
-use crate::runtime::{Event, Lead, LeadStatus, Record};
+use crate::runtime::{Lead, LeadStatus};
 use crate::store::{Batch, CampaignRecord, CampaignStatus, Store};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,12 +51,7 @@ fn reset(store: &mut Store, record: CampaignRecord, contact: &Contact, lead: Lea
     let key = &contact.key;
     let mut fresh = Lead { seq: lead.seq, acts: lead.acts.clone(), ..Lead::new(key.clone(), Utc::now()) };
     // Every step may act again: its next action's key follows the ones already used there.
-    for (step, n) in used_attempts(&store.history(&campaign, key)?, &campaign, key) {
-        fresh.count_acts(&step, n);
-    }
-    if let Some(step) = &lead.step {
-        fresh.count_acts(step, lead.attempts);
-    }
+    fresh.count_history(&store.history(&campaign, key)?, &campaign);
     let done = withdraw(store, &campaign, Some(key))?;
     store.write(Batch { leads: vec![(campaign.clone(), fresh)], done, ..Batch::default() }, true)?;
     if record.status == CampaignStatus::Completed {
@@ -64,26 +59,6 @@ fn reset(store: &mut Store, record: CampaignRecord, contact: &Contact, lead: Lea
     }
     let was = describe(&lead);
     Ok(format!("reset lead `{key}` of `{campaign}`: was {was}, now pending (it starts again at the first step)"))
-}
-
-/// The highest attempt in the idempotency keys of the actions in a lead's history, per step.
-fn used_attempts(history: &[Record], campaign: &str, contact: &str) -> Vec<(String, u32)> {
-    let mut used: Vec<(String, u32)> = Vec::new();
-    for record in history {
-        let key = match &record.event {
-            Event::Send { key, .. } | Event::Call { key, .. } => key,
-            _ => continue,
-        };
-        let Some(rest) = key.strip_prefix(campaign).and_then(|r| r.strip_prefix('/')) else { continue };
-        let Some(rest) = rest.strip_prefix(contact).and_then(|r| r.strip_prefix('/')) else { continue };
-        let Some((step, attempt)) = rest.rsplit_once('/') else { continue };
-        let Ok(attempt) = attempt.parse::<u32>() else { continue };
-        match used.iter_mut().find(|(s, _)| s == step) {
-            Some((_, n)) => *n = (*n).max(attempt),
-            None => used.push((step.to_string(), attempt)),
-        }
-    }
-    used
 }
 
 fn complete(store: &mut Store, campaign: &str, mut lead: Lead) -> Result<String, OpsError> {

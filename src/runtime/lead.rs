@@ -189,6 +189,24 @@ impl Lead {
         }
     }
 
+    /// Counts the actions in the lead's `history` (by the attempt in their keys), so that the
+    /// next action on any of those steps gets a key after them: for a lead sent back to a step
+    /// it may have passed (`lead reset`, a live edit's `moved:`).
+    pub fn count_history(&mut self, history: &[Record], campaign: &str) {
+        for record in history {
+            let (Event::Send { key, .. } | Event::Call { key, .. }) = &record.event else { continue };
+            let Some(rest) = key.strip_prefix(campaign).and_then(|r| r.strip_prefix('/')) else { continue };
+            let Some(rest) = rest.strip_prefix(self.contact.as_str()).and_then(|r| r.strip_prefix('/')) else {
+                continue;
+            };
+            if let Some((step, attempt)) = rest.rsplit_once('/')
+                && let Ok(attempt) = attempt.parse::<u32>()
+            {
+                self.count_acts(step, attempt);
+            }
+        }
+    }
+
     /// Counts `n` actions already made on `step` (at least), so that the next one's key
     /// follows them: for a lead put back on a step, or to its start, by hand.
     pub fn count_acts(&mut self, step: &str, n: u32) {
