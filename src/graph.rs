@@ -76,12 +76,17 @@ impl Graph {
         self.index.get(step_id).copied()
     }
 
-    /// Sets `Node::reentrant`: the send and call steps in a strongly connected part of the
-    /// graph (or with an edge to themselves), where every campaign `replies:` route counts as an
-    /// edge from every step, since a reply may come wherever the lead is.
-    pub fn mark_reentrant(&mut self) {
-        let anywhere: Vec<usize> = self.replies.iter().filter_map(|r| step_index(r.goto)).collect();
-        let edges: Vec<Vec<usize>> = self.nodes.iter().map(|n| successors(n, &anywhere)).collect();
+    /// Sets `Node::reentrant` from the step graph's `edges` (those `check` analysed, indexed
+    /// like `nodes`): the send and call steps in a strongly connected part of it (or with an
+    /// edge to themselves), where every campaign `replies:` route counts as an edge from every
+    /// step, since a reply may come wherever the lead is.
+    pub fn mark_reentrant(&mut self, edges: &[Vec<usize>]) {
+        let anywhere: Vec<usize> = self
+            .replies
+            .iter()
+            .filter_map(|r| if let Some(Target::Step(id)) = r.goto { Some(id.index()) } else { None })
+            .collect();
+        let edges: Vec<Vec<usize>> = edges.iter().map(|e| [e.as_slice(), &anywhere].concat()).collect();
         let component = components(&edges);
         let mut size = vec![0usize; edges.len()];
         component.iter().for_each(|c| size[*c] += 1);
@@ -101,29 +106,6 @@ impl Graph {
             Target::End => "end",
         }
     }
-}
-
-fn step_index(target: Option<Target>) -> Option<usize> {
-    match target {
-        Some(Target::Step(id)) => Some(id.index()),
-        _ => None,
-    }
-}
-
-/// The steps a lead can go to from `node` (its own retries aside), `anywhere` included.
-fn successors(node: &Node, anywhere: &[usize]) -> Vec<usize> {
-    let mut out: Vec<usize> = anywhere.to_vec();
-    // A step whose `when` does not hold passes to its `next`, an exit step's too.
-    if !matches!(node.kind, NodeKind::Exit(_)) || node.when.is_some() {
-        out.extend(step_index(Some(node.next)));
-    }
-    out.extend(node.routes.iter().filter_map(|r| step_index(r.goto)));
-    match &node.kind {
-        NodeKind::Branch(routes) => out.extend(routes.iter().filter_map(|r| step_index(r.goto))),
-        NodeKind::Split(arms) => out.extend(arms.iter().filter_map(|a| step_index(Some(a.goto)))),
-        _ => {}
-    }
-    out
 }
 
 /// The strongly connected component of each node (Kosaraju, without recursion: a campaign

@@ -37,7 +37,7 @@ impl Checker<'_> {
         let contacts = self.contacts(campaign);
         let moved = self.moved(campaign, &index);
         let nodes: Option<Vec<Node>> = nodes.into_iter().collect();
-        let mut graph = Graph {
+        Some(Graph {
             id: campaign.id.as_ref().map(|i| i.value.clone()).unwrap_or_else(|| self.file_stem()),
             name: campaign.name.as_ref().map(|n| n.value.clone()).unwrap_or_else(|| self.file_stem()),
             description: campaign.description.as_ref().map(|d| d.value.clone()),
@@ -56,9 +56,7 @@ impl Checker<'_> {
             vars: campaign.vars.iter().map(|v| v.value.clone()).collect(),
             moved: moved?,
             templates: std::mem::take(&mut self.templates),
-        };
-        graph.mark_reentrant();
-        Some(graph)
+        })
     }
 
     fn file_stem(&self) -> String {

@@ -11,7 +11,8 @@ use crate::graph::Graph;
 use crate::source::Span;
 use crate::syntax::{Action, Campaign, Route, Step};
 
-pub(super) fn analyse(checker: &mut Checker<'_>, campaign: &Campaign, graph: Option<&Graph>) {
+/// Returns the step graph's edges (step index to step index) that it analysed.
+pub(super) fn analyse(checker: &mut Checker<'_>, campaign: &Campaign, graph: Option<&Graph>) -> Vec<Vec<usize>> {
     let index = ids(checker, campaign);
     for (i, step) in campaign.steps.iter().enumerate() {
         else_routes(checker, step);
@@ -23,6 +24,7 @@ pub(super) fn analyse(checker: &mut Checker<'_>, campaign: &Campaign, graph: Opt
     unreachable(checker, campaign, &edges, &index);
     instant_cycles(checker, campaign, &edges);
     unset_variables(checker, campaign);
+    edges
 }
 
 fn ids(checker: &mut Checker<'_>, campaign: &Campaign) -> HashMap<String, usize> {

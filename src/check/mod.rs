@@ -48,9 +48,12 @@ pub fn check(
     diagnostics: &mut Diagnostics,
 ) -> Option<Graph> {
     let mut checker = Checker::new(file, campaign, options, diagnostics);
-    let graph = checker.build(campaign);
+    let mut graph = checker.build(campaign);
     let had_errors = checker.diagnostics.has_errors();
-    flow::analyse(&mut checker, campaign, graph.as_ref());
+    let edges = flow::analyse(&mut checker, campaign, graph.as_ref());
+    if let Some(graph) = graph.as_mut() {
+        graph.mark_reentrant(&edges);
+    }
     graph.filter(|_| !had_errors)
 }
 
