@@ -39,6 +39,7 @@ pub mod fields;
 pub mod fxhash;
 pub mod graph;
 pub mod ops;
+pub mod phone;
 pub mod runtime;
 pub mod schema;
 pub mod short;

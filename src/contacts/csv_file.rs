@@ -1,0 +1,217 @@
+//! Reading a contacts CSV: the BOM, quotes that are never closed (reported with the line they
+//! opened on), each record's first line, and errors with their line.
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::Path;
+
+use super::ImportError;
+
+/// A quoted field longer than this is taken for a quote that is never closed (instead of
+/// reading the rest of the file into one cell).
+pub(super) const MAX_QUOTED: u64 = 1 << 20;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum QuoteState {
+    /// Between records: `\r` and `\n` here are blank lines, which `csv_core` skips.
+    RecordStart,
+    FieldStart,
+    Unquoted,
+    Quoted,
+    /// A `"` inside a quoted field: the end of the field, or the first half of `""`.
+    QuoteInQuoted,
+}
+
+/// Passes the file through to the CSV reader, minus a UTF-8 BOM, following records and quoting
+/// the way `csv_core` does (a `"` opens a quoted field only as a field's first byte; blank lines
+/// between records are skipped), so that a quote that is never closed can be reported with the
+/// line it opened on (`csv` itself reads such a field to the end of the file without
+/// complaint), and so that each record's first line is known: `csv` gives the position where
+/// reading began, before any blank lines it skipped.
+pub(super) struct QuoteTracker<R> {
+    inner: R,
+    pub(super) state: QuoteState,
+    /// The line being read (1-based, counting `\n` like `csv_core`).
+    pub(super) line: u64,
+    /// Where the current quoted field opened, and how long it is so far.
+    pub(super) opened: u64,
+    pub(super) quoted: u64,
+    /// Bytes passed on.
+    total: u64,
+    /// The first line of each record read ahead of the CSV reader (at most a buffer's worth).
+    pub(super) starts: VecDeque<u64>,
+    /// The end of the file came inside a quoted field opened on this line.
+    unclosed: Option<u64>,
+    /// A quoted field opened on this line grew past `MAX_QUOTED`; reading stopped.
+    overlong: Option<u64>,
+}
+
+impl<R: BufRead> QuoteTracker<R> {
+    pub(super) fn new(mut inner: R) -> io::Result<QuoteTracker<R>> {
+        if inner.fill_buf()?.starts_with(b"\xEF\xBB\xBF") {
+            inner.consume(3);
+        }
+        Ok(QuoteTracker {
+            inner,
+            state: QuoteState::RecordStart,
+            line: 1,
+            opened: 0,
+            quoted: 0,
+            total: 0,
+            starts: VecDeque::new(),
+            unclosed: None,
+            overlong: None,
+        })
+    }
+}
+
+impl<R: Read> Read for QuoteTracker<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if let Some(line) = self.overlong {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, format!("unclosed quote on line {line}")));
+        }
+        let n = self.inner.read(buf)?;
+        if n == 0 {
+            if self.state == QuoteState::Quoted {
+                self.unclosed = Some(self.opened);
+            }
+            return Ok(0);
+        }
+        let mut at = 0;
+        while at < n {
+            // Outside quotes, a run of bytes up to the next `\n`, `\r` or `"` changes nothing
+            // but the state its last byte leaves (most of a file is such runs).
+            if matches!(self.state, QuoteState::RecordStart | QuoteState::FieldStart | QuoteState::Unquoted) {
+                let run = buf[at..n].iter().position(|&b| matches!(b, b'\n' | b'\r' | b'"')).unwrap_or(n - at);
+                if run > 0 {
+                    if self.state == QuoteState::RecordStart {
+                        self.starts.push_back(self.line);
+                    }
+                    at += run;
+                    self.state = if buf[at - 1] == b',' { QuoteState::FieldStart } else { QuoteState::Unquoted };
+                    continue;
+                }
+            }
+            let b = buf[at];
+            at += 1;
+            let terminator = matches!(b, b'\n' | b'\r');
+            if self.state == QuoteState::RecordStart && !terminator {
+                self.starts.push_back(self.line);
+                self.state = QuoteState::FieldStart;
+            }
+            self.state = match (self.state, b) {
+                (QuoteState::FieldStart, b'"') => {
+                    self.opened = self.line;
+                    self.quoted = 0;
+                    QuoteState::Quoted
+                }
+                (QuoteState::Quoted, b'"') => QuoteState::QuoteInQuoted,
+                (QuoteState::Quoted, _) => {
+                    self.quoted += 1;
+                    QuoteState::Quoted
+                }
+                (QuoteState::QuoteInQuoted, b'"') => QuoteState::Quoted,
+                (_, _) if terminator => QuoteState::RecordStart,
+                (_, b',') => QuoteState::FieldStart,
+                (_, _) => QuoteState::Unquoted,
+            };
+            if b == b'\n' {
+                self.line += 1;
+            }
+        }
+        if self.state == QuoteState::Quoted && self.quoted > MAX_QUOTED {
+            self.overlong = Some(self.opened);
+            return Err(io::Error::new(io::ErrorKind::InvalidData, format!("unclosed quote on line {}", self.opened)));
+        }
+        self.total += n as u64;
+        Ok(n)
+    }
+}
+
+pub(super) type CsvReader = csv::Reader<QuoteTracker<BufReader<File>>>;
+
+pub(super) fn unclosed_detail() -> String {
+    "a quoted field opened on this line is never closed (unbalanced `\"`)".to_string()
+}
+
+/// The file's CSV reader, positioned after the header, and the header's names.
+pub(super) fn open_csv(path: &Path) -> Result<(CsvReader, Vec<String>), ImportError> {
+    let open_error = |source| ImportError::Open { path: path.to_path_buf(), source };
+    let file = File::open(path).map_err(open_error)?;
+    let tracker = QuoteTracker::new(BufReader::with_capacity(64 * 1024, file)).map_err(open_error)?;
+    let mut reader =
+        csv::ReaderBuilder::new().has_headers(false).flexible(true).buffer_capacity(64 * 1024).from_reader(tracker);
+    let mut header = csv::StringRecord::new();
+    match reader.read_record(&mut header) {
+        Ok(true) => {}
+        Ok(false) => {
+            return Err(ImportError::Malformed {
+                path: path.to_path_buf(),
+                line: 1,
+                detail: "the file is empty; a header row naming the columns is expected".to_string(),
+            });
+        }
+        Err(e) => return Err(csv_error(path, &mut reader, e)),
+    }
+    let line = record_line(&mut reader, &header);
+    if let Some(line) = unclosed_in_last(&reader) {
+        return Err(ImportError::Malformed { path: path.to_path_buf(), line, detail: unclosed_detail() });
+    }
+    let columns: Vec<String> =
+        header.iter().map(|name| name.trim_start_matches('\u{feff}').trim().to_string()).collect();
+    for (i, name) in columns.iter().enumerate() {
+        if !name.is_empty() && columns[..i].contains(name) {
+            return Err(ImportError::Malformed {
+                path: path.to_path_buf(),
+                line,
+                detail: format!("the header names the column `{name}` more than once"),
+            });
+        }
+    }
+    Ok((reader, columns))
+}
+
+/// The line of a never-closed quote, when the record just read is the one it swallowed (the
+/// last one: it runs to the end of the file).
+pub(super) fn unclosed_in_last(reader: &CsvReader) -> Option<u64> {
+    let tracker = reader.get_ref();
+    tracker.unclosed.filter(|_| reader.position().byte() >= tracker.total)
+}
+
+/// The first line of the record just read: `csv` gives where reading began, before any blank
+/// lines; the tracker saw where the record itself began.
+pub(super) fn record_line(reader: &mut CsvReader, record: &csv::StringRecord) -> u64 {
+    let began = record.position().map_or_else(|| reader.position().line(), |p| p.line());
+    match reader.get_mut().starts.pop_front() {
+        Some(line) if line >= began => line,
+        _ => began,
+    }
+}
+
+pub(super) fn csv_error(path: &Path, reader: &mut CsvReader, error: csv::Error) -> ImportError {
+    let path = path.to_path_buf();
+    if let Some(line) = reader.get_ref().overlong {
+        return ImportError::Malformed { path, line, detail: unclosed_detail() };
+    }
+    let fallback_line = reader.position().line();
+    let detail = error.to_string();
+    match error.into_kind() {
+        csv::ErrorKind::Io(source) => ImportError::Open { path, source },
+        csv::ErrorKind::Utf8 { pos, err } => ImportError::Malformed {
+            path,
+            line: {
+                let began = pos.map_or(fallback_line, |p| p.line());
+                reader.get_ref().starts.front().copied().filter(|line| *line >= began).unwrap_or(began)
+            },
+            detail: format!("cell {} is not valid UTF-8 (save the file as UTF-8)", err.field() + 1),
+        },
+        _ => ImportError::Malformed { path, line: fallback_line, detail },
+    }
+}
+
+/// The header of a contacts CSV (BOM stripped, names trimmed), for `validate` and `simulate`
+/// to check `contact.<column>` names.
+pub fn read_header(path: &Path) -> Result<Vec<String>, ImportError> {
+    open_csv(path).map(|(_, columns)| columns)
+}
