@@ -79,6 +79,9 @@ enum Command {
         seed: u64,
         #[arg(long, value_enum, default_value_t = SimFormat::Timeline)]
         format: SimFormat,
+        /// Write every row skipped for a problem to this CSV (its columns, then line, column, value, reason)
+        #[arg(long)]
+        rejects: Option<PathBuf>,
     },
     /// Import contacts, start the campaigns and run them on the real clock until every lead is final
     Run {
@@ -94,6 +97,10 @@ enum Command {
         /// Append the `log` channel's lines to this file instead of stdout
         #[arg(long)]
         outbox: Option<PathBuf>,
+        /// Write every contacts row skipped for a problem to this CSV (with several campaigns,
+        /// one file each: rejects.<campaign>.csv)
+        #[arg(long)]
+        rejects: Option<PathBuf>,
     },
     /// Run campaign tests (`*.test.yaml`, directories recursively) on a virtual clock
     Test {
@@ -172,12 +179,12 @@ pub fn run() -> ExitCode {
         }
         Command::Graph { file, format, contacts } => graph(file, format, contacts),
         Command::Schema => print(&schema::render()).map(|()| ExitCode::SUCCESS),
-        Command::Simulate { file, contacts, responses, start, until, seed, format } => {
-            let args = simulate::Args { file, contacts, responses, start, until, seed, format, db: cli.db };
+        Command::Simulate { file, contacts, responses, start, until, seed, format, rejects } => {
+            let args = simulate::Args { file, contacts, responses, start, until, seed, format, db: cli.db, rejects };
             Ok(simulate::command(args))
         }
-        Command::Run { files, contacts, once, outbox } => {
-            Ok(crate::driver::run::command(crate::driver::run::Args { files, contacts, db, once, outbox }))
+        Command::Run { files, contacts, once, outbox, rejects } => {
+            Ok(crate::driver::run::command(crate::driver::run::Args { files, contacts, db, once, outbox, rejects }))
         }
         Command::Test { paths, format } => crate::test_runner::command(paths, format, color()),
         Command::Status { campaign, format } => {

@@ -88,6 +88,10 @@ impl Rejects {
         self.writer.write_record(record).map_err(|e| self.error(e.into()))
     }
 
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// Makes the file, and says how many rows it has.
     pub fn finish(mut self) -> Result<u64, RejectsError> {
         self.writer.flush().map_err(|e| self.error(e))?;

@@ -128,6 +128,10 @@ pub(super) fn read(
 ) -> Result<ImportReport, SimulateError> {
     let graph = sim.graph;
     let importer = Importer::open(&sim.contacts, ImportSettings::of(graph, sim.start))?;
+    let mut rejects = sim.rejects.lock().ok().and_then(|mut r| r.take());
+    if let Some(rejects) = &mut rejects {
+        rejects.header(importer.columns())?;
+    }
     let suppressions = sim.store.has_suppressions()?;
     let known = |key: &str| -> Result<bool, SimulateError> { Ok(resumed && sim.store.has_lead(&graph.id, key)?) };
     let mut report = ImportReport::default();
@@ -135,6 +139,9 @@ pub(super) fn read(
     for row in importer {
         let row = row?;
         report.record(&row);
+        if let Some(rejects) = &mut rejects {
+            rejects.write(&row)?;
+        }
         let item = match row {
             Row::Contact(contact) if suppressions && sim.store.is_suppressed(&contact.key)? => {
                 Item::Skip(contact.key, "suppressed")
@@ -158,6 +165,11 @@ pub(super) fn read(
     }
     if !chunk.is_empty() {
         send(chunk)?;
+    }
+    if let Some(rejects) = rejects {
+        let path = rejects.path().to_path_buf();
+        let rows = rejects.finish()?;
+        crate::say!("rejects: {rows} rows written to {}", path.display());
     }
     Ok(report)
 }

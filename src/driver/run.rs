@@ -34,6 +34,8 @@ pub struct Args {
     pub db: PathBuf,
     pub once: bool,
     pub outbox: Option<PathBuf>,
+    /// `--rejects FILE`: the rows each campaign's import skipped for a problem.
+    pub rejects: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +46,8 @@ pub enum RunError {
     Channel(#[from] crate::channel::ChannelError),
     #[error(transparent)]
     Import(#[from] crate::contacts::ImportError),
+    #[error(transparent)]
+    Rejects(#[from] crate::contacts::RejectsError),
     #[error("{0}")]
     Content(String),
 }
@@ -215,8 +219,11 @@ impl Runner<'_, '_> {
         let now = self.clock.now();
         self.start(now)?;
         if let Some(contacts) = &args.contacts {
+            let several = self.campaigns.len() > 1;
             for i in 0..self.campaigns.len() {
-                self.import(i, contacts, now)?;
+                let rejects =
+                    args.rejects.as_deref().map(|path| rejects_path(path, &self.campaigns[i].graph.id, several));
+                self.import(i, contacts, rejects.as_deref(), now)?;
             }
         }
         self.reoffer()?;
@@ -313,7 +320,13 @@ impl Runner<'_, '_> {
     }
 
     /// Adds the CSV's new contacts to a campaign as leads due now (advanced by the first page).
-    fn import(&mut self, i: usize, path: &std::path::Path, now: DateTime<Utc>) -> Result<(), RunError> {
+    fn import(
+        &mut self,
+        i: usize,
+        path: &std::path::Path,
+        rejects: Option<&std::path::Path>,
+        now: DateTime<Utc>,
+    ) -> Result<(), RunError> {
         let live = &mut self.campaigns[i];
         if !live.active() {
             return Ok(());
@@ -323,10 +336,18 @@ impl Runner<'_, '_> {
         let suppressions = self.store.has_suppressions()?;
         let mut report = crate::contacts::ImportReport::default();
         let mut batch = Batch::default();
-        let mut added = 0;
-        for row in Importer::open(path, settings)? {
+        let (mut added, mut updated) = (0, 0);
+        let importer = Importer::open(path, settings)?;
+        let mut rejects = rejects.map(crate::contacts::Rejects::create).transpose()?;
+        if let Some(rejects) = &mut rejects {
+            rejects.header(importer.columns())?;
+        }
+        for row in importer {
             let row = row?;
             report.record(&row);
+            if let Some(rejects) = &mut rejects {
+                rejects.write(&row)?;
+            }
             let (contact, lead, record) = match row {
                 Row::Contact(contact) if suppressions && self.store.is_suppressed(&contact.key)? => {
                     skipped(Contact { key: contact.key, ..Contact::default() }, "suppressed", now)
@@ -342,11 +363,20 @@ impl Runner<'_, '_> {
             };
             batch.contacts.push(&graph.id, &contact, &lead, record.as_slice());
             if batch.contacts.len() >= IMPORT_BATCH {
-                added += self.store.write(std::mem::take(&mut batch), true)?.new_contacts;
+                let written = self.store.write(std::mem::take(&mut batch), true)?;
+                (added, updated) = (added + written.new_contacts, updated + written.updated_contacts);
             }
         }
-        added += self.store.write(batch, true)?.new_contacts;
-        crate::say!("run: {}: contacts: {report}; {added} new leads", graph.id);
+        let written = self.store.write(batch, true)?;
+        (added, updated) = (added + written.new_contacts, updated + written.updated_contacts);
+        crate::say!("run: {}: contacts: {report}; {added} new leads, {updated} updated", graph.id);
+        for line in report.details() {
+            crate::say!("{line}");
+        }
+        if let Some(rejects) = rejects {
+            let path = rejects.path().to_path_buf();
+            crate::say!("run: {}: rejects: {} rows written to {}", graph.id, rejects.finish()?, path.display());
+        }
         Ok(())
     }
 
@@ -503,4 +533,18 @@ fn apply_effect(effect: Effect, lead: &mut Lead, now: DateTime<Utc>, batch: &mut
         }
         Effect::Suppress(address) => batch.suppress.push(address),
     }
+}
+
+/// Where a campaign's rejects go: `path` itself, or with several campaigns `path` with the
+/// campaign's id before its extension (`rejects.csv` -> `rejects.welcome.csv`).
+fn rejects_path(path: &std::path::Path, campaign: &str, several: bool) -> PathBuf {
+    if !several {
+        return path.to_path_buf();
+    }
+    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = match path.extension() {
+        Some(ext) => format!("{stem}.{campaign}.{}", ext.to_string_lossy()),
+        None => format!("{stem}.{campaign}"),
+    };
+    path.with_file_name(name)
 }

@@ -43,6 +43,8 @@ pub struct Simulation<'a> {
     /// Inputs every imported lead receives at the given times (`herald test`'s scripted
     /// events); empty for `simulate`.
     pub inject: Vec<(DateTime<Utc>, Input)>,
+    /// `--rejects FILE`: every row skipped for a problem, written as the CSV is read.
+    pub rejects: std::sync::Mutex<Option<crate::contacts::Rejects>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +53,8 @@ pub enum SimulateError {
     Import(#[from] crate::contacts::ImportError),
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Rejects(#[from] crate::contacts::RejectsError),
     #[error("cannot write the output: {0}")]
     Output(#[from] std::io::Error),
     #[error("lead {0} did not move at {1}: this is a bug in herald, please report it")]
@@ -339,6 +343,7 @@ pub struct Args {
     pub seed: u64,
     pub format: SimFormat,
     pub db: Option<PathBuf>,
+    pub rejects: Option<PathBuf>,
 }
 
 /// Check the campaign against the CSV's columns, simulate, print. Exit 1 when the campaign,
@@ -396,7 +401,12 @@ pub fn command(args: Args) -> std::process::ExitCode {
         Ok(store) => store,
         Err(error) => return fail(2, error.to_string()),
     };
+    let rejects = match args.rejects.as_deref().map(crate::contacts::Rejects::create).transpose() {
+        Ok(rejects) => std::sync::Mutex::new(rejects),
+        Err(error) => return fail(2, error.to_string()),
+    };
     let simulation = Simulation {
+        rejects,
         graph: &graph,
         contacts: args.contacts,
         responses,
@@ -433,6 +443,9 @@ pub fn command(args: Args) -> std::process::ExitCode {
     }
     if args.format != SimFormat::Summary {
         crate::say!("contacts: {}", outcome.import);
+    }
+    for line in outcome.import.details() {
+        crate::say!("{line}");
     }
     ExitCode::SUCCESS
 }

@@ -162,6 +162,8 @@ impl Batch {
 pub struct WriteSummary {
     /// Contacts of `Batch::contacts` that were new (the others already had a lead).
     pub new_contacts: usize,
+    /// Contacts that had a lead already and whose fields changed.
+    pub updated_contacts: usize,
 }
 
 /// What the driver needs from storage; `Store` is the redb implementation.
@@ -292,7 +294,7 @@ impl Store {
             }
         }
         let mut history = append_history(p, &txn, &batch.history)?;
-        let new_contacts = put_leads(p, &txn, &mut batch.contacts, &batch.leads, &mut history)?;
+        let (new_contacts, updated_contacts) = put_leads(p, &txn, &mut batch.contacts, &batch.leads, &mut history)?;
         link_history(p, &txn, history)?;
         if !batch.outbox.is_empty() || !batch.done.is_empty() {
             let mut outbox = txn.open_table(OUTBOX).at(p)?;
@@ -315,7 +317,7 @@ impl Store {
             remove_lead(p, &txn, campaign, contact)?;
         }
         txn.commit().at(p)?;
-        Ok(WriteSummary { new_contacts })
+        Ok(WriteSummary { new_contacts, updated_contacts })
     }
 
     /// Writes the history block of new leads now, so that their rows may be stored later, in

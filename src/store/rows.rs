@@ -56,6 +56,17 @@ pub fn encode(contact: &[u8], own: &[u8], lead: &Lead, history: impl IntoIterato
     out
 }
 
+/// The row `bytes` with `contact` in place of its own: cursor, lead and history as they were.
+pub fn with_contact(bytes: &[u8], contact: &[u8]) -> Result<Vec<u8>, String> {
+    let (header, rest) = bytes.split_first_chunk::<HEADER>().ok_or("too short")?;
+    let (_, after) = split_counted(rest).ok_or("contact cut short")?;
+    let mut out = Vec::with_capacity(bytes.len() + contact.len());
+    out.extend_from_slice(header);
+    counted(&mut out, |out| out.extend_from_slice(contact));
+    out.extend_from_slice(after);
+    Ok(out)
+}
+
 /// Appends a row: header, counted contact, counted lead, counted own history.
 fn write(out: &mut Vec<u8>, lead: &Lead, contact: impl FnOnce(&mut Vec<u8>), own: impl FnOnce(&mut Vec<u8>)) {
     let wake = due_wake(lead);

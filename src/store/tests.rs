@@ -106,7 +106,7 @@ fn every_table_round_trips_through_a_reopen() {
             suppress: vec!["+15550009".into()],
             ..Batch::default()
         };
-        assert_eq!(store.write(batch, true).unwrap(), WriteSummary { new_contacts: 1 });
+        assert_eq!(store.write(batch, true).unwrap(), WriteSummary { new_contacts: 1, updated_contacts: 0 });
     }
     let store = Store::open(&path).unwrap();
     assert_eq!(store.campaign("c").unwrap(), Some(campaign.clone()));

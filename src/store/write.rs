@@ -9,7 +9,7 @@ use redb::ReadableTable;
 
 use super::rows::{self, NewLeads, RowView, Wake, due_wake};
 use super::{At, DUE, FORMAT_BLOCK, FORMAT_RECORDS, HISTORY, LEADS, StoreError, classify, corrupt, internal, records};
-use crate::runtime::{Lead, Record};
+use crate::runtime::{Lead, LeadStatus, Record};
 
 pub(super) type DueKey<'a> = (&'a str, i64, u32, &'a str);
 
@@ -108,9 +108,9 @@ pub(super) fn put_leads<'a>(
     contacts: &'a mut NewLeads,
     leads: &'a [(String, Lead)],
     history: &mut NewHistory<'a>,
-) -> Result<usize, StoreError> {
+) -> Result<(usize, usize), StoreError> {
     if contacts.is_empty() && leads.is_empty() {
-        return Ok(0);
+        return Ok((0, 0));
     }
     // The rows refer to their history block by the id it will have; it is written only if a
     // row is (a batch of contacts already imported writes nothing).
@@ -125,6 +125,7 @@ pub(super) fn put_leads<'a>(
     // (due key, +1 added / -1 removed): netted per key, since a lead may change twice in a batch.
     let mut moves: Vec<(DueKey, i8)> = Vec::with_capacity(2 * leads.len() + contacts.len());
     let mut new_contacts = 0;
+    let mut updated = 0;
     let mut sorted: Vec<(&str, &str, &[u8])> = contacts.iter().collect();
     // Stable: of two rows for one contact, the first pushed wins.
     sorted.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
@@ -146,7 +147,10 @@ pub(super) fn put_leads<'a>(
             None => false,
         };
         if bounded && (next.0.as_str(), next.1.as_str()) == (campaign, key) {
-            // The contact has a lead already: it stays as it was, with its history.
+            // The contact has a lead already: it keeps its cursor and history, and takes the
+            // row's fields when they changed (a re-import with a new name or date).
+            drop(cursor);
+            updated += update_contact(p, &mut table, campaign, key, rest[0].2)?;
             rest = &rest[1..];
             continue;
         }
@@ -189,7 +193,34 @@ pub(super) fn put_leads<'a>(
         }
     }
     apply_moves(p, txn, moves)?;
-    Ok(new_contacts)
+    Ok((new_contacts, updated))
+}
+
+/// Gives the stored lead of `key` the contact of `row` (a lead row made for a re-imported
+/// contact), when that is a contact (not a skipped row) with other fields than the stored one.
+/// Returns 1 when it did.
+fn update_contact(
+    p: &Path,
+    table: &mut redb::Table<(&str, &str), &[u8]>,
+    campaign: &str,
+    key: &str,
+    row: &[u8],
+) -> Result<usize, StoreError> {
+    let new = RowView::parse(row).map_err(|e| internal(format!("new lead row {key}: {e}")))?;
+    if new.status == LeadStatus::Skipped {
+        return Ok(0);
+    }
+    let Some(mut stored) = table.get_mut((campaign, key)).at(p)? else { return Ok(0) };
+    let replaced = {
+        let old = stored.value();
+        let view = RowView::parse(old).map_err(|e| corrupt(p, format!("lead row {key}: {e}")))?;
+        if view.contact == new.contact || view.status == LeadStatus::Skipped {
+            return Ok(0);
+        }
+        rows::with_contact(old, new.contact).map_err(|e| corrupt(p, format!("lead row {key}: {e}")))?
+    };
+    stored.insert(replaced.as_slice()).at(p)?;
+    Ok(1)
 }
 
 /// Upserts a lead, keeping the contact and history of its row and listing `new_history`;

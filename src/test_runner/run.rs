@@ -54,6 +54,7 @@ pub fn run_case(
     let db = dir.path().join("test.redb");
     let store = Store::open(&db).map_err(|e| e.to_string())?;
     let simulation = Simulation {
+        rejects: std::sync::Mutex::new(None),
         graph,
         contacts: csv_path,
         responses,

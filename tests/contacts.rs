@@ -1,0 +1,127 @@
+//! Contacts end to end through the binary: numbers normalised as libphonenumber does, every
+//! skipped row explained (report, `--rejects`, `validate --contacts`), and a re-import that
+//! updates the fields of known contacts without moving their leads.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+const GREET: &str = "\
+id: greet
+channel: sms
+contacts:
+  key: phone
+  fields: { name: string, visit: date }
+steps:
+  - id: hello
+    send: { text: \"Hi {{ contact.name }}\" }
+  - id: pause
+    wait: 2s
+  - id: bye
+    send: { text: \"Bye {{ contact.name }}, see you {{ contact.visit }}\" }
+";
+
+fn herald(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_herald")).current_dir(dir).args(args).output().unwrap()
+}
+
+fn setup(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in files {
+        std::fs::write(dir.path().join(name), text).unwrap();
+    }
+    dir
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The outbox's lines as (contact, text).
+fn sent(dir: &Path) -> Vec<(String, String)> {
+    let outbox = std::fs::read_to_string(dir.join("out.jsonl")).unwrap_or_default();
+    outbox
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .map(|v| (v["contact"].as_str().unwrap_or("").to_string(), v["text"].as_str().unwrap_or("").to_string()))
+        .collect()
+}
+
+#[test]
+fn a_reimport_updates_fields_and_later_messages_use_them() {
+    let dir = setup(&[
+        ("greet.yaml", GREET),
+        ("c.csv", "phone,name,visit\n+14155550101,Ada,2026-03-10\n(415) 555-0102,Bo,2026-03-11\n"),
+    ]);
+    let run = |csv: &str| {
+        herald(
+            dir.path(),
+            &["--db", "h.redb", "run", "greet.yaml", "--contacts", csv, "--outbox", "out.jsonl", "--once"],
+        )
+    };
+    let first = run("c.csv");
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    assert_eq!(sent(dir.path()), [("+14155550101".into(), "Hi Ada".into()), ("+14155550102".into(), "Hi Bo".into())]);
+    // Ada is renamed and her visit moves; Bo's row is written another way, unchanged.
+    std::fs::write(
+        dir.path().join("c.csv"),
+        "phone,name,visit\n+14155550101,Adaline,2026-03-12\n415-555-0102,Bo,2026-03-11\n",
+    )
+    .unwrap();
+    let again = run("c.csv");
+    assert!(again.status.success(), "{}", text(&again.stderr));
+    assert!(text(&again.stderr).contains("0 new leads, 1 updated"), "{}", text(&again.stderr));
+    assert_eq!(sent(dir.path()).len(), 2, "nobody is greeted twice");
+    std::thread::sleep(std::time::Duration::from_millis(2_100));
+    let last = herald(dir.path(), &["--db", "h.redb", "run", "greet.yaml", "--outbox", "out.jsonl", "--once"]);
+    assert!(last.status.success(), "{}", text(&last.stderr));
+    let byes: Vec<String> = sent(dir.path()).into_iter().skip(2).map(|(_, t)| t).collect();
+    assert_eq!(byes, ["Bye Adaline, see you 2026-03-12", "Bye Bo, see you 2026-03-11"]);
+}
+
+#[test]
+fn numbers_with_a_country_code_are_never_changed_into_other_numbers() {
+    let csv = "phone,name,visit,region\n+4917612345678,Jonas,,\n0049 160 12345678,Lena,,\n+5511912345804,Ana,,\n+8613812345678,Wei,,\n07911 123456,Amy,,GB\n(415) 555-0102,Bo,,\n";
+    let dir = setup(&[("greet.yaml", GREET), ("c.csv", csv)]);
+    let out = herald(
+        dir.path(),
+        &["--db", "h.redb", "run", "greet.yaml", "--contacts", "c.csv", "--outbox", "out.jsonl", "--once"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let mut to: Vec<String> = sent(dir.path()).into_iter().map(|(c, _)| c).collect();
+    to.sort();
+    assert_eq!(
+        to,
+        ["+14155550102", "+447911123456", "+4916012345678", "+4917612345678", "+5511912345804", "+8613812345678"]
+    );
+}
+
+const BAD: &str = "phone,name,visit,timezone\n+14155550101,Ada,2026-03-10,America/New_York\n+14155550102,Bo,03/10/2026,\n+14155550103,Cy,2026-03-10,PST\n+1415555010,Di,2026-03-10,\n+14155550101,Eve,2026-03-10,\n";
+
+#[test]
+fn skipped_rows_are_listed_with_line_column_value_and_reason_and_written_to_rejects() {
+    let dir = setup(&[("greet.yaml", GREET), ("c.csv", BAD)]);
+    let out = herald(
+        dir.path(),
+        &["simulate", "greet.yaml", "--contacts", "c.csv", "--rejects", "bad.csv", "--format", "summary"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    for line in [
+        r#"line 3: column visit: "03/10/2026" is not a date (expected 2026-03-10)"#,
+        r#"line 4: column timezone: "PST" is not an IANA time zone name (did you mean America/Los_Angeles?)"#,
+        r#"line 5: column phone: "+1415555010" is not a valid number in US"#,
+        "line 6: duplicates line 2 (the same phone +14155550101)",
+        "rejects: 4 rows written to bad.csv",
+    ] {
+        assert!(err.contains(line), "{line:?} not in:\n{err}");
+    }
+    let rejects = std::fs::read_to_string(dir.path().join("bad.csv")).unwrap();
+    let mut lines = rejects.lines();
+    assert_eq!(lines.next(), Some("phone,name,visit,timezone,line,column,value,reason"));
+    assert_eq!(lines.next(), Some("+14155550102,Bo,03/10/2026,,3,visit,03/10/2026,invalid_field"));
+    assert_eq!(lines.count(), 3);
+    // The contacts file itself is never a rejects file's target.
+    let refused = herald(dir.path(), &["simulate", "greet.yaml", "--contacts", "c.csv", "--rejects", "c.csv"]);
+    assert_eq!(refused.status.code(), Some(2), "{}", text(&refused.stderr));
+    assert_eq!(std::fs::read_to_string(dir.path().join("c.csv")).unwrap(), BAD);
+}
