@@ -282,6 +282,9 @@ impl<'a> Machine<'a> {
     fn event(&mut self, name: String, vars: serde_json::Map<String, serde_json::Value>) {
         self.record(Event::Event { name: Text::new(&name) });
         self.lead.vars.extend(vars);
+        if self.graph.events.binary_search(&name).is_ok() {
+            self.lead.note_event(&name, self.now);
+        }
         if self.stopped() {
             return;
         }
@@ -292,7 +295,28 @@ impl<'a> Machine<'a> {
             let node = self.graph.node(id);
             let target = self.route(&node.routes, node.next).unwrap_or(node.next);
             self.go(target);
+            return;
         }
+        self.until_met();
+    }
+
+    /// A lead waiting to retry a step whose retry `until` an event has just made true stops
+    /// retrying: the step's routes run with the last outcome, else it carries on to `next`
+    /// (the retries' purpose is met, so it does not fail).
+    fn until_met(&mut self) {
+        let Some(id) = self.current() else { return };
+        // `Park::Act` after a try is a retry wait (or its window deferral); before one, it is not.
+        if self.lead.park != Park::Act || self.lead.attempts == 0 {
+            return;
+        }
+        let node = self.graph.node(id);
+        let Some(until) = node.retry.as_ref().and_then(|policy| policy.until.as_ref()) else { return };
+        if !self.holds("until", until) {
+            return;
+        }
+        self.lead.timer = None;
+        let target = self.route(&node.routes, node.next).unwrap_or(node.next);
+        self.go(target);
     }
 
     fn call_outcome(&mut self, status: Text, duration: Option<f64>, vars: serde_json::Map<String, serde_json::Value>) {
