@@ -427,6 +427,10 @@ impl<'a> Typer<'a> {
             (Type::Number, Type::String) | (Type::String, Type::Number) => {
                 "turn text into a number with `number(…)`, or quote the number to compare text"
             }
+            // `events.activated == true`: the event's time is what the path holds.
+            (Type::DateTime, Type::Bool) | (Type::Bool, Type::DateTime) => {
+                "a datetime is never true or false: `!= null` tests that it is set (`events.activated != null`)"
+            }
             _ => "compare values of the same kind",
         };
         self.mismatch(
