@@ -181,7 +181,7 @@ impl<'a> Machine<'a> {
         self.lead.seq += 1;
     }
 
-    fn current(&self) -> Option<StateId> {
+    pub(super) fn current(&self) -> Option<StateId> {
         self.lead.step.as_deref().and_then(|s| self.graph.state(s))
     }
 
@@ -300,25 +300,6 @@ impl<'a> Machine<'a> {
         self.until_met();
     }
 
-    /// A lead waiting to retry a step whose retry `until` an event has just made true stops
-    /// retrying: the step's routes run with the last outcome, else it carries on to `next`
-    /// (the retries' purpose is met, so it does not fail).
-    fn until_met(&mut self) {
-        let Some(id) = self.current() else { return };
-        // `Park::Act` after a try is a retry wait (or its window deferral); before one, it is not.
-        if self.lead.park != Park::Act || self.lead.attempts == 0 {
-            return;
-        }
-        let node = self.graph.node(id);
-        let Some(until) = node.retry.as_ref().and_then(|policy| policy.until.as_ref()) else { return };
-        if !self.holds("until", until) {
-            return;
-        }
-        self.lead.timer = None;
-        let target = self.route(&node.routes, node.next).unwrap_or(node.next);
-        self.go(target);
-    }
-
     fn call_outcome(&mut self, status: Text, duration: Option<f64>, vars: serde_json::Map<String, serde_json::Value>) {
         self.lead.vars.extend(vars);
         self.lead.call = Some(CallInfo { status: Some(status.to_string()), duration, attempt: self.lead.attempts });
@@ -406,7 +387,7 @@ impl<'a> Machine<'a> {
     }
 
     /// Walk from `target` until the lead parks or ends.
-    fn go(&mut self, mut target: Target) {
+    pub(super) fn go(&mut self, mut target: Target) {
         for _ in 0..MAX_HOPS {
             match target {
                 Target::End => {
@@ -493,7 +474,7 @@ impl<'a> Machine<'a> {
     }
 
     /// First matching route: apply its `set`, and give its target (`None` when none matches).
-    fn route(&mut self, routes: &[Route], next: Target) -> Option<Target> {
+    pub(super) fn route(&mut self, routes: &[Route], next: Target) -> Option<Target> {
         for route in routes {
             let matched = route.condition.as_ref().is_none_or(|c| self.holds("if", c));
             if matched {
