@@ -62,6 +62,8 @@ pub struct Graph {
     pub data: serde_json::Map<String, serde_json::Value>,
     /// Variables declared as set from outside (post-call variables, event vars).
     pub vars: Vec<String>,
+    /// Event names the conditions read (`events.<name>`), sorted: the only ones a lead keeps.
+    pub events: Vec<String>,
     /// Step ids removed from the file, and where their leads go now.
     pub moved: Vec<(String, Target)>,
     pub templates: Templates,

@@ -54,6 +54,7 @@ impl Checker<'_> {
             replies: replies?,
             data: data_json(campaign.data.as_ref()),
             vars: campaign.vars.iter().map(|v| v.value.clone()).collect(),
+            events: std::mem::take(&mut self.events).into_iter().collect(),
             moved: moved?,
             templates: std::mem::take(&mut self.templates),
         })

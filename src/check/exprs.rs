@@ -41,7 +41,11 @@ impl Checker<'_> {
 
     fn expression(&mut self, text: &Text) -> Option<(Condition, Type)> {
         match expr::compile(&text.value, &self.env) {
-            Ok(compiled) => Some(compiled),
+            Ok(compiled) => {
+                let events = compiled.0.path_spans().into_iter().filter(|(root, ..)| *root == "events");
+                self.events.extend(events.map(|(_, name, _)| name));
+                Some(compiled)
+            }
             Err(problems) => {
                 let map = ScalarMap::new(&self.file.text, text.span, &text.value);
                 for problem in problems {

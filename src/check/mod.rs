@@ -9,7 +9,7 @@ mod values;
 pub use build::content_hash;
 pub use values::{CALL_OUTCOMES, MESSAGE_OUTCOMES};
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use crate::diagnostic::{Diagnostic, Diagnostics};
@@ -66,6 +66,8 @@ pub(crate) struct Checker<'a> {
     /// The contact columns templates may name, when known.
     pub columns: Option<Vec<String>>,
     pub data_keys: Vec<String>,
+    /// Event names the conditions read (`events.<name>`), gathered as they compile.
+    pub events: BTreeSet<String>,
 }
 
 impl<'a> Checker<'a> {
@@ -88,6 +90,7 @@ impl<'a> Checker<'a> {
             templates: Templates::new(),
             columns,
             data_keys: data_keys.into_keys().collect(),
+            events: BTreeSet::new(),
         }
     }
 

@@ -32,6 +32,7 @@ struct RuleFile {
     vars: Option<serde_json::Map<String, serde_json::Value>>,
     reply: Option<ReplyRule>,
     delivery: Option<BTreeMap<String, f64>>,
+    event: Option<EventRule>,
 }
 
 #[derive(Clone, Deserialize)]
@@ -43,6 +44,17 @@ struct ReplyRule {
     probability: Option<f64>,
 }
 
+/// `event: {name, after, probability, vars}`: the named event reaches the lead `after` the
+/// action, as the product would send it (`{"type":"event","name":…}`).
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EventRule {
+    name: String,
+    after: Option<String>,
+    probability: Option<f64>,
+    vars: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
 struct Rule {
     step: Option<String>,
     when: Option<Condition>,
@@ -50,6 +62,7 @@ struct Rule {
     vars: serde_json::Map<String, serde_json::Value>,
     reply: Option<(ReplyRule, TimeDelta, f64)>,
     delivery: Vec<(String, f64)>,
+    event: Option<(EventRule, TimeDelta, f64)>,
 }
 
 #[derive(Default)]
@@ -59,12 +72,20 @@ pub struct Responses {
     seed: String,
 }
 
-/// What an action brings back (`Responses::respond`): its outcome, then maybe a reply. The
-/// reply is queued after the outcome, so a reply at the same instant (no `after`) comes once
-/// the message is delivered, e.g. inside the await that follows.
+/// What an action brings back (`Responses::respond`): its outcome, then maybe a reply and an
+/// event. They are queued in that order, so a reply or event at the same instant (no `after`)
+/// comes once the message is delivered, e.g. inside the await that follows.
 pub struct Responded {
     pub outcome: (DateTime<Utc>, Input),
     pub reply: Option<(DateTime<Utc>, Input)>,
+    pub event: Option<(DateTime<Utc>, Input)>,
+}
+
+impl Responded {
+    /// Everything the action brings back, in the order to queue it.
+    pub fn inputs(self) -> impl Iterator<Item = (DateTime<Utc>, Input)> {
+        std::iter::once(self.outcome).chain(self.reply).chain(self.event)
+    }
 }
 
 /// Simulated call lengths, by outcome: what holds a concurrency slot.
@@ -153,23 +174,28 @@ impl Responses {
                 .map_err(|e| invalid(format!("rule {n}: delivery: {e}")))?;
             let reply = match file.reply {
                 Some(reply) => {
-                    let after = match &reply.after {
-                        Some(text) => expr::parse_duration(text.trim())
-                            .ok_or_else(|| invalid(format!("rule {n}: reply.after: `{text}` is not a duration")))?,
-                        None => TimeDelta::zero(),
-                    };
-                    let p = reply.probability.unwrap_or(1.0);
-                    if !(0.0..=1.0).contains(&p) {
-                        return Err(invalid(format!("rule {n}: reply.probability must be between 0 and 1")));
-                    }
+                    let (after, p) = timing(reply.after.as_deref(), reply.probability)
+                        .map_err(|e| invalid(format!("rule {n}: reply.{e}")))?;
                     Some((reply, after, p))
                 }
                 None => None,
             };
-            if call.is_empty() && delivery.is_empty() && reply.is_none() {
-                return Err(invalid(format!("rule {n}: give `call`, `reply` or `delivery`")));
+            let event = match file.event {
+                Some(event) => {
+                    let (after, p) = timing(event.after.as_deref(), event.probability)
+                        .map_err(|e| invalid(format!("rule {n}: event.{e}")))?;
+                    if event.name.trim().is_empty() {
+                        return Err(invalid(format!("rule {n}: event.name must not be empty")));
+                    }
+                    Some((event, after, p))
+                }
+                None => None,
+            };
+            if call.is_empty() && delivery.is_empty() && reply.is_none() && event.is_none() {
+                return Err(invalid(format!("rule {n}: give `call`, `reply`, `delivery` or `event`")));
             }
-            rules.push(Rule { step: file.step, when, call, vars: file.vars.unwrap_or_default(), reply, delivery });
+            let vars = file.vars.unwrap_or_default();
+            rules.push(Rule { step: file.step, when, call, vars, reply, delivery, event });
         }
         Ok(Responses { rules, seed: seed.to_string() })
     }
@@ -188,6 +214,8 @@ impl Responses {
         let mut outcome = None;
         let mut reply_input = None;
         let mut replied = false;
+        let mut event_input = None;
+        let mut evented = false;
         for rule in matching {
             if outcome.is_none() && action.kind == ActionKind::Call && !rule.call.is_empty() {
                 let status = pick(&rule.call, draw("call"));
@@ -210,6 +238,13 @@ impl Responses {
                     reply_input = Some((action.at + *after, input));
                 }
             }
+            if !evented && let Some((event, after, p)) = &rule.event {
+                evented = true;
+                if draw("event") < *p {
+                    let input = Input::Event { name: event.name.clone(), vars: event.vars.clone().unwrap_or_default() };
+                    event_input = Some((action.at + *after, input));
+                }
+            }
         }
         let outcome = outcome.unwrap_or_else(|| match action.kind {
             ActionKind::Call => (
@@ -218,7 +253,7 @@ impl Responses {
             ),
             ActionKind::Send => (action.at, Input::Delivery { status: "delivered".into() }),
         });
-        Responded { outcome, reply: reply_input }
+        Responded { outcome, reply: reply_input, event: event_input }
     }
 }
 
@@ -241,6 +276,20 @@ impl Scope for AttemptScope<'_> {
     fn timezone(&self) -> chrono_tz::Tz {
         self.inner.timezone()
     }
+}
+
+/// A reply's or event's `after` and `probability` (defaults: at once, always); the error names
+/// the key at fault.
+fn timing(after: Option<&str>, probability: Option<f64>) -> Result<(TimeDelta, f64), String> {
+    let after = match after {
+        Some(text) => expr::parse_duration(text.trim()).ok_or_else(|| format!("after: `{text}` is not a duration"))?,
+        None => TimeDelta::zero(),
+    };
+    let p = probability.unwrap_or(1.0);
+    if !(0.0..=1.0).contains(&p) {
+        return Err("probability must be between 0 and 1".into());
+    }
+    Ok((after, p))
 }
 
 fn probabilities(map: Option<BTreeMap<String, f64>>, known: &[&str]) -> Result<Vec<(String, f64)>, String> {

@@ -306,7 +306,7 @@ impl Simulation<'_> {
         step_due(self.graph, pacer, contact, lead, now, None, records, |effect, lead| match effect {
             Effect::Act(action) => {
                 let responded = self.responses.respond(self.graph, lead, contact, &action);
-                for (at, input) in std::iter::once(responded.outcome).chain(responded.reply) {
+                for (at, input) in responded.inputs() {
                     lead.deliver_at(at, input);
                 }
             }

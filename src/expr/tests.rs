@@ -441,3 +441,38 @@ mod value_text {
         }
     }
 }
+
+#[test]
+fn events_by_name_are_datetimes_or_null() {
+    parses! {
+        "events.activated != null" => Bool,
+        "events.activated" => DateTime,
+        "days_since(events.activated) < 7" => Bool,
+        "events.trial-started > now - 2d" => Bool,
+        "events.activated - 1d" => DateTime,
+        "exists(events.purchased)" => Bool,
+    }
+    rejects! {
+        "events == null" => "unknown_field" at "events",
+        "events.activated.at != null" => "unknown_field" at "activated.at",
+        "events.activated == true" => "type_mismatch" at "events.activated == true",
+        "events.activated > 3" => "type_mismatch" at "events.activated > 3",
+        "event.activated != null" => "unknown_root" at "event",
+    }
+    let at = |s: &str| Value::DateTime(DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc));
+    let env = TypeEnv { contact_fields: None, ..env() };
+    let scope = Fixed(vec![("events.activated", at("2026-11-28T15:00:00Z"))]);
+    for (source, value) in [
+        ("events.activated != null", T),
+        ("events.purchased != null", F),
+        ("events.purchased == null", T),
+        ("days_since(events.activated)", Value::Number(3.0)),
+        ("days_since(events.activated) < 7", T),
+        ("days_since(events.purchased) < 7", F),
+        ("events.activated + 1d", at("2026-11-29T15:00:00Z")),
+        ("exists(events.activated) and not exists(events.purchased)", T),
+    ] {
+        let (condition, _) = compile(source, &env).unwrap_or_else(|p| panic!("{source:?}: {p:?}"));
+        assert_eq!(condition.eval(&scope), value, "{source:?}");
+    }
+}

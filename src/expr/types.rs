@@ -60,7 +60,8 @@ pub struct TypeEnv {
     pub split_steps: Vec<String>,
 }
 
-const ROOTS: &[&str] = &["contact", "vars", "reply", "call", "message", "lead", "variant", "campaign", "now", "today"];
+const ROOTS: &[&str] =
+    &["contact", "vars", "reply", "call", "message", "events", "lead", "variant", "campaign", "now", "today"];
 
 /// The fixed fields of the event roots.
 fn fields_of(root: &str) -> Option<&'static [(&'static str, Type)]> {
@@ -198,6 +199,23 @@ impl<'a> Typer<'a> {
                 None => self.needs_field(path, span, "a variable, e.g. `vars.confirmed`"),
                 Some(_) => Type::Unknown,
             },
+            // Any name: events come from outside the file, whenever the sender likes.
+            "events" => {
+                match field {
+                    None => self.needs_field(path, span, "an event's name, e.g. `events.activated`"),
+                    Some(name) if path.fields.len() > 1 => {
+                        self.problems.push(Problem {
+                        code: "herald::unknown_field",
+                        message: format!("`events.{name}` is a datetime, with no fields"),
+                        label: "unknown field".into(),
+                        help: Some(format!("`events.{name}` is when the event last reached the lead; its `vars` are in `vars.<name>`")),
+                        span: field_span,
+                    });
+                        Type::Unknown
+                    }
+                    Some(_) => Type::DateTime,
+                }
+            }
             "variant" => match field {
                 None => self.needs_field(path, span, "a split step's id, e.g. `variant.offer`"),
                 Some(name) if self.env.split_steps.iter().any(|s| s == name) => Type::String,
@@ -408,6 +426,10 @@ impl<'a> Typer<'a> {
             }
             (Type::Number, Type::String) | (Type::String, Type::Number) => {
                 "turn text into a number with `number(…)`, or quote the number to compare text"
+            }
+            // `events.activated == true`: the event's time is what the path holds.
+            (Type::DateTime, Type::Bool) | (Type::Bool, Type::DateTime) => {
+                "a datetime is never true or false: `!= null` tests that it is set (`events.activated != null`)"
             }
             _ => "compare values of the same kind",
         };

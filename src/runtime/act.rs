@@ -1,5 +1,6 @@
 //! The action half of the interpreter: a send or call step acts inside the schedule window and
-//! pacing, or defers; its message is rendered and addressed here.
+//! pacing, or defers; its message is rendered and addressed here; a retry wait ends early when
+//! an event meets its `until`.
 
 use chrono::{DateTime, TimeDelta, Utc};
 
@@ -64,6 +65,25 @@ impl Machine<'_> {
                 self.outcome(id, "failed")
             }
         }
+    }
+
+    /// A lead waiting to retry a step whose retry `until` an event has just made true stops
+    /// retrying: the step's routes run with the last outcome, else it carries on to `next`
+    /// (the retries' purpose is met, so it does not fail).
+    pub(super) fn until_met(&mut self) {
+        let Some(id) = self.current() else { return };
+        // `Park::Act` after a try is a retry wait (or its window deferral); before one, it is not.
+        if self.lead.park != Park::Act || self.lead.attempts == 0 {
+            return;
+        }
+        let node = self.graph.node(id);
+        let Some(until) = node.retry.as_ref().and_then(|policy| policy.until.as_ref()) else { return };
+        if !self.holds("until", until) {
+            return;
+        }
+        self.lead.timer = None;
+        let target = self.route(&node.routes, node.next).unwrap_or(node.next);
+        self.go(target);
     }
 
     fn defer(&mut self, until: DateTime<Utc>, reason: &str) {

@@ -181,7 +181,7 @@ impl<'a> Machine<'a> {
         self.lead.seq += 1;
     }
 
-    fn current(&self) -> Option<StateId> {
+    pub(super) fn current(&self) -> Option<StateId> {
         self.lead.step.as_deref().and_then(|s| self.graph.state(s))
     }
 
@@ -282,6 +282,9 @@ impl<'a> Machine<'a> {
     fn event(&mut self, name: String, vars: serde_json::Map<String, serde_json::Value>) {
         self.record(Event::Event { name: Text::new(&name) });
         self.lead.vars.extend(vars);
+        if self.graph.events.binary_search(&name).is_ok() {
+            self.lead.note_event(&name, self.now);
+        }
         if self.stopped() {
             return;
         }
@@ -292,7 +295,9 @@ impl<'a> Machine<'a> {
             let node = self.graph.node(id);
             let target = self.route(&node.routes, node.next).unwrap_or(node.next);
             self.go(target);
+            return;
         }
+        self.until_met();
     }
 
     fn call_outcome(&mut self, status: Text, duration: Option<f64>, vars: serde_json::Map<String, serde_json::Value>) {
@@ -382,7 +387,7 @@ impl<'a> Machine<'a> {
     }
 
     /// Walk from `target` until the lead parks or ends.
-    fn go(&mut self, mut target: Target) {
+    pub(super) fn go(&mut self, mut target: Target) {
         for _ in 0..MAX_HOPS {
             match target {
                 Target::End => {
@@ -469,7 +474,7 @@ impl<'a> Machine<'a> {
     }
 
     /// First matching route: apply its `set`, and give its target (`None` when none matches).
-    fn route(&mut self, routes: &[Route], next: Target) -> Option<Target> {
+    pub(super) fn route(&mut self, routes: &[Route], next: Target) -> Option<Target> {
         for route in routes {
             let matched = route.condition.as_ref().is_none_or(|c| self.holds("if", c));
             if matched {

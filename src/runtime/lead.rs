@@ -144,6 +144,10 @@ pub struct Lead {
     /// step, or one the lead was put back on by hand): see `key_attempt`. Empty for most leads.
     #[serde(default)]
     pub acts: Vec<(Text, u32)>,
+    /// When each event the campaign's conditions read (`events.<name>`) last reached the
+    /// lead. Only those names are kept (`Graph::events`), so most leads hold none.
+    #[serde(default)]
+    pub events: Vec<(Text, DateTime<Utc>)>,
 }
 
 impl Lead {
@@ -166,6 +170,7 @@ impl Lead {
             outcome: None,
             seq: 0,
             acts: Vec::new(),
+            events: Vec::new(),
         }
     }
 
@@ -214,6 +219,19 @@ impl Lead {
             Some((_, m)) => *m = (*m).max(n),
             None if n > 0 => self.acts.push((Text::new(step), n)),
             None => {}
+        }
+    }
+
+    /// When the event `name` last reached the lead, if the lead keeps it.
+    pub fn event_at(&self, name: &str) -> Option<DateTime<Utc>> {
+        self.events.iter().find(|(n, _)| n == name).map(|(_, at)| *at)
+    }
+
+    /// Notes that the event `name` reached the lead at `at`.
+    pub fn note_event(&mut self, name: &str, at: DateTime<Utc>) {
+        match self.events.iter_mut().find(|(n, _)| n == name) {
+            Some((_, last)) => *last = at,
+            None => self.events.push((Text::new(name), at)),
         }
     }
 

@@ -1,5 +1,5 @@
 //! What conditions and templates read of a lead: its contact, variables, latest reply, call
-//! and message outcomes, variants, the campaign and its `data:`.
+//! and message outcomes, events, variants, the campaign and its `data:`.
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
@@ -60,6 +60,7 @@ impl Scope for LeadScope<'_> {
                 }
             }
             "message" if field == "status" => text(lead.message_status.as_deref()),
+            "events" => lead.event_at(field).map_or(Value::Null, Value::DateTime),
             "lead" => match field {
                 "status" => Value::String(lead.status.as_str().to_string()),
                 "step" => text(lead.step.as_deref()),

@@ -373,13 +373,21 @@ pub fn put_lead(out: &mut Vec<u8>, lead: &Lead) {
     e.opt_str(lead.message_status.as_deref());
     e.opt_str(lead.outcome.as_deref());
     e.uint(u64::from(lead.seq));
-    // Added after the first release, at the end and only when there is something to count, so
-    // that a lead without it has the bytes it always had and an older row reads as empty.
-    if !lead.acts.is_empty() {
+    // Added after the first release, at the end and only when there is something to keep, so
+    // that a lead without them has the bytes it always had and an older row reads as empty.
+    // `events` follows `acts` (written empty when there are events but no acts).
+    if !lead.acts.is_empty() || !lead.events.is_empty() {
         e.uint(lead.acts.len() as u64);
         for (step, n) in &lead.acts {
             e.str(step);
             e.uint(u64::from(*n));
+        }
+    }
+    if !lead.events.is_empty() {
+        e.uint(lead.events.len() as u64);
+        for (name, at) in &lead.events {
+            e.str(name);
+            e.time(*at);
         }
     }
 }
@@ -446,21 +454,46 @@ pub fn get_lead(key: &str, bytes: &[u8]) -> Res<Lead> {
         message_status: d.opt_text()?,
         outcome: d.opt_str()?,
         seq: d.u32()?,
-        acts: if d.is_empty() { Vec::new() } else { acts(&mut d)? },
+        acts: Vec::new(),
+        events: Vec::new(),
+    })
+    .and_then(|mut lead| {
+        (lead.acts, lead.events) = trailer(&mut d)?;
+        Ok(lead)
     })
 }
 
-/// A lead's `acts`: a count, then each step with its number of actions.
-fn acts(d: &mut Dec) -> Res<Vec<(Text, u32)>> {
+/// What follows a lead's first-release fields, each part only when there is something in it
+/// (`put_lead`): `acts` (a count, then each step with its number of actions), then `events`
+/// (a count, then each name with when it last came). An empty part with nothing after it was
+/// never written, so it is damage.
+type Trailer = (Vec<(Text, u32)>, Vec<(Text, DateTime<Utc>)>);
+
+fn trailer(d: &mut Dec) -> Res<Trailer> {
+    let (mut acts, mut events) = (Vec::new(), Vec::new());
+    if d.is_empty() {
+        return Ok((acts, events));
+    }
     let n = d.len()?;
-    let mut acts = Vec::with_capacity(n.min(64));
+    acts.reserve(n.min(64));
     for _ in 0..n {
         acts.push((d.text()?, d.u32()?));
+    }
+    if d.is_empty() {
+        return if n == 0 { Err("an empty list of actions".into()) } else { Ok((acts, events)) };
+    }
+    let n = d.len()?;
+    events.reserve(n.min(64));
+    for _ in 0..n {
+        events.push((d.text()?, d.time()?));
+    }
+    if n == 0 {
+        return Err("an empty list of events".into());
     }
     if !d.is_empty() {
         return Err("bytes after the lead".into());
     }
-    Ok(acts)
+    Ok((acts, events))
 }
 
 fn put_input(e: &mut Enc, input: &Input) {

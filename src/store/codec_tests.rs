@@ -130,3 +130,41 @@ fn damaged_bytes_are_errors_never_panics() {
     let deep = [[8u8, 1, 1, b'a'].repeat(200), vec![0]].concat();
     assert!(Dec::new(&deep).value(0).is_err());
 }
+
+#[test]
+fn a_leads_events_follow_its_old_bytes() {
+    // A lead as written before `events` existed (`Lead::new("k", at(0))` with one counted
+    // action): it still reads, with no events.
+    let old: &[u8] = &[
+        0, 0, 0, 0, 128, 200, 206, 180, 13, 123, 1, 128, 200, 206, 180, 13, 123, 1, 128, 200, 206, 180, 13, 123, 0, 0,
+        0, 0, 0, 0, 0, 0, 1, 4, 115, 116, 101, 112, 2,
+    ];
+    let mut lead = Lead::new("k", at(0));
+    lead.acts = vec![("step".into(), 2)];
+    assert_eq!(get_lead("k", old).unwrap(), lead);
+    let mut bytes = Vec::new();
+    put_lead(&mut bytes, &lead);
+    assert_eq!(bytes, old, "a lead without events keeps its bytes");
+    // Events follow the acts; without acts, an empty list of them comes first.
+    lead.events = vec![("activated".into(), at(7)), ("an event name longer than twenty-four".into(), at(8))];
+    bytes.clear();
+    put_lead(&mut bytes, &lead);
+    assert_eq!(bytes[..old.len()], old[..]);
+    assert_eq!(get_lead("k", &bytes).unwrap(), lead);
+    lead.acts.clear();
+    bytes.clear();
+    put_lead(&mut bytes, &lead);
+    assert_eq!(get_lead("k", &bytes).unwrap(), lead);
+    // Cut inside them, an empty list of events, or more bytes after them: an error.
+    let mut bare = Vec::new();
+    put_lead(&mut bare, &Lead::new("k", at(0)));
+    assert_eq!(bytes[..bare.len()], bare[..]);
+    for cut in bare.len() + 1..bytes.len() {
+        assert!(get_lead("k", &bytes[..cut]).is_err(), "cut at {cut}");
+    }
+    let mut empty = old.to_vec();
+    empty.push(0);
+    assert!(get_lead("k", &empty).is_err());
+    bytes.push(0);
+    assert!(get_lead("k", &bytes).is_err());
+}

@@ -342,13 +342,18 @@ impl Parser<'_> {
                 }
             }
         }
+        // Without `at`, a named `event` answers a step's action (it follows it `after`), as a
+        // responses file's `event:` rule does.
         let answers = event.call.is_some() || event.delivery.is_some() || event.reply.is_some();
         let inputs = event.event.is_some() || event.opt_out;
         let problem = match (&event.at, answers, inputs) {
-            (None, false, _) => {
-                Some("an event needs `call`, `reply` or `delivery` (or `at` with `event`, `reply` or `opt_out`)")
+            (None, _, _) if event.opt_out => Some("`opt_out` needs `at`: the time it happens"),
+            (None, _, _) if event.event.is_some() && event.call.is_some() => {
+                Some("a named `event` and a `call` answer need an event each: `vars` would belong to both")
             }
-            (None, true, true) => Some("`event` and `opt_out` need `at`: the time they happen"),
+            (None, false, false) => Some(
+                "an event needs `call`, `reply`, `delivery` or `event` (or `at` with `event`, `reply` or `opt_out`)",
+            ),
             (Some(_), _, _) if event.step.is_some() || event.attempt.is_some() => {
                 Some("an event `at` a time happens whatever the step: leave out `step` and `attempt`")
             }

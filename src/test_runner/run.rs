@@ -107,7 +107,11 @@ pub(super) fn rules(events: &[ScriptEvent]) -> Json {
             if let Some(call) = &e.call {
                 rule.insert("call".into(), json!({ call.value.clone(): 1 }));
             }
-            if let Some(vars) = &e.vars {
+            if let Some(name) = &e.event {
+                let after = e.after.as_ref().map(|a| a.value.clone());
+                let vars = e.vars.clone().map(Json::Object);
+                rule.insert("event".into(), json!({ "name": name.value, "after": after, "vars": vars }));
+            } else if let Some(vars) = &e.vars {
                 rule.insert("vars".into(), Json::Object(vars.clone()));
             }
             if let Some(delivery) = &e.delivery {

@@ -42,10 +42,24 @@ fn a_case_without_expect_is_an_error() {
 fn events_need_an_answer_or_a_time() {
     let (test, diagnostics) = parse(
         "campaign: c.yaml\ncontacts: []\ncases:\n  - name: n\n    events:\n      - { step: s }\n      \
-         - { event: bought }\n      - { at: 2026-12-01, event: bought }\n    expect: { sends: 1 }\n",
+         - { opt_out: true }\n      - { step: s, call: answered, event: bought }\n      \
+         - { at: 2026-12-01, event: bought }\n      - { step: s, event: bought }\n    expect: { sends: 1 }\n",
     );
-    assert_eq!(diagnostics.iter().filter(|d| d.code == "herald::test_event").count(), 2, "{diagnostics:?}");
-    assert_eq!(test.cases[0].events.len(), 1);
+    assert_eq!(diagnostics.iter().filter(|d| d.code == "herald::test_event").count(), 3, "{diagnostics:?}");
+    assert_eq!(test.cases[0].events.len(), 2);
+}
+
+#[test]
+fn a_named_event_without_a_time_answers_a_step() {
+    let (test, diagnostics) = parse(
+        "campaign: c.yaml\ncontacts: []\ncases:\n  - name: n\n    events:\n      \
+         - { step: s, event: activated, after: 2h, vars: { plan: pro } }\n    expect: { sends: 1 }\n",
+    );
+    assert!(diagnostics.is_empty(), "{diagnostics:?}");
+    let rules = super::run::rules(&test.cases[0].events);
+    assert_eq!(rules[0]["step"], "s");
+    assert_eq!(rules[0]["event"], serde_json::json!({ "name": "activated", "after": "2h", "vars": { "plan": "pro" } }));
+    assert!(rules[0].get("vars").is_none(), "the vars are the event's, not post-call ones");
 }
 
 #[test]
