@@ -335,7 +335,8 @@ impl Runner<'_, '_> {
         let settings = ImportSettings::of(graph, now);
         let suppressions = self.store.has_suppressions()?;
         let mut report = crate::contacts::ImportReport::default();
-        let mut batch = Batch::default();
+        let fresh = || Batch { update_contacts: true, ..Batch::default() };
+        let mut batch = fresh();
         let (mut added, mut updated) = (0, 0);
         let importer = Importer::open(path, settings)?;
         let mut rejects = rejects.map(crate::contacts::Rejects::create).transpose()?;
@@ -363,7 +364,7 @@ impl Runner<'_, '_> {
             };
             batch.contacts.push(&graph.id, &contact, &lead, record.as_slice());
             if batch.contacts.len() >= IMPORT_BATCH {
-                let written = self.store.write(std::mem::take(&mut batch), true)?;
+                let written = self.store.write(std::mem::replace(&mut batch, fresh()), true)?;
                 (added, updated) = (added + written.new_contacts, updated + written.updated_contacts);
             }
         }

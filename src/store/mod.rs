@@ -134,6 +134,9 @@ pub struct Batch {
     pub suppress: Vec<String>,
     /// (campaign, contact): leads deleted with their due entry and history (applied last).
     pub remove: Vec<(String, String)>,
+    /// A contact of `contacts` that has a lead already gives it its fields (a re-import);
+    /// otherwise the stored contact stays as it is.
+    pub update_contacts: bool,
 }
 
 impl Batch {
@@ -143,7 +146,7 @@ impl Batch {
 
     /// Whether the batch holds new leads and nothing else (the writer may sort those).
     pub fn only_new_leads(&self) -> bool {
-        !self.contacts.is_empty() && self.only_contacts()
+        !self.contacts.is_empty() && !self.update_contacts && self.only_contacts()
     }
 
     /// Whether every part but `contacts` is empty.
@@ -294,7 +297,8 @@ impl Store {
             }
         }
         let mut history = append_history(p, &txn, &batch.history)?;
-        let (new_contacts, updated_contacts) = put_leads(p, &txn, &mut batch.contacts, &batch.leads, &mut history)?;
+        let (new_contacts, updated_contacts) =
+            put_leads(p, &txn, &mut batch.contacts, batch.update_contacts, &batch.leads, &mut history)?;
         link_history(p, &txn, history)?;
         if !batch.outbox.is_empty() || !batch.done.is_empty() {
             let mut outbox = txn.open_table(OUTBOX).at(p)?;

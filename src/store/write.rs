@@ -106,6 +106,7 @@ pub(super) fn put_leads<'a>(
     p: &Path,
     txn: &redb::WriteTransaction,
     contacts: &'a mut NewLeads,
+    update_contacts: bool,
     leads: &'a [(String, Lead)],
     history: &mut NewHistory<'a>,
 ) -> Result<(usize, usize), StoreError> {
@@ -150,7 +151,9 @@ pub(super) fn put_leads<'a>(
             // The contact has a lead already: it keeps its cursor and history, and takes the
             // row's fields when they changed (a re-import with a new name or date).
             drop(cursor);
-            updated += update_contact(p, &mut table, campaign, key, rest[0].2)?;
+            if update_contacts {
+                updated += update_contact(p, &mut table, campaign, key, rest[0].2)?;
+            }
             rest = &rest[1..];
             continue;
         }
