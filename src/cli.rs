@@ -242,7 +242,8 @@ fn validate(
     if files.is_empty() {
         return Err(format!("no campaign files (*.yaml, *.yml) under {}", paths[0].display()));
     }
-    let checked = validate::check_all(&files, &options(contacts)?).map_err(|e| e.to_string())?;
+    let checked =
+        validate::check_all(&files, &options(contacts.clone())?, contacts.as_deref()).map_err(|e| e.to_string())?;
     let mut out = std::io::stdout().lock();
     let (errors, warnings) = validate::print(&checked, format, color(), &mut out).map_err(|e| e.to_string())?;
     let failed = errors > 0 || (deny_warnings && warnings > 0);

@@ -30,6 +30,7 @@ macro_rules! say_raw {
 pub mod channel;
 pub mod check;
 pub mod cli;
+pub mod contact_rows;
 pub mod contacts;
 pub mod diagnostic;
 pub mod draw;

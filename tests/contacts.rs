@@ -125,3 +125,25 @@ fn skipped_rows_are_listed_with_line_column_value_and_reason_and_written_to_reje
     assert_eq!(refused.status.code(), Some(2), "{}", text(&refused.stderr));
     assert_eq!(std::fs::read_to_string(dir.path().join("c.csv")).unwrap(), BAD);
 }
+
+#[test]
+fn validate_contacts_warns_at_each_skipped_row_and_fails_under_deny_warnings() {
+    let dir = setup(&[("greet.yaml", GREET), ("c.csv", BAD)]);
+    let human = herald(dir.path(), &["validate", "greet.yaml", "--contacts", "c.csv"]);
+    assert_eq!(human.status.code(), Some(0), "{}", text(&human.stdout));
+    let out = text(&human.stdout);
+    assert!(out.contains("herald::contact_row"), "{out}");
+    assert!(out.contains("0 errors, 4 warnings"), "{out}");
+    let github = herald(dir.path(), &["validate", "greet.yaml", "--contacts", "c.csv", "--format", "github"]);
+    let annotations = text(&github.stdout);
+    assert!(
+        annotations.contains("::warning file=c.csv,line=3,col=17,endLine=3,endColumn=27,title=herald%3A%3Acontact_row::line 3: column visit"),
+        "{annotations}"
+    );
+    assert!(annotations.contains("file=c.csv,line=6,"), "{annotations}");
+    let json = herald(dir.path(), &["validate", "greet.yaml", "--contacts", "c.csv", "--format", "json"]);
+    let report: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(report["summary"]["warnings"], 4);
+    let denied = herald(dir.path(), &["validate", "greet.yaml", "--contacts", "c.csv", "--deny-warnings"]);
+    assert_eq!(denied.status.code(), Some(1));
+}
