@@ -147,3 +147,21 @@ fn validate_contacts_warns_at_each_skipped_row_and_fails_under_deny_warnings() {
     let denied = herald(dir.path(), &["validate", "greet.yaml", "--contacts", "c.csv", "--deny-warnings"]);
     assert_eq!(denied.status.code(), Some(1));
 }
+
+#[test]
+fn lead_commands_find_a_contact_written_the_way_people_write_it() {
+    let dir = setup(&[
+        ("greet.yaml", GREET),
+        ("c.csv", "phone,name,visit\n+14155550101,Ada,2026-03-10\n+14155550102,Bo,2026-03-11\n"),
+    ]);
+    let out = herald(
+        dir.path(),
+        &["--db", "h.redb", "run", "greet.yaml", "--contacts", "c.csv", "--outbox", "out.jsonl", "--once"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let complete = herald(dir.path(), &["--db", "h.redb", "lead", "complete", "greet", "(415) 555-0102"]);
+    assert!(complete.status.success(), "{}", text(&complete.stderr));
+    assert!(text(&complete.stdout).contains("+14155550102"), "{}", text(&complete.stdout));
+    let unknown = herald(dir.path(), &["--db", "h.redb", "lead", "complete", "greet", "(415) 555-0199"]);
+    assert_eq!(unknown.status.code(), Some(1), "{}", text(&unknown.stderr));
+}

@@ -36,7 +36,8 @@ use crate::graph::ContactSpec;
 pub use csv_file::read_header;
 pub use import::{Importer, SuppressedBy};
 pub use normalise::{
-    DEFAULT_REGION, normalise_address, normalise_email, normalise_phone, parse_region, phone, zone_suggestion,
+    DEFAULT_REGION, lookup_keys, normalise_address, normalise_email, normalise_phone, parse_region, phone,
+    zone_suggestion,
 };
 pub use rejects::{Rejects, RejectsError};
 

@@ -24,6 +24,20 @@ pub fn normalise_phone(text: &str, region: Option<Region>) -> Option<String> {
     phone(text, region).ok()
 }
 
+/// The keys a contact typed by a person (a command's argument, an event's `contact`) may be
+/// stored under, most likely first: its E.164 number (national numbers read in `region`, else
+/// the default) or its lower-cased email, then the text as typed.
+pub fn lookup_keys(typed: &str, region: Option<&str>) -> Vec<String> {
+    let region = parse_region(region.unwrap_or(DEFAULT_REGION));
+    let typed = typed.trim();
+    let normal = if typed.contains('@') { normalise_email(typed) } else { normalise_phone(typed, region) };
+    let mut keys: Vec<String> = normal.into_iter().collect();
+    if !keys.iter().any(|k| k == typed) {
+        keys.push(typed.to_string());
+    }
+    keys
+}
+
 /// An email address trimmed and lower-cased, or `None` when it does not look like one: exactly
 /// one `@`, something before it, a domain with a dot (not at either end, no empty label), and
 /// no spaces.

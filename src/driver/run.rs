@@ -82,6 +82,7 @@ impl Live<'_> {
             started_at: self.started_at,
             path: self.path.clone(),
             pace: self.pacer.recent(Utc::now()),
+            region: self.graph.contacts.region.clone(),
         }
     }
 

@@ -201,6 +201,7 @@ impl Simulation<'_> {
             started_at: Some(self.start),
             path: self.source.clone(),
             pace: Vec::new(),
+            region: self.graph.contacts.region.clone(),
         }
     }
 

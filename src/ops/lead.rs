@@ -28,7 +28,14 @@ pub fn command(
 ) -> Result<(), OpsError> {
     let mut store = super::open(db)?;
     let record = super::campaign(&store, campaign)?;
-    let Some((contact, lead)) = store.lead(campaign, typed)? else {
+    let mut found = None;
+    for key in crate::contacts::lookup_keys(typed, record.region.as_deref()) {
+        if let Some(lead) = store.lead(campaign, &key)? {
+            found = Some(lead);
+            break;
+        }
+    }
+    let Some((contact, lead)) = found else {
         let suggestion = suggest(&store, campaign, typed)?;
         return Err(OpsError::UnknownContact { campaign: campaign.into(), contact: typed.into(), suggestion });
     };

@@ -101,6 +101,9 @@ pub struct CampaignRecord {
     /// (`CampaignPacer::recent`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pace: Vec<(DateTime<Utc>, u32)>,
+    /// `contacts.region`: commands that name a contact read its national numbers there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
