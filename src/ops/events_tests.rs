@@ -126,7 +126,7 @@ fn the_type_must_be_known() {
 fn unknown_fields_are_named_with_a_suggestion() {
     rejects! {
         r#"{"type":"call","contact":"a","staus":"answered"}"# => EventError::UnknownField { kind: "call", .. }, "unknown field `staus` in a `call` event (did you mean `status`?)",
-        r#"{"type":"reply","contact":"a","text":"hi","duration":3}"# => EventError::UnknownField { .. }, "unknown field `duration` in a `reply` event; its fields are `type`, `campaign`, `contact`, `at`, `text`, `intent`, `channel`",
+        r#"{"type":"reply","contact":"a","text":"hi","duration":3}"# => EventError::UnknownField { .. }, "unknown field `duration` in a `reply` event; its fields are `type`, `id`, `campaign`, `contact`, `at`, `text`, `intent`, `channel`",
         r#"{"type":"opt_out","contact":"a","campain":"x"}"# => EventError::UnknownField { .. }, "did you mean `campaign`?",
         r#"{"type":"event","contact":"a","name":"x","variables":{}}"# => EventError::UnknownField { .. }, "`variables`",
         r#"{"type":"delivery","contact":"a","status":"sent","vars":{}}"# => EventError::UnknownField { .. }, "unknown field `vars` in a `delivery` event",

@@ -13,6 +13,7 @@
 //! history block per batch, which each lead row refers to (`rows`): one small insert per lead,
 //! and one large value per batch.
 
+mod applied;
 mod codec;
 mod records;
 mod rows;
@@ -134,6 +135,8 @@ pub struct Batch {
     pub suppress: Vec<String>,
     /// (campaign, contact): leads deleted with their due entry and history (applied last).
     pub remove: Vec<(String, String)>,
+    /// Keys of the inbound events whose changes this batch holds (`ops::event_key`).
+    pub events: Vec<Vec<u8>>,
 }
 
 impl Batch {
@@ -155,6 +158,7 @@ impl Batch {
             && self.done.is_empty()
             && self.suppress.is_empty()
             && self.remove.is_empty()
+            && self.events.is_empty()
     }
 }
 
@@ -271,6 +275,7 @@ impl Store {
         txn.open_table(OUTBOX).at(p)?;
         txn.open_table(DONE).at(p)?;
         txn.open_table(SUPPRESSION).at(p)?;
+        txn.open_table(applied::APPLIED).at(p)?;
         txn.commit().at(p)
     }
 
@@ -314,6 +319,7 @@ impl Store {
         for (campaign, contact) in &batch.remove {
             remove_lead(p, &txn, campaign, contact)?;
         }
+        applied::record(p, &txn, &mut batch.events)?;
         txn.commit().at(p)?;
         Ok(WriteSummary { new_contacts })
     }
@@ -514,6 +520,11 @@ impl Store {
     pub fn is_suppressed(&self, address: &str) -> Result<bool, StoreError> {
         let table = self.db.begin_read().at(&self.path)?.open_table(SUPPRESSION).at(&self.path)?;
         Ok(table.get(address).at(&self.path)?.is_some())
+    }
+
+    /// Whether an inbound event with this key (`ops::event_key`) was applied.
+    pub fn is_applied(&self, key: &[u8]) -> Result<bool, StoreError> {
+        applied::contains(&self.path, &self.db, key)
     }
 }
 
