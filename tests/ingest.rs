@@ -113,8 +113,9 @@ fn sigkill_during_ingest_then_a_rerun_applies_every_line_exactly_once() {
     let mut killed = 0;
     for _ in 0..KILLS {
         let mut child = ingest().stderr(Stdio::null()).spawn().unwrap();
-        // Within the first half of a whole run: each run applies what the last one did not.
-        std::thread::sleep(Duration::from_millis(next(&mut seed) % (full / 2 + 1)));
+        // Within the first quarter of a whole run: each run skips what the last one applied
+        // (quickly) and gets a little further, so that most kills land before the end.
+        std::thread::sleep(Duration::from_millis(next(&mut seed) % (full / 4 + 1)));
         if child.try_wait().unwrap().is_some() {
             break;
         }
@@ -126,13 +127,12 @@ fn sigkill_during_ingest_then_a_rerun_applies_every_line_exactly_once() {
     let last = ingest().output().unwrap();
     let err = stderr(&last);
     assert!(last.status.success(), "{err}");
-    assert!(err.contains("already applied, 0 rejected"), "{err}");
-
     let found = events_by_lead(&d.join("h.redb"), "hold", LEADS);
     for (lead, names) in found.iter().enumerate() {
         let expected: Vec<String> = (lead..LINES).step_by(LEADS).map(|j| format!("e{j}")).collect();
         assert_eq!(names, &expected, "lead {lead}: every event once, in file order ({killed} kills)");
     }
+    assert!(err.contains("already applied, 0 rejected"), "{err}");
     // And once more, whole: nothing is applied again.
     let again = ingest().output().unwrap();
     assert!(stderr(&again).contains(&format!("0 events applied, {LINES} already applied, 0 rejected")));
