@@ -16,6 +16,7 @@
 //! change it only with a new leading byte, or files ingested before would apply again.
 
 use std::collections::HashMap;
+use std::hash::Hasher;
 
 use chrono::SecondsFormat;
 use siphasher::sip128::{Hasher128, SipHasher13};
@@ -44,14 +45,16 @@ impl EventKeys {
             key.extend_from_slice(id.as_bytes());
             return key;
         }
-        let content = content(event);
-        let hash = hash(&[&content]);
+        let hash = content_hash(event);
         let hash = match event.at {
             Some(_) => hash,
             None => {
                 let n = self.seen.entry(hash).or_insert(0);
                 *n += 1;
-                self::hash(&[&content, b"\0#", &n.to_le_bytes()])
+                let mut hasher = hasher();
+                hasher.write(&hash.to_le_bytes());
+                hasher.write(&n.to_le_bytes());
+                hasher.finish128().as_u128()
             }
         };
         let mut key = Vec::with_capacity(17);
@@ -61,22 +64,34 @@ impl EventKeys {
     }
 }
 
-/// The event as canonical JSON: object keys of `vars` sorted (serde_json's map), `at` in UTC,
-/// text as given, so that the same event written with other spacing or key order is the same.
-fn content(event: &Inbound) -> Vec<u8> {
+/// The hash of the event as canonical JSON: object keys of `vars` sorted (serde_json's map),
+/// `at` in UTC, text as given, so that the same event written with other spacing or key order
+/// is the same. The JSON streams into the hash (no buffer per line).
+fn content_hash(event: &Inbound) -> u128 {
     let at = event.at.map(|at| at.to_rfc3339_opts(SecondsFormat::AutoSi, true));
-    // Serialising plain data into a Vec cannot fail; an empty content would still key the line.
-    serde_json::to_vec(&(1, &event.campaign, &event.contact, at, &event.input)).unwrap_or_default()
+    let mut writer = HashWriter(hasher());
+    // Plain data into a writer that never fails: serialising cannot fail.
+    let _ = serde_json::to_writer(&mut writer, &(1, &event.campaign, &event.contact, at, &event.input));
+    writer.0.finish128().as_u128()
 }
 
 /// SipHash-1-3 with 128 bits: stable across releases (a defined function, fixed keys), and
 /// wide enough that two different events of one database never share a key by chance.
-fn hash(parts: &[&[u8]]) -> u128 {
-    let mut hasher = SipHasher13::new_with_keys(0x6865_7261_6c64_2d65, 0x7665_6e74_2d6b_6579);
-    for part in parts {
-        std::hash::Hasher::write(&mut hasher, part);
+fn hasher() -> SipHasher13 {
+    SipHasher13::new_with_keys(0x6865_7261_6c64_2d65, 0x7665_6e74_2d6b_6579)
+}
+
+struct HashWriter(SipHasher13);
+
+impl std::io::Write for HashWriter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.write(bytes);
+        Ok(bytes.len())
     }
-    hasher.finish128().as_u128()
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -26,7 +26,7 @@ use crate::contacts::Contact;
 use crate::graph::Graph;
 use crate::graph::NodeKind;
 use crate::runtime::{Event, Input, Lead, Park, Record, Text};
-use crate::store::{Batch, CampaignRecord, CampaignStatus, Store, StoreError};
+use crate::store::{AppliedEvents, Batch, CampaignRecord, CampaignStatus, Store, StoreError};
 
 /// Leads changed per durable transaction.
 const BATCH: usize = 5_000;
@@ -60,7 +60,9 @@ struct Ingest<'a> {
     changed: HashMap<(String, String), (Contact, Lead, Vec<Record>)>,
     batch: Batch,
     keys: EventKeys,
-    /// Keys of the events in `batch`, not yet in the store: a repeat within them is a duplicate.
+    /// The keys stored before this batch (read again after each write).
+    stored: AppliedEvents,
+    /// Keys of the events in `batch`, not yet stored: a repeat within them is a duplicate.
     pending: HashSet<Vec<u8>>,
     applied: u64,
     duplicates: u64,
@@ -93,6 +95,13 @@ pub fn command(db: &Path, input: &Path) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let stored = match store.applied_events() {
+        Ok(stored) => stored,
+        Err(e) => {
+            crate::say!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let name = if input == Path::new("-") { "stdin".to_string() } else { input.display().to_string() };
     let mut ingest = Ingest {
         store: &store,
@@ -101,6 +110,7 @@ pub fn command(db: &Path, input: &Path) -> ExitCode {
         changed: HashMap::new(),
         batch: Batch::default(),
         keys: EventKeys::default(),
+        stored,
         pending: HashSet::new(),
         applied: 0,
         duplicates: 0,
@@ -162,12 +172,11 @@ impl Ingest<'_> {
     /// Applies the event unless its key says it was applied before (then counts it).
     fn take(&mut self, event: Inbound, now: DateTime<Utc>) -> Result<(), Rejected> {
         let key = self.keys.key(&event);
-        if self.pending.contains(&key) || self.store.is_applied(&key)? {
+        if self.pending.contains(&key) || self.stored.contains(&key)? {
             self.duplicates += 1;
             return Ok(());
         }
         self.apply(event, now)?;
-        self.batch.events.push(key.clone());
         self.pending.insert(key);
         Ok(())
     }
@@ -328,6 +337,7 @@ impl Ingest<'_> {
 
     fn flush(&mut self) -> Result<(), StoreError> {
         let mut batch = std::mem::take(&mut self.batch);
+        batch.events.extend(self.pending.drain());
         for ((campaign, _), (contact, lead, records)) in self.changed.drain() {
             if !records.is_empty() {
                 let first_seq = lead.seq - records.len() as u32;
@@ -337,8 +347,8 @@ impl Ingest<'_> {
         }
         if !batch.is_empty() {
             self.store.write(batch, true)?;
+            self.stored = self.store.applied_events()?;
         }
-        self.pending.clear();
         Ok(())
     }
 }

@@ -30,6 +30,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::contacts::Contact;
 use crate::runtime::{Action, Lead, LeadStatus, Record};
+pub use applied::AppliedEvents;
 pub use rows::NewLeads;
 use rows::{RowView, Wake};
 use write::{DueKey, append_history, link_history, put_leads, remove_lead};
@@ -522,9 +523,9 @@ impl Store {
         Ok(table.get(address).at(&self.path)?.is_some())
     }
 
-    /// Whether an inbound event with this key (`ops::event_key`) was applied.
-    pub fn is_applied(&self, key: &[u8]) -> Result<bool, StoreError> {
-        applied::contains(&self.path, &self.db, key)
+    /// The keys of the inbound events applied so far (`ops::event_key`), as of now.
+    pub fn applied_events(&self) -> Result<AppliedEvents, StoreError> {
+        AppliedEvents::open(&self.path, &self.db)
     }
 }
 
