@@ -29,8 +29,8 @@ pub(super) fn record(p: &Path, txn: &redb::WriteTransaction, keys: &mut [Vec<u8>
 }
 
 /// The keys of the events applied, as of when it was opened: for many lookups in a row (a read
-/// transaction per line cost `ingest` a fifth of its time). Writes made after it was opened are
-/// not seen: open it again after each.
+/// transaction per line costs more, BENCHMARKS.md). Writes made after it was opened are not
+/// seen: open it again after each.
 pub struct AppliedEvents {
     table: Option<redb::ReadOnlyTable<&'static [u8], ()>>,
     path: PathBuf,
