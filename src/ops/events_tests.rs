@@ -211,3 +211,16 @@ fn a_read_error_ends_the_stream_after_being_reported() {
     assert_eq!(lines[0].0, 1);
     assert!(matches!(&lines[0].1, Err(EventError::Read(e)) if e.contains("disk on fire")), "{lines:?}");
 }
+
+#[test]
+fn an_id_is_kept_as_given_and_must_be_a_short_non_empty_string() {
+    let event = parse_line(r#"{"type":"opt_out","id":" SM5f ","contact":"a"}"#).unwrap();
+    assert_eq!(event.id.as_deref(), Some(" SM5f "));
+    assert_eq!(parse_line(r#"{"type":"opt_out","id":null,"contact":"a"}"#).unwrap().id, None);
+    let long = format!(r#"{{"type":"opt_out","id":"{}","contact":"a"}}"#, "x".repeat(MAX_ID_BYTES + 1));
+    rejects! {
+        r#"{"type":"opt_out","id":7,"contact":"a"}"# => EventError::WrongType { field: "id", .. }, "`id` must be a string, not 7",
+        r#"{"type":"opt_out","id":" ","contact":"a"}"# => EventError::Empty { field: "id" }, "`id` is empty",
+        long.as_str() => EventError::LongId, "`id` is longer than 200 bytes",
+    }
+}
