@@ -2,7 +2,7 @@
 //! driver can apply. Parsing only: finding the lead and advancing it is `ingest`'s job.
 //!
 //! A line is refused with one precise error (the first problem found, in a fixed order: JSON,
-//! object, `type`, unknown fields, `contact`, `campaign`, `at`, the type's own fields), so the
+//! object, `type`, unknown fields, `id`, `contact`, `campaign`, `at`, the type's own fields), so the
 //! same bad line always gets the same message, on the command line and over HTTP alike.
 
 use std::io::BufRead;
@@ -22,6 +22,8 @@ pub struct Inbound {
     pub contact: String,
     /// `None`: now (the caller's clock).
     pub at: Option<DateTime<Utc>>,
+    /// The sender's id of the event: applied once per database (`ingest`'s event keys).
+    pub id: Option<String>,
     pub input: Input,
 }
 
@@ -29,7 +31,10 @@ pub struct Inbound {
 pub const TYPES: &[&str] = &["reply", "call", "delivery", "opt_out", "event"];
 
 /// Fields every type may have.
-const COMMON: &[&str] = &["type", "campaign", "contact", "at"];
+const COMMON: &[&str] = &["type", "id", "campaign", "contact", "at"];
+
+/// The longest `id` accepted: ids are stored as given, and a provider's ids are far shorter.
+pub const MAX_ID_BYTES: usize = 200;
 
 /// The fields of each type beyond the common ones.
 fn own_fields(kind: &str) -> &'static [&'static str] {
@@ -73,6 +78,8 @@ pub enum EventError {
     BadStatus { what: &'static str, found: String, suggestion: Option<String>, allowed: &'static [&'static str] },
     #[error("a reply needs a non-empty `text` or `intent`")]
     EmptyReply,
+    #[error("`id` is longer than {MAX_ID_BYTES} bytes")]
+    LongId,
     #[error("the line is not UTF-8 text")]
     NotUtf8,
     #[error("cannot read the events: {0}")]
@@ -106,6 +113,12 @@ pub fn parse_line(line: &str) -> Result<Inbound, EventError> {
     let kind = event_type(&fields)?;
     check_fields(&fields, kind)?;
     let event = Fields { map: &fields, kind };
+    let id = event.text("id")?;
+    match id.as_deref() {
+        Some(id) if id.trim().is_empty() => return Err(EventError::Empty { field: "id" }),
+        Some(id) if id.len() > MAX_ID_BYTES => return Err(EventError::LongId),
+        _ => {}
+    }
     let contact = event.required_text("contact")?;
     let campaign = event.text("campaign")?;
     if campaign.as_deref().is_some_and(|c| c.trim().is_empty()) {
@@ -123,7 +136,7 @@ pub fn parse_line(line: &str) -> Result<Inbound, EventError> {
         "opt_out" => Input::OptOut,
         _ => Input::Event { name: event.required_text("name")?, vars: event.vars()? },
     };
-    Ok(Inbound { campaign: campaign.map(|c| c.trim().to_string()), contact, at, input })
+    Ok(Inbound { campaign: campaign.map(|c| c.trim().to_string()), contact, at, id, input })
 }
 
 /// Parses a stream of event lines: (1-based line number, the event or why it was refused).

@@ -126,7 +126,7 @@ fn the_type_must_be_known() {
 fn unknown_fields_are_named_with_a_suggestion() {
     rejects! {
         r#"{"type":"call","contact":"a","staus":"answered"}"# => EventError::UnknownField { kind: "call", .. }, "unknown field `staus` in a `call` event (did you mean `status`?)",
-        r#"{"type":"reply","contact":"a","text":"hi","duration":3}"# => EventError::UnknownField { .. }, "unknown field `duration` in a `reply` event; its fields are `type`, `campaign`, `contact`, `at`, `text`, `intent`, `channel`",
+        r#"{"type":"reply","contact":"a","text":"hi","duration":3}"# => EventError::UnknownField { .. }, "unknown field `duration` in a `reply` event; its fields are `type`, `id`, `campaign`, `contact`, `at`, `text`, `intent`, `channel`",
         r#"{"type":"opt_out","contact":"a","campain":"x"}"# => EventError::UnknownField { .. }, "did you mean `campaign`?",
         r#"{"type":"event","contact":"a","name":"x","variables":{}}"# => EventError::UnknownField { .. }, "`variables`",
         r#"{"type":"delivery","contact":"a","status":"sent","vars":{}}"# => EventError::UnknownField { .. }, "unknown field `vars` in a `delivery` event",
@@ -210,4 +210,17 @@ fn a_read_error_ends_the_stream_after_being_reported() {
     assert_eq!(lines.len(), 1);
     assert_eq!(lines[0].0, 1);
     assert!(matches!(&lines[0].1, Err(EventError::Read(e)) if e.contains("disk on fire")), "{lines:?}");
+}
+
+#[test]
+fn an_id_is_kept_as_given_and_must_be_a_short_non_empty_string() {
+    let event = parse_line(r#"{"type":"opt_out","id":" SM5f ","contact":"a"}"#).unwrap();
+    assert_eq!(event.id.as_deref(), Some(" SM5f "));
+    assert_eq!(parse_line(r#"{"type":"opt_out","id":null,"contact":"a"}"#).unwrap().id, None);
+    let long = format!(r#"{{"type":"opt_out","id":"{}","contact":"a"}}"#, "x".repeat(MAX_ID_BYTES + 1));
+    rejects! {
+        r#"{"type":"opt_out","id":7,"contact":"a"}"# => EventError::WrongType { field: "id", .. }, "`id` must be a string, not 7",
+        r#"{"type":"opt_out","id":" ","contact":"a"}"# => EventError::Empty { field: "id" }, "`id` is empty",
+        long.as_str() => EventError::LongId, "`id` is longer than 200 bytes",
+    }
 }

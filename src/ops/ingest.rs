@@ -5,21 +5,27 @@
 //! campaign file recorded by the last `run` (or `simulate --db`), up to its next send or call:
 //! that action is left to the next `run`, which makes it inside the window and pacing of the
 //! time it runs. A lead that is already final keeps
-//! the event in its history and does not move. A line that is malformed, unknown, or names no
-//! lead is reported with its number and changes nothing; the others still apply.
+//! the event in its history and does not move. A line that is malformed, unknown, names no
+//! lead, or reports an outcome the lead has no action for is reported with its number and
+//! changes nothing; the others still apply.
+//!
+//! Each event is applied once per database: its key (`event_key`) is stored in the transaction
+//! that stores the leads it changed, and an event whose key is taken is counted as already
+//! applied. So running the same file again, whole or after a kill, applies each line once.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use chrono::{DateTime, Utc};
 
+use super::event_key::EventKeys;
 use super::events::{Inbound, parse_lines};
 use crate::contacts::Contact;
-use crate::graph::Graph;
-use crate::runtime::{Event, Input, Lead, Record, Text};
-use crate::store::{Batch, CampaignRecord, CampaignStatus, Store, StoreError};
+use crate::graph::{Graph, NodeKind};
+use crate::runtime::{Event, Input, Lead, Park, Record, Text};
+use crate::store::{AppliedEvents, Batch, CampaignRecord, CampaignStatus, Store, StoreError};
 
 /// Leads changed per durable transaction.
 const BATCH: usize = 5_000;
@@ -52,7 +58,13 @@ struct Ingest<'a> {
     /// lead sees the earlier one's effect.
     changed: HashMap<(String, String), (Contact, Lead, Vec<Record>)>,
     batch: Batch,
+    keys: EventKeys,
+    /// The keys stored before this batch (read again after each write).
+    stored: AppliedEvents,
+    /// Keys of the events in `batch`, not yet stored: a repeat within them is a duplicate.
+    pending: HashSet<Vec<u8>>,
     applied: u64,
+    duplicates: u64,
 }
 
 pub fn command(db: &Path, input: &Path) -> ExitCode {
@@ -82,6 +94,13 @@ pub fn command(db: &Path, input: &Path) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let stored = match store.applied_events() {
+        Ok(stored) => stored,
+        Err(e) => {
+            crate::say!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let name = if input == Path::new("-") { "stdin".to_string() } else { input.display().to_string() };
     let mut ingest = Ingest {
         store: &store,
@@ -89,13 +108,17 @@ pub fn command(db: &Path, input: &Path) -> ExitCode {
         loaded: HashMap::new(),
         changed: HashMap::new(),
         batch: Batch::default(),
+        keys: EventKeys::default(),
+        stored,
+        pending: HashSet::new(),
         applied: 0,
+        duplicates: 0,
     };
     let mut rejected = 0u64;
     let now = Utc::now();
     for (line, event) in parse_lines(reader) {
         let result = match event {
-            Ok(event) => ingest.apply(event, now),
+            Ok(event) => ingest.take(event, now),
             Err(error) => Err(Rejected::Content(error.to_string())),
         };
         match result {
@@ -120,7 +143,11 @@ pub fn command(db: &Path, input: &Path) -> ExitCode {
         crate::say!("error: {error}");
         return ExitCode::from(2);
     }
-    crate::say!("ingest: {} events applied, {rejected} rejected", ingest.applied);
+    crate::say!(
+        "ingest: {} events applied, {} already applied, {rejected} rejected",
+        ingest.applied,
+        ingest.duplicates
+    );
     if rejected > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS }
 }
 
@@ -141,6 +168,18 @@ impl From<StoreError> for Rejected {
 }
 
 impl Ingest<'_> {
+    /// Applies the event unless its key says it was applied before (then counts it).
+    fn take(&mut self, event: Inbound, now: DateTime<Utc>) -> Result<(), Rejected> {
+        let key = self.keys.key(&event);
+        if self.pending.contains(&key) || self.stored.contains(&key)? {
+            self.duplicates += 1;
+            return Ok(());
+        }
+        self.apply(event, now)?;
+        self.pending.insert(key);
+        Ok(())
+    }
+
     fn apply(&mut self, event: Inbound, now: DateTime<Utc>) -> Result<(), Rejected> {
         let at = event.at.unwrap_or(now);
         let opts_out = match &event.input {
@@ -149,6 +188,9 @@ impl Ingest<'_> {
             _ => false,
         };
         let targets = self.targets(&event, opts_out)?;
+        if let [(campaign, stored)] = targets.as_slice() {
+            self.expected(&event, campaign, stored.as_ref())?;
+        }
         if opts_out {
             // Suppressed everywhere at once (SPEC §5): every other lead of the contact ends too.
             self.batch.suppress.push(event.contact.clone());
@@ -244,6 +286,45 @@ impl Ingest<'_> {
         }
     }
 
+    /// Refuses a call outcome for a lead with no call in flight, and a delivery report for one
+    /// that was never sent a message: applied, they would set `call.*` or `message.status` for
+    /// an action that never happened. A lead that ended with its action in flight (an opt-out
+    /// during a call) still takes the late outcome into its history.
+    fn expected(&mut self, event: &Inbound, campaign: &str, stored: Option<&(Contact, Lead)>) -> Result<(), Rejected> {
+        let (of_call, what) = match event.input {
+            Input::Call { .. } => (true, "no call in flight for"),
+            Input::Delivery { .. } => (false, "no message sent to"),
+            _ => return Ok(()),
+        };
+        let lead = match stored {
+            Some((_, lead)) => lead,
+            None => match self.changed.get(&(campaign.to_string(), event.contact.clone())) {
+                Some((_, lead, _)) => lead,
+                None => return Ok(()),
+            },
+        };
+        let graph = load(&mut self.loaded, &self.campaigns, campaign).graph.as_ref();
+        // Without the campaign's graph the step's kind is unknown: the lead's parking decides.
+        let step_is = |call: bool| match (graph, lead.step.as_deref()) {
+            (Some(graph), Some(step)) => graph.state(step).is_some_and(|id| match graph.node(id).kind {
+                NodeKind::Call(_) => call,
+                NodeKind::Send(_) => !call,
+                _ => false,
+            }),
+            _ => true,
+        };
+        let in_flight = lead.park == Park::Outcome && step_is(of_call);
+        if in_flight || (!of_call && lead.message_status.is_some()) {
+            return Ok(());
+        }
+        let whereabouts = match &lead.step {
+            Some(step) => format!("at step `{step}` ({})", lead.status),
+            None if lead.status.is_final() => format!("finished ({})", lead.status),
+            None => format!("not started ({})", lead.status),
+        };
+        Err(Rejected::Content(format!("{what} `{}` in `{campaign}`: the lead is {whereabouts}", event.contact)))
+    }
+
     /// Whether the campaign has a lead for the contact: `Some(None)` when it changed since the
     /// last write, `Some(Some(..))` as stored.
     fn find(&self, campaign: &str, contact: &str) -> Result<Option<Found>, StoreError> {
@@ -255,6 +336,7 @@ impl Ingest<'_> {
 
     fn flush(&mut self) -> Result<(), StoreError> {
         let mut batch = std::mem::take(&mut self.batch);
+        batch.events.extend(self.pending.drain());
         for ((campaign, _), (contact, lead, records)) in self.changed.drain() {
             if !records.is_empty() {
                 let first_seq = lead.seq - records.len() as u32;
@@ -264,6 +346,7 @@ impl Ingest<'_> {
         }
         if !batch.is_empty() {
             self.store.write(batch, true)?;
+            self.stored = self.store.applied_events()?;
         }
         Ok(())
     }

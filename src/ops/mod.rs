@@ -5,6 +5,7 @@
 //! Everything here goes through `Store`'s public API. The commands never create a database: a
 //! mistyped `--db` must not leave an empty file behind and report "no campaigns".
 
+pub mod event_key;
 pub mod events;
 pub mod export;
 pub mod ingest;

@@ -27,7 +27,9 @@ impl Machine<'_> {
         }
         if let Err(t) = self.pacer.acquire(self.now) {
             let reason = self.pacer.reason();
-            self.defer(t.max(self.now + TimeDelta::seconds(1)), reason);
+            // Later than `now`, so that this pass does not take the lead again, and no more:
+            // what `ingest` leaves to the next run must be due at once when that run starts.
+            self.defer(t.max(self.now + TimeDelta::nanoseconds(1)), reason);
             return None;
         }
         self.lead.attempts += 1;

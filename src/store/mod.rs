@@ -13,6 +13,7 @@
 //! history block per batch, which each lead row refers to (`rows`): one small insert per lead,
 //! and one large value per batch.
 
+mod applied;
 mod codec;
 mod records;
 mod rows;
@@ -29,6 +30,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::contacts::Contact;
 use crate::runtime::{Action, Lead, LeadStatus, Record};
+pub use applied::AppliedEvents;
 pub use rows::NewLeads;
 use rows::{RowView, Wake};
 use write::{DueKey, append_history, link_history, put_leads, remove_lead};
@@ -140,6 +142,8 @@ pub struct Batch {
     /// A contact of `contacts` that has a lead already gives it its fields (a re-import);
     /// otherwise the stored contact stays as it is.
     pub update_contacts: bool,
+    /// Keys of the inbound events whose changes this batch holds (`ops::event_key`).
+    pub events: Vec<Vec<u8>>,
 }
 
 impl Batch {
@@ -161,6 +165,7 @@ impl Batch {
             && self.done.is_empty()
             && self.suppress.is_empty()
             && self.remove.is_empty()
+            && self.events.is_empty()
     }
 }
 
@@ -279,6 +284,7 @@ impl Store {
         txn.open_table(OUTBOX).at(p)?;
         txn.open_table(DONE).at(p)?;
         txn.open_table(SUPPRESSION).at(p)?;
+        txn.open_table(applied::APPLIED).at(p)?;
         txn.commit().at(p)
     }
 
@@ -323,6 +329,7 @@ impl Store {
         for (campaign, contact) in &batch.remove {
             remove_lead(p, &txn, campaign, contact)?;
         }
+        applied::record(p, &txn, &mut batch.events)?;
         txn.commit().at(p)?;
         Ok(WriteSummary { new_contacts, updated_contacts })
     }
@@ -523,6 +530,11 @@ impl Store {
     pub fn is_suppressed(&self, address: &str) -> Result<bool, StoreError> {
         let table = self.db.begin_read().at(&self.path)?.open_table(SUPPRESSION).at(&self.path)?;
         Ok(table.get(address).at(&self.path)?.is_some())
+    }
+
+    /// The keys of the inbound events applied so far (`ops::event_key`), as of now.
+    pub fn applied_events(&self) -> Result<AppliedEvents, StoreError> {
+        AppliedEvents::open(&self.path, &self.db)
     }
 }
 
