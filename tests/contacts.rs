@@ -165,3 +165,33 @@ fn lead_commands_find_a_contact_written_the_way_people_write_it() {
     let unknown = herald(dir.path(), &["--db", "h.redb", "lead", "complete", "greet", "(415) 555-0199"]);
     assert_eq!(unknown.status.code(), Some(1), "{}", text(&unknown.stderr));
 }
+
+#[test]
+fn ingest_finds_and_suppresses_a_contact_however_it_is_written() {
+    let dir = setup(&[
+        ("greet.yaml", GREET),
+        ("c.csv", "phone,name,visit\n+14155550101,Ada,2026-03-10\n+14155550102,Bo,2026-03-11\n"),
+    ]);
+    let out = herald(
+        dir.path(),
+        &["--db", "h.redb", "run", "greet.yaml", "--contacts", "c.csv", "--outbox", "out.jsonl", "--once"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let events = concat!(
+        "{\"type\":\"opt_out\",\"contact\":\"(415) 555-0102\"}\n",
+        "{\"type\":\"event\",\"contact\":\"+1 415 555 0101\",\"name\":\"visited\"}\n",
+        "{\"type\":\"opt_out\",\"contact\":\"MixedCase@Example.com\"}\n",
+        "{\"type\":\"opt_out\",\"contact\":\"0049 176 12345678\"}\n",
+    );
+    std::fs::write(dir.path().join("events.jsonl"), events).unwrap();
+    let ingest = herald(dir.path(), &["--db", "h.redb", "ingest", "events.jsonl"]);
+    assert!(ingest.status.success(), "{}", text(&ingest.stderr));
+    let store = herald::store::Store::open(&dir.path().join("h.redb")).unwrap();
+    assert_eq!(store.lead("greet", "+14155550102").unwrap().unwrap().1.status, herald::runtime::LeadStatus::OptedOut);
+    assert!(
+        store.history("greet", "+14155550101").unwrap().iter().any(|r| format!("{:?}", r.event).contains("visited"))
+    );
+    for address in ["+14155550102", "mixedcase@example.com", "+4917612345678"] {
+        assert!(store.is_suppressed(address).unwrap(), "{address} is not suppressed");
+    }
+}

@@ -169,7 +169,8 @@ impl From<StoreError> for Rejected {
 
 impl Ingest<'_> {
     /// Applies the event unless its key says it was applied before (then counts it).
-    fn take(&mut self, event: Inbound, now: DateTime<Utc>) -> Result<(), Rejected> {
+    fn take(&mut self, mut event: Inbound, now: DateTime<Utc>) -> Result<(), Rejected> {
+        event.contact = self.resolve(&event)?;
         let key = self.keys.key(&event);
         if self.pending.contains(&key) || self.stored.contains(&key)? {
             self.duplicates += 1;
@@ -178,6 +179,25 @@ impl Ingest<'_> {
         self.apply(event, now)?;
         self.pending.insert(key);
         Ok(())
+    }
+
+    /// The event's contact as it is stored (SPEC §6: normalised as at import): its E.164
+    /// number in the region of the campaign it names (or of each campaign, for the first that
+    /// has it), its lower-cased email, or the text as written (an id); when no lead has any of
+    /// them, the first (an opt-out suppresses that address).
+    fn resolve(&self, event: &Inbound) -> Result<String, StoreError> {
+        let named = |c: &&CampaignRecord| event.campaign.as_ref().is_none_or(|named| *named == c.id);
+        let mut first = None;
+        for record in self.campaigns.iter().filter(named) {
+            for key in crate::contacts::lookup_keys(&event.contact, record.region.as_deref()) {
+                if self.find(&record.id, &key)?.is_some() {
+                    return Ok(key);
+                }
+                first.get_or_insert(key);
+            }
+        }
+        let fallback = || crate::contacts::lookup_keys(&event.contact, None).into_iter().next();
+        Ok(first.or_else(fallback).unwrap_or_else(|| event.contact.clone()))
     }
 
     fn apply(&mut self, event: Inbound, now: DateTime<Utc>) -> Result<(), Rejected> {
