@@ -195,3 +195,79 @@ fn ingest_finds_and_suppresses_a_contact_however_it_is_written() {
         assert!(store.is_suppressed(address).unwrap(), "{address} is not suppressed");
     }
 }
+
+#[test]
+fn a_rejected_row_fixed_and_imported_again_becomes_a_lead() {
+    let dir = setup(&[
+        ("greet.yaml", GREET),
+        ("c.csv", "phone,name,visit\n+14155550101,Ada,03/10/2026\n+14155550102,Bo,2026-03-11\n"),
+    ]);
+    let run = |extra: &[&str]| {
+        let mut args =
+            vec!["--db", "h.redb", "run", "greet.yaml", "--contacts", "c.csv", "--outbox", "out.jsonl", "--once"];
+        args.extend_from_slice(extra);
+        herald(dir.path(), &args)
+    };
+    let first = run(&["--rejects", "fix.csv"]);
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    assert_eq!(sent(dir.path()).len(), 1);
+    // The rejects file, fixed, is imported as it is (its line,column,value,reason columns are
+    // left out), and its row becomes a lead.
+    let rejects = std::fs::read_to_string(dir.path().join("fix.csv")).unwrap();
+    assert_eq!(
+        rejects,
+        "phone,name,visit,line,column,value,reason\n+14155550101,Ada,03/10/2026,2,visit,03/10/2026,invalid_field\n"
+    );
+    std::fs::write(dir.path().join("c.csv"), rejects.replace("03/10/2026,2", "2026-03-10,2")).unwrap();
+    let again = run(&["--rejects", "fix.csv"]);
+    assert!(again.status.success(), "{}", text(&again.stderr));
+    assert!(text(&again.stderr).contains("1 new leads, 0 updated"), "{}", text(&again.stderr));
+    assert_eq!(sent(dir.path()).last(), Some(&("+14155550101".to_string(), "Hi Ada".to_string())));
+    let store = herald::store::Store::open(&dir.path().join("h.redb")).unwrap();
+    let (contact, _) = store.lead("greet", "+14155550101").unwrap().unwrap();
+    assert!(contact.fields.get("line").is_none(), "{contact:?}");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("fix.csv")).unwrap(),
+        "phone,name,visit,line,column,value,reason\n"
+    );
+}
+
+#[test]
+fn a_reimport_keeps_the_fields_the_new_file_does_not_have() {
+    let dir = setup(&[
+        ("greet.yaml", GREET),
+        ("c.csv", "phone,name,visit,timezone\n+14155550101,Ada,2026-03-10,Europe/Berlin\n"),
+    ]);
+    let run = || {
+        herald(
+            dir.path(),
+            &["--db", "h.redb", "run", "greet.yaml", "--contacts", "c.csv", "--outbox", "out.jsonl", "--once"],
+        )
+    };
+    assert!(run().status.success());
+    std::fs::write(dir.path().join("c.csv"), "phone,name,visit\n+14155550101,Adaline,2026-03-10\n").unwrap();
+    let again = run();
+    assert!(text(&again.stderr).contains("0 new leads, 1 updated"), "{}", text(&again.stderr));
+    let store = herald::store::Store::open(&dir.path().join("h.redb")).unwrap();
+    let (contact, _) = store.lead("greet", "+14155550101").unwrap().unwrap();
+    assert_eq!(contact.timezone.as_deref(), Some("Europe/Berlin"));
+    assert_eq!(contact.fields.get("name"), Some(&serde_json::json!("Adaline")));
+}
+
+#[test]
+fn rows_with_the_wrong_number_of_cells_go_to_the_rejects_file_too() {
+    let dir = setup(&[
+        ("greet.yaml", GREET),
+        ("c.csv", "phone,name,visit\n+14155550101,Ada,2026-03-10\n+14155550102,Bo\n+14155550103,Cy,2026-03-10,extra\n"),
+    ]);
+    let out = herald(
+        dir.path(),
+        &["simulate", "greet.yaml", "--contacts", "c.csv", "--rejects", "bad.csv", "--format", "summary"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let rejects = std::fs::read_to_string(dir.path().join("bad.csv")).unwrap();
+    assert_eq!(
+        rejects,
+        "phone,name,visit,line,column,value,reason\n+14155550102,Bo,,3,,,invalid_row\n+14155550103,Cy,2026-03-10,extra,4,,,invalid_row\n"
+    );
+}

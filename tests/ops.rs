@@ -795,10 +795,10 @@ fn simulate_lines(db: &Path, name: &str, extra: &[&str]) -> Vec<Value> {
 fn lead_commands_refuse_what_would_be_wrong() {
     let (_dir, db) = temp();
     simulate_example(&db, EMERGENCY, EMERGENCY_PAST);
-    // An unknown contact, with the key it probably meant.
-    let run =
-        on(&db, &["lead", "reset", EMERGENCY, "(415) 555-0141"]).fails(1, "has no lead for contact `(415) 555-0141`");
-    assert!(run.stderr.contains("did you mean `+14155550141`?"), "{}", run.stderr);
+    // An unknown contact, with the key it probably meant (a number written another way is
+    // found: `(415) 555-0141` is `+14155550141`).
+    let run = on(&db, &["lead", "reset", EMERGENCY, "+1415555014"]).fails(1, "has no lead for contact `+1415555014`");
+    assert!(run.stderr.contains("did you mean `+1415555014"), "{}", run.stderr);
     on(&db, &["lead", "complete", EMERGENCY, "nobody"])
         .fails(1, "campaign `emergency-notification` has no lead for contact `nobody`");
     // An opted-out contact is never contacted again, and a skipped one never started.

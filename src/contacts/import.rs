@@ -115,6 +115,17 @@ enum Kind {
     ContactZone,
 }
 
+/// How each column is read. A rejects file fed back in (fixed) keeps its appended columns out
+/// of the contacts.
+fn kinds(columns: &[String], spec: &ContactSpec) -> Vec<Kind> {
+    let own = if super::rejects::is_rejects_header(columns) {
+        columns.len() - super::rejects::APPENDED.len()
+    } else {
+        columns.len()
+    };
+    columns.iter().enumerate().map(|(i, name)| if i < own { kind_of(name, spec) } else { Kind::Ignore }).collect()
+}
+
 fn kind_of(name: &str, spec: &ContactSpec) -> Kind {
     if name.is_empty() {
         return Kind::Ignore;
@@ -206,7 +217,7 @@ impl Importer {
         Ok(Importer {
             path: path.to_path_buf(),
             record: csv::StringRecord::new(),
-            kinds: columns.iter().map(|name| kind_of(name, spec)).collect(),
+            kinds: kinds(&columns, spec),
             names: columns.iter().map(CompactString::new).collect(),
             key,
             required: spec.require.iter().map(|name| position(name)).collect(),
@@ -260,18 +271,29 @@ impl Importer {
         Row::Skipped { line, key, reason, problem: Box::new(problem) }
     }
 
-    /// The region the row's national numbers are read in: its `region` cell, else
-    /// `contacts.region`. `Err` when the cell names no region.
-    fn row_region(&self) -> Result<Option<Region>, String> {
-        let Some(cell) = self.region_column.and_then(|i| self.record.get(i)).map(str::trim) else {
-            return Ok(self.region);
-        };
-        if cell.is_empty() {
-            return Ok(self.region);
-        }
-        match parse_region(cell) {
-            Some(region) => Ok(Some(region)),
-            None => Err(format!("{} is not a region code (two letters, such as US or DE)", quoted(cell))),
+    /// The row's `region` cell, when it names a region other than `contacts.region` (a cell
+    /// that names none, such as a sales region, is not the country of its numbers).
+    fn row_region(&self) -> Option<Region> {
+        let cell = self.region_column.and_then(|i| self.record.get(i)).map(str::trim)?;
+        parse_region(cell).filter(|region| Some(*region) != self.region)
+    }
+
+    /// A phone cell in E.164: a national number in the row's region when it has one, else in
+    /// `contacts.region`. A number valid in both, as different numbers, is refused: a `region`
+    /// column of US states (`DE` is Delaware and Germany) must not send to another country.
+    fn phone(&self, text: &str, row_region: Option<Region>) -> Result<String, (SkipReason, String)> {
+        let invalid = |e: crate::phone::PhoneError| (SkipReason::InvalidPhone, format!("{} {e}", quoted(text)));
+        let Some(row_region) = row_region else { return normalise::phone(text, self.region).map_err(invalid) };
+        let in_row = normalise::phone(text, Some(row_region)).map_err(invalid)?;
+        match (self.region, normalise::phone(text, self.region)) {
+            (Some(default), Ok(other)) if other != in_row => Err((
+                SkipReason::InvalidPhone,
+                format!(
+                    "{} is {in_row} in {row_region} (the region column) and {other} in {default} (contacts.region): write it with its country code",
+                    quoted(text)
+                ),
+            )),
+            _ => Ok(in_row),
         }
     }
 
@@ -294,13 +316,9 @@ impl Importer {
                 "is empty (the key column)".into(),
             );
         }
-        let region = match self.row_region() {
-            Ok(region) => region,
-            Err(message) => return self.skipped(line, raw_key, SkipReason::InvalidField, self.region_column, message),
-        };
+        let region = self.row_region();
         let key = match self.kinds[self.key] {
-            Kind::Phone => normalise::phone(&raw_key, region)
-                .map_err(|e| (SkipReason::InvalidPhone, format!("{} {e}", quoted(&raw_key)))),
+            Kind::Phone => self.phone(&raw_key, region),
             Kind::Email => normalise::normalise_email(&raw_key)
                 .ok_or_else(|| (SkipReason::InvalidEmail, format!("{} is not an email address", quoted(&raw_key)))),
             _ => Ok(raw_key.clone()),
@@ -441,8 +459,7 @@ impl Importer {
                 let normal = if i == self.key {
                     Ok(contact.key.clone())
                 } else if self.kinds[i] == Kind::Phone {
-                    normalise::phone(text, region)
-                        .map_err(|e| (SkipReason::InvalidPhone, format!("{} {e}", quoted(text))))
+                    self.phone(text, region)
                 } else {
                     normalise::normalise_email(text)
                         .ok_or_else(|| (SkipReason::InvalidEmail, format!("{} is not an email address", quoted(text))))

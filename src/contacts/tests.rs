@@ -635,13 +635,18 @@ phone,appointment_date,visits,timezone
 fn the_region_column_reads_national_numbers_and_plus_numbers_keep_their_country() {
     let mut f = Fixture::new();
     f.spec.region = Some("US".into());
-    let csv = "phone,region\n07911 123456,GB\n(415) 555-0102,\n+4917612345678,US\n0049 176 12345678,\n030 123456,XX\n";
+    let csv = "phone,region\n07911 123456,GB\n(415) 555-0102,\n+4917612345678,US\n0049 176 12345678,\n030 123456,XX\n(302) 555-0123,DE\n(415) 555-0103,West\n";
     let rows = f.rows(csv);
-    assert_eq!(keys(&rows), ["+447911123456", "+14155550102", "+4917612345678", "-", "-"]);
+    assert_eq!(keys(&rows), ["+447911123456", "+14155550102", "+4917612345678", "-", "-", "-", "+14155550103"]);
     assert_eq!(rows[3], skipped(5, "+4917612345678", SkipReason::Duplicate));
+    // A region cell that is no region (a sales region) is not the numbers' country; a number
+    // that is valid in the row's region and in contacts.region as two numbers is refused
+    // (Delaware's DE is Germany's).
+    let problems = f.problems(csv);
+    assert_eq!(problems[1], r#"line 6: column phone: "030 123456" is not a valid number in US"#);
     assert_eq!(
-        f.problems(csv).last().map(String::as_str),
-        Some(r#"line 6: column region: "XX" is not a region code (two letters, such as US or DE)"#)
+        problems[2],
+        r#"line 7: column phone: "(302) 555-0123" is +493025550123 in DE (the region column) and +13025550123 in US (contacts.region): write it with its country code"#
     );
 }
 
@@ -682,7 +687,8 @@ fn the_report_lists_the_first_problems_and_counts_the_rest() {
 fn rejects_are_written_beside_and_never_over_a_foreign_file() {
     let f = Fixture::new();
     let path = f.dir.path().join("rejects.csv");
-    let mut rejects = Rejects::create(&path).unwrap();
+    let contacts = f.dir.path().join("contacts.csv");
+    let mut rejects = Rejects::create(&path, &contacts).unwrap();
     let importer = f.open("phone,name\n+14155550100,Ann\nbad,\"Bo, Jr\"\n+14155550100,Cy\n").unwrap();
     rejects.header(importer.columns()).unwrap();
     for row in importer {
@@ -695,10 +701,12 @@ fn rejects_are_written_beside_and_never_over_a_foreign_file() {
         "phone,name,line,column,value,reason\nbad,\"Bo, Jr\",3,phone,bad,invalid_phone\n+14155550100,Cy,4,,,duplicate\n"
     );
     // Its own file is replaced; anything else is not.
-    assert!(Rejects::create(&path).is_ok());
+    assert!(Rejects::create(&path, &contacts).is_ok());
     let foreign = f.file("contacts.csv", "phone\n+14155550100\n");
-    let error = Rejects::create(&foreign).err().unwrap().to_string();
+    let error = Rejects::create(&foreign, &path).err().unwrap().to_string();
     assert!(error.contains("not a rejects file herald wrote"), "{error}");
     assert_eq!(std::fs::read_to_string(&foreign).unwrap(), "phone\n+14155550100\n");
-    assert!(Rejects::create(f.dir.path()).is_err());
+    assert!(Rejects::create(f.dir.path(), &contacts).is_err());
+    // Its own rejects file is the contacts file when fed back in: never its own target.
+    assert!(Rejects::create(&path, &path).err().unwrap().to_string().contains("is the contacts file"));
 }

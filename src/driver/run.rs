@@ -218,13 +218,20 @@ struct Runner<'a, 'g> {
 impl Runner<'_, '_> {
     async fn run(&mut self, args: &Args, wake: &tokio::sync::Notify) -> Result<(), RunError> {
         let now = self.clock.now();
+        // Every rejects file is checked before anything is written.
+        let mut rejects = Vec::new();
+        if let (Some(contacts), Some(path)) = (&args.contacts, &args.rejects) {
+            let several = self.campaigns.len() > 1;
+            for live in &self.campaigns {
+                let path = rejects_path(path, &live.graph.id, several);
+                rejects.push(Some(crate::contacts::Rejects::create(&path, contacts)?));
+            }
+        }
         self.start(now)?;
         if let Some(contacts) = &args.contacts {
-            let several = self.campaigns.len() > 1;
             for i in 0..self.campaigns.len() {
-                let rejects =
-                    args.rejects.as_deref().map(|path| rejects_path(path, &self.campaigns[i].graph.id, several));
-                self.import(i, contacts, rejects.as_deref(), now)?;
+                let rejects = rejects.get_mut(i).and_then(Option::take);
+                self.import(i, contacts, rejects, now)?;
             }
         }
         self.reoffer()?;
@@ -325,7 +332,7 @@ impl Runner<'_, '_> {
         &mut self,
         i: usize,
         path: &std::path::Path,
-        rejects: Option<&std::path::Path>,
+        mut rejects: Option<crate::contacts::Rejects>,
         now: DateTime<Utc>,
     ) -> Result<(), RunError> {
         let live = &mut self.campaigns[i];
@@ -340,7 +347,6 @@ impl Runner<'_, '_> {
         let mut batch = fresh();
         let (mut added, mut updated) = (0, 0);
         let importer = Importer::open(path, settings)?;
-        let mut rejects = rejects.map(crate::contacts::Rejects::create).transpose()?;
         if let Some(rejects) = &mut rejects {
             rejects.header(importer.columns())?;
         }

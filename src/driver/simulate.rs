@@ -402,10 +402,11 @@ pub fn command(args: Args) -> std::process::ExitCode {
         Ok(store) => store,
         Err(error) => return fail(2, error.to_string()),
     };
-    let rejects = match args.rejects.as_deref().map(crate::contacts::Rejects::create).transpose() {
-        Ok(rejects) => std::sync::Mutex::new(rejects),
-        Err(error) => return fail(2, error.to_string()),
-    };
+    let rejects =
+        match args.rejects.as_deref().map(|path| crate::contacts::Rejects::create(path, &args.contacts)).transpose() {
+            Ok(rejects) => std::sync::Mutex::new(rejects),
+            Err(error) => return fail(2, error.to_string()),
+        };
     let simulation = Simulation {
         rejects,
         graph: &graph,

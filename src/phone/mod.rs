@@ -88,13 +88,14 @@ fn is_plus(c: char) -> bool {
     matches!(c, '+' | '\u{FF0B}')
 }
 
-/// libphonenumber's `_VALID_PUNCTUATION` without its `x`.
+/// libphonenumber's `_VALID_PUNCTUATION` without `x` and the tildes `~` `～`, which its
+/// extension patterns read as "extension follows": `030 123456 ~ 7` is `+4930123456` with
+/// extension 7, and a number with an extension is rejected here, not run together.
 fn is_punctuation(c: char) -> bool {
     matches!(c,
         '-' | '\u{2010}'..='\u{2015}' | '\u{2212}' | '\u{30FC}' | '\u{FF0D}'..='\u{FF0F}' | ' '
         | '\u{00A0}' | '\u{00AD}' | '\u{200B}' | '\u{2060}' | '\u{3000}' | '(' | ')' | '\u{FF08}'
-        | '\u{FF09}' | '\u{FF3B}' | '\u{FF3D}' | '.' | '[' | ']' | '/' | '~' | '\u{2053}'
-        | '\u{223C}' | '\u{FF5E}')
+        | '\u{FF09}' | '\u{FF3B}' | '\u{FF3D}' | '.' | '[' | ']' | '/' | '\u{2053}' | '\u{223C}')
 }
 
 /// A decimal digit of the scripts numbers are written in (ASCII, full-width, Arabic-Indic,

@@ -56,6 +56,8 @@ fn what_is_not_a_number_says_why() {
     rejects! {
         "US" "1-800-FLOWERS" => PhoneError::Character('F');
         "US" "415 555 0102 x12" => PhoneError::Character('x');
+        "DE" "030 123456 ~ 7" => PhoneError::Character('~');
+        "AT" "01 234567890～1" => PhoneError::Character('～');
         "US" "12" => PhoneError::Invalid("US".into());
         "US" "+1" => PhoneError::NotANumber;
         "US" "+0 123456789" => PhoneError::CountryCode;

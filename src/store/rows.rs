@@ -67,6 +67,35 @@ pub fn with_contact(bytes: &[u8], contact: &[u8]) -> Result<Vec<u8>, String> {
     Ok(out)
 }
 
+/// A re-imported contact's fields over the stored ones: a field the new row has replaces the
+/// stored one, a field it lacks (a column the new file does not have) keeps its value.
+pub fn merge_contacts(key: &str, stored: &[u8], new: &[u8]) -> Result<Vec<u8>, String> {
+    if stored.is_empty() {
+        return Ok(new.to_vec());
+    }
+    let old = codec::get_contact(key, stored).map_err(|e| e.to_string())?;
+    let mut merged = codec::get_contact(key, new).map_err(|e| e.to_string())?;
+    merged.timezone = merged.timezone.or(old.timezone);
+    for (name, value) in old.fields.iter() {
+        if merged.fields.get(name).is_none() {
+            merged.fields.insert(compact_str::CompactString::new(name), value.clone());
+        }
+    }
+    let mut out = Vec::with_capacity(new.len() + stored.len());
+    codec::put_contact(&mut out, &merged);
+    Ok(out)
+}
+
+/// A new lead's row `new` in place of the stored row `old` (a lead skipped at import whose row
+/// is now a contact), with the ids of the history rows the old one had.
+pub fn revive(old: &[u8], new: &[u8]) -> Result<Vec<u8>, String> {
+    let history = RowView::parse(old)?.history;
+    let mut out = Vec::with_capacity(new.len() + history.len());
+    out.extend_from_slice(new);
+    out.extend_from_slice(history);
+    Ok(out)
+}
+
 /// Appends a row: header, counted contact, counted lead, counted own history.
 fn write(out: &mut Vec<u8>, lead: &Lead, contact: impl FnOnce(&mut Vec<u8>), own: impl FnOnce(&mut Vec<u8>)) {
     let wake = due_wake(lead);

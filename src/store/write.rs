@@ -152,7 +152,14 @@ pub(super) fn put_leads<'a>(
             // row's fields when they changed (a re-import with a new name or date).
             drop(cursor);
             if update_contacts {
-                updated += update_contact(p, &mut table, campaign, key, rest[0].2)?;
+                match update_contact(p, &mut table, campaign, key, rest[0].2)? {
+                    Update::Unchanged => {}
+                    Update::Fields => updated += 1,
+                    Update::Revived(wake) => {
+                        new_contacts += 1;
+                        moves.extend(wake.map(|(secs, nanos)| ((campaign, secs, nanos, key), 1)));
+                    }
+                }
             }
             rest = &rest[1..];
             continue;
@@ -199,31 +206,47 @@ pub(super) fn put_leads<'a>(
     Ok((new_contacts, updated))
 }
 
+/// What a re-imported contact did to its stored lead.
+enum Update {
+    Unchanged,
+    /// The contact's fields changed; the lead is as it was.
+    Fields,
+    /// The stored lead had been skipped at import, and the row is now a contact: it starts as a
+    /// new lead (due at this wake time), its earlier history kept.
+    Revived(Option<Wake>),
+}
+
 /// Gives the stored lead of `key` the contact of `row` (a lead row made for a re-imported
-/// contact), when that is a contact (not a skipped row) with other fields than the stored one.
-/// Returns 1 when it did.
+/// contact), when that is a contact (not a skipped row): its fields over the stored ones (a
+/// column the new file lacks keeps its value). A lead skipped at import becomes the row's lead.
 fn update_contact(
     p: &Path,
     table: &mut redb::Table<(&str, &str), &[u8]>,
     campaign: &str,
     key: &str,
     row: &[u8],
-) -> Result<usize, StoreError> {
+) -> Result<Update, StoreError> {
     let new = RowView::parse(row).map_err(|e| internal(format!("new lead row {key}: {e}")))?;
     if new.status == LeadStatus::Skipped {
-        return Ok(0);
+        return Ok(Update::Unchanged);
     }
-    let Some(mut stored) = table.get_mut((campaign, key)).at(p)? else { return Ok(0) };
-    let replaced = {
+    let Some(mut stored) = table.get_mut((campaign, key)).at(p)? else { return Ok(Update::Unchanged) };
+    let bad = |e: String| corrupt(p, format!("lead row {key}: {e}"));
+    let (replaced, update) = {
         let old = stored.value();
-        let view = RowView::parse(old).map_err(|e| corrupt(p, format!("lead row {key}: {e}")))?;
-        if view.contact == new.contact || view.status == LeadStatus::Skipped {
-            return Ok(0);
+        let view = RowView::parse(old).map_err(bad)?;
+        if view.status == LeadStatus::Skipped {
+            (rows::revive(old, row).map_err(bad)?, Update::Revived(new.wake))
+        } else {
+            let merged = rows::merge_contacts(key, view.contact, new.contact).map_err(bad)?;
+            if merged == view.contact {
+                return Ok(Update::Unchanged);
+            }
+            (rows::with_contact(old, &merged).map_err(bad)?, Update::Fields)
         }
-        rows::with_contact(old, new.contact).map_err(|e| corrupt(p, format!("lead row {key}: {e}")))?
     };
     stored.insert(replaced.as_slice()).at(p)?;
-    Ok(1)
+    Ok(update)
 }
 
 /// Upserts a lead, keeping the contact and history of its row and listing `new_history`;
