@@ -35,6 +35,9 @@ pub enum OpsError {
     Refused(String),
     #[error("cannot write {what}: {source}")]
     Output { what: String, source: std::io::Error },
+    /// An output path that writing would destroy something at (the database, a device).
+    #[error("not writing {}: {reason}", .path.display())]
+    OutputRefused { path: PathBuf, reason: String },
 }
 
 impl OpsError {
@@ -42,7 +45,9 @@ impl OpsError {
     pub fn exit_code(&self) -> u8 {
         match self {
             OpsError::UnknownCampaign { .. } | OpsError::UnknownContact { .. } | OpsError::Refused(_) => 1,
-            OpsError::NoDatabase(_) | OpsError::Store(_) | OpsError::Output { .. } => 2,
+            OpsError::NoDatabase(_) | OpsError::Store(_) | OpsError::Output { .. } | OpsError::OutputRefused { .. } => {
+                2
+            }
         }
     }
 

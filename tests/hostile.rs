@@ -1,0 +1,143 @@
+//! Hostile files and environments (issue 20, items 5–8 and 15), through the real binary: what
+//! herald must refuse rather than destroy, and the small faults a careless shell exposes.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// Sends one text to every contact: a campaign that `run --once` finishes in one pass.
+const HELLO: &str = "\
+id: hello
+channel: sms
+contacts:
+  key: phone
+steps:
+  - id: hi
+    send: { text: \"Hi {{ contact.name }}\" }
+";
+
+const CONTACTS: &str = "phone,name\n+14155550101,Ada\n+14155550102,Bo\n";
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn of(output: Output) -> Run {
+        Run {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    fn ok(self) -> Run {
+        assert_eq!(self.code, 0, "expected success\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        self
+    }
+
+    fn fails(self, code: i32, says: &str) -> Run {
+        assert_eq!(self.code, code, "expected exit {code}\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        assert!(self.stderr.contains(says), "stderr lacks {says:?}:\n{}", self.stderr);
+        self
+    }
+}
+
+fn command(dir: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_herald"));
+    command.current_dir(dir).env("NO_COLOR", "1").args(args);
+    command
+}
+
+fn herald(dir: &Path, args: &[&str]) -> Run {
+    Run::of(command(dir, args).output().expect("herald runs"))
+}
+
+/// A directory with the campaign and contacts written, and a database `h.redb` that `run --once`
+/// made from them.
+fn ran() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "hello.yaml", HELLO);
+    write(dir.path(), "contacts.csv", CONTACTS);
+    let outbox = dir.path().join("out.jsonl");
+    herald(
+        dir.path(),
+        &[
+            "--db",
+            "h.redb",
+            "run",
+            "hello.yaml",
+            "--contacts",
+            "contacts.csv",
+            "--once",
+            "--outbox",
+            outbox.to_str().unwrap(),
+        ],
+    )
+    .ok();
+    dir
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. export --output
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn export_output_refuses_the_database_itself_and_leaves_it_whole() {
+    let dir = ran();
+    let db = dir.path().join("h.redb");
+    let before = std::fs::read(&db).unwrap();
+    herald(dir.path(), &["--db", "h.redb", "export", "hello", "--output", "h.redb"]).fails(2, "it is the database");
+    // Under another name (a hard link) as well.
+    std::fs::hard_link(&db, dir.path().join("other.redb")).unwrap();
+    herald(dir.path(), &["--db", "h.redb", "export", "hello", "-o", "other.redb"]).fails(2, "it is the database");
+    assert_eq!(std::fs::read(&db).unwrap(), before);
+    herald(dir.path(), &["--db", "h.redb", "status"]).ok();
+}
+
+#[test]
+fn export_output_refuses_directories_symlinks_and_devices() {
+    let dir = ran();
+    std::fs::create_dir(dir.path().join("sub")).unwrap();
+    herald(dir.path(), &["--db", "h.redb", "export", "hello", "-o", "sub"]).fails(2, "is a directory");
+    let target = write(dir.path(), "target.txt", "keep me\n");
+    std::os::unix::fs::symlink(&target, dir.path().join("link.csv")).unwrap();
+    herald(dir.path(), &["--db", "h.redb", "export", "hello", "-o", "link.csv"]).fails(2, "symbolic link");
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep me\n");
+    assert!(std::fs::symlink_metadata(dir.path().join("link.csv")).unwrap().file_type().is_symlink());
+    herald(dir.path(), &["--db", "h.redb", "export", "hello", "-o", "/dev/null"]).fails(2, "not a regular file");
+    // A regular file is replaced whole, and nothing is left beside it.
+    write(dir.path(), "leads.csv", "old\n");
+    herald(dir.path(), &["--db", "h.redb", "export", "hello", "-o", "leads.csv"]).ok();
+    let text = std::fs::read_to_string(dir.path().join("leads.csv")).unwrap();
+    assert!(text.starts_with("key,status,") && text.lines().count() == 3, "{text}");
+    let names: Vec<String> =
+        std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert!(!names.iter().any(|n| n.starts_with('.')), "a temporary file was left: {names:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// 15. small ones
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn a_closed_stdout_is_not_an_error() {
+    let dir = ran();
+    for args in [&["--db", "h.redb", "export", "hello"][..], &["--db", "h.redb", "status"]] {
+        // The reading end is closed before herald writes: every write fails with EPIPE, as
+        // under `| head -1` once head has its line.
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let output = command(dir.path(), args).stdout(writer).stderr(Stdio::piped()).output().unwrap();
+        let run = Run::of(output);
+        assert_eq!(run.code, 0, "{args:?}: {}", run.stderr);
+        assert!(run.stderr.is_empty(), "{args:?}: {}", run.stderr);
+    }
+}
