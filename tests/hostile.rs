@@ -124,6 +124,34 @@ fn export_output_refuses_directories_symlinks_and_devices() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// 6. run --outbox on a file herald did not write
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn run_refuses_an_outbox_file_that_is_not_herald_s_and_leaves_it_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "hello.yaml", HELLO);
+    write(dir.path(), "contacts.csv", CONTACTS);
+    let notes = "meeting notes
+- call Ada
+- no newline at the end";
+    write(dir.path(), "notes.txt", notes);
+    let args = ["--db", "h.redb", "run", "hello.yaml", "--contacts", "contacts.csv", "--once", "--outbox"];
+    herald(dir.path(), &[&args[..], &["notes.txt"]].concat())
+        .fails(2, "--outbox notes.txt: its first line is not a herald outbox line");
+    assert_eq!(std::fs::read_to_string(dir.path().join("notes.txt")).unwrap(), notes);
+    // Herald's own outbox with a torn last line is repaired, and appended to.
+    herald(dir.path(), &[&args[..], &["out.jsonl"]].concat()).ok();
+    let out = dir.path().join("out.jsonl");
+    let whole = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(whole.lines().count(), 2, "{whole}");
+    std::fs::write(&out, format!("{whole}{{\"campaign\":\"hel")).unwrap();
+    let run = herald(dir.path(), &[&args[..], &["out.jsonl"]].concat()).ok();
+    assert!(run.stderr.contains("cut a torn last line"), "{}", run.stderr);
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), whole);
+}
+
+// ---------------------------------------------------------------------------------------------
 // 15. small ones
 // ---------------------------------------------------------------------------------------------
 

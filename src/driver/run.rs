@@ -125,7 +125,7 @@ pub fn command(args: Args) -> ExitCode {
         Some(path) => match crate::channel::file::OutboxFile::open(path) {
             Ok(file) => Box::new(file),
             Err(e) => {
-                crate::say!("error: cannot open the outbox {}: {e}", path.display());
+                crate::say!("error: {e}");
                 return ExitCode::from(2);
             }
         },
