@@ -152,6 +152,52 @@ fn run_refuses_an_outbox_file_that_is_not_herald_s_and_leaves_it_whole() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// 8. rows without a key
+// ---------------------------------------------------------------------------------------------
+
+/// Keyed by a free-text id, so that `line 2` is a key a real contact can have.
+const BY_ID: &str = "\
+id: by-id
+channel: sms
+contacts:
+  key: id
+steps:
+  - id: hi
+    send: { to: \"{{ contact.phone }}\", text: \"Hi {{ contact.name }}\" }
+";
+
+/// Line 2 has no key; line 3's key is `line 2`.
+const LINE_2: &str = "id,phone,name\n,+14155550101,Nobody\nline 2,+14155550102,Real\n";
+
+#[test]
+fn a_row_without_a_key_does_not_take_a_real_contact_s_key() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "by-id.yaml", BY_ID);
+    write(dir.path(), "c.csv", LINE_2);
+    let run = herald(
+        dir.path(),
+        &["--db", "h.redb", "run", "by-id.yaml", "--contacts", "c.csv", "--once", "--outbox", "out.jsonl"],
+    )
+    .ok();
+    assert!(run.stderr.contains("line 2: column id: is empty (the key column)"), "{}", run.stderr);
+    let out = std::fs::read_to_string(dir.path().join("out.jsonl")).unwrap();
+    let lines: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 1, "{out}");
+    assert_eq!(lines[0]["contact"], "line 2");
+    assert_eq!(lines[0]["to"], "+14155550102");
+    // The keyless row is no lead: the export has the real contact only, completed.
+    let export = herald(dir.path(), &["--db", "h.redb", "export", "by-id"]).ok().stdout;
+    let rows: Vec<&str> = export.lines().skip(1).collect();
+    assert_eq!(rows.len(), 1, "{export}");
+    assert!(rows[0].starts_with("line 2,completed,"), "{export}");
+
+    // simulate the same: the real contact is sent to.
+    let run = herald(dir.path(), &["simulate", "by-id.yaml", "--contacts", "c.csv", "--format", "jsonl"]).ok();
+    assert!(run.stdout.contains("\"line 2\""), "{}", run.stdout);
+    assert!(run.stdout.contains("Hi Real"), "{}", run.stdout);
+}
+
+// ---------------------------------------------------------------------------------------------
 // 15. small ones
 // ---------------------------------------------------------------------------------------------
 

@@ -358,8 +358,10 @@ impl Runner<'_, '_> {
                     let lead = Lead::new(contact.key.clone(), now);
                     (contact, lead, None)
                 }
-                Row::Skipped { reason: SkipReason::Duplicate, .. } => continue,
-                Row::Skipped { key, reason, .. } => {
+                // A duplicate is the same contact again, and a row without a key names no
+                // contact: counted in the report, never a lead.
+                Row::Skipped { reason: SkipReason::Duplicate, .. } | Row::Skipped { key: None, .. } => continue,
+                Row::Skipped { key: Some(key), reason, .. } => {
                     skipped(Contact { key, ..Contact::default() }, reason.as_str(), now)
                 }
             };
