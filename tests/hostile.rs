@@ -152,6 +152,70 @@ fn run_refuses_an_outbox_file_that_is_not_herald_s_and_leaves_it_whole() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// 7. a database is run's or simulate's
+// ---------------------------------------------------------------------------------------------
+
+/// Waits a day for a reply: `run --once` leaves its leads waiting, which a simulation would
+/// move on its virtual clock.
+const WAITS: &str = "\
+id: waits
+channel: sms
+contacts:
+  key: phone
+steps:
+  - id: ask
+    send: { text: \"Coming?\" }
+  - id: answer
+    await: { reply: 1d }
+";
+
+#[test]
+fn simulate_refuses_run_s_database_and_run_refuses_a_simulation_s() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "waits.yaml", WAITS);
+    write(dir.path(), "c.csv", CONTACTS);
+    write(dir.path(), "more.csv", "phone,name\n+14155550103,Cy\n");
+    herald(
+        dir.path(),
+        &["--db", "real.redb", "run", "waits.yaml", "--contacts", "c.csv", "--once", "--outbox", "o.jsonl"],
+    )
+    .ok();
+    let before = herald(dir.path(), &["--db", "real.redb", "export", "waits"]).ok().stdout;
+    assert_eq!(before.matches(",waiting,").count(), 2, "{before}");
+    herald(dir.path(), &["--db", "real.redb", "simulate", "waits.yaml", "--contacts", "more.csv"])
+        .fails(2, "holds the real leads of `herald run`");
+    assert_eq!(herald(dir.path(), &["--db", "real.redb", "export", "waits"]).ok().stdout, before);
+    // run keeps using its own database.
+    herald(dir.path(), &["--db", "real.redb", "run", "waits.yaml", "--once", "--outbox", "o.jsonl"]).ok();
+
+    // The other way round: a simulation's database is not run.
+    herald(dir.path(), &["--db", "sim.redb", "simulate", "waits.yaml", "--contacts", "c.csv"]).ok();
+    herald(dir.path(), &["--db", "sim.redb", "run", "waits.yaml", "--once", "--outbox", "o.jsonl"])
+        .fails(2, "holds a simulation");
+    // simulate goes on with its own.
+    herald(dir.path(), &["--db", "sim.redb", "simulate", "waits.yaml", "--contacts", "more.csv"]).ok();
+}
+
+#[test]
+fn a_database_from_before_the_mark_with_campaigns_is_run_s() {
+    // The fixtures were written before databases were marked, and hold campaigns.
+    let dir = tempfile::tempdir().unwrap();
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let Some(fixture) = std::fs::read_dir(&fixtures)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "redb"))
+    else {
+        panic!("no fixture database in {}", fixtures.display());
+    };
+    std::fs::copy(&fixture, dir.path().join("old.redb")).unwrap();
+    write(dir.path(), "waits.yaml", WAITS);
+    write(dir.path(), "c.csv", CONTACTS);
+    herald(dir.path(), &["--db", "old.redb", "simulate", "waits.yaml", "--contacts", "c.csv"])
+        .fails(2, "holds the real leads of `herald run`");
+}
+
+// ---------------------------------------------------------------------------------------------
 // 8. rows without a key
 // ---------------------------------------------------------------------------------------------
 

@@ -20,7 +20,7 @@ use crate::channel::Channel;
 use crate::contacts::{Contact, ImportSettings, Importer, Row, SkipReason};
 use crate::graph::Graph;
 use crate::runtime::{ActionKind, Effect, Input, Lead, Record, step_due};
-use crate::store::{Batch, CampaignRecord, CampaignStatus, Store, StoreError};
+use crate::store::{Batch, CampaignRecord, CampaignStatus, Purpose, Store, StoreError};
 
 /// Leads advanced per durable transaction.
 const PAGE: usize = 5_000;
@@ -114,7 +114,7 @@ pub fn command(args: Args) -> ExitCode {
         crate::say!("error: two files define campaign `{}`; campaign ids must be unique", dup.id);
         return ExitCode::from(1);
     }
-    let store = match Store::open(&args.db) {
+    let store = match Store::open(&args.db).and_then(|store| store.claim(Purpose::Run).map(|()| store)) {
         Ok(store) => store,
         Err(error) => {
             crate::say!("error: {error}");

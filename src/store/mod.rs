@@ -15,6 +15,7 @@
 
 mod applied;
 mod codec;
+mod purpose;
 mod records;
 mod rows;
 mod write;
@@ -31,6 +32,7 @@ use serde::{Deserialize, Serialize};
 use crate::contacts::Contact;
 use crate::runtime::{Action, Lead, LeadStatus, Record};
 pub use applied::AppliedEvents;
+pub use purpose::Purpose;
 pub use rows::NewLeads;
 use rows::{RowView, Wake};
 use write::{DueKey, append_history, link_history, put_leads, remove_lead};
@@ -80,6 +82,9 @@ pub enum StoreError {
         path.display()
     )]
     NewerSchema { path: PathBuf, found: u32 },
+    /// A database of `run` given to `simulate --db`, or the other way round.
+    #[error("{}", purpose::refusal(path, *found))]
+    WrongPurpose { path: PathBuf, found: Purpose },
     #[error("cannot access database {}: {source}", path.display())]
     Io { path: PathBuf, source: std::io::Error },
     /// New leads could not be sorted in a temporary file before they were stored.
