@@ -279,3 +279,29 @@ fn a_closed_stdout_is_not_an_error() {
         assert!(run.stderr.is_empty(), "{args:?}: {}", run.stderr);
     }
 }
+
+#[test]
+fn a_config_file_that_is_not_there_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    herald(dir.path(), &["--config", "nonexistent.yaml", "schema"]).fails(2, "--config nonexistent.yaml:");
+    std::fs::create_dir(dir.path().join("conf")).unwrap();
+    herald(dir.path(), &["--config", "conf", "schema"]).fails(2, "--config conf:");
+    write(dir.path(), "herald.yaml", "channels: {}\n");
+    herald(dir.path(), &["--config", "herald.yaml", "schema"]).ok();
+}
+
+#[test]
+fn an_empty_database_file_is_not_taken_as_a_new_database() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "hello.yaml", HELLO);
+    write(dir.path(), "contacts.csv", CONTACTS);
+    write(dir.path(), "empty.redb", "");
+    for args in [
+        &["--db", "empty.redb", "status"][..],
+        &["--db", "empty.redb", "run", "hello.yaml", "--once", "--outbox", "o.jsonl"],
+        &["--db", "empty.redb", "simulate", "hello.yaml", "--contacts", "contacts.csv"],
+    ] {
+        herald(dir.path(), args).fails(2, "is corrupt or is not a herald database: the file is empty");
+        assert_eq!(std::fs::metadata(dir.path().join("empty.redb")).unwrap().len(), 0, "{args:?}");
+    }
+}

@@ -218,6 +218,11 @@ impl std::fmt::Debug for Store {
 impl Store {
     /// Opens the database at `path`, creating it if missing.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
+        // redb would lay a new database out in an empty file; an empty file at the `--db` path
+        // is not one herald made (it writes a header at once), so it is not taken as new.
+        if std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.len() == 0) {
+            return Err(corrupt(path, "the file is empty (0 bytes); remove it or give another path"));
+        }
         let mut builder = Database::builder();
         builder.set_cache_size(CACHE_BYTES);
         // redb may panic on some malformed files; a bad file must be an error, not a crash.
