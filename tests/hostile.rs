@@ -305,3 +305,35 @@ fn an_empty_database_file_is_not_taken_as_a_new_database() {
         assert_eq!(std::fs::metadata(dir.path().join("empty.redb")).unwrap().len(), 0, "{args:?}");
     }
 }
+
+/// `herald ARGS` unable to write files its user cannot write: as root (as in CI containers),
+/// without the capabilities that let root write anyway.
+fn herald_unprivileged(dir: &Path, args: &[&str], probe: &Path) -> Run {
+    let root_writes = std::fs::OpenOptions::new().append(true).open(probe).is_ok();
+    let mut command = if root_writes {
+        let mut c = Command::new("setpriv");
+        c.args(["--bounding-set", "-dac_override,-dac_read_search", env!("CARGO_BIN_EXE_herald")]);
+        c
+    } else {
+        Command::new(env!("CARGO_BIN_EXE_herald"))
+    };
+    command.current_dir(dir).env("NO_COLOR", "1").args(args);
+    Run::of(command.output().expect("herald runs"))
+}
+
+#[test]
+fn status_and_export_read_a_read_only_database() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = ran();
+    let db = dir.path().join("h.redb");
+    let before = std::fs::read(&db).unwrap();
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o444)).unwrap();
+    let status = herald_unprivileged(dir.path(), &["--db", "h.redb", "status", "hello", "--format", "json"], &db).ok();
+    assert!(status.stdout.contains("\"completed\": 2"), "{}", status.stdout);
+    let export = herald_unprivileged(dir.path(), &["--db", "h.redb", "export", "hello"], &db).ok();
+    assert_eq!(export.stdout.lines().count(), 3, "{}", export.stdout);
+    // A change cannot be made, and says why.
+    herald_unprivileged(dir.path(), &["--db", "h.redb", "lead", "remove", "hello", "+14155550101"], &db)
+        .fails(2, "it can only be read");
+    assert_eq!(std::fs::read(&db).unwrap(), before);
+}

@@ -86,10 +86,20 @@ pub fn finish(result: Result<(), OpsError>) -> ExitCode {
     }
 }
 
-/// Opens an existing database; never creates one.
+/// Opens an existing database; never creates one. A file herald may not write (permissions, a
+/// read-only file system) is opened read-only: `status` and `export` work, and a command that
+/// changes something says it cannot.
 pub fn open(path: &Path) -> Result<Store, OpsError> {
+    use std::io::ErrorKind;
     match path.try_exists() {
-        Ok(true) => Ok(Store::open(path)?),
+        Ok(true) => match Store::open(path) {
+            Err(StoreError::Io { source, .. })
+                if matches!(source.kind(), ErrorKind::PermissionDenied | ErrorKind::ReadOnlyFilesystem) =>
+            {
+                Ok(Store::open_read_only(path)?)
+            }
+            opened => Ok(opened?),
+        },
         Ok(false) => Err(OpsError::NoDatabase(path.to_path_buf())),
         Err(source) => Err(StoreError::Io { path: path.to_path_buf(), source }.into()),
     }

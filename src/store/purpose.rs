@@ -10,7 +10,7 @@
 
 use std::path::Path;
 
-use redb::{ReadableDatabase, ReadableTableMetadata};
+use redb::ReadableTableMetadata;
 
 use super::{At, CAMPAIGNS, META, Store, StoreError};
 
