@@ -337,3 +337,32 @@ fn status_and_export_read_a_read_only_database() {
         .fails(2, "it can only be read");
     assert_eq!(std::fs::read(&db).unwrap(), before);
 }
+
+#[test]
+fn control_characters_from_csv_cells_and_events_are_escaped_on_the_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "by-id.yaml", BY_ID);
+    // An id that clears the screen, a name that backspaces over itself, and the id again (a
+    // duplicate, whose message names the key).
+    let csv = "id,phone,name\n\u{1b}[2Jx,+14155550101,ok\u{8}\u{8}XX\n\u{1b}[2Jx,+14155550102,Bo\n";
+    write(dir.path(), "c.csv", csv);
+    let run = herald(dir.path(), &["simulate", "by-id.yaml", "--contacts", "c.csv"]).ok();
+    for text in [&run.stdout, &run.stderr] {
+        assert!(!text.contains(['\u{1b}', '\u{8}']), "a raw control character: {text:?}");
+    }
+    assert!(run.stdout.contains("\\u{1b}[2Jx"), "{}", run.stdout);
+    assert!(run.stdout.contains("ok\\u{8}\\u{8}XX"), "{}", run.stdout);
+    assert!(run.stderr.contains("\\u{1b}[2Jx"), "{}", run.stderr);
+
+    // An event line whose fields carry escapes: refused, and said without them.
+    herald(
+        dir.path(),
+        &["--db", "h.redb", "run", "by-id.yaml", "--contacts", "c.csv", "--once", "--outbox", "o.jsonl"],
+    )
+    .ok();
+    let line = "{\"type\":\"reply\",\"campaign\":\"by-id\",\"contact\":\"\\u001b]0;pwned\\u0007\",\"text\":\"hi\"}\n";
+    write(dir.path(), "events.jsonl", line);
+    let run = herald(dir.path(), &["--db", "h.redb", "ingest", "events.jsonl"]);
+    assert!(!run.stderr.contains(['\u{1b}', '\u{7}']), "a raw control character: {:?}", run.stderr);
+    assert!(run.stderr.contains("\\u{1b}]0;pwned\\u{7}"), "{}", run.stderr);
+}

@@ -128,9 +128,9 @@ pub fn status_name(status: CampaignStatus) -> &'static str {
     }
 }
 
-/// One line on stdout.
+/// One line on stdout, its control characters escaped (it may name a contact from a CSV).
 fn say_out(out: &mut dyn Write, line: &str) -> Result<(), OpsError> {
-    writeln!(out, "{line}").map_err(OpsError::stdout)
+    writeln!(out, "{}", crate::terminal::clean_lines(line)).map_err(OpsError::stdout)
 }
 
 /// "1 lead", "3 leads".
