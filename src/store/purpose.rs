@@ -59,13 +59,17 @@ impl Store {
     /// Marks the database as used for `purpose`, or refuses it when it is the other kind's.
     pub fn claim(&self, purpose: Purpose) -> Result<(), StoreError> {
         let p = &self.path;
-        let found = match self.purpose()? {
-            Some(found) => found,
-            None if self.has_campaigns()? => Purpose::Run,
-            None => purpose,
+        let (found, marked) = match self.purpose()? {
+            Some(found) => (found, true),
+            None if self.has_campaigns()? => (Purpose::Run, false),
+            None => (purpose, false),
         };
         if found != purpose {
             return Err(StoreError::WrongPurpose { path: p.clone(), found });
+        }
+        if marked {
+            // Already so: no commit (and no fsync) on every `run --once`.
+            return Ok(());
         }
         let txn = self.db.begin_write().at(p)?;
         txn.open_table(META).at(p)?.insert(PURPOSE_KEY, purpose.code()).at(p)?;
