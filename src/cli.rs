@@ -170,7 +170,16 @@ pub fn run() -> ExitCode {
             return if error.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
         }
     };
-    let _ = &cli.config;
+    // Nothing reads the configuration yet (every channel is `log`), but a path that was given
+    // must name a file: a mistyped one silently ignored would later mean the wrong channels.
+    if let Some(path) = &cli.config
+        && let Err(e) = std::fs::File::open(path)
+            .and_then(|f| f.metadata())
+            .and_then(|m| if m.is_file() { Ok(()) } else { Err(std::io::Error::other("it is not a regular file")) })
+    {
+        crate::say!("error: --config {}: {e}", path.display());
+        return ExitCode::from(2);
+    }
     let db = cli.db.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_DB));
     let out = &mut std::io::stdout().lock();
     let result = match cli.command {

@@ -9,12 +9,19 @@
 //! The runtime (next) sees only `graph::Graph`, never `syntax`.
 
 /// `eprintln!` that never panics: with stderr closed (`herald … 2>&1 | head`) a message is
-/// not worth a crash.
+/// not worth a crash. Control characters in the message are escaped, line breaks and tabs kept.
 #[macro_export]
 macro_rules! say {
-    ($($arg:tt)*) => {{
+    () => {{
         use std::io::Write as _;
-        let _ = writeln!(std::io::stderr(), $($arg)*);
+        let _ = writeln!(std::io::stderr());
+    }};
+    ($($arg:tt)+) => {{
+        use std::io::Write as _;
+        // Messages carry CSV cells, event fields and keys: their control characters are
+        // escaped (`terminal`), the message's own line breaks kept.
+        let text = format!($($arg)+);
+        let _ = writeln!(std::io::stderr(), "{}", $crate::terminal::clean_lines(&text));
     }};
 }
 
@@ -48,5 +55,6 @@ pub mod source;
 pub mod store;
 pub mod syntax;
 pub mod template;
+pub mod terminal;
 pub mod test_runner;
 pub mod validate;

@@ -64,11 +64,7 @@ impl<W: Write> Channel for LogChannel<W> {
     }
 
     fn flush(&mut self) -> Result<(), ChannelError> {
-        self.out.flush().map_err(|e| ChannelError::Failed {
-            channel: self.name.clone(),
-            key: String::new(),
-            reason: e.to_string(),
-        })
+        self.out.flush().map_err(|e| ChannelError::Flush { channel: self.name.clone(), reason: e.to_string() })
     }
 }
 
@@ -129,5 +125,20 @@ mod tests {
         let mut channel = LogChannel::new("sms", Full);
         let error = channel.deliver(&action(ActionKind::Send)).unwrap_err().to_string();
         assert!(error.contains("welcome/+14155550100/hello/1") && error.contains("disk full"), "{error}");
+    }
+
+    #[test]
+    fn a_failing_flush_names_no_empty_key() {
+        struct Unflushable;
+        impl Write for Unflushable {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Err(std::io::Error::other("disk full"))
+            }
+        }
+        let error = LogChannel::new("sms", Unflushable).flush().unwrap_err().to_string();
+        assert_eq!(error, "channel `sms` could not make the actions it took durable: disk full");
     }
 }

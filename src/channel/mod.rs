@@ -10,6 +10,9 @@ use crate::runtime::Action;
 pub enum ChannelError {
     #[error("channel `{channel}` could not take action {key}: {reason}")]
     Failed { channel: String, key: String, reason: String },
+    /// Making what was delivered durable failed: no one action is at fault.
+    #[error("channel `{channel}` could not make the actions it took durable: {reason}")]
+    Flush { channel: String, reason: String },
 }
 
 /// A destination for actions. Handing the same key twice must be harmless: after a crash the

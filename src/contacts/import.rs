@@ -261,14 +261,21 @@ impl Importer {
     }
 
     /// A skipped row: its reason, and what is wrong (`column` and its cell, `message`).
-    fn skipped(&self, line: u64, key: String, reason: SkipReason, column: Option<usize>, message: String) -> Row {
+    fn skipped(
+        &self,
+        line: u64,
+        key: impl Into<Option<String>>,
+        reason: SkipReason,
+        column: Option<usize>,
+        message: String,
+    ) -> Row {
         let problem = Problem {
             column: column.map(|i| self.columns[i].clone()),
             value: column.and_then(|i| self.record.get(i)).map(str::to_string),
             message,
             cells: self.record.iter().map(str::to_string).collect(),
         };
-        Row::Skipped { line, key, reason, problem: Box::new(problem) }
+        Row::Skipped { line, key: key.into(), reason, problem: Box::new(problem) }
     }
 
     /// The row's `region` cell, when it names a region other than `contacts.region` (a cell
@@ -301,16 +308,15 @@ impl Importer {
     fn row(&mut self, line: u64) -> Row {
         let record = &self.record;
         let raw_key = record.get(self.key).map_or("", str::trim).to_string();
-        let no_key = || format!("line {line}");
         if record.len() != self.columns.len() {
-            let key = if raw_key.is_empty() { no_key() } else { raw_key };
+            let key = (!raw_key.is_empty()).then_some(raw_key);
             let message = format!("the row has {} cells, the header {}", record.len(), self.columns.len());
             return self.skipped(line, key, SkipReason::InvalidRow, None, message);
         }
         if raw_key.is_empty() {
             return self.skipped(
                 line,
-                no_key(),
+                None,
                 SkipReason::MissingKey,
                 Some(self.key),
                 "is empty (the key column)".into(),

@@ -117,9 +117,11 @@ pub enum Row {
     Skipped {
         /// The row's first line in the file (the header is line 1).
         line: u64,
-        /// The normalised key, or the raw key cell when it did not normalise, or `line N`
-        /// when it is empty.
-        key: String,
+        /// The normalised key, or the raw key cell when it did not normalise; `None` when the
+        /// cell is empty or missing. Such a row names no contact, so it is counted and
+        /// reported but never stored as a lead: a made-up key (`line 2`) would share the key
+        /// space with real contacts.
+        key: Option<String>,
         reason: SkipReason,
         problem: Box<Problem>,
     },

@@ -87,13 +87,18 @@ fn contact(row: &Row) -> &Contact {
 }
 
 fn skipped(line: u64, key: &str, reason: SkipReason) -> Row {
-    Row::Skipped { line, key: key.to_string(), reason, problem: Box::default() }
+    Row::Skipped { line, key: Some(key.to_string()), reason, problem: Box::default() }
+}
+
+/// A skipped row with no key: it names no contact.
+fn keyless(line: u64, reason: SkipReason) -> Row {
+    Row::Skipped { line, key: None, reason, problem: Box::default() }
 }
 
 /// The row, skipped rows without their problem.
 fn bare(row: Row) -> Row {
     match row {
-        Row::Skipped { line, key, reason, .. } => skipped(line, &key, reason),
+        Row::Skipped { line, key, reason, .. } => Row::Skipped { line, key, reason, problem: Box::default() },
         row => row,
     }
 }
@@ -172,7 +177,7 @@ fn required_columns_must_be_filled() {
     assert_eq!(contact(&rows[0]).key, "+14155550100");
     assert_eq!(rows[1], skipped(3, "+14155550101", SkipReason::MissingRequired));
     assert_eq!(rows[2], skipped(4, "+14155550102", SkipReason::MissingRequired));
-    assert_eq!(rows[3], skipped(5, "line 5", SkipReason::MissingKey));
+    assert_eq!(rows[3], keyless(5, SkipReason::MissingKey));
     // A required column the file does not have: every row is skipped.
     f.spec.require = vec!["surname".to_string()];
     let rows = f.rows("phone,name\n+14155550100,Ann\n");
@@ -336,7 +341,7 @@ fn a_row_with_the_wrong_cell_count_is_skipped_with_its_line() {
     assert_eq!(rows[1], skipped(3, "+14155550101", SkipReason::InvalidRow));
     assert_eq!(rows[2], skipped(5, "+14155550102", SkipReason::InvalidRow));
     assert_eq!(contact(&rows[3]).fields["name"], "multi\nline");
-    assert_eq!(rows[4], skipped(8, "line 8", SkipReason::InvalidRow));
+    assert_eq!(rows[4], keyless(8, SkipReason::InvalidRow));
     assert_eq!(rows[5], Row::Contact(contact(&rows[5]).clone()));
     assert_eq!(contact(&rows[5]).key, "+14155550104");
     // CRLF line endings count lines the same way.

@@ -148,10 +148,11 @@ pub(super) fn read(
             }
             Row::Contact(contact) if known(&contact.key)? => continue,
             Row::Contact(contact) => Item::Lead(contact),
-            // A duplicate is the same contact again: counted in the report, not a lead.
-            Row::Skipped { reason: SkipReason::Duplicate, .. } => continue,
-            Row::Skipped { key, .. } if known(&key)? => continue,
-            Row::Skipped { key, reason, .. } => Item::Skip(key, reason.as_str()),
+            // A duplicate is the same contact again, and a row without a key names no contact:
+            // counted in the report, never a lead.
+            Row::Skipped { reason: SkipReason::Duplicate, .. } | Row::Skipped { key: None, .. } => continue,
+            Row::Skipped { key: Some(key), .. } if known(&key)? => continue,
+            Row::Skipped { key: Some(key), reason, .. } => Item::Skip(key, reason.as_str()),
         };
         chunk.push(item);
         if chunk.len() == CHUNK {

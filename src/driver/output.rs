@@ -182,6 +182,8 @@ fn rfc3339(s: &str) -> String {
 }
 
 /// A line for people: UTC time, the contact's local time, the contact, the step, what happened.
+/// The contact and what happened carry CSV cells and event fields: their control characters
+/// are escaped (`terminal`).
 pub fn timeline(out: &mut impl Write, contact: &str, tz: Tz, record: &Record) -> std::io::Result<()> {
     let what = match &record.event {
         Event::Enter | Event::Condition { .. } | Event::Set { .. } => return Ok(()),
@@ -213,8 +215,9 @@ pub fn timeline(out: &mut impl Write, contact: &str, tz: Tz, record: &Record) ->
         "{}  {:<16} {:<18} {:<16} {what}",
         record.at.format("%Y-%m-%d %H:%M"),
         local(record.at, tz),
-        contact,
+        crate::terminal::clean(contact),
         record.step.as_deref().unwrap_or("-"),
+        what = crate::terminal::clean(&what),
     )
 }
 

@@ -20,7 +20,7 @@ use crate::channel::Channel;
 use crate::contacts::{Contact, ImportSettings, Importer, Row, SkipReason};
 use crate::graph::Graph;
 use crate::runtime::{ActionKind, Effect, Input, Lead, Record, step_due};
-use crate::store::{Batch, CampaignRecord, CampaignStatus, Store, StoreError};
+use crate::store::{Batch, CampaignRecord, CampaignStatus, Purpose, Store, StoreError};
 
 /// Leads advanced per durable transaction.
 const PAGE: usize = 5_000;
@@ -114,7 +114,7 @@ pub fn command(args: Args) -> ExitCode {
         crate::say!("error: two files define campaign `{}`; campaign ids must be unique", dup.id);
         return ExitCode::from(1);
     }
-    let store = match Store::open(&args.db) {
+    let store = match Store::open(&args.db).and_then(|store| store.claim(Purpose::Run).map(|()| store)) {
         Ok(store) => store,
         Err(error) => {
             crate::say!("error: {error}");
@@ -125,7 +125,7 @@ pub fn command(args: Args) -> ExitCode {
         Some(path) => match crate::channel::file::OutboxFile::open(path) {
             Ok(file) => Box::new(file),
             Err(e) => {
-                crate::say!("error: cannot open the outbox {}: {e}", path.display());
+                crate::say!("error: {e}");
                 return ExitCode::from(2);
             }
         },
@@ -364,8 +364,10 @@ impl Runner<'_, '_> {
                     let lead = Lead::new(contact.key.clone(), now);
                     (contact, lead, None)
                 }
-                Row::Skipped { reason: SkipReason::Duplicate, .. } => continue,
-                Row::Skipped { key, reason, .. } => {
+                // A duplicate is the same contact again, and a row without a key names no
+                // contact: counted in the report, never a lead.
+                Row::Skipped { reason: SkipReason::Duplicate, .. } | Row::Skipped { key: None, .. } => continue,
+                Row::Skipped { key: Some(key), reason, .. } => {
                     skipped(Contact { key, ..Contact::default() }, reason.as_str(), now)
                 }
             };

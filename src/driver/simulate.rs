@@ -19,7 +19,7 @@ use crate::contacts::{Contact, ImportReport};
 use crate::graph::Graph;
 use crate::runtime::scope::timezone_of;
 use crate::runtime::{Effect, Event, Input, Lead, LeadStatus, Record, step_due};
-use crate::store::{Batch, CampaignRecord, CampaignStatus, Store};
+use crate::store::{Batch, CampaignRecord, CampaignStatus, Purpose, Store};
 
 /// Leads advanced per transaction.
 pub(super) const BATCH: usize = 4_000;
@@ -398,7 +398,7 @@ pub fn command(args: Args) -> std::process::ExitCode {
     };
     let db =
         args.db.clone().unwrap_or_else(|| temp.as_ref().map(|d| d.path().join("simulate.redb")).unwrap_or_default());
-    let store = match Store::open(&db) {
+    let store = match Store::open(&db).and_then(|store| store.claim(Purpose::Simulate).map(|()| store)) {
         Ok(store) => store,
         Err(error) => return fail(2, error.to_string()),
     };

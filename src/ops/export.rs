@@ -41,6 +41,10 @@ struct Columns {
 }
 
 pub fn command(db: &Path, args: &Args, stdout: &mut dyn Write) -> Result<(), OpsError> {
+    let output = args.output.as_deref().filter(|p| *p != Path::new("-"));
+    if let Some(path) = output {
+        check_output(path, db)?;
+    }
     let store = super::open(db)?;
     super::campaign(&store, &args.campaign)?;
     let mut columns = Columns::default();
@@ -49,7 +53,7 @@ pub fn command(db: &Path, args: &Args, stdout: &mut dyn Write) -> Result<(), Ops
         add(&mut columns.vars, lead.vars.keys());
     })?;
     let export = Export { store: &store, args, columns: &columns };
-    match args.output.as_deref().filter(|p| *p != Path::new("-")) {
+    match output {
         None => export.write(stdout, "the output").map(drop),
         Some(path) => {
             let rows = export.to_file(path)?;
@@ -57,6 +61,39 @@ pub fn command(db: &Path, args: &Args, stdout: &mut dyn Write) -> Result<(), Ops
             Ok(())
         }
     }
+}
+
+/// Refuses an output path whose replacement would destroy something: the database itself
+/// (under any name: a hard link or a symlink to it), a directory, a symlink (renaming over it
+/// replaces the link, not what it names, which is never what was meant), or a device, FIFO or
+/// socket. A missing path or an existing regular file is fine: the rename replaces it whole.
+fn check_output(path: &Path, db: &Path) -> Result<(), OpsError> {
+    let refused = |reason: &str| OpsError::OutputRefused { path: path.to_path_buf(), reason: reason.to_string() };
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(source) => return Err(OpsError::Output { what: path.display().to_string(), source }),
+    };
+    let kind = meta.file_type();
+    if kind.is_symlink() {
+        return Err(refused("it is a symbolic link; give the file it points to, or a new name"));
+    }
+    if kind.is_dir() {
+        return Err(refused("it is a directory; give a file name such as leads.csv"));
+    }
+    if !kind.is_file() {
+        return Err(refused("it is not a regular file (a device, FIFO or socket); use stdout instead"));
+    }
+    if same_file(&meta, db) {
+        return Err(refused("it is the database (--db); give another file name"));
+    }
+    Ok(())
+}
+
+/// Whether `meta` is the file at `other` (the same device and inode).
+fn same_file(meta: &std::fs::Metadata, other: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(other).is_ok_and(|o| o.dev() == meta.dev() && o.ino() == meta.ino())
 }
 
 fn add<'a>(set: &mut BTreeSet<String>, names: impl Iterator<Item = &'a String>) {
@@ -76,7 +113,15 @@ struct Export<'a> {
 impl Export<'_> {
     /// The header and one row per lead; the number of rows.
     fn write(&self, sink: &mut dyn Write, what: &str) -> Result<u64, OpsError> {
-        let failed = |source: csv::Error| OpsError::Output { what: what.to_string(), source: source.into() };
+        // The I/O error itself, not csv's wrapper of it: `finish` must see a broken pipe as one.
+        let failed = |source: csv::Error| {
+            // Writing byte records, only I/O can fail; anything else is said as csv has it.
+            let source = match source.into_kind() {
+                csv::ErrorKind::Io(e) => e,
+                other => std::io::Error::other(format!("{other:?}")),
+            };
+            OpsError::Output { what: what.to_string(), source }
+        };
         let mut writer = csv::Writer::from_writer(sink);
         writer.write_record(header(self.columns)).map_err(failed)?;
         let mut rows = 0;
@@ -104,11 +149,13 @@ impl Export<'_> {
     fn to_file(&self, path: &Path) -> Result<u64, OpsError> {
         let what = path.display().to_string();
         let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let file = tempfile::NamedTempFile::new_in(dir).map_err(OpsError::output(&what))?;
+        let file =
+            tempfile::Builder::new().prefix(".herald-export").tempfile_in(dir).map_err(OpsError::output(&what))?;
         let mut buffered = std::io::BufWriter::new(file);
         let rows = self.write(&mut buffered, &what)?;
         let file =
             buffered.into_inner().map_err(|e| OpsError::Output { what: what.clone(), source: e.into_error() })?;
+        file.as_file().sync_all().map_err(OpsError::output(&what))?;
         file.persist(path).map_err(|e| OpsError::Output { what, source: e.error })?;
         Ok(rows)
     }

@@ -35,6 +35,9 @@ pub enum OpsError {
     Refused(String),
     #[error("cannot write {what}: {source}")]
     Output { what: String, source: std::io::Error },
+    /// An output path that writing would destroy something at (the database, a device).
+    #[error("not writing {}: {reason}", .path.display())]
+    OutputRefused { path: PathBuf, reason: String },
 }
 
 impl OpsError {
@@ -42,7 +45,9 @@ impl OpsError {
     pub fn exit_code(&self) -> u8 {
         match self {
             OpsError::UnknownCampaign { .. } | OpsError::UnknownContact { .. } | OpsError::Refused(_) => 1,
-            OpsError::NoDatabase(_) | OpsError::Store(_) | OpsError::Output { .. } => 2,
+            OpsError::NoDatabase(_) | OpsError::Store(_) | OpsError::Output { .. } | OpsError::OutputRefused { .. } => {
+                2
+            }
         }
     }
 
@@ -81,10 +86,20 @@ pub fn finish(result: Result<(), OpsError>) -> ExitCode {
     }
 }
 
-/// Opens an existing database; never creates one.
+/// Opens an existing database; never creates one. A file herald may not write (permissions, a
+/// read-only file system) is opened read-only: `status` and `export` work, and a command that
+/// changes something says it cannot.
 pub fn open(path: &Path) -> Result<Store, OpsError> {
+    use std::io::ErrorKind;
     match path.try_exists() {
-        Ok(true) => Ok(Store::open(path)?),
+        Ok(true) => match Store::open(path) {
+            Err(StoreError::Io { source, .. })
+                if matches!(source.kind(), ErrorKind::PermissionDenied | ErrorKind::ReadOnlyFilesystem) =>
+            {
+                Ok(Store::open_read_only(path)?)
+            }
+            opened => Ok(opened?),
+        },
         Ok(false) => Err(OpsError::NoDatabase(path.to_path_buf())),
         Err(source) => Err(StoreError::Io { path: path.to_path_buf(), source }.into()),
     }
@@ -113,9 +128,9 @@ pub fn status_name(status: CampaignStatus) -> &'static str {
     }
 }
 
-/// One line on stdout.
+/// One line on stdout, its control characters escaped (it may name a contact from a CSV).
 fn say_out(out: &mut dyn Write, line: &str) -> Result<(), OpsError> {
-    writeln!(out, "{line}").map_err(OpsError::stdout)
+    writeln!(out, "{}", crate::terminal::clean_lines(line)).map_err(OpsError::stdout)
 }
 
 /// "1 lead", "3 leads".

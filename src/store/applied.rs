@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
-use redb::{ReadableDatabase, TableDefinition};
+use redb::TableDefinition;
 
 use super::{At, StoreError};
 
@@ -37,7 +37,7 @@ pub struct AppliedEvents {
 }
 
 impl AppliedEvents {
-    pub(super) fn open(p: &Path, db: &redb::Database) -> Result<AppliedEvents, StoreError> {
+    pub(super) fn open(p: &Path, db: &super::handle::Handle) -> Result<AppliedEvents, StoreError> {
         let txn = db.begin_read().at(p)?;
         let table = match txn.open_table(APPLIED) {
             Ok(table) => Some(table),

@@ -15,6 +15,8 @@
 
 mod applied;
 mod codec;
+mod handle;
+mod purpose;
 mod records;
 mod rows;
 mod write;
@@ -24,13 +26,14 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
-use redb::{Database, Durability, ReadableDatabase, ReadableTableMetadata, TableDefinition};
+use redb::{Database, Durability, ReadableTableMetadata, TableDefinition};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::contacts::Contact;
 use crate::runtime::{Action, Lead, LeadStatus, Record};
 pub use applied::AppliedEvents;
+pub use purpose::Purpose;
 pub use rows::NewLeads;
 use rows::{RowView, Wake};
 use write::{DueKey, append_history, link_history, put_leads, remove_lead};
@@ -80,6 +83,9 @@ pub enum StoreError {
         path.display()
     )]
     NewerSchema { path: PathBuf, found: u32 },
+    /// A database of `run` given to `simulate --db`, or the other way round.
+    #[error("{}", purpose::refusal(path, *found))]
+    WrongPurpose { path: PathBuf, found: Purpose },
     #[error("cannot access database {}: {source}", path.display())]
     Io { path: PathBuf, source: std::io::Error },
     /// New leads could not be sorted in a temporary file before they were stored.
@@ -200,7 +206,7 @@ pub trait Storage {
 }
 
 pub struct Store {
-    db: Database,
+    db: handle::Handle,
     path: PathBuf,
 }
 
@@ -213,15 +219,34 @@ impl std::fmt::Debug for Store {
 impl Store {
     /// Opens the database at `path`, creating it if missing.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
+        refuse_empty(path)?;
         let mut builder = Database::builder();
         builder.set_cache_size(CACHE_BYTES);
         // redb may panic on some malformed files; a bad file must be an error, not a crash.
         let db = catch_unwind(AssertUnwindSafe(|| builder.create(path)))
             .map_err(|_| corrupt(path, "the file could not be read as a database"))?
             .at(path)?;
-        let store = Store { db, path: path.to_path_buf() };
+        let store = Store { db: handle::Handle::Writable(db), path: path.to_path_buf() };
         store.prepare()?;
         Ok(store)
+    }
+
+    /// Opens an existing database without writing to it: for reading a file herald may not
+    /// write. An older schema is read as it is (not upgraded), and every write is refused.
+    pub fn open_read_only(path: &Path) -> Result<Store, StoreError> {
+        refuse_empty(path)?;
+        let mut builder = Database::builder();
+        builder.set_cache_size(CACHE_BYTES);
+        let db = catch_unwind(AssertUnwindSafe(|| builder.open_read_only(path)))
+            .map_err(|_| corrupt(path, "the file could not be read as a database"))?
+            .at(path)?;
+        let store = Store { db: handle::Handle::ReadOnly(db), path: path.to_path_buf() };
+        match store.schema_version()? {
+            Some(found) if found > SCHEMA_VERSION => Err(StoreError::NewerSchema { path: path.to_path_buf(), found }),
+            Some(2..=SCHEMA_VERSION) => Ok(store),
+            Some(found) => Err(corrupt(path, format!("unknown schema version {found}"))),
+            None => Err(corrupt(path, "it has no herald tables")),
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -611,6 +636,15 @@ fn decode<T: DeserializeOwned>(p: &Path, bytes: &[u8], what: &str) -> Result<T, 
         Some((format, _)) => Err(corrupt(p, format!("{what} in unknown format {format}"))),
         None => Err(corrupt(p, format!("empty {what}"))),
     }
+}
+
+/// redb would lay a new database out in an empty file; an empty file at the `--db` path is not
+/// one herald made (it writes a header at once), so it is not taken as new.
+fn refuse_empty(path: &Path) -> Result<(), StoreError> {
+    if std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.len() == 0) {
+        return Err(corrupt(path, "the file is empty (0 bytes); remove it or give another path"));
+    }
+    Ok(())
 }
 
 fn corrupt(path: &Path, detail: impl Into<String>) -> StoreError {
