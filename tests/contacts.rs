@@ -271,3 +271,43 @@ fn rows_with_the_wrong_number_of_cells_go_to_the_rejects_file_too() {
         "phone,name,visit,line,column,value,reason\n+14155550102,Bo,,3,,,invalid_row\n+14155550103,Cy,2026-03-10,extra,4,,,invalid_row\n"
     );
 }
+
+#[test]
+fn stop_however_it_is_typed_opts_the_contact_out() {
+    let csv: String = std::iter::once("phone,name,visit\n".to_string())
+        .chain((0..10).map(|i| format!("+1415555010{i},C{i},2026-03-10\n")))
+        .collect();
+    let dir = setup(&[("greet.yaml", GREET), ("c.csv", &csv)]);
+    let out = herald(
+        dir.path(),
+        &["--db", "h.redb", "run", "greet.yaml", "--contacts", "c.csv", "--outbox", "out.jsonl", "--once"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let replies = [
+        "STOP.",
+        "Stop!",
+        "OPTOUT",
+        "opt-out",
+        "\"STOP\"",
+        "ＳＴＯＰ",
+        "Stop\u{200b}",
+        "Stop 🛑",
+        "stop please",
+        "stop by at 5",
+    ];
+    let events: String = replies
+        .iter()
+        .enumerate()
+        .map(|(i, text)| {
+            format!("{}\n", serde_json::json!({"type": "reply", "contact": format!("+1415555010{i}"), "text": text}))
+        })
+        .collect();
+    std::fs::write(dir.path().join("replies.jsonl"), events).unwrap();
+    let ingest = herald(dir.path(), &["--db", "h.redb", "ingest", "replies.jsonl"]);
+    assert!(ingest.status.success(), "{}", text(&ingest.stderr));
+    let store = herald::store::Store::open(&dir.path().join("h.redb")).unwrap();
+    for (i, reply) in replies.iter().enumerate() {
+        let key = format!("+1415555010{i}");
+        assert_eq!(store.is_suppressed(&key).unwrap(), i < 9, "{reply:?}");
+    }
+}

@@ -44,46 +44,8 @@ pub struct Advance {
     pub records: Vec<Record>,
 }
 
-/// Replies that opt a contact out everywhere (case- and whitespace-insensitive).
-const OPT_OUT_WORDS: &[&str] = &["STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPT OUT"];
-
-// `is_opt_out` normalises an ASCII reply into 16 bytes: every phrase must fit.
-const _: () = {
-    let mut i = 0;
-    while i < OPT_OUT_WORDS.len() {
-        assert!(OPT_OUT_WORDS[i].len() <= 16, "an opt-out phrase is longer than is_opt_out's buffer");
-        i += 1;
-    }
-};
-
 /// Steps one advance may pass through before the lead is stopped as looping.
 const MAX_HOPS: usize = 10_000;
-
-pub fn is_opt_out(text: &str) -> bool {
-    if !text.is_ascii() {
-        // Unicode case: `ſtop` is `STOP` upper-cased.
-        let words: Vec<&str> = text.split_whitespace().collect();
-        let normal = words.join(" ").to_uppercase();
-        return OPT_OUT_WORDS.contains(&normal.as_str());
-    }
-    // Every reply is checked: ASCII text is normalised on the stack, and the longest phrase
-    // is short, so a longer text is none of them.
-    let mut normal = [0u8; 16];
-    let mut len = 0;
-    for word in text.split_whitespace() {
-        let start = len + usize::from(len > 0);
-        if start + word.len() > normal.len() {
-            return false;
-        }
-        if len > 0 {
-            normal[len] = b' ';
-        }
-        normal[start..start + word.len()].copy_from_slice(word.as_bytes());
-        normal[start..start + word.len()].make_ascii_uppercase();
-        len = start + word.len();
-    }
-    OPT_OUT_WORDS.iter().any(|phrase| phrase.as_bytes() == &normal[..len])
-}
 
 /// One input for one lead: its history is appended to `records` (a buffer the caller reuses),
 /// and the effects for the driver are returned.
@@ -253,7 +215,7 @@ impl<'a> Machine<'a> {
 
     fn reply(&mut self, text: Option<String>, intent: Option<String>, channel: Option<String>) {
         self.record(Event::Reply { text: text.as_deref().map(Text::new), intent: intent.as_deref().map(Text::new) });
-        if text.as_deref().is_some_and(is_opt_out) {
+        if text.as_deref().is_some_and(super::opt_out::is_opt_out) {
             self.opt_out();
             return;
         }
@@ -541,56 +503,5 @@ impl<'a> Machine<'a> {
             .collect();
         self.record(Event::Condition { what: what.into(), source: Text::new(condition.text()), result, values });
         result
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{OPT_OUT_WORDS, is_opt_out};
-
-    /// What `is_opt_out` must say: the words joined by one space, upper-cased, in the list.
-    fn by_definition(text: &str) -> bool {
-        let normal = text.split_whitespace().collect::<Vec<_>>().join(" ").to_uppercase();
-        OPT_OUT_WORDS.contains(&normal.as_str())
-    }
-
-    #[test]
-    fn opt_out_words_in_any_case_and_spacing() {
-        let texts = [
-            "STOP",
-            "stop",
-            " Stop\n",
-            "opt out",
-            "OPT\t  OUT",
-            "Opt\u{0B}out",
-            "stopall",
-            "unsubscribe ",
-            "end",
-            "QUIT",
-            "revoke",
-            "cancel",
-            "stop please",
-            "please stop",
-            "STOPP",
-            "STO",
-            "optout",
-            "opt out now",
-            "",
-            "   ",
-            "ſtop",
-            "quıt",
-            "STOP\u{3000}",
-            "opt\u{a0}out",
-            "Ünsubscribe",
-            "stop!",
-            "opt  out  out",
-        ];
-        for text in texts {
-            assert_eq!(is_opt_out(text), by_definition(text), "{text:?}");
-        }
-        assert!(is_opt_out(" Opt \t OUT ") && is_opt_out("ſtop") && !is_opt_out("stop please"));
-        assert!(!is_opt_out("please stop sending me these messages") && !is_opt_out("unsubscribe  unsubscribe"));
-        // The ASCII path normalises into 16 bytes: every phrase must fit.
-        assert!(OPT_OUT_WORDS.iter().all(|phrase| phrase.len() <= 16));
     }
 }

@@ -8,8 +8,10 @@ pub use lead::{
 };
 mod act;
 pub mod advance;
+pub mod opt_out;
 pub mod scope;
 pub mod split;
 pub mod window;
 
-pub use advance::{Advance, Pacer, Unpaced, advance, is_opt_out, relocate, step_due};
+pub use advance::{Advance, Pacer, Unpaced, advance, relocate, step_due};
+pub use opt_out::is_opt_out;
