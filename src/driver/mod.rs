@@ -2,6 +2,7 @@
 //! `simulate` runs it on a virtual clock; `run` (next) on the real one.
 
 pub mod clock;
+mod guard;
 mod import;
 pub mod live_edit;
 pub mod load;

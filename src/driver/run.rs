@@ -392,24 +392,41 @@ impl Runner<'_, '_> {
 
     /// Hands over actions recorded before a crash and not marked done, with their keys.
     fn reoffer(&mut self) -> Result<(), RunError> {
-        let mut pending = self.store.pending_actions()?;
-        // A paused campaign's actions (recorded by `ingest`, say) wait for its `resume`.
-        let mut paused = std::collections::HashMap::new();
-        for action in &pending {
-            if !paused.contains_key(&action.campaign) {
+        let pending = self.store.pending_actions()?;
+        // Each is checked again now: recorded earlier (by `ingest`, or before a crash), it may
+        // have become unwanted (an opt-out, a cancel) or untimely (its window closed) since.
+        let mut statuses = std::collections::HashMap::new();
+        let (mut hand, mut held, mut dropped) = (Vec::new(), 0, Batch::default());
+        let now = self.clock.now();
+        for action in pending {
+            if !statuses.contains_key(&action.campaign) {
                 let status = match self.campaigns.iter().find(|l| l.graph.id == action.campaign) {
                     Some(live) => Some(live.status),
                     None => self.store.campaign(&action.campaign)?.map(|c| c.status),
                 };
-                paused.insert(action.campaign.clone(), status == Some(CampaignStatus::Paused));
+                statuses.insert(action.campaign.clone(), status);
+            }
+            let graph = self.campaigns.iter().find(|l| l.graph.id == action.campaign).map(|l| l.graph);
+            match super::guard::recheck(self.store, &action, statuses[&action.campaign], graph, now)? {
+                super::guard::Verdict::Hand => hand.push(action),
+                super::guard::Verdict::Hold => held += 1,
+                super::guard::Verdict::Drop(reason) => {
+                    crate::say!("run: {} not handed over: {reason}", crate::terminal::clean(&action.key));
+                    super::guard::drop_action(self.store, &mut dropped, &action, &reason, now)?;
+                }
             }
         }
-        pending.retain(|a| !paused.get(&a.campaign).copied().unwrap_or(false));
-        if pending.is_empty() {
+        if !dropped.done.is_empty() {
+            self.store.write(dropped, true)?;
+        }
+        if held > 0 {
+            crate::say!("run: {held} actions recorded earlier wait (their campaign paused, or their window closed)");
+        }
+        if hand.is_empty() {
             return Ok(());
         }
-        crate::say!("run: handing over {} actions recorded earlier (by `ingest`, or before a stop)", pending.len());
-        self.hand_over(&pending)
+        crate::say!("run: handing over {} actions recorded earlier (by `ingest`, or before a stop)", hand.len());
+        self.hand_over(&hand)
     }
 
     /// Advances one page of due leads of campaign `i`; returns how many.
@@ -433,8 +450,26 @@ impl Runner<'_, '_> {
         let suppressions = self.store.has_suppressions()?;
         let mut batch = Batch::default();
         for (contact, mut lead) in due {
-            let suppressed = suppressions && self.store.is_suppressed(&contact.key)?;
-            let records = step(graph, &mut live.pacer, &contact, &mut lead, now, &mut batch, suppressed);
+            let suppressed = suppressions && super::guard::contact_suppressed(self.store, &contact)?;
+            let before = batch.outbox.len();
+            let mut records = step(graph, &mut live.pacer, &contact, &mut lead, now, &mut batch, suppressed);
+            // The address the action goes to may be suppressed when the key is not (an SMS to
+            // `{{ contact.phone }}` in a campaign keyed by email): it is not sent, and the lead
+            // ends as an opt-out does.
+            let region = graph.contacts.region.as_deref();
+            if suppressions
+                && let Some(address) = super::guard::suppressed_to(self.store, &batch, &batch.outbox[before..], region)?
+            {
+                batch.outbox.truncate(before);
+                let reason = format!("not handed over: {address} is suppressed");
+                records.push(Record {
+                    at: now,
+                    step: lead.step.clone(),
+                    event: crate::runtime::Event::Error { reason: reason.into() },
+                });
+                lead.seq += 1;
+                records.extend(step(graph, &mut live.pacer, &contact, &mut lead, now, &mut batch, true));
+            }
             let first_seq = lead.seq - records.len() as u32;
             batch.history.push((graph.id.clone(), contact.key, first_seq, records));
             batch.leads.push((graph.id.clone(), lead));
