@@ -426,6 +426,23 @@ fn segment_too_deep(expr: &str) -> bool {
     false
 }
 
+/// The tags that would load another template (`include`, `import`, `from`, `extends`), each
+/// with the byte range of its keyword.
+pub fn loading_tags(source: &str) -> Vec<(&'static str, Range<usize>)> {
+    const TAGS: [&str; 4] = ["include", "import", "from", "extends"];
+    let mut out = Vec::new();
+    for (at, _) in source.match_indices("{%") {
+        let body = &source[at + 2..];
+        let trimmed = body.trim_start_matches(['-', '+']).trim_start();
+        let start = at + 2 + (body.len() - trimmed.len());
+        let word: &str = trimmed.split(|c: char| !c.is_ascii_alphanumeric() && c != '_').next().unwrap_or_default();
+        if let Some(tag) = TAGS.iter().find(|t| **t == word) {
+            out.push((*tag, start..start + word.len()));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
