@@ -170,8 +170,22 @@ impl Renderer {
 
     pub fn render(&self, file: &SourceFile, diagnostic: &Diagnostic) -> String {
         let (text, clipped) = clip_long_lines(&file.text, diagnostic);
-        let diagnostic = clipped.as_ref().unwrap_or(diagnostic);
-        let report = Report { diagnostic, source: NamedSource::new(file.name.clone(), text).with_language("yaml") };
+        let shown = clipped.as_ref().unwrap_or(diagnostic);
+        // miette pads to a label's column with a format width, which panics past 65,535: such a
+        // label is reported by its line and column, without the snippet.
+        let far = shown.labels.iter().find(|(span, _)| column_of(&text, span.start) > MAX_SNIPPET_COLUMN);
+        if let Some(&(span, _)) = far {
+            let bare = Diagnostic { labels: Vec::new(), ..diagnostic.clone() };
+            let (line, column) = file.line_col(diagnostic.primary().unwrap_or(span).start);
+            let mut out = self.render_report(&bare, &file.name, text);
+            out.push_str(&format!("  at {}:{line}:{column} (the line is too long to show)\n", file.name));
+            return out;
+        }
+        self.render_report(shown, &file.name, text)
+    }
+
+    fn render_report(&self, diagnostic: &Diagnostic, name: &str, text: String) -> String {
+        let report = Report { diagnostic, source: NamedSource::new(name, text).with_language("yaml") };
         let mut out = String::new();
         if self.handler.render_report(&mut out, &report).is_err() {
             out = format!("{}: {} [{}]\n", diagnostic.severity, diagnostic.message, diagnostic.code);
@@ -179,6 +193,9 @@ impl Renderer {
         out
     }
 }
+
+/// Labels past this column (in characters) are reported without a snippet.
+const MAX_SNIPPET_COLUMN: usize = 60_000;
 
 /// Source lines longer than this (in characters) are cut when rendered.
 const MAX_LINE_CHARS: usize = 160;
@@ -233,6 +250,12 @@ fn clip_long_lines(text: &str, diagnostic: &Diagnostic) -> (String, Option<Diagn
         diagnostic.labels.iter().map(|(span, label)| (Span::new(map(span.start), map(span.end)), label.clone()));
     let clipped = Diagnostic { labels: labels.collect(), ..diagnostic.clone() };
     (out, Some(clipped))
+}
+
+/// 1-based column, in characters, of a byte offset.
+fn column_of(text: &str, offset: usize) -> usize {
+    let before = text.get(..offset.min(text.len())).unwrap_or(text);
+    before.rsplit('\n').next().map_or(0, |line| line.chars().count()) + 1
 }
 
 /// Byte index of the `n`-th character of `text`, or its length when it is shorter.
@@ -315,6 +338,19 @@ mod tests {
         assert!(out.contains("[long.yaml:2:308]"), "{out}");
         assert!(out.contains("x]]]") && out.contains(" …"), "{out}");
         assert!(out.contains("b: 2"), "{out}");
+    }
+
+    #[test]
+    fn labels_past_column_65535_are_reported_by_position() {
+        let text = format!("a: 1\nb: {}@\n", "x".repeat(70_000));
+        let file = SourceFile::new("wide.yaml", text.as_str());
+        let at = text.find('@').unwrap();
+        let d = Diagnostic::error("herald::yaml_syntax", "unexpected @").label(Span::new(at, at + 1), "here").help("h");
+        let out = Renderer::new(false).render(&file, &d);
+        assert!(out.contains("unexpected @"), "{out}");
+        assert!(out.contains("help: h"), "{out}");
+        assert!(out.contains("at wide.yaml:2:70004 (the line is too long to show)"), "{out}");
+        assert!(out.len() < 1_000, "{} bytes", out.len());
     }
 
     #[test]
