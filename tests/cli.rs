@@ -319,3 +319,21 @@ fn many_unknown_targets_are_reported_in_linear_output() {
     assert!(stdout.len() < 3_000 * 1_000, "{} bytes", stdout.len());
     assert!(stdout.contains("(2989 more)"), "{}", &stdout[..2_000]);
 }
+
+/// One hostile condition used to abort (stack overflow, exit 134) the whole directory's run.
+#[test]
+fn deep_conditions_are_errors_and_the_other_files_are_still_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "a_ok.yaml", SMALL);
+    let step = |when: String| {
+        format!("id: deep\nchannel: sms\nsteps:\n  - id: hi\n    when: \"{when}\"\n    send: {{ text: hi }}\n")
+    };
+    write(dir.path(), "b_parens.yaml", &step(format!("{}true{}", "(".repeat(7_000), ")".repeat(7_000))));
+    write(dir.path(), "c_calls.yaml", &step(format!("{}contact.x{} == 1", "len(".repeat(1_000), ")".repeat(1_000))));
+    write(dir.path(), "d_not.yaml", &step(format!("{}true", "not ".repeat(20_000))));
+    write(dir.path(), "e_and.yaml", &step(vec!["true"; 50_000].join(" and ")));
+    let r = run(&["validate", dir.path().to_str().unwrap()]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert_eq!(r.stdout.matches("herald::too_deep").count(), 3, "{}", r.stdout);
+    assert!(r.stdout.contains("5 files, 3 errors, 0 warnings"), "{}", r.stdout);
+}
