@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, SourceSpan};
+use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, SourceSpan};
 use serde_json::json;
 
 use crate::source::{SourceFile, Span};
@@ -98,18 +98,48 @@ pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str
 
 pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let lower = word.to_lowercase();
-    candidates
-        .into_iter()
-        .map(|c| (strsim::damerau_levenshtein(&lower, &c.to_lowercase()), c))
-        .filter(|(distance, c)| *distance <= (c.chars().count() / 3).max(1) + usize::from(c.len() > 6))
-        .min_by_key(|(distance, _)| *distance)
-        .map(|(_, c)| c)
+    let length = lower.chars().count();
+    let mut best: Option<(usize, &str)> = None;
+    for c in candidates {
+        let chars = c.chars().count();
+        let allowed = (chars / 3).max(1) + usize::from(c.len() > 6);
+        // The distance is at least the difference in length: most candidates stop here.
+        if chars.abs_diff(length) > allowed || !spend_suggestion_work() {
+            continue;
+        }
+        let distance = strsim::damerau_levenshtein(&lower, &c.to_lowercase());
+        if distance <= allowed && best.is_none_or(|(d, _)| distance < d) {
+            best = Some((distance, c));
+        }
+    }
+    best.map(|(_, c)| c)
+}
+
+/// Comparisons "did you mean" may make per file: a file with 10,000 unknown names among
+/// 10,000 ids would otherwise make 100 million. Past it, diagnostics come without a guess.
+const SUGGESTION_BUDGET: usize = 1_000_000;
+
+thread_local! {
+    static SUGGESTION_WORK: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Start a new file's budget of "did you mean" comparisons.
+pub fn reset_suggestion_budget() {
+    SUGGESTION_WORK.with(|w| w.set(0));
+}
+
+fn spend_suggestion_work() -> bool {
+    SUGGESTION_WORK.with(|w| {
+        let spent = w.get();
+        w.set(spent.saturating_add(1));
+        spent < SUGGESTION_BUDGET
+    })
 }
 
 /// A diagnostic bound to its file, in the shape miette renders.
 struct Report<'a> {
     diagnostic: &'a Diagnostic,
-    source: NamedSource<String>,
+    source: Excerpt<'a>,
 }
 
 impl fmt::Debug for Report<'_> {
@@ -169,9 +199,29 @@ impl Renderer {
     }
 
     pub fn render(&self, file: &SourceFile, diagnostic: &Diagnostic) -> String {
-        let (text, clipped) = clip_long_lines(&file.text, diagnostic);
-        let diagnostic = clipped.as_ref().unwrap_or(diagnostic);
-        let report = Report { diagnostic, source: NamedSource::new(file.name.clone(), text).with_language("yaml") };
+        // miette reads the source from its start for every label; only the lines around the
+        // labels are handed over, so 10,000 diagnostics in one file cost linear time.
+        let (window, first_line) = window(file, diagnostic);
+        let shift = |span: Span| Span::new(span.start - window.start, span.end - window.start);
+        let labels = diagnostic.labels.iter().map(|(span, label)| (shift(*span), label.clone())).collect();
+        let local = Diagnostic { labels, ..diagnostic.clone() };
+        let (text, clipped) = clip_long_lines(&file.text[window], &local);
+        let shown = clipped.as_ref().unwrap_or(&local);
+        // miette pads to a label's column with a format width, which panics past 65,535: such a
+        // label is reported by its line and column, without the snippet.
+        let far = shown.labels.iter().any(|(span, _)| column_of(&text, span.start) > MAX_SNIPPET_COLUMN);
+        if far {
+            let bare = Diagnostic { labels: Vec::new(), ..diagnostic.clone() };
+            let (line, column) = file.line_col(diagnostic.primary().unwrap_or_default().start);
+            let mut out = self.render_report(&bare, Excerpt { name: &file.name, text, first_line });
+            out.push_str(&format!("  at {}:{line}:{column} (the line is too long to show)\n", file.name));
+            return out;
+        }
+        self.render_report(shown, Excerpt { name: &file.name, text, first_line })
+    }
+
+    fn render_report(&self, diagnostic: &Diagnostic, source: Excerpt<'_>) -> String {
+        let report = Report { diagnostic, source };
         let mut out = String::new();
         if self.handler.render_report(&mut out, &report).is_err() {
             out = format!("{}: {} [{}]\n", diagnostic.severity, diagnostic.message, diagnostic.code);
@@ -179,6 +229,47 @@ impl Renderer {
         out
     }
 }
+
+/// The whole lines from the one before the first label to the one after the last (miette's
+/// one line of context), and the 0-based number of the first.
+fn window(file: &SourceFile, diagnostic: &Diagnostic) -> (std::ops::Range<usize>, usize) {
+    let len = file.text.len();
+    let start = diagnostic.labels.iter().map(|(s, _)| s.start.min(len)).min().unwrap_or(0);
+    let end = diagnostic.labels.iter().map(|(s, _)| s.end.min(len)).max().unwrap_or(0);
+    let first_line = file.line_of(start).saturating_sub(1);
+    let last_line = file.line_of(end) + 1;
+    (file.line_start(first_line)..file.line_start(last_line + 1).min(len), first_line)
+}
+
+/// A few lines of a file, numbered as in the file.
+struct Excerpt<'a> {
+    name: &'a str,
+    text: String,
+    first_line: usize,
+}
+
+impl miette::SourceCode for Excerpt<'_> {
+    fn read_span<'a>(
+        &'a self,
+        span: &SourceSpan,
+        before: usize,
+        after: usize,
+    ) -> Result<Box<dyn miette::SpanContents<'a> + 'a>, miette::MietteError> {
+        let inner = self.text.as_str().read_span(span, before, after)?;
+        Ok(Box::new(miette::MietteSpanContents::new_named(
+            self.name.to_string(),
+            inner.data(),
+            *inner.span(),
+            inner.line() + self.first_line,
+            inner.column(),
+            // miette counts lines from the start of the source here, not of the span.
+            inner.line_count() + self.first_line,
+        )))
+    }
+}
+
+/// Labels past this column (in characters) are reported without a snippet.
+const MAX_SNIPPET_COLUMN: usize = 60_000;
 
 /// Source lines longer than this (in characters) are cut when rendered.
 const MAX_LINE_CHARS: usize = 160;
@@ -233,6 +324,12 @@ fn clip_long_lines(text: &str, diagnostic: &Diagnostic) -> (String, Option<Diagn
         diagnostic.labels.iter().map(|(span, label)| (Span::new(map(span.start), map(span.end)), label.clone()));
     let clipped = Diagnostic { labels: labels.collect(), ..diagnostic.clone() };
     (out, Some(clipped))
+}
+
+/// 1-based column, in characters, of a byte offset.
+fn column_of(text: &str, offset: usize) -> usize {
+    let before = text.get(..offset.min(text.len())).unwrap_or(text);
+    before.rsplit('\n').next().map_or(0, |line| line.chars().count()) + 1
 }
 
 /// Byte index of the `n`-th character of `text`, or its length when it is shorter.
@@ -305,6 +402,18 @@ mod tests {
     }
 
     #[test]
+    fn suggestions_stop_at_their_budget() {
+        reset_suggestion_budget();
+        let names: Vec<String> = (0..2_000).map(|i| format!("s{i:04}")).collect();
+        let started = std::time::Instant::now();
+        let found = (0..2_000).filter(|i| closest(&format!("t{i:04}"), names.iter().map(String::as_str)).is_some());
+        assert!(found.count() < 2_000);
+        assert!(started.elapsed().as_secs() < 10, "{:?}", started.elapsed());
+        reset_suggestion_budget();
+        assert_eq!(closest("s0001x", names.iter().map(String::as_str)), Some("s0001"));
+    }
+
+    #[test]
     fn long_lines_are_cut_after_the_label() {
         let text = format!("a: 1\nsteps: {}x{}\nb: 2\n", "[".repeat(300), "]".repeat(5000));
         let file = SourceFile::new("long.yaml", text.as_str());
@@ -315,6 +424,19 @@ mod tests {
         assert!(out.contains("[long.yaml:2:308]"), "{out}");
         assert!(out.contains("x]]]") && out.contains(" …"), "{out}");
         assert!(out.contains("b: 2"), "{out}");
+    }
+
+    #[test]
+    fn labels_past_column_65535_are_reported_by_position() {
+        let text = format!("a: 1\nb: {}@\n", "x".repeat(70_000));
+        let file = SourceFile::new("wide.yaml", text.as_str());
+        let at = text.find('@').unwrap();
+        let d = Diagnostic::error("herald::yaml_syntax", "unexpected @").label(Span::new(at, at + 1), "here").help("h");
+        let out = Renderer::new(false).render(&file, &d);
+        assert!(out.contains("unexpected @"), "{out}");
+        assert!(out.contains("help: h"), "{out}");
+        assert!(out.contains("at wide.yaml:2:70004 (the line is too long to show)"), "{out}");
+        assert!(out.len() < 1_000, "{} bytes", out.len());
     }
 
     #[test]

@@ -62,28 +62,45 @@ impl<T: fmt::Display> fmt::Display for Spanned<T> {
 pub struct SourceFile {
     pub name: String,
     pub text: Arc<str>,
+    /// Byte offset of each line's start, made on first use: a file with 10,000 diagnostics
+    /// would otherwise be scanned from its start for each one.
+    line_starts: std::sync::OnceLock<Vec<usize>>,
 }
 
 impl SourceFile {
     pub fn new(name: impl Into<String>, text: impl Into<Arc<str>>) -> SourceFile {
-        SourceFile { name: name.into(), text: text.into() }
+        SourceFile { name: name.into(), text: text.into(), line_starts: std::sync::OnceLock::new() }
     }
 
     /// 1-based line and column (in characters) of a byte offset.
     pub fn line_col(&self, offset: usize) -> (usize, usize) {
         let offset = floor_char_boundary(&self.text, offset);
-        let before = &self.text[..offset];
-        let line = before.bytes().filter(|&b| b == b'\n').count() + 1;
-        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-        let col = before[line_start..].chars().count() + 1;
-        (line, col)
+        let line = self.line_of(offset);
+        let line_start = self.line_start(line);
+        let col = self.text[line_start..offset].chars().count() + 1;
+        (line + 1, col)
+    }
+
+    /// 0-based line of a byte offset.
+    pub fn line_of(&self, offset: usize) -> usize {
+        self.line_starts().partition_point(|&start| start <= offset).saturating_sub(1)
+    }
+
+    /// Byte offset where a 0-based line starts (the text's length past the last line).
+    pub fn line_start(&self, line: usize) -> usize {
+        self.line_starts().get(line).copied().unwrap_or(self.text.len())
+    }
+
+    fn line_starts(&self) -> &[usize] {
+        self.line_starts
+            .get_or_init(|| std::iter::once(0).chain(self.text.match_indices('\n').map(|(i, _)| i + 1)).collect())
     }
 }
 
 impl SourceFile {
     /// Byte offset of a 1-based line and character column (clamped to the text).
     pub fn offset_of(&self, line: usize, column: usize) -> usize {
-        let start: usize = self.text.split_inclusive('\n').take(line.saturating_sub(1)).map(str::len).sum();
+        let start = self.line_start(line.saturating_sub(1));
         let rest = &self.text[start.min(self.text.len())..];
         let within: usize = rest.chars().take(column.saturating_sub(1)).map(char::len_utf8).sum();
         (start + within).min(self.text.len())

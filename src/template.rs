@@ -65,6 +65,13 @@ impl Templates {
 
     /// Compile `source` under `name`. Names ending in `.html` are HTML-escaped when rendered.
     pub fn add(&mut self, name: &str, source: &str) -> Result<(Template, Vec<Variable>), TemplateError> {
+        if let Some(range) = too_deep(source) {
+            let message = format!(
+                "this expression nests more than {MAX_NESTING} levels deep or chains more than \
+                 {MAX_OPERATORS} operators"
+            );
+            return Err(TemplateError { message, range: Some(range) });
+        }
         self.env.add_template_owned(name.to_string(), source.to_string()).map_err(|e| error_of(&e, source))?;
         let template = self.env.get_template(name).map_err(|e| error_of(&e, source))?;
         let escaped = !matches!(minijinja::default_auto_escape_callback(name), minijinja::AutoEscape::None);
@@ -352,6 +359,90 @@ fn find_word(source: &str, word: &str) -> Option<Range<usize>> {
     None
 }
 
+/// How deep an expression in `{{ }}` or `{% %}` may nest (brackets, `not`, unary `-`), and how
+/// many operators, filters and attribute dots it may chain. minijinja recurses over both, and
+/// 20,000 `not` overflowed the stack; a message needs a handful.
+pub const MAX_NESTING: usize = 32;
+pub const MAX_OPERATORS: usize = 256;
+
+/// The first `{{ … }}` or `{% … %}` past either limit, checked on the text before minijinja
+/// parses it. It over-counts (`==` is two operators), never under-counts.
+fn too_deep(source: &str) -> Option<Range<usize>> {
+    let mut from = 0;
+    while let Some(at) = source[from..].find('{').map(|i| from + i) {
+        let close = match source[at + 1..].chars().next() {
+            Some('{') => "}}",
+            Some('%') => "%}",
+            _ => {
+                from = at + 1;
+                continue;
+            }
+        };
+        let end = source[at + 2..].find(close).map_or(source.len(), |i| at + 2 + i + 2);
+        if segment_too_deep(&source[at + 2..end.saturating_sub(2).max(at + 2)]) {
+            return Some(at..end);
+        }
+        from = end;
+    }
+    None
+}
+
+fn segment_too_deep(expr: &str) -> bool {
+    let (mut depth, mut outer, mut prefix, mut operators) = (0usize, Vec::new(), 0usize, 0usize);
+    let mut quote: Option<char> = None;
+    let mut word = String::new();
+    for c in expr.chars().chain([' ']) {
+        if let Some(q) = quote {
+            quote = (c != q).then_some(q);
+            continue;
+        }
+        if c.is_alphanumeric() || c == '_' {
+            word.push(c);
+            continue;
+        }
+        match word.as_str() {
+            "" => {}
+            "not" => (prefix, operators) = (prefix + 1, operators + 1),
+            "and" | "or" | "in" | "is" | "if" | "else" => operators += 1,
+            _ => prefix = 0,
+        }
+        word.clear();
+        match c {
+            '"' | '\'' => (quote, prefix) = (Some(c), 0),
+            '(' | '[' | '{' => {
+                outer.push(depth);
+                depth += prefix + 1;
+                prefix = 0;
+            }
+            ')' | ']' | '}' => (depth, prefix) = (outer.pop().unwrap_or(0), 0),
+            '-' => (prefix, operators) = (prefix + 1, operators + 1),
+            '+' | '*' | '/' | '%' | '~' | '|' | '.' | '<' | '>' | '=' | '!' => operators += 1,
+            _ => {}
+        }
+        if depth + prefix > MAX_NESTING || operators > MAX_OPERATORS {
+            return true;
+        }
+    }
+    false
+}
+
+/// The tags that would load another template (`include`, `import`, `from`, `extends`), each
+/// with the byte range of its keyword.
+pub fn loading_tags(source: &str) -> Vec<(&'static str, Range<usize>)> {
+    const TAGS: [&str; 4] = ["include", "import", "from", "extends"];
+    let mut out = Vec::new();
+    for (at, _) in source.match_indices("{%") {
+        let body = &source[at + 2..];
+        let trimmed = body.trim_start_matches(['-', '+']).trim_start();
+        let start = at + 2 + (body.len() - trimmed.len());
+        let word: &str = trimmed.split(|c: char| !c.is_ascii_alphanumeric() && c != '_').next().unwrap_or_default();
+        if let Some(tag) = TAGS.iter().find(|t| **t == word) {
+            out.push((*tag, start..start + word.len()));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -455,5 +546,25 @@ mod tests {
             .unwrap();
         let error = templates.render(&t, &json!({})).unwrap_err();
         assert!(error.contains("fuel"), "{error}");
+    }
+
+    /// minijinja's parser stops at 150 levels with an error; that must not overflow the 2 MB
+    /// stack of a test thread in a debug build either.
+    #[test]
+    fn deep_templates_are_errors_not_overflows() {
+        let mut templates = Templates::new();
+        for source in [
+            format!("{{{{ {}1{} }}}}", "(".repeat(5_000), ")".repeat(5_000)),
+            format!("{{{{ {}1 }}}}", "not ".repeat(20_000)),
+            format!("{{{{ {} }}}}", vec!["1"; 50_000].join(" + ")),
+            format!("{{{{ x{} }}}}", "|upper".repeat(20_000)),
+            format!("{{{{ x{} }}}}", ".y".repeat(20_000)),
+        ] {
+            let error = templates.add("deep", &source).expect_err("rejected");
+            assert!(error.message.contains("32 levels"), "{}", error.message);
+        }
+        let blocks = format!("{}x{}", "{% if true %}".repeat(2_000), "{% endif %}".repeat(2_000));
+        assert!(templates.add("blocks", &blocks).is_err());
+        assert!(templates.add("fine", "{{ (contact.a | upper) ~ \" - \" ~ (not (x.y or z)) }}").is_ok());
     }
 }

@@ -1,5 +1,6 @@
 //! `herald validate`: find campaign files, check each, print the diagnostics and a summary.
 
+use std::collections::HashSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -42,9 +43,10 @@ pub fn collect(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ValidateError> {
 /// entries skipped, sorted); files named directly are taken as they are.
 pub fn collect_matching(paths: &[PathBuf], wanted: fn(&str) -> bool) -> Result<Vec<PathBuf>, ValidateError> {
     let mut files = Vec::new();
+    let mut visited = HashSet::new();
     for path in paths {
         if path.is_dir() {
-            walk(path, wanted, &mut files)?;
+            walk(path, wanted, &mut files, &mut visited)?;
         } else if path.exists() {
             files.push(path.clone());
         } else {
@@ -54,8 +56,20 @@ pub fn collect_matching(paths: &[PathBuf], wanted: fn(&str) -> bool) -> Result<V
     Ok(files)
 }
 
-fn walk(dir: &Path, wanted: fn(&str) -> bool, files: &mut Vec<PathBuf>) -> Result<(), ValidateError> {
+/// Directories are read once each, by their canonical path, so a link back up the tree ends
+/// the descent; named files that are not regular files (a FIFO would block, a device never
+/// end) are skipped with a warning on stderr.
+fn walk(
+    dir: &Path,
+    wanted: fn(&str) -> bool,
+    files: &mut Vec<PathBuf>,
+    visited: &mut HashSet<PathBuf>,
+) -> Result<(), ValidateError> {
     let unreadable = |source| ValidateError::Unreadable { path: dir.to_path_buf(), source };
+    if !visited.insert(dir.canonicalize().map_err(unreadable)?) {
+        eprintln!("warning: skipping {}: a link to a directory already read", dir.display());
+        return Ok(());
+    }
     let mut entries: Vec<PathBuf> =
         std::fs::read_dir(dir).map_err(unreadable)?.filter_map(|e| e.ok().map(|e| e.path())).collect();
     entries.sort();
@@ -64,10 +78,20 @@ fn walk(dir: &Path, wanted: fn(&str) -> bool, files: &mut Vec<PathBuf>) -> Resul
         if name.starts_with('.') {
             continue;
         }
-        if path.is_dir() {
-            walk(&path, wanted, files)?;
+        let Ok(meta) = std::fs::metadata(&path) else {
+            if wanted(name) {
+                eprintln!("warning: skipping {}: a link to nothing", path.display());
+            }
+            continue;
+        };
+        if meta.is_dir() {
+            walk(&path, wanted, files, visited)?;
         } else if wanted(name) {
-            files.push(path);
+            if meta.is_file() {
+                files.push(path);
+            } else {
+                eprintln!("warning: skipping {}: not a regular file", path.display());
+            }
         }
     }
     Ok(())

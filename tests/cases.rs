@@ -133,3 +133,29 @@ fn steps_a_lead_can_act_on_again_are_marked_reentrant() {
     let exit = "steps:\n  - { id: r, send: { text: again } }\n  - { id: w, wait: 1d }\n  - { id: x, when: reply.text != null, exit: replied, next: r }\n";
     assert_eq!(reentrant(&format!("{head}{exit}")), ["r"]);
 }
+
+#[cfg(unix)]
+#[test]
+fn template_files_stay_inside_the_campaign_directory() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let campaigns = dir.path().join("campaigns");
+    std::fs::create_dir_all(campaigns.join("templates")).expect("mkdir");
+    std::fs::write(dir.path().join("secret.env"), "TOKEN=hunter2\n").expect("write");
+    std::os::unix::fs::symlink("../../secret.env", campaigns.join("templates/link.txt")).expect("symlink");
+    std::fs::write(campaigns.join("templates/big.txt"), "x".repeat(300 * 1024)).expect("write");
+    std::fs::write(campaigns.join("templates/ok.txt"), "Hello {{ contact.name }}").expect("write");
+    let step = |id: &str, path: &str| format!("  - id: {id}\n    send: {{ subject: s, template: {path} }}\n");
+    let text = format!(
+        "id: t\nchannel: email\nsteps:\n{}{}{}{}",
+        step("link", "templates/link.txt"),
+        step("big", "templates/big.txt"),
+        step("dots", "templates/../../secret.env"),
+        step("fine", "templates/../templates/ok.txt"),
+    );
+    let path = campaigns.join("t.yaml");
+    std::fs::write(&path, text).expect("write");
+    let (output, errors) = render(&path, "cases/err_template_files.yaml");
+    assert_eq!(errors, 3, "{output}");
+    assert!(!output.contains("hunter2"), "{output}");
+    snapshot("err_template_files", &output);
+}

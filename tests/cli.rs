@@ -271,3 +271,69 @@ fn a_reader_that_goes_away_is_not_a_crash() {
         assert!(status.code().is_some(), "{args:?} was killed by a signal");
     }
 }
+
+const SMALL: &str = "id: ok\nchannel: sms\nsteps:\n  - id: hi\n    send: { text: \"Hi\" }\n";
+
+#[cfg(unix)]
+#[test]
+fn symlink_loops_and_fifos_do_not_stop_validate() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "ok.yaml", SMALL);
+    std::fs::create_dir(dir.path().join("sub")).unwrap();
+    std::os::unix::fs::symlink("..", dir.path().join("sub/up")).unwrap();
+    std::os::unix::fs::symlink("nowhere.yaml", dir.path().join("dangling.yaml")).unwrap();
+    let fifo = dir.path().join("pipe.yaml");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status().expect("mkfifo runs");
+    assert!(made.success());
+    let output = herald()
+        .args(["validate", dir.path().to_str().unwrap()])
+        .timeout(std::time::Duration::from_secs(60))
+        .output()
+        .expect("herald runs");
+    let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert_eq!(output.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(stdout.contains("1 file, 0 errors, 0 warnings"), "{stdout}");
+    assert!(stderr.contains("pipe.yaml: not a regular file"), "{stderr}");
+    assert!(stderr.contains("dangling.yaml: a link to nothing"), "{stderr}");
+    assert!(stderr.contains("up: a link to a directory already read"), "{stderr}");
+}
+
+/// Thousands of errors cost linear time: each help lists a few step ids, not all of them (the
+/// output was quadratic: 10,000 unknown targets printed 750 MB and took 45 s).
+#[test]
+fn many_unknown_targets_are_reported_in_linear_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::from("id: many\nchannel: sms\nsteps:\n");
+    for i in 0..3_000 {
+        text.push_str(&format!("  - id: s{i}\n    send: {{ text: hi }}\n    next: nope{i}\n"));
+    }
+    let file = write(dir.path(), "many.yaml", &text);
+    let output = herald()
+        .args(["validate", file.to_str().unwrap()])
+        .timeout(std::time::Duration::from_secs(120))
+        .output()
+        .expect("herald runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stdout.ends_with("1 file, 3000 errors, 0 warnings\n"), "{}", &stdout[stdout.len().saturating_sub(200)..]);
+    assert!(stdout.len() < 3_000 * 1_000, "{} bytes", stdout.len());
+    assert!(stdout.contains("(2989 more)"), "{}", &stdout[..2_000]);
+}
+
+/// One hostile condition used to abort (stack overflow, exit 134) the whole directory's run.
+#[test]
+fn deep_conditions_are_errors_and_the_other_files_are_still_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "a_ok.yaml", SMALL);
+    let step = |when: String| {
+        format!("id: deep\nchannel: sms\nsteps:\n  - id: hi\n    when: \"{when}\"\n    send: {{ text: hi }}\n")
+    };
+    write(dir.path(), "b_parens.yaml", &step(format!("{}true{}", "(".repeat(7_000), ")".repeat(7_000))));
+    write(dir.path(), "c_calls.yaml", &step(format!("{}contact.x{} == 1", "len(".repeat(1_000), ")".repeat(1_000))));
+    write(dir.path(), "d_not.yaml", &step(format!("{}true", "not ".repeat(20_000))));
+    write(dir.path(), "e_and.yaml", &step(vec!["true"; 50_000].join(" and ")));
+    let r = run(&["validate", dir.path().to_str().unwrap()]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert_eq!(r.stdout.matches("herald::too_deep").count(), 3, "{}", r.stdout);
+    assert!(r.stdout.contains("5 files, 3 errors, 0 warnings"), "{}", r.stdout);
+}

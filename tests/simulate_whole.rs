@@ -108,7 +108,13 @@ fn walking_each_lead_whole_leaves_the_same_store_as_walking_in_time_order() {
         std::os::unix::fs::symlink(root().join("examples"), tmp.path().join("examples")).unwrap();
         let dir = tmp.path().join("campaigns");
         std::fs::create_dir(&dir).unwrap();
-        std::os::unix::fs::symlink(root().join("campaigns/templates"), dir.join("templates")).unwrap();
+        // Templates are copied: a link would lead outside the campaign's directory, which
+        // `template:` refuses.
+        std::fs::create_dir(dir.join("templates")).unwrap();
+        for entry in std::fs::read_dir(root().join("campaigns/templates")).unwrap() {
+            let entry = entry.unwrap().path();
+            std::fs::copy(&entry, dir.join("templates").join(entry.file_name().unwrap())).unwrap();
+        }
         let file = dir.join(format!("{name}.yaml"));
         std::fs::write(&file, without_pacing(&text)).unwrap();
         // To the end, and stopped after a day with leads still waiting.

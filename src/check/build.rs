@@ -73,11 +73,14 @@ impl Checker<'_> {
         if let Some(id) = index.get(&text.value) {
             return Some(Target::Step(*id));
         }
-        let mut names: Vec<&str> = index.keys().map(String::as_str).collect();
-        names.sort();
-        names.push("end");
-        let help = did_you_mean(&text.value, names.iter().copied())
-            .unwrap_or_else(|| format!("steps are: {}", names.join(", ")));
+        let names = self.step_names.get_or_insert_with(|| {
+            let mut names: Vec<String> = index.keys().cloned().collect();
+            names.sort();
+            names.push("end".to_string());
+            names
+        });
+        let help =
+            did_you_mean(&text.value, names.iter().map(String::as_str)).unwrap_or_else(|| listed("steps", names));
         self.push(
             Diagnostic::error("herald::unknown_step", format!("no step has the id `{}`", text.value))
                 .label(text.span, "unknown step")
@@ -414,4 +417,15 @@ pub fn content_hash(text: &str) -> String {
         hash = hash.wrapping_mul(0x0100_0000_01b3);
     }
     format!("{hash:016x}")
+}
+
+/// "steps are: a, b, c" for a few names; a long list is cut, so 10,000 unknown targets among
+/// 10,000 steps do not print 10,000 lists of 10,000 ids.
+fn listed(what: &str, names: &[String]) -> String {
+    const SHOWN: usize = 12;
+    let head = names.iter().take(SHOWN).map(String::as_str).collect::<Vec<_>>().join(", ");
+    match names.len().checked_sub(SHOWN) {
+        Some(more) if more > 0 => format!("{what} are: {head}, … ({more} more)"),
+        _ => format!("{what} are: {head}"),
+    }
 }

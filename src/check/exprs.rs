@@ -69,6 +69,9 @@ impl Checker<'_> {
     /// Compile an inline template written at `text`, checking the variables it reads.
     pub fn template(&mut self, name: &str, text: &Text) -> Option<Template> {
         let map = ScalarMap::new(&self.file.text, text.span, &text.value);
+        if !self.template_tags(&text.value, |range| map.span(range)) {
+            return None;
+        }
         match self.templates.add(name, &text.value) {
             Ok((template, variables)) => {
                 let ok = self.template_variables(&variables, |range| map.span(range), text.span);
@@ -89,21 +92,20 @@ impl Checker<'_> {
 
     /// Compile a template file (`template: path`), pointing its errors at the `template:` value.
     pub fn template_file(&mut self, text: &Text) -> Option<Template> {
-        let path = self.options.base_dir.join(&text.value);
-        let source = match std::fs::read_to_string(&path) {
+        let source = match read_template(&self.options.base_dir, &text.value) {
             Ok(source) => source,
-            Err(error) => {
+            Err((message, help)) => {
                 self.push(
-                    Diagnostic::error(
-                        "herald::template_file",
-                        format!("cannot read template `{}`: {error}", text.value),
-                    )
-                    .label(text.span, "unreadable template")
-                    .help("template paths are relative to the campaign file"),
+                    Diagnostic::error("herald::template_file", message)
+                        .label(text.span, "unreadable template")
+                        .help(help),
                 );
                 return None;
             }
         };
+        if !self.template_tags(&source, |_| text.span) {
+            return None;
+        }
         match self.templates.add(&text.value, &source) {
             Ok((template, variables)) => {
                 let ok = self.template_variables(&variables, |_| text.span, text.span);
@@ -123,6 +125,20 @@ impl Checker<'_> {
                 None
             }
         }
+    }
+
+    /// Report `{% include %}`, `{% import %}`, `{% from %}` and `{% extends %}`: a message is
+    /// one template, and the engine has no loader, so they would fail every render.
+    fn template_tags(&mut self, source: &str, locate: impl Fn(std::ops::Range<usize>) -> Span) -> bool {
+        let tags = crate::template::loading_tags(source);
+        for (tag, range) in &tags {
+            self.push(
+                Diagnostic::error("herald::template_include", format!("`{{% {tag} %}}` is not supported in templates"))
+                    .label(locate(range.clone()), "not supported")
+                    .help("each message is one template: put the shared text in it, or in `data:` and read it as `{{ key }}`"),
+            );
+        }
+        tags.is_empty()
     }
 
     /// Report filters and tests the template engine does not have (`| uppr`, `is definedd`).
@@ -216,4 +232,42 @@ impl MinIn for Span {
         }
         Span::new(self.start.min(end), end)
     }
+}
+
+/// Template files this large are refused: a message template is text written by hand.
+pub const MAX_TEMPLATE_BYTES: u64 = 256 * 1024;
+
+/// Read a `template:` file: it must resolve (symlinks and `..` followed) inside the campaign
+/// file's directory tree, be a regular file and be at most `MAX_TEMPLATE_BYTES`, so a campaign
+/// cannot send `/proc/self/environ` or `../../.env` to its contacts.
+fn read_template(base_dir: &std::path::Path, written: &str) -> Result<String, (String, String)> {
+    use std::io::Read as _;
+    let relative = "template paths are relative to the campaign file".to_string();
+    let unreadable = |error: std::io::Error| (format!("cannot read template `{written}`: {error}"), relative.clone());
+    let base = if base_dir.as_os_str().is_empty() { std::path::Path::new(".") } else { base_dir };
+    let outside = std::path::Path::new(written).is_absolute();
+    let root = base.canonicalize().map_err(unreadable)?;
+    let path = if outside { None } else { Some(root.join(written).canonicalize().map_err(unreadable)?) };
+    let Some(path) = path.filter(|p| p.starts_with(&root)) else {
+        return Err((
+            format!("template `{written}` is outside the campaign's directory"),
+            "templates are read from the campaign file's directory and the folders below it (links are followed \
+             first); move the file there and write a relative path"
+                .to_string(),
+        ));
+    };
+    let file = std::fs::File::open(&path).map_err(unreadable)?;
+    let meta = file.metadata().map_err(unreadable)?;
+    if !meta.is_file() {
+        return Err((format!("template `{written}` is not a regular file"), relative));
+    }
+    let mut source = String::new();
+    let read = file.take(MAX_TEMPLATE_BYTES + 1).read_to_string(&mut source).map_err(unreadable)?;
+    if read as u64 > MAX_TEMPLATE_BYTES {
+        return Err((
+            format!("template `{written}` is larger than {} KiB", MAX_TEMPLATE_BYTES / 1024),
+            "a message template is written by hand; check that this is the file you meant".to_string(),
+        ));
+    }
+    Ok(source)
 }

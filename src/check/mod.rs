@@ -31,6 +31,7 @@ pub struct Options {
 
 /// Load and check one file: the graph when it has no errors, and every diagnostic.
 pub fn check_file(file: &SourceFile, options: &Options) -> (Option<Graph>, Diagnostics) {
+    crate::diagnostic::reset_suggestion_budget();
     let mut diagnostics = Diagnostics::default();
     let graph = syntax::load(file, &mut diagnostics).and_then(|campaign| {
         let graph = check(file, &campaign, options, &mut diagnostics);
@@ -68,6 +69,8 @@ pub(crate) struct Checker<'a> {
     pub data_keys: Vec<String>,
     /// Event names the conditions read (`events.<name>`), gathered as they compile.
     pub events: BTreeSet<String>,
+    /// Every step id, sorted, then `end`: made once, for the help of each unknown target.
+    pub step_names: Option<Vec<String>>,
 }
 
 impl<'a> Checker<'a> {
@@ -91,6 +94,7 @@ impl<'a> Checker<'a> {
             columns,
             data_keys: data_keys.into_keys().collect(),
             events: BTreeSet::new(),
+            step_names: None,
         }
     }
 

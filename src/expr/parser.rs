@@ -1,5 +1,7 @@
 //! Condition text -> `Expr`. The only file that touches pest.
 
+use std::ops::Range;
+
 use pest::Parser as _;
 use pest::iterators::Pair;
 
@@ -12,37 +14,127 @@ use crate::source::Quoted;
 #[grammar = "../grammar/condition.pest"]
 struct Grammar;
 
+/// How deep a condition may nest: brackets, calls and prefix `not`/`-` count one level each.
+/// Checked on the text before pest, whose descent recurses through nine rules per level (some
+/// 50 KB of stack a level in a debug build: 40 levels overflow a 2 MB test thread).
+pub const MAX_NESTING: usize = 32;
+
+/// How deep the built tree may be: a chain of `+ - * / %` or comparisons adds one level per
+/// operator (`and`/`or` chains are folded balanced and add only their logarithm). Type
+/// checking, evaluation and dropping recurse over the tree, so it stays shallow.
+pub const MAX_DEPTH: usize = 256;
+
 pub fn parse(source: &str) -> Result<Expr, Problem> {
+    if let Some(at) = too_nested(source) {
+        return Err(too_deep(
+            at..at + 1,
+            format!("this condition nests more than {MAX_NESTING} levels deep"),
+            "split it into simpler conditions (a `set` step can hold a part)",
+        ));
+    }
     let mut pairs = Grammar::parse(Rule::condition, source).map_err(|e| syntax_problem(source, &e))?;
     let condition = pairs.next().and_then(|p| p.into_inner().next());
     let expr =
         condition.ok_or_else(|| Problem::syntax(0..source.len(), "empty condition", "write a condition here"))?;
-    build(expr)
+    let (expr, _) = build(expr)?;
+    Ok(expr)
 }
 
-fn build(pair: Pair<'_, Rule>) -> Result<Expr, Problem> {
+fn too_deep(span: Range<usize>, message: String, help: &str) -> Problem {
+    Problem { code: "herald::too_deep", message, label: "too deep".to_string(), help: Some(help.to_string()), span }
+}
+
+/// Where the text first nests deeper than `MAX_NESTING`: open brackets plus the prefix
+/// operators (`not`, `-`) since the last value. It over-counts by at most one (`a - b`,
+/// `x not in y`), never under-counts.
+fn too_nested(source: &str) -> Option<usize> {
+    let quoted = Quoted::scan(source).spans;
+    let mut next_quote = 0;
+    let mut outer: Vec<usize> = Vec::new();
+    let (mut base, mut prefix) = (0usize, 0usize);
+    let mut word_start: Option<usize> = None;
+    for (i, c) in source.char_indices() {
+        while quoted.get(next_quote).is_some_and(|q| q.end <= i) {
+            next_quote += 1;
+        }
+        if quoted.get(next_quote).is_some_and(|q| q.contains(&i)) {
+            prefix = 0;
+            word_start = None;
+            continue;
+        }
+        if c.is_alphanumeric() || c == '_' || c == '.' {
+            word_start.get_or_insert(i);
+            continue;
+        }
+        if let Some(start) = word_start.take() {
+            prefix = if &source[start..i] == "not" { prefix + 1 } else { word_prefix(&source[start..i], prefix) };
+        }
+        match c {
+            '(' | '[' => {
+                outer.push(base);
+                base += prefix + 1;
+                prefix = 0;
+            }
+            ')' | ']' => {
+                base = outer.pop().unwrap_or(0);
+                prefix = 0;
+            }
+            '-' => prefix += 1,
+            _ => {}
+        }
+        if base + prefix > MAX_NESTING {
+            return Some(i);
+        }
+    }
+    None
+}
+
+/// The prefix count after a word: operators leave it, values end it.
+fn word_prefix(word: &str, prefix: usize) -> usize {
+    let operators = ["and", "or", "in", "contains", "matches", "starts_with", "ends_with"];
+    if operators.contains(&word) { prefix } else { 0 }
+}
+
+/// The expression and the depth of its tree.
+fn build(pair: Pair<'_, Rule>) -> Result<(Expr, usize), Problem> {
     let span = pair.as_span().start()..pair.as_span().end();
-    let kind = match pair.as_rule() {
-        Rule::expr | Rule::conjunct | Rule::sum | Rule::product | Rule::comparison => return binary_chain(pair),
+    let (kind, depth) = match pair.as_rule() {
+        Rule::expr | Rule::conjunct => return balanced_chain(pair),
+        Rule::sum | Rule::product | Rule::comparison => return binary_chain(pair),
         Rule::negation | Rule::unary => {
             let mut inner = pair.into_inner();
             let first = inner.next().ok_or_else(|| internal(&span))?;
-            match first.as_rule() {
-                Rule::not_op => ExprKind::Not(Box::new(build(inner.next().ok_or_else(|| internal(&span))?)?)),
-                Rule::neg_op => ExprKind::Neg(Box::new(build(inner.next().ok_or_else(|| internal(&span))?)?)),
+            let wrap: fn(Box<Expr>) -> ExprKind = match first.as_rule() {
+                Rule::not_op => ExprKind::Not,
+                Rule::neg_op => ExprKind::Neg,
                 _ => return build(first),
-            }
+            };
+            let (operand, depth) = build(inner.next().ok_or_else(|| internal(&span))?)?;
+            (wrap(Box::new(operand)), depth + 1)
         }
         Rule::group => return build(pair.into_inner().next().ok_or_else(|| internal(&span))?),
-        Rule::list => ExprKind::List(pair.into_inner().map(build).collect::<Result<_, _>>()?),
+        Rule::list => {
+            let (items, depth) = build_all(pair.into_inner())?;
+            (ExprKind::List(items), depth + 1)
+        }
+        Rule::call => return call(pair),
+        _ => (leaf(pair, &span)?, 1),
+    };
+    checked_depth(Expr { kind, span }, depth)
+}
+
+fn leaf(pair: Pair<'_, Rule>, span: &Range<usize>) -> Result<ExprKind, Problem> {
+    Ok(match pair.as_rule() {
         Rule::string => ExprKind::Literal(Value::String(unescape(pair.into_inner().next().map_or("", |p| p.as_str())))),
         Rule::duration => match parse_duration(pair.as_str()) {
             Some(d) => ExprKind::Literal(Value::Duration(d)),
-            None => return Err(Problem::syntax(span, "this duration is too long", "durations go up to 100 years")),
+            None => {
+                return Err(Problem::syntax(span.clone(), "this duration is too long", "durations go up to 100 years"));
+            }
         },
         Rule::number => match pair.as_str().parse::<f64>() {
             Ok(n) if n.is_finite() => ExprKind::Literal(Value::Number(n)),
-            _ => return Err(Problem::syntax(span, "this number is too large", "write a smaller number")),
+            _ => return Err(Problem::syntax(span.clone(), "this number is too large", "write a smaller number")),
         },
         Rule::boolean => ExprKind::Literal(Value::Bool(pair.as_str() == "true")),
         Rule::null => ExprKind::Literal(Value::Null),
@@ -51,24 +143,80 @@ fn build(pair: Pair<'_, Rule>) -> Result<Expr, Problem> {
             let root = parts.next().unwrap_or_default();
             ExprKind::Path(Path { root, fields: parts.collect() })
         }
-        Rule::call => return call(pair),
-        _ => return Err(internal(&span)),
-    };
-    Ok(Expr { kind, span })
+        _ => return Err(internal(span)),
+    })
+}
+
+fn build_all(pairs: pest::iterators::Pairs<'_, Rule>) -> Result<(Vec<Expr>, usize), Problem> {
+    let mut depth = 0;
+    let items = pairs
+        .map(|p| {
+            let (expr, d) = build(p)?;
+            depth = depth.max(d);
+            Ok(expr)
+        })
+        .collect::<Result<_, Problem>>()?;
+    Ok((items, depth))
+}
+
+/// `expr` unless its tree is deeper than `MAX_DEPTH`.
+fn checked_depth(expr: Expr, depth: usize) -> Result<(Expr, usize), Problem> {
+    if depth <= MAX_DEPTH {
+        return Ok((expr, depth));
+    }
+    let message = format!("this condition is more than {MAX_DEPTH} operations deep");
+    Err(too_deep(expr.span.clone(), message, "split it into simpler conditions (a `set` step can hold a part)"))
 }
 
 /// `a op b op c`, left-associative.
-fn binary_chain(pair: Pair<'_, Rule>) -> Result<Expr, Problem> {
+fn binary_chain(pair: Pair<'_, Rule>) -> Result<(Expr, usize), Problem> {
     let span = pair.as_span().start()..pair.as_span().end();
     let mut inner = pair.into_inner();
-    let mut left = build(inner.next().ok_or_else(|| internal(&span))?)?;
+    let (mut left, mut depth) = build(inner.next().ok_or_else(|| internal(&span))?)?;
     while let Some(op) = inner.next() {
         let op = operator(&op).ok_or_else(|| internal(&span))?;
-        let right = build(inner.next().ok_or_else(|| internal(&span))?)?;
+        let (right, right_depth) = build(inner.next().ok_or_else(|| internal(&span))?)?;
         let span = left.span.start..right.span.end;
-        left = Expr { kind: ExprKind::Binary(op, Box::new(left), Box::new(right)), span };
+        depth = depth.max(right_depth) + 1;
+        // Checked per step, so a long chain stops before it is deep enough to hurt dropping it.
+        (left, depth) =
+            checked_depth(Expr { kind: ExprKind::Binary(op, Box::new(left), Box::new(right)), span }, depth)?;
     }
-    Ok(left)
+    Ok((left, depth))
+}
+
+/// `a and b and c` (or `or`): one operator, associative, so the chain is folded into a
+/// balanced tree; it evaluates left to right, short-circuiting, as a left fold would, but a
+/// chain of thousands of terms stays a few levels deep.
+fn balanced_chain(pair: Pair<'_, Rule>) -> Result<(Expr, usize), Problem> {
+    let span = pair.as_span().start()..pair.as_span().end();
+    let mut op = None;
+    let mut terms: Vec<(Expr, usize)> = Vec::new();
+    for (i, part) in pair.into_inner().enumerate() {
+        if i % 2 == 1 {
+            op = Some(operator(&part).ok_or_else(|| internal(&span))?);
+        } else {
+            terms.push(build(part)?);
+        }
+    }
+    let Some(op) = op else { return terms.pop().ok_or_else(|| internal(&span)) };
+    // Pair neighbours until one term is left: each round halves the count, adding one level.
+    while terms.len() > 1 {
+        let mut next = Vec::with_capacity(terms.len().div_ceil(2));
+        let mut pending = terms.into_iter();
+        while let Some((left, left_depth)) = pending.next() {
+            match pending.next() {
+                Some((right, right_depth)) => {
+                    let span = left.span.start..right.span.end;
+                    let kind = ExprKind::Binary(op, Box::new(left), Box::new(right));
+                    next.push(checked_depth(Expr { kind, span }, left_depth.max(right_depth) + 1)?);
+                }
+                None => next.push((left, left_depth)),
+            }
+        }
+        terms = next;
+    }
+    terms.pop().ok_or_else(|| internal(&span))
 }
 
 fn operator(pair: &Pair<'_, Rule>) -> Option<BinOp> {
@@ -98,11 +246,11 @@ fn operator(pair: &Pair<'_, Rule>) -> Option<BinOp> {
     })
 }
 
-fn call(pair: Pair<'_, Rule>) -> Result<Expr, Problem> {
+fn call(pair: Pair<'_, Rule>) -> Result<(Expr, usize), Problem> {
     let span = pair.as_span().start()..pair.as_span().end();
     let mut inner = pair.into_inner();
     let name = inner.next().ok_or_else(|| internal(&span))?;
-    let args: Vec<Expr> = inner.map(build).collect::<Result<_, _>>()?;
+    let (args, depth) = build_all(inner)?;
     let Some(func) = Func::parse(name.as_str()) else {
         let name_span = name.as_span().start()..name.as_span().end();
         let help = crate::diagnostic::did_you_mean(name.as_str(), Func::NAMES.iter().copied())
@@ -115,7 +263,7 @@ fn call(pair: Pair<'_, Rule>) -> Result<Expr, Problem> {
             span: name_span,
         });
     };
-    Ok(Expr { kind: ExprKind::Call(func, args), span })
+    checked_depth(Expr { kind: ExprKind::Call(func, args), span }, depth + 1)
 }
 
 /// `\"`, `\'`, `\\`, `\n` and `\t` are escapes; any other backslash stays, so regexes read
@@ -144,7 +292,7 @@ fn unescape(text: &str) -> String {
     out
 }
 
-fn internal(span: &std::ops::Range<usize>) -> Problem {
+fn internal(span: &Range<usize>) -> Problem {
     Problem::syntax(span.clone(), "herald could not read this condition (internal error)", "please report this")
 }
 

@@ -476,3 +476,63 @@ fn events_by_name_are_datetimes_or_null() {
         assert_eq!(condition.eval(&scope), value, "{source:?}");
     }
 }
+
+/// Hostile nesting is a diagnostic, not a stack overflow; these run on the test thread's 2 MB
+/// stack, in debug builds too.
+#[test]
+fn deep_nesting_is_rejected_before_it_recurses() {
+    let env = env();
+    let deep = |open: &str, close: &str, n: usize| format!("{}true{}", open.repeat(n), close.repeat(n));
+    let nested = [
+        deep("(", ")", 700),
+        deep("(", ")", 7_000),
+        deep("lower(", ")", 1_000),
+        deep("[", "]", 5_000),
+        format!("{}true", "not ".repeat(20_000)),
+        format!("{}1 > 0", "-".repeat(20_000)),
+        format!("{}1 > 0", "not -".repeat(17)),
+        format!("{}true{}", "(not ".repeat(17), ")".repeat(17)),
+    ];
+    for source in nested {
+        let problems = compile(&source, &env).expect_err("rejected");
+        assert_eq!(problems[0].code, "herald::too_deep", "{problems:?}");
+        assert!(problems[0].message.contains("32 levels"), "{problems:?}");
+    }
+    let within = format!("{}true{}", "(not ".repeat(16), ")".repeat(16));
+    assert!(compile(&within, &env).is_ok());
+    let within = format!("{}contact.age{} > 1", "lower(".repeat(31), ")".repeat(31));
+    assert_eq!(compile(&within, &env).err().map(|p| p[0].code), Some("herald::type_mismatch"));
+}
+
+#[test]
+fn long_and_or_chains_check_and_evaluate() {
+    let env = TypeEnv { contact_fields: None, ..env() };
+    let terms = vec!["vars.score > 1"; 50_000];
+    let (all, ty) = compile(&terms.join(" and "), &env).expect("compiles");
+    assert_eq!(ty, Type::Bool);
+    assert_eq!(all.eval(&scope()), T);
+    let mut mixed = vec!["vars.score > 100"; 49_999];
+    mixed.push("reply.text contains \"Yes\"");
+    let (any, _) = compile(&mixed.join(" or "), &env).expect("compiles");
+    assert_eq!(any.eval(&scope()), T);
+    let mut last_false = terms.clone();
+    last_false.push("vars.score > 100");
+    let (and, _) = compile(&last_false.join(" and "), &env).expect("compiles");
+    assert_eq!(and.eval(&scope()), Value::Bool(false));
+    // The type of each term is still checked, at that term.
+    let source = format!("{} and reply.text", terms[..1000].join(" and "));
+    let problems = compile(&source, &env).expect_err("rejected");
+    assert_eq!(&source[problems[0].span.clone()], "reply.text");
+}
+
+#[test]
+fn long_arithmetic_chains_are_rejected_not_overflowed() {
+    let env = env();
+    let ok = format!("{} > 0", vec!["1"; 200].join(" + "));
+    assert!(compile(&ok, &env).is_ok());
+    for op in [" + ", " - ", " * "] {
+        let source = format!("{} > 0", vec!["1"; 50_000].join(op));
+        let problems = compile(&source, &env).expect_err("rejected");
+        assert_eq!(problems[0].code, "herald::too_deep", "{problems:?}");
+    }
+}

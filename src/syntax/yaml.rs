@@ -57,6 +57,9 @@ impl Node {
     }
 }
 
+/// How deep a campaign's YAML may nest (maps and lists).
+pub const MAX_YAML_DEPTH: usize = 32;
+
 /// Parse a whole file. The error is a finished diagnostic pointing at the problem.
 pub fn parse(file: &SourceFile) -> Result<Node, Diagnostic> {
     let text: &str = &file.text;
@@ -76,6 +79,11 @@ pub fn parse(file: &SourceFile) -> Result<Node, Diagnostic> {
     options.duplicate_keys = DuplicateKeyPolicy::Error;
     options.strict_booleans = true;
     options.with_snippet = false;
+    // Deserialising recurses per level with large frames in debug builds: 64 levels overflowed
+    // a 2 MB test thread. A campaign nests about ten.
+    let mut budget = serde_saphyr::Budget::default();
+    budget.max_depth = MAX_YAML_DEPTH;
+    options.budget = Some(budget);
     let root: serde_saphyr::Spanned<Raw> =
         serde_saphyr::from_str_with_options(text, options).map_err(|e| syntax_error(file, &e))?;
     Ok(convert(text, root))
@@ -92,7 +100,7 @@ fn syntax_error(file: &SourceFile, error: &serde_saphyr::Error) -> Diagnostic {
     let message = match code {
         // The parser's recursion limit (flow nesting) or the depth budget (block nesting).
         "herald::yaml_too_complex" if first.contains("recursion") || first.starts_with("budget breached: Depth ") => {
-            "the YAML nests deeper than 64 levels".to_string()
+            format!("the YAML nests deeper than {MAX_YAML_DEPTH} levels")
         }
         "herald::yaml_too_complex" => "the YAML expands to too many values (aliases repeating aliases?)".to_string(),
         "herald::duplicate_key" => duplicate_message(&first_line(&error.to_string())),
