@@ -1,0 +1,85 @@
+//! Input that is too big is refused in bounded memory and time (issue 20 #13): an event line
+//! past 1 MiB, a reply text past 10,000 characters, a contacts row past 1 MiB, a suppression
+//! list or test-file contacts with such a line. The inputs are large but finite, so each test
+//! is bounded in time (`/dev/zero` would be too, but only if the limits work).
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use herald::store::Store;
+
+const HOLD: &str = "\
+id: hold
+channel: sms
+contacts:
+  key: id
+steps:
+  - id: wait_reply
+    await: { reply: 30d }
+";
+
+fn herald(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_herald")).current_dir(dir).args(args).output().unwrap()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn started() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("campaign.yaml"), HOLD).unwrap();
+    std::fs::write(d.join("c.csv"), "id,name\n1,Ada\n2,Bo\n").unwrap();
+    let run = herald(d, &["run", "campaign.yaml", "--contacts", "c.csv", "--db", "h.redb", "--once"]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    dir
+}
+
+/// A 3 MB line between two good ones: refused with its number, the others applied, and the
+/// database does not grow by the line.
+#[test]
+fn ingest_refuses_a_line_past_1_mib_and_applies_the_next() {
+    let dir = started();
+    let d = dir.path();
+    let before = std::fs::metadata(d.join("h.redb")).unwrap().len();
+    let mut events = b"{\"type\":\"event\",\"contact\":\"1\",\"name\":\"first\"}\n".to_vec();
+    events.extend(b"{\"type\":\"reply\",\"contact\":\"2\",\"text\":\"");
+    events.extend(std::iter::repeat_n(b'x', 3_000_000));
+    events.extend(b"\"}\n{\"type\":\"event\",\"contact\":\"2\",\"name\":\"third\"}\n");
+    std::fs::write(d.join("events.jsonl"), &events).unwrap();
+    let out = herald(d, &["ingest", "events.jsonl", "--db", "h.redb"]);
+    let err = stderr(&out);
+    assert!(err.contains("events.jsonl:2: the line is longer than 1 MiB (the limit); it was skipped"), "{err}");
+    assert!(!err.contains("events.jsonl:1:") && !err.contains("events.jsonl:3:"), "{err}");
+    let after = std::fs::metadata(d.join("h.redb")).unwrap().len();
+    assert!(after < before + 1_000_000, "the database grew from {before} to {after} bytes");
+    let store = Store::open(&d.join("h.redb")).unwrap();
+    let names = |contact| format!("{:?}", store.history("hold", contact).unwrap());
+    assert!(names("1").contains("first"), "{}", names("1"));
+    assert!(names("2").contains("third"), "{}", names("2"));
+}
+
+/// The same through stdin, with a reply just past the text limit: refused, not cut.
+#[test]
+fn ingest_from_stdin_refuses_a_long_reply_text() {
+    let dir = started();
+    let d = dir.path();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_herald"))
+        .current_dir(d)
+        .args(["ingest", "-", "--db", "h.redb"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let line = format!("{{\"type\":\"reply\",\"contact\":\"1\",\"text\":\"{}\"}}\n", "y".repeat(10_001));
+    child.stdin.take().unwrap().write_all(line.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = stderr(&out);
+    assert!(err.contains("stdin:1: `text` is longer than 10000 characters (the limit)"), "{err}");
+    let store = Store::open(&d.join("h.redb")).unwrap();
+    let history = format!("{:?}", store.history("hold", "1").unwrap());
+    assert!(!history.contains("yyyy"), "{history}");
+}
