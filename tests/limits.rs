@@ -83,3 +83,86 @@ fn ingest_from_stdin_refuses_a_long_reply_text() {
     let history = format!("{:?}", store.history("hold", "1").unwrap());
     assert!(!history.contains("yyyy"), "{history}");
 }
+
+/// A campaign that sends, keyed by phone, with a suppression list.
+const GREET: &str = "\
+id: greet
+channel: sms
+contacts:
+  suppress: [dnc.csv]
+steps:
+  - id: hello
+    send: { text: \"Hi {{ contact.name }}\" }
+";
+
+fn greet_dir(contacts: &[u8], dnc: &[u8]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("greet.yaml"), GREET).unwrap();
+    std::fs::write(d.join("c.csv"), contacts).unwrap();
+    std::fs::write(d.join("dnc.csv"), dnc).unwrap();
+    dir
+}
+
+fn run_greet(d: &Path) -> Output {
+    herald(d, &["run", "greet.yaml", "--contacts", "c.csv", "--db", "h.redb", "--once", "--outbox", "out.jsonl"])
+}
+
+/// A cell past 64 KiB makes its row `invalid_row`; the other rows are imported.
+#[test]
+fn a_contacts_cell_past_64_kib_skips_its_row() {
+    let mut csv = b"phone,name\n+14155550101,Ada\n+14155550102,".to_vec();
+    csv.extend(std::iter::repeat_n(b'n', 100_000));
+    csv.extend(b"\n+14155550103,Cy\n");
+    let dir = greet_dir(&csv, b"phone\n");
+    let out = run_greet(dir.path());
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    let all = format!("{}{err}", String::from_utf8_lossy(&out.stdout));
+    assert!(all.contains("line 3: column name") && all.contains("is longer than 64 KiB (the limit)"), "{all}");
+    let outbox = std::fs::read_to_string(dir.path().join("out.jsonl")).unwrap();
+    assert!(outbox.contains("+14155550101") && outbox.contains("+14155550103"), "{outbox}");
+    assert!(!outbox.contains("+14155550102"), "{outbox}");
+}
+
+/// A 3 MB row with no newline: the file is refused with the row's line (exit 1, as for any
+/// malformed contacts file), nothing sent.
+#[test]
+fn a_contacts_row_past_1_mib_refuses_the_file() {
+    let mut csv = b"phone,name\n+14155550101,Ada\n+14155550102,".to_vec();
+    csv.extend(std::iter::repeat_n(b'n', 3_000_000));
+    let dir = greet_dir(&csv, b"phone\n");
+    let out = run_greet(dir.path());
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("c.csv:3:") && err.contains("the row is longer than 1 MiB (the limit)"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+/// A suppression list with a 3 MB line is refused, rather than read whole.
+#[test]
+fn a_suppression_list_with_a_line_past_1_mib_is_refused() {
+    let mut dnc = b"phone\n+14155550109\n".to_vec();
+    dnc.extend(std::iter::repeat_n(b'9', 3_000_000));
+    let dir = greet_dir(b"phone,name\n+14155550101,Ada\n", &dnc);
+    let out = run_greet(dir.path());
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("dnc.csv") && err.contains("line 3 is longer than 1 MiB (the limit)"), "{err}");
+}
+
+/// A test file's contacts CSV with a 3 MB line is a diagnostic, not a whole read.
+#[test]
+fn test_file_contacts_with_a_line_past_1_mib_are_refused() {
+    let dir = greet_dir(b"phone,name\n+14155550101,Ada\n", b"phone\n");
+    let d = dir.path();
+    let mut people = b"phone,name\n".to_vec();
+    people.extend(std::iter::repeat_n(b'1', 3_000_000));
+    std::fs::write(d.join("people.csv"), people).unwrap();
+    let test = "campaign: greet.yaml\ncontacts: people.csv\ncases:\n  - name: ada\n    contact: \"+14155550101\"\n    expect: { sends: 1 }\n";
+    std::fs::write(d.join("greet.test.yaml"), test).unwrap();
+    let out = herald(d, &["test", "greet.test.yaml"]);
+    let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+    assert_ne!(out.status.code(), Some(0), "{all}");
+    assert!(all.contains("line 2 is longer than 1 MiB (the limit)"), "{all}");
+}

@@ -12,6 +12,13 @@ use super::ImportError;
 /// reading the rest of the file into one cell).
 pub(super) const MAX_QUOTED: u64 = 1 << 20;
 
+/// The longest record (a row, with any lines its quoted cells span): past it the file is
+/// refused, since `csv` would otherwise hold a row of any length (`/dev/zero` is one row).
+pub(super) const MAX_RECORD: u64 = crate::bounded::MAX_LINE_BYTES as u64;
+
+/// The longest cell: a longer one makes its row `invalid_row` (the row itself fits in memory).
+pub(super) const MAX_FIELD: usize = 64 * 1024;
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(super) enum QuoteState {
     /// Between records: `\r` and `\n` here are blank lines, which `csv_core` skips.
@@ -45,6 +52,11 @@ pub(super) struct QuoteTracker<R> {
     unclosed: Option<u64>,
     /// A quoted field opened on this line grew past `MAX_QUOTED`; reading stopped.
     overlong: Option<u64>,
+    /// Where the record being read began, and its bytes so far.
+    record_start: u64,
+    record_bytes: u64,
+    /// The record that began on this line grew past `MAX_RECORD`; reading stopped.
+    long_record: Option<u64>,
 }
 
 impl<R: BufRead> QuoteTracker<R> {
@@ -62,6 +74,9 @@ impl<R: BufRead> QuoteTracker<R> {
             starts: VecDeque::new(),
             unclosed: None,
             overlong: None,
+            record_start: 1,
+            record_bytes: 0,
+            long_record: None,
         })
     }
 }
@@ -70,6 +85,9 @@ impl<R: Read> Read for QuoteTracker<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if let Some(line) = self.overlong {
             return Err(io::Error::new(io::ErrorKind::InvalidData, format!("unclosed quote on line {line}")));
+        }
+        if let Some(line) = self.long_record {
+            return Err(long_record_error(line));
         }
         let n = self.inner.read(buf)?;
         if n == 0 {
@@ -86,8 +104,9 @@ impl<R: Read> Read for QuoteTracker<R> {
                 let run = buf[at..n].iter().position(|&b| matches!(b, b'\n' | b'\r' | b'"')).unwrap_or(n - at);
                 if run > 0 {
                     if self.state == QuoteState::RecordStart {
-                        self.starts.push_back(self.line);
+                        self.record_started();
                     }
+                    self.record_bytes += run as u64;
                     at += run;
                     self.state = if buf[at - 1] == b',' { QuoteState::FieldStart } else { QuoteState::Unquoted };
                     continue;
@@ -97,9 +116,10 @@ impl<R: Read> Read for QuoteTracker<R> {
             at += 1;
             let terminator = matches!(b, b'\n' | b'\r');
             if self.state == QuoteState::RecordStart && !terminator {
-                self.starts.push_back(self.line);
+                self.record_started();
                 self.state = QuoteState::FieldStart;
             }
+            self.record_bytes += 1;
             self.state = match (self.state, b) {
                 (QuoteState::FieldStart, b'"') => {
                     self.opened = self.line;
@@ -124,9 +144,32 @@ impl<R: Read> Read for QuoteTracker<R> {
             self.overlong = Some(self.opened);
             return Err(io::Error::new(io::ErrorKind::InvalidData, format!("unclosed quote on line {}", self.opened)));
         }
+        // Inside a quoted field the quote limit speaks first: a never-closed quote is the likelier
+        // mistake, and its message names the line the quote opened on.
+        let limit = if self.state == QuoteState::Quoted { MAX_RECORD + MAX_QUOTED } else { MAX_RECORD };
+        if self.state != QuoteState::RecordStart && self.record_bytes > limit {
+            self.long_record = Some(self.record_start);
+            return Err(long_record_error(self.record_start));
+        }
         self.total += n as u64;
         Ok(n)
     }
+}
+
+impl<R> QuoteTracker<R> {
+    fn record_started(&mut self) {
+        self.starts.push_back(self.line);
+        self.record_start = self.line;
+        self.record_bytes = 0;
+    }
+}
+
+fn long_record_error(line: u64) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, format!("the row on line {line} is too long"))
+}
+
+pub(super) fn long_record_detail() -> String {
+    format!("the row is longer than {} (the limit)", crate::bounded::size(MAX_RECORD as usize))
 }
 
 pub(super) type CsvReader = csv::Reader<QuoteTracker<BufReader<File>>>;
@@ -193,6 +236,9 @@ pub(super) fn csv_error(path: &Path, reader: &mut CsvReader, error: csv::Error) 
     let path = path.to_path_buf();
     if let Some(line) = reader.get_ref().overlong {
         return ImportError::Malformed { path, line, detail: unclosed_detail() };
+    }
+    if let Some(line) = reader.get_ref().long_record {
+        return ImportError::Malformed { path, line, detail: long_record_detail() };
     }
     let fallback_line = reader.position().line();
     let detail = error.to_string();
