@@ -125,18 +125,26 @@ fn a_contacts_cell_past_64_kib_skips_its_row() {
     assert!(!outbox.contains("+14155550102"), "{outbox}");
 }
 
-/// A 3 MB row with no newline: the file is refused with the row's line (exit 1, as for any
-/// malformed contacts file), nothing sent.
+/// A 3 MB row is skipped as `invalid_row` with its line, read past without being kept, and
+/// the rows after it imported; so is one with no newline at the end of the file, and one whose
+/// rest holds a quoted cell spanning lines (the newline inside it does not end the row).
 #[test]
-fn a_contacts_row_past_1_mib_refuses_the_file() {
-    let mut csv = b"phone,name\n+14155550101,Ada\n+14155550102,".to_vec();
-    csv.extend(std::iter::repeat_n(b'n', 3_000_000));
-    let dir = greet_dir(&csv, b"phone\n");
-    let out = run_greet(dir.path());
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(err.contains("c.csv:3:") && err.contains("the row is longer than 1 MiB (the limit)"), "{err}");
-    assert!(!err.contains("panicked"), "{err}");
+fn a_contacts_row_past_1_mib_is_skipped_and_the_next_imported() {
+    for end in [&b"\n+14155550103,Cy\n"[..], b"", b",\"a\n+14155550104,b\"\n+14155550103,Cy\n"] {
+        let mut csv = b"phone,name\n+14155550101,Ada\n+14155550102,".to_vec();
+        csv.extend(std::iter::repeat_n(b'n', 3_000_000));
+        csv.extend(end);
+        let dir = greet_dir(&csv, b"phone\n");
+        let out = run_greet(dir.path());
+        let err = stderr(&out);
+        assert!(out.status.success(), "{err}");
+        let all = format!("{}{err}", String::from_utf8_lossy(&out.stdout));
+        assert!(all.contains("line 3: the row is longer than 1 MiB (the limit)"), "{all}");
+        let outbox = std::fs::read_to_string(dir.path().join("out.jsonl")).unwrap();
+        assert!(outbox.contains("+14155550101") && !outbox.contains("+14155550102"), "{outbox}");
+        assert_eq!(outbox.contains("+14155550103"), !end.is_empty(), "{outbox}");
+        assert!(!outbox.contains("+14155550104"), "{outbox}");
+    }
 }
 
 /// A suppression list with a 3 MB line is refused, rather than read whole.

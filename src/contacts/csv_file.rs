@@ -12,8 +12,9 @@ use super::ImportError;
 /// reading the rest of the file into one cell).
 pub(super) const MAX_QUOTED: u64 = 1 << 20;
 
-/// The longest record (a row, with any lines its quoted cells span): past it the file is
-/// refused, since `csv` would otherwise hold a row of any length (`/dev/zero` is one row).
+/// The longest record (a row, with any lines its quoted cells span): past it the row is cut
+/// and skipped, since `csv` would otherwise hold a row of any length; with no end of the row
+/// within `MAX_SKIP_BYTES` after it (`/dev/zero` is one row), the file is refused.
 pub(super) const MAX_RECORD: u64 = crate::bounded::MAX_LINE_BYTES as u64;
 
 /// The longest cell: a longer one makes its row `invalid_row` (the row itself fits in memory).
@@ -55,8 +56,15 @@ pub(super) struct QuoteTracker<R> {
     /// Where the record being read began, and its bytes so far.
     record_start: u64,
     record_bytes: u64,
-    /// The record that began on this line grew past `MAX_RECORD`; reading stopped.
+    /// A record that grew past `MAX_RECORD` with no end within `MAX_SKIP_BYTES` began on this
+    /// line; reading stopped.
     long_record: Option<u64>,
+    /// The record that began on this line passed `MAX_RECORD` and its rest is being read past,
+    /// and how many bytes of it so far.
+    skipping: Option<u64>,
+    skipped: u64,
+    /// The first lines of records cut short, for the importer to skip.
+    pub(super) cut: VecDeque<u64>,
 }
 
 impl<R: BufRead> QuoteTracker<R> {
@@ -77,6 +85,9 @@ impl<R: BufRead> QuoteTracker<R> {
             record_start: 1,
             record_bytes: 0,
             long_record: None,
+            skipping: None,
+            skipped: 0,
+            cut: VecDeque::new(),
         })
     }
 }
@@ -89,13 +100,62 @@ impl<R: Read> Read for QuoteTracker<R> {
         if let Some(line) = self.long_record {
             return Err(long_record_error(line));
         }
-        let n = self.inner.read(buf)?;
-        if n == 0 {
-            if self.state == QuoteState::Quoted {
-                self.unclosed = Some(self.opened);
+        loop {
+            let n = self.inner.read(buf)?;
+            if n == 0 {
+                self.skipping = None;
+                if self.state == QuoteState::Quoted {
+                    self.unclosed = Some(self.opened);
+                }
+                return Ok(0);
             }
-            return Ok(0);
+            if self.skipping.is_none() {
+                return self.track(buf, n);
+            }
+            if let Some(end) = self.skip(&buf[..n])? {
+                buf.copy_within(end..n, 0);
+                return self.track(buf, n - end);
+            }
         }
+    }
+}
+
+impl<R> QuoteTracker<R> {
+    /// Reads past the rest of a record that passed `MAX_RECORD`, following quotes as `csv_core`
+    /// does, without passing it on: the position of the terminator that ends it, if in `bytes`.
+    fn skip(&mut self, bytes: &[u8]) -> io::Result<Option<usize>> {
+        for (i, &b) in bytes.iter().enumerate() {
+            let terminator = matches!(b, b'\n' | b'\r');
+            if terminator && self.state != QuoteState::Quoted {
+                self.skipping = None;
+                return Ok(Some(i));
+            }
+            self.state = match (self.state, b) {
+                (QuoteState::FieldStart, b'"') => {
+                    self.opened = self.line;
+                    QuoteState::Quoted
+                }
+                (QuoteState::QuoteInQuoted, b'"') => QuoteState::Quoted,
+                (QuoteState::Quoted, b'"') => QuoteState::QuoteInQuoted,
+                (QuoteState::Quoted, _) => QuoteState::Quoted,
+                (_, b',') => QuoteState::FieldStart,
+                (_, _) => QuoteState::Unquoted,
+            };
+            if b == b'\n' {
+                self.line += 1;
+            }
+        }
+        self.skipped += bytes.len() as u64;
+        if self.skipped > crate::bounded::MAX_SKIP_BYTES {
+            let line = self.skipping.take().unwrap_or(self.record_start);
+            self.long_record = Some(line);
+            return Err(long_record_error(line));
+        }
+        Ok(None)
+    }
+
+    /// Follows the first `n` bytes of `buf`, all passed on.
+    fn track(&mut self, buf: &mut [u8], n: usize) -> io::Result<usize> {
         let mut at = 0;
         while at < n {
             // Outside quotes, a run of bytes up to the next `\n`, `\r` or `"` changes nothing
@@ -145,18 +205,25 @@ impl<R: Read> Read for QuoteTracker<R> {
             return Err(io::Error::new(io::ErrorKind::InvalidData, format!("unclosed quote on line {}", self.opened)));
         }
         // Inside a quoted field the quote limit speaks first: a never-closed quote is the likelier
-        // mistake, and its message names the line the quote opened on.
-        let limit = if self.state == QuoteState::Quoted { MAX_RECORD + MAX_QUOTED } else { MAX_RECORD };
-        if self.state != QuoteState::RecordStart && self.record_bytes > limit {
+        // mistake, and its message names the line the quote opened on; a row of many quoted
+        // cells is refused only past both limits.
+        if self.state == QuoteState::Quoted && self.record_bytes > MAX_RECORD + MAX_QUOTED {
             self.long_record = Some(self.record_start);
             return Err(long_record_error(self.record_start));
+        }
+        // Outside quotes a row too long is cut here (the CSV reader holds at most this chunk
+        // more) and the rest of it read past: the importer skips it as `invalid_row`.
+        if matches!(self.state, QuoteState::FieldStart | QuoteState::Unquoted | QuoteState::QuoteInQuoted)
+            && self.record_bytes > MAX_RECORD
+        {
+            self.skipping = Some(self.record_start);
+            self.skipped = 0;
+            self.cut.push_back(self.record_start);
         }
         self.total += n as u64;
         Ok(n)
     }
-}
 
-impl<R> QuoteTracker<R> {
     fn record_started(&mut self) {
         self.starts.push_back(self.line);
         self.record_start = self.line;

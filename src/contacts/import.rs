@@ -15,7 +15,9 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use compact_str::CompactString;
 
-use super::csv_file::{CsvReader, MAX_FIELD, csv_error, open_csv, record_line, unclosed_detail, unclosed_in_last};
+use super::csv_file::{
+    CsvReader, MAX_FIELD, csv_error, long_record_detail, open_csv, record_line, unclosed_detail, unclosed_in_last,
+};
 use super::normalise::{self, DEFAULT_REGION, is_date, is_datetime, parse_bool, parse_number, parse_region};
 use super::{Contact, ImportError, ImportSettings, Problem, Row, SkipReason, quoted};
 use crate::bounded::{LineLimit, MAX_LINE_BYTES};
@@ -502,6 +504,16 @@ impl Iterator for Importer {
                     }));
                 }
                 let line = record_line(&mut self.reader, &self.record);
+                let cut = &mut self.reader.get_mut().cut;
+                while cut.front().is_some_and(|&start| start < line) {
+                    cut.pop_front();
+                }
+                if cut.front() == Some(&line) {
+                    cut.pop_front();
+                    // What was read of it may end mid-cell: no key from it is trusted.
+                    let message = long_record_detail();
+                    return Some(Ok(self.skipped(line, None, SkipReason::InvalidRow, None, message)));
+                }
                 Some(Ok(self.row(line)))
             }
             Ok(false) => {
