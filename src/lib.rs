@@ -34,6 +34,7 @@ macro_rules! say_raw {
     }};
 }
 
+pub mod bounded;
 pub mod channel;
 pub mod check;
 pub mod cli;

@@ -102,6 +102,11 @@ fn main() -> std::process::ExitCode {
             .map(|s| s.to_string())
             .or_else(|| info.payload().downcast_ref::<String>().cloned())
             .unwrap_or_default();
+        let file = info.location().map_or("", |l| l.file());
+        if let Some(message) = herald::store::damage::panic_message(&what, file) {
+            herald::say!("error: {message}");
+            return;
+        }
         let at = info.location().map(|l| format!(" ({}:{})", l.file(), l.line())).unwrap_or_default();
         herald::say!(
             "error: herald stopped on something it did not expect: {what}{at}\n  if this happened reading a database, the file may be damaged; otherwise please report it"

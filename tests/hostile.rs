@@ -308,7 +308,7 @@ fn an_empty_database_file_is_not_taken_as_a_new_database() {
         &["--db", "empty.redb", "run", "hello.yaml", "--once", "--outbox", "o.jsonl"],
         &["--db", "empty.redb", "simulate", "hello.yaml", "--contacts", "contacts.csv"],
     ] {
-        herald(dir.path(), args).fails(2, "is corrupt or is not a herald database: the file is empty");
+        herald(dir.path(), args).fails(2, "is damaged or is not a herald database: the file is empty");
         assert_eq!(std::fs::metadata(dir.path().join("empty.redb")).unwrap().len(), 0, "{args:?}");
     }
 }

@@ -295,7 +295,7 @@ fn a_corrupt_or_foreign_database_is_a_clear_error_and_is_left_as_it_was() {
     ] {
         let out = herald(d, args);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
-        assert!(stderr(&out).contains("is corrupt or is not a herald database"), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains("is damaged or is not a herald database"), "{args:?}: {}", stderr(&out));
         assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
     }
     assert_eq!(std::fs::read(d.join("h.redb")).unwrap(), before, "nothing was written to it");
@@ -394,7 +394,7 @@ fn a_database_damaged_inside_its_keys_is_exit_2_with_a_message_not_a_crash() {
         let out = herald(d, args);
         let err = stderr(&out);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
-        assert!(err.contains("the file may be damaged"), "{err}");
+        assert!(err.contains("the database file h.redb is damaged"), "{err}");
         assert!(!err.contains("panicked at") && !err.contains("RUST_BACKTRACE"), "{err}");
     }
 }

@@ -12,6 +12,14 @@ use super::ImportError;
 /// reading the rest of the file into one cell).
 pub(super) const MAX_QUOTED: u64 = 1 << 20;
 
+/// The longest record (a row, with any lines its quoted cells span): past it the row is cut
+/// and skipped, since `csv` would otherwise hold a row of any length; with no end of the row
+/// within `MAX_SKIP_BYTES` after it (`/dev/zero` is one row), the file is refused.
+pub(super) const MAX_RECORD: u64 = crate::bounded::MAX_LINE_BYTES as u64;
+
+/// The longest cell: a longer one makes its row `invalid_row` (the row itself fits in memory).
+pub(super) const MAX_FIELD: usize = 64 * 1024;
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(super) enum QuoteState {
     /// Between records: `\r` and `\n` here are blank lines, which `csv_core` skips.
@@ -45,6 +53,18 @@ pub(super) struct QuoteTracker<R> {
     unclosed: Option<u64>,
     /// A quoted field opened on this line grew past `MAX_QUOTED`; reading stopped.
     overlong: Option<u64>,
+    /// Where the record being read began, and its bytes so far.
+    record_start: u64,
+    record_bytes: u64,
+    /// A record that grew past `MAX_RECORD` with no end within `MAX_SKIP_BYTES` began on this
+    /// line; reading stopped.
+    long_record: Option<u64>,
+    /// The record that began on this line passed `MAX_RECORD` and its rest is being read past,
+    /// and how many bytes of it so far.
+    skipping: Option<u64>,
+    skipped: u64,
+    /// The first lines of records cut short, for the importer to skip.
+    pub(super) cut: VecDeque<u64>,
 }
 
 impl<R: BufRead> QuoteTracker<R> {
@@ -62,6 +82,12 @@ impl<R: BufRead> QuoteTracker<R> {
             starts: VecDeque::new(),
             unclosed: None,
             overlong: None,
+            record_start: 1,
+            record_bytes: 0,
+            long_record: None,
+            skipping: None,
+            skipped: 0,
+            cut: VecDeque::new(),
         })
     }
 }
@@ -71,13 +97,65 @@ impl<R: Read> Read for QuoteTracker<R> {
         if let Some(line) = self.overlong {
             return Err(io::Error::new(io::ErrorKind::InvalidData, format!("unclosed quote on line {line}")));
         }
-        let n = self.inner.read(buf)?;
-        if n == 0 {
-            if self.state == QuoteState::Quoted {
-                self.unclosed = Some(self.opened);
-            }
-            return Ok(0);
+        if let Some(line) = self.long_record {
+            return Err(long_record_error(line));
         }
+        loop {
+            let n = self.inner.read(buf)?;
+            if n == 0 {
+                self.skipping = None;
+                if self.state == QuoteState::Quoted {
+                    self.unclosed = Some(self.opened);
+                }
+                return Ok(0);
+            }
+            if self.skipping.is_none() {
+                return self.track(buf, n);
+            }
+            if let Some(end) = self.skip(&buf[..n])? {
+                buf.copy_within(end..n, 0);
+                return self.track(buf, n - end);
+            }
+        }
+    }
+}
+
+impl<R> QuoteTracker<R> {
+    /// Reads past the rest of a record that passed `MAX_RECORD`, following quotes as `csv_core`
+    /// does, without passing it on: the position of the terminator that ends it, if in `bytes`.
+    fn skip(&mut self, bytes: &[u8]) -> io::Result<Option<usize>> {
+        for (i, &b) in bytes.iter().enumerate() {
+            let terminator = matches!(b, b'\n' | b'\r');
+            if terminator && self.state != QuoteState::Quoted {
+                self.skipping = None;
+                return Ok(Some(i));
+            }
+            self.state = match (self.state, b) {
+                (QuoteState::FieldStart, b'"') => {
+                    self.opened = self.line;
+                    QuoteState::Quoted
+                }
+                (QuoteState::QuoteInQuoted, b'"') => QuoteState::Quoted,
+                (QuoteState::Quoted, b'"') => QuoteState::QuoteInQuoted,
+                (QuoteState::Quoted, _) => QuoteState::Quoted,
+                (_, b',') => QuoteState::FieldStart,
+                (_, _) => QuoteState::Unquoted,
+            };
+            if b == b'\n' {
+                self.line += 1;
+            }
+        }
+        self.skipped += bytes.len() as u64;
+        if self.skipped > crate::bounded::MAX_SKIP_BYTES {
+            let line = self.skipping.take().unwrap_or(self.record_start);
+            self.long_record = Some(line);
+            return Err(long_record_error(line));
+        }
+        Ok(None)
+    }
+
+    /// Follows the first `n` bytes of `buf`, all passed on.
+    fn track(&mut self, buf: &mut [u8], n: usize) -> io::Result<usize> {
         let mut at = 0;
         while at < n {
             // Outside quotes, a run of bytes up to the next `\n`, `\r` or `"` changes nothing
@@ -86,8 +164,9 @@ impl<R: Read> Read for QuoteTracker<R> {
                 let run = buf[at..n].iter().position(|&b| matches!(b, b'\n' | b'\r' | b'"')).unwrap_or(n - at);
                 if run > 0 {
                     if self.state == QuoteState::RecordStart {
-                        self.starts.push_back(self.line);
+                        self.record_started();
                     }
+                    self.record_bytes += run as u64;
                     at += run;
                     self.state = if buf[at - 1] == b',' { QuoteState::FieldStart } else { QuoteState::Unquoted };
                     continue;
@@ -97,9 +176,10 @@ impl<R: Read> Read for QuoteTracker<R> {
             at += 1;
             let terminator = matches!(b, b'\n' | b'\r');
             if self.state == QuoteState::RecordStart && !terminator {
-                self.starts.push_back(self.line);
+                self.record_started();
                 self.state = QuoteState::FieldStart;
             }
+            self.record_bytes += 1;
             self.state = match (self.state, b) {
                 (QuoteState::FieldStart, b'"') => {
                     self.opened = self.line;
@@ -124,9 +204,39 @@ impl<R: Read> Read for QuoteTracker<R> {
             self.overlong = Some(self.opened);
             return Err(io::Error::new(io::ErrorKind::InvalidData, format!("unclosed quote on line {}", self.opened)));
         }
+        // Inside a quoted field the quote limit speaks first: a never-closed quote is the likelier
+        // mistake, and its message names the line the quote opened on; a row of many quoted
+        // cells is refused only past both limits.
+        if self.state == QuoteState::Quoted && self.record_bytes > MAX_RECORD + MAX_QUOTED {
+            self.long_record = Some(self.record_start);
+            return Err(long_record_error(self.record_start));
+        }
+        // Outside quotes a row too long is cut here (the CSV reader holds at most this chunk
+        // more) and the rest of it read past: the importer skips it as `invalid_row`.
+        if matches!(self.state, QuoteState::FieldStart | QuoteState::Unquoted | QuoteState::QuoteInQuoted)
+            && self.record_bytes > MAX_RECORD
+        {
+            self.skipping = Some(self.record_start);
+            self.skipped = 0;
+            self.cut.push_back(self.record_start);
+        }
         self.total += n as u64;
         Ok(n)
     }
+
+    fn record_started(&mut self) {
+        self.starts.push_back(self.line);
+        self.record_start = self.line;
+        self.record_bytes = 0;
+    }
+}
+
+fn long_record_error(line: u64) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, format!("the row on line {line} is too long"))
+}
+
+pub(super) fn long_record_detail() -> String {
+    format!("the row is longer than {} (the limit)", crate::bounded::size(MAX_RECORD as usize))
 }
 
 pub(super) type CsvReader = csv::Reader<QuoteTracker<BufReader<File>>>;
@@ -193,6 +303,9 @@ pub(super) fn csv_error(path: &Path, reader: &mut CsvReader, error: csv::Error) 
     let path = path.to_path_buf();
     if let Some(line) = reader.get_ref().overlong {
         return ImportError::Malformed { path, line, detail: unclosed_detail() };
+    }
+    if let Some(line) = reader.get_ref().long_record {
+        return ImportError::Malformed { path, line, detail: long_record_detail() };
     }
     let fallback_line = reader.position().line();
     let detail = error.to_string();

@@ -15,9 +15,12 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use compact_str::CompactString;
 
-use super::csv_file::{CsvReader, csv_error, open_csv, record_line, unclosed_detail, unclosed_in_last};
+use super::csv_file::{
+    CsvReader, MAX_FIELD, csv_error, long_record_detail, open_csv, record_line, unclosed_detail, unclosed_in_last,
+};
 use super::normalise::{self, DEFAULT_REGION, is_date, is_datetime, parse_bool, parse_number, parse_region};
 use super::{Contact, ImportError, ImportSettings, Problem, Row, SkipReason, quoted};
+use crate::bounded::{LineLimit, MAX_LINE_BYTES};
 use crate::expr::{Condition, Scope, Value};
 use crate::fields::Fields;
 use crate::graph::{ContactSpec, FieldType};
@@ -77,7 +80,7 @@ fn load_suppressed(path: &Path, region: Option<Region>, into: &mut KeySet) -> Re
         .has_headers(false)
         .flexible(true)
         .comment(Some(b'#'))
-        .from_reader(BufReader::new(file));
+        .from_reader(LineLimit::new(BufReader::new(file), MAX_LINE_BYTES));
     let mut record = csv::ByteRecord::new();
     let mut first = true;
     while reader.read_byte_record(&mut record).map_err(|e| error(e.into()))? {
@@ -313,6 +316,11 @@ impl Importer {
             let message = format!("the row has {} cells, the header {}", record.len(), self.columns.len());
             return self.skipped(line, key, SkipReason::InvalidRow, None, message);
         }
+        if let Some(column) = record.iter().position(|cell| cell.len() > MAX_FIELD) {
+            let key = (column != self.key && !raw_key.is_empty()).then_some(raw_key);
+            let message = format!("is longer than {} (the limit)", crate::bounded::size(MAX_FIELD));
+            return self.skipped(line, key, SkipReason::InvalidRow, Some(column), message);
+        }
         if raw_key.is_empty() {
             return self.skipped(
                 line,
@@ -496,6 +504,16 @@ impl Iterator for Importer {
                     }));
                 }
                 let line = record_line(&mut self.reader, &self.record);
+                let cut = &mut self.reader.get_mut().cut;
+                while cut.front().is_some_and(|&start| start < line) {
+                    cut.pop_front();
+                }
+                if cut.front() == Some(&line) {
+                    cut.pop_front();
+                    // What was read of it may end mid-cell: no key from it is trusted.
+                    let message = long_record_detail();
+                    return Some(Ok(self.skipped(line, None, SkipReason::InvalidRow, None, message)));
+                }
                 Some(Ok(self.row(line)))
             }
             Ok(false) => {

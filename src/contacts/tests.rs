@@ -715,3 +715,25 @@ fn rejects_are_written_beside_and_never_over_a_foreign_file() {
     // Its own rejects file is the contacts file when fed back in: never its own target.
     assert!(Rejects::create(&path, &path).err().unwrap().to_string().contains("is the contacts file"));
 }
+
+/// An endless row (`/dev/zero`-like: `0` forever, no newline) is cut at `MAX_RECORD`, read past
+/// up to `MAX_SKIP_BYTES`, then refused with its line: never held in memory.
+#[test]
+fn an_endless_row_is_refused_after_the_skip_limit() {
+    struct Endless;
+    impl Read for Endless {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            buf.fill(b'0');
+            Ok(buf.len())
+        }
+    }
+    let header = io::Cursor::new(b"phone,name\n".to_vec()).chain(Endless);
+    let tracker = QuoteTracker::new(io::BufReader::with_capacity(64 * 1024, header)).unwrap();
+    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(tracker);
+    let mut record = csv::StringRecord::new();
+    assert!(reader.read_record(&mut record).unwrap());
+    let error = reader.read_record(&mut record).unwrap_err();
+    assert!(error.to_string().contains("the row on line 2 is too long"), "{error}");
+    assert!(record.as_slice().len() <= (MAX_RECORD as usize) + 64 * 1024, "{}", record.as_slice().len());
+    assert_eq!(reader.get_ref().cut.front(), Some(&2));
+}

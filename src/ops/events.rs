@@ -10,6 +10,7 @@ use std::io::BufRead;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
+use crate::bounded::{self, Line, Skipped};
 use crate::check::{CALL_OUTCOMES, MESSAGE_OUTCOMES};
 use crate::diagnostic::closest;
 use crate::runtime::Input;
@@ -35,6 +36,13 @@ const COMMON: &[&str] = &["type", "id", "campaign", "contact", "at"];
 
 /// The longest `id` accepted: ids are stored as given, and a provider's ids are far shorter.
 pub const MAX_ID_BYTES: usize = 200;
+
+/// The longest reply `text` accepted, in characters: a reply is a short message, and a longer
+/// one is refused rather than cut (a cut reply could change what a condition sees).
+pub const MAX_TEXT_CHARS: usize = 10_000;
+
+/// The longest `vars` object accepted, as JSON bytes: vars are stored with the lead's history.
+pub const MAX_VARS_BYTES: usize = 64 * 1024;
 
 /// The fields of each type beyond the common ones.
 fn own_fields(kind: &str) -> &'static [&'static str] {
@@ -82,6 +90,17 @@ pub enum EventError {
     LongId,
     #[error("the line is not UTF-8 text")]
     NotUtf8,
+    #[error(
+        "the line is longer than {} (the limit); it was skipped",
+        crate::bounded::size(crate::bounded::MAX_LINE_BYTES)
+    )]
+    LongLine,
+    #[error("`{field}` is longer than {MAX_TEXT_CHARS} characters (the limit)")]
+    LongText { field: &'static str },
+    #[error("`vars` is longer than {} as JSON (the limit)", crate::bounded::size(MAX_VARS_BYTES))]
+    LongVars,
+    #[error("no end of line within {} after a line that was too long; stopped reading", crate::bounded::size(crate::bounded::MAX_SKIP_BYTES as usize))]
+    Endless,
     #[error("cannot read the events: {0}")]
     Read(String),
 }
@@ -140,16 +159,19 @@ pub fn parse_line(line: &str) -> Result<Inbound, EventError> {
 }
 
 /// Parses a stream of event lines: (1-based line number, the event or why it was refused).
-/// Blank lines are skipped; a line that is not UTF-8 is refused and the next one read; a read
-/// error ends the stream after reporting it.
+/// Blank lines are skipped; a line that is not UTF-8 or is longer than `MAX_LINE_BYTES` is
+/// refused and the next one read; a read error, or a line with no end in sight, ends the stream
+/// after reporting it.
 pub fn parse_lines<R: BufRead>(reader: R) -> impl Iterator<Item = (usize, Result<Inbound, EventError>)> {
-    Lines { reader, number: 0, failed: false, buffer: Vec::new() }
+    Lines { reader, number: 0, failed: false, skipping: false, buffer: Vec::new() }
 }
 
 struct Lines<R> {
     reader: R,
     number: usize,
     failed: bool,
+    /// The last line was too long: the rest of it is still to be read past.
+    skipping: bool,
     buffer: Vec<u8>,
 }
 
@@ -158,10 +180,28 @@ impl<R: BufRead> Iterator for Lines<R> {
 
     fn next(&mut self) -> Option<Self::Item> {
         while !self.failed {
-            self.buffer.clear();
-            match self.reader.read_until(b'\n', &mut self.buffer) {
-                Ok(0) => return None,
-                Ok(_) => self.number += 1,
+            if std::mem::take(&mut self.skipping) {
+                match bounded::skip_line(&mut self.reader, bounded::MAX_SKIP_BYTES) {
+                    Ok(Skipped::Newline) => {}
+                    Ok(Skipped::End) => return None,
+                    Ok(Skipped::Budget) => {
+                        self.failed = true;
+                        return Some((self.number, Err(EventError::Endless)));
+                    }
+                    Err(e) => {
+                        self.failed = true;
+                        return Some((self.number, Err(EventError::Read(e.to_string()))));
+                    }
+                }
+            }
+            match bounded::read_line(&mut self.reader, &mut self.buffer, bounded::MAX_LINE_BYTES) {
+                Ok(Line::End) => return None,
+                Ok(Line::Read) => self.number += 1,
+                Ok(Line::TooLong) => {
+                    self.number += 1;
+                    self.skipping = true;
+                    return Some((self.number, Err(EventError::LongLine)));
+                }
                 Err(e) => {
                     self.failed = true;
                     return Some((self.number + 1, Err(EventError::Read(e.to_string()))));
@@ -261,6 +301,8 @@ impl Fields<'_> {
     fn text(&self, field: &'static str) -> Result<Option<String>, EventError> {
         match self.get(field) {
             None => Ok(None),
+            // Refused, not cut: a cut reply could match a condition the whole one would not.
+            Some(Value::String(s)) if s.chars().nth(MAX_TEXT_CHARS).is_some() => Err(EventError::LongText { field }),
             Some(Value::String(s)) => Ok(Some(s.clone())),
             Some(other) => Err(EventError::WrongType { field, expected: "a string", found: shown(other) }),
         }
@@ -305,6 +347,10 @@ impl Fields<'_> {
     fn vars(&self) -> Result<Map<String, Value>, EventError> {
         match self.get("vars") {
             None => Ok(Map::new()),
+            // Measured as written back out: the form it is stored in.
+            Some(Value::Object(vars)) if serde_json::to_vec(vars).map_or(usize::MAX, |v| v.len()) > MAX_VARS_BYTES => {
+                Err(EventError::LongVars)
+            }
             Some(Value::Object(vars)) => Ok(vars.clone()),
             Some(other) => Err(EventError::WrongType { field: "vars", expected: "an object", found: shown(other) }),
         }

@@ -224,3 +224,49 @@ fn an_id_is_kept_as_given_and_must_be_a_short_non_empty_string() {
         long.as_str() => EventError::LongId, "`id` is longer than 200 bytes",
     }
 }
+
+#[test]
+fn a_line_past_the_limit_is_refused_with_its_number_and_the_next_one_read() {
+    let mut input = b"{\"type\":\"opt_out\",\"contact\":\"a\"}\n".to_vec();
+    input.extend(std::iter::repeat_n(b'x', 3 * crate::bounded::MAX_LINE_BYTES));
+    input.extend(b"\n{\"type\":\"opt_out\",\"contact\":\"b\"}\n");
+    let lines: Vec<(usize, Result<String, String>)> =
+        parse_lines(&input[..]).map(|(n, r)| (n, r.map(|e| e.contact).map_err(|e| e.to_string()))).collect();
+    assert_eq!(
+        lines,
+        [
+            (1, Ok("a".to_string())),
+            (2, Err("the line is longer than 1 MiB (the limit); it was skipped".to_string())),
+            (3, Ok("b".to_string())),
+        ]
+    );
+}
+
+#[test]
+fn an_endless_line_ends_the_stream_after_being_reported() {
+    /// `b'0'` forever, like `/dev/zero`.
+    struct Endless;
+    impl std::io::Read for Endless {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            buf.fill(b'0');
+            Ok(buf.len())
+        }
+    }
+    let lines: Vec<_> = parse_lines(std::io::BufReader::new(Endless)).collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(matches!(lines[0], (1, Err(EventError::LongLine))), "{lines:?}");
+    assert!(matches!(lines[1], (1, Err(EventError::Endless))), "{lines:?}");
+}
+
+#[test]
+fn long_texts_and_vars_are_refused_not_cut() {
+    let at_limit = format!(r#"{{"type":"reply","contact":"a","text":"{}"}}"#, "é".repeat(MAX_TEXT_CHARS));
+    assert!(parse_line(&at_limit).is_ok());
+    let text = format!(r#"{{"type":"reply","contact":"a","text":"{}"}}"#, "é".repeat(MAX_TEXT_CHARS + 1));
+    let vars =
+        format!(r#"{{"type":"event","contact":"a","name":"n","vars":{{"v":"{}"}}}}"#, "x".repeat(MAX_VARS_BYTES));
+    rejects! {
+        text.as_str() => EventError::LongText { field: "text" }, "`text` is longer than 10000 characters",
+        vars.as_str() => EventError::LongVars, "`vars` is longer than 64 KiB as JSON",
+    }
+}

@@ -15,6 +15,7 @@
 
 mod applied;
 mod codec;
+pub mod damage;
 mod handle;
 mod purpose;
 mod records;
@@ -76,7 +77,7 @@ const SUPPRESSION: TableDefinition<&str, ()> = TableDefinition::new("suppression
 pub enum StoreError {
     #[error("database {} is in use by another herald process", path.display())]
     Locked { path: PathBuf },
-    #[error("database {} is corrupt or is not a herald database: {detail}", path.display())]
+    #[error("the database file {} is damaged or is not a herald database: {detail}", path.display())]
     Corrupt { path: PathBuf, detail: String },
     #[error(
         "database {} was written by a newer herald (schema version {found}, this herald reads up to {SCHEMA_VERSION}); upgrade herald to open it",
@@ -220,12 +221,17 @@ impl Store {
     /// Opens the database at `path`, creating it if missing.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         refuse_empty(path)?;
+        damage::opened(path);
         let mut builder = Database::builder();
         builder.set_cache_size(CACHE_BYTES);
         // redb may panic on some malformed files; a bad file must be an error, not a crash.
-        let db = catch_unwind(AssertUnwindSafe(|| builder.create(path)))
+        let existed = path.exists();
+        let mut db = catch_unwind(AssertUnwindSafe(|| builder.create(path)))
             .map_err(|_| corrupt(path, "the file could not be read as a database"))?
             .at(path)?;
+        if existed {
+            damage::check(path, &mut db)?;
+        }
         let store = Store { db: handle::Handle::Writable(db), path: path.to_path_buf() };
         store.prepare()?;
         Ok(store)
@@ -235,6 +241,7 @@ impl Store {
     /// write. An older schema is read as it is (not upgraded), and every write is refused.
     pub fn open_read_only(path: &Path) -> Result<Store, StoreError> {
         refuse_empty(path)?;
+        damage::opened(path);
         let mut builder = Database::builder();
         builder.set_cache_size(CACHE_BYTES);
         let db = catch_unwind(AssertUnwindSafe(|| builder.open_read_only(path)))
@@ -647,7 +654,7 @@ fn refuse_empty(path: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn corrupt(path: &Path, detail: impl Into<String>) -> StoreError {
+pub(super) fn corrupt(path: &Path, detail: impl Into<String>) -> StoreError {
     StoreError::Corrupt { path: path.to_path_buf(), detail: detail.into() }
 }
 
@@ -656,7 +663,7 @@ fn internal(detail: impl Into<String>) -> StoreError {
 }
 
 /// Sorts a redb error into what the user can act on.
-fn classify(path: &Path, error: redb::Error) -> StoreError {
+pub(super) fn classify(path: &Path, error: redb::Error) -> StoreError {
     use std::io::ErrorKind;
     match error {
         redb::Error::DatabaseAlreadyOpen | redb::Error::LockProtocolMismatch => {

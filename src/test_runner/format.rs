@@ -388,8 +388,14 @@ pub fn to_json(node: &Node) -> Json {
     }
 }
 
+/// The most rows of a test's contacts CSV: a test needs a few contacts, and every row is held
+/// in memory for the cases.
+const MAX_TEST_ROWS: usize = 100_000;
+
 fn read_csv(path: &Path) -> Result<(Vec<String>, Vec<Vec<String>>), String> {
-    let mut reader = csv::ReaderBuilder::new().flexible(true).from_path(path).map_err(|e| e.to_string())?;
+    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let limited = crate::bounded::LineLimit::new(std::io::BufReader::new(file), crate::bounded::MAX_LINE_BYTES);
+    let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(limited);
     let header: Vec<String> = reader
         .headers()
         .map_err(|e| e.to_string())?
@@ -399,6 +405,9 @@ fn read_csv(path: &Path) -> Result<(Vec<String>, Vec<Vec<String>>), String> {
     let mut rows = Vec::new();
     for record in reader.records() {
         let record = record.map_err(|e| e.to_string())?;
+        if rows.len() == MAX_TEST_ROWS {
+            return Err(format!("more than {MAX_TEST_ROWS} rows (the limit for a test's contacts)"));
+        }
         rows.push((0..header.len()).map(|i| record.get(i).unwrap_or("").to_string()).collect());
     }
     Ok((header, rows))
