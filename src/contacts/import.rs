@@ -61,13 +61,13 @@ fn halves(hash: u64) -> [u32; 2] {
     [hash as u32, (hash >> 32) as u32]
 }
 
-/// Room to make in the set of keys seen, for the file at `path`: its rows if they were as short
-/// as a contact list's rows get (24 bytes: an id and a short name), at most a million. The set
-/// then rarely grows during the import (each growth rehashes every key so far), and never
-/// starts larger than a million keys would make it anyway.
+/// Room to make in the map of keys seen, for the file at `path`: its rows if they were as short
+/// as a contact list's rows get (16 bytes: an id and a short name), at most two million. The
+/// map then rarely grows during the import: a growth near the end of a million rows holds the
+/// old table and one twice its size at once, which was the import's peak (BENCHMARKS.md).
 fn expected_rows(path: &Path) -> usize {
     let bytes = std::fs::metadata(path).map_or(0, |m| m.len());
-    usize::try_from(bytes / 24).unwrap_or(usize::MAX).min(1 << 20)
+    usize::try_from(bytes / 16).unwrap_or(usize::MAX).min(1 << 21)
 }
 
 /// Read a suppression list: a CSV (first column) or one entry per line. A first line that is
