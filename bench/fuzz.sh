@@ -21,7 +21,7 @@ mapfile -t names < <("$bin" --list 2>/dev/null | sed -n 's/: test$//p' | grep -F
 run() {
   local t0 t1
   t0=$(date +%s.%N)
-  HERALD_FUZZ_CASES=$2 "$bin" --exact "$1" --test-threads=1 >"$log" 2>&1 || { cat "$log"; return 1; }
+  HERALD_FUZZ_SEED=random HERALD_FUZZ_CASES=$2 "$bin" --exact "$1" --test-threads=1 >"$log" 2>&1 || { cat "$log"; return 1; }
   t1=$(date +%s.%N)
   python3 -c "print($t1 - $t0)"
 }

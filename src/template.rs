@@ -378,8 +378,13 @@ fn too_deep(source: &str) -> Option<Range<usize>> {
                 continue;
             }
         };
-        let end = source[at + 2..].find(close).map_or(source.len(), |i| at + 2 + i + 2);
-        if segment_too_deep(&source[at + 2..end.saturating_sub(2).max(at + 2)]) {
+        // An unclosed tag runs to the end of the text (cutting two bytes off it could split a
+        // character).
+        let (inner, end) = match source[at + 2..].find(close) {
+            Some(i) => (&source[at + 2..at + 2 + i], at + 2 + i + 2),
+            None => (&source[at + 2..], source.len()),
+        };
+        if segment_too_deep(inner) {
             return Some(at..end);
         }
         from = end;
@@ -566,5 +571,8 @@ mod tests {
         let blocks = format!("{}x{}", "{% if true %}".repeat(2_000), "{% endif %}".repeat(2_000));
         assert!(templates.add("blocks", &blocks).is_err());
         assert!(templates.add("fine", "{{ (contact.a | upper) ~ \" - \" ~ (not (x.y or z)) }}").is_ok());
+        // Found by tests/fuzz.rs: an unclosed tag ending in a wide character.
+        assert!(templates.add("unclosed", "Hi {{ name \u{feff}").is_err());
+        assert!(templates.add("unclosed", "{%\u{202e}").is_err());
     }
 }
