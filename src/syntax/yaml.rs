@@ -103,6 +103,12 @@ fn syntax_error(file: &SourceFile, error: &serde_saphyr::Error) -> Diagnostic {
             format!("the YAML nests deeper than {MAX_YAML_DEPTH} levels")
         }
         "herald::yaml_too_complex" => "the YAML expands to too many values (aliases repeating aliases?)".to_string(),
+        _ if first.contains("unknown anchor") => {
+            "this alias (`*name`) repeats an anchor (`&name`) that is not defined before it".to_string()
+        }
+        _ if first.contains("multiple YAML documents") => {
+            "the file holds more than one YAML document (a `---` line): a campaign file is one document".to_string()
+        }
         "herald::duplicate_key" => duplicate_message(&first_line(&error.to_string())),
         _ => first_line(&error.to_string()),
     };
@@ -115,7 +121,11 @@ fn syntax_error(file: &SourceFile, error: &serde_saphyr::Error) -> Diagnostic {
 
 fn classify(error: &serde_saphyr::Error, message: &str) -> (&'static str, &'static str) {
     let lower = message.to_lowercase();
-    if matches!(error, serde_saphyr::Error::DuplicateMappingKey { .. }) || lower.contains("duplicate") {
+    if lower.contains("unknown anchor") {
+        ("herald::yaml_syntax", "write `&name` on the value to repeat, above this alias, or write the value out")
+    } else if lower.contains("multiple yaml documents") {
+        ("herald::yaml_syntax", "put each campaign in its own file, or remove the `---` line")
+    } else if matches!(error, serde_saphyr::Error::DuplicateMappingKey { .. }) || lower.contains("duplicate") {
         ("herald::duplicate_key", "each key may appear once in a map; remove or rename one of them")
     } else if lower.contains("budget") || lower.contains("alias") || lower.contains("depth") || lower.contains("limit")
     {
