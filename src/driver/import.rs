@@ -224,10 +224,9 @@ fn work(
 
 /// Lowers the calling walker thread's priority a little (nice 5). There are more threads than
 /// cores (the reader, a walker per core, the writer), and a reader or writer waiting for its
-/// turn holds every walker up: no rows to walk, or no room for the next batch. In 50 paired
-/// runs at 100,000 peer contacts, walkers at nice 5 finished first in 35, by a median of 17 ms
-/// (4%); nice 10 was no better. Lowering a priority needs no rights; where it fails, or off
-/// Linux, the walk is the same, only scheduled as before.
+/// turn holds every walker up: no rows to walk, or no room for the next batch (BENCHMARKS.md).
+/// Lowering a priority needs no rights; where it fails, or off Linux, the walk is the same,
+/// only scheduled as before.
 fn yield_to_reader_and_writer() {
     #[cfg(target_os = "linux")]
     // SAFETY: setpriority on this thread's own id (Linux gives each thread its own nice value);

@@ -14,8 +14,11 @@
 //! and one large value per batch.
 
 mod applied;
+mod batch;
+mod campaign;
 mod codec;
 pub mod damage;
+mod error;
 mod handle;
 mod purpose;
 mod records;
@@ -28,12 +31,16 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use redb::{Database, Durability, ReadableTableMetadata, TableDefinition};
+use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
 
 use crate::contacts::Contact;
 use crate::runtime::{Action, Lead, LeadStatus, Record};
 pub use applied::AppliedEvents;
+pub use batch::{Batch, WriteSummary};
+pub use campaign::{CampaignRecord, CampaignStatus};
+pub use error::StoreError;
+use error::{At, classify, corrupt, internal};
 pub use purpose::Purpose;
 pub use rows::NewLeads;
 use rows::{RowView, Wake};
@@ -72,117 +79,6 @@ const HISTORY: TableDefinition<u64, &[u8]> = TableDefinition::new("history");
 const OUTBOX: TableDefinition<&str, &[u8]> = TableDefinition::new("outbox");
 const DONE: TableDefinition<&str, ()> = TableDefinition::new("done");
 const SUPPRESSION: TableDefinition<&str, ()> = TableDefinition::new("suppression");
-
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("database {} is in use by another herald process", path.display())]
-    Locked { path: PathBuf },
-    #[error("the database file {} is damaged or is not a herald database: {detail}", path.display())]
-    Corrupt { path: PathBuf, detail: String },
-    #[error(
-        "database {} was written by a newer herald (schema version {found}, this herald reads up to {SCHEMA_VERSION}); upgrade herald to open it",
-        path.display()
-    )]
-    NewerSchema { path: PathBuf, found: u32 },
-    /// A database of `run` given to `simulate --db`, or the other way round.
-    #[error("{}", purpose::refusal(path, *found))]
-    WrongPurpose { path: PathBuf, found: Purpose },
-    #[error("cannot access database {}: {source}", path.display())]
-    Io { path: PathBuf, source: std::io::Error },
-    /// New leads could not be sorted in a temporary file before they were stored.
-    #[error("{0}")]
-    Temporary(String),
-    #[error("internal store error: {0}")]
-    Internal(String),
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct CampaignRecord {
-    pub id: String,
-    pub name: String,
-    pub status: CampaignStatus,
-    pub content_hash: String,
-    pub started_at: Option<DateTime<Utc>>,
-    /// The campaign file as last run (absolute), for `ingest` to advance its leads.
-    #[serde(default)]
-    pub path: Option<PathBuf>,
-    /// Action starts of the last hour, per minute, so that `per_hour` holds across processes
-    /// (`CampaignPacer::recent`).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub pace: Vec<(DateTime<Utc>, u32)>,
-    /// `contacts.region`: commands that name a contact read its national numbers there.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub region: Option<String>,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CampaignStatus {
-    Draft,
-    Scheduled,
-    Running,
-    Paused,
-    Completed,
-    Cancelled,
-}
-
-/// One write transaction's worth of changes (group commit: never one transaction per lead).
-#[derive(Debug, Default)]
-pub struct Batch {
-    /// Upserted.
-    pub campaigns: Vec<CampaignRecord>,
-    /// New leads with their contact and first history, already encoded: each inserted only when
-    /// the contact has no lead in the campaign yet.
-    pub contacts: NewLeads,
-    /// (campaign, lead): upserted, with the due index kept in step.
-    pub leads: Vec<(String, Lead)>,
-    /// (campaign, contact, first seq, records): one row per entry.
-    pub history: Vec<(String, String, u32, Vec<Record>)>,
-    /// Recorded actions, pending until named in `done`.
-    pub outbox: Vec<Action>,
-    /// Action keys now done.
-    pub done: Vec<String>,
-    /// Normalised addresses suppressed in every campaign.
-    pub suppress: Vec<String>,
-    /// (campaign, contact): leads deleted with their due entry and history (applied last).
-    pub remove: Vec<(String, String)>,
-    /// A contact of `contacts` that has a lead already gives it its fields (a re-import);
-    /// otherwise the stored contact stays as it is.
-    pub update_contacts: bool,
-    /// Keys of the inbound events whose changes this batch holds (`ops::event_key`).
-    pub events: Vec<Vec<u8>>,
-}
-
-impl Batch {
-    pub fn is_empty(&self) -> bool {
-        self.contacts.is_empty() && self.only_contacts()
-    }
-
-    /// Whether the batch holds new leads and nothing else (the writer may sort those).
-    pub fn only_new_leads(&self) -> bool {
-        !self.contacts.is_empty() && !self.update_contacts && self.only_contacts()
-    }
-
-    /// Whether every part but `contacts` is empty.
-    fn only_contacts(&self) -> bool {
-        self.campaigns.is_empty()
-            && self.leads.is_empty()
-            && self.history.is_empty()
-            && self.outbox.is_empty()
-            && self.done.is_empty()
-            && self.suppress.is_empty()
-            && self.remove.is_empty()
-            && self.events.is_empty()
-    }
-}
-
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct WriteSummary {
-    /// Contacts of `Batch::contacts` that were new (the others already had a lead).
-    pub new_contacts: usize,
-    /// Contacts that had a lead already and whose fields changed.
-    pub updated_contacts: usize,
-}
 
 /// What the driver needs from storage; `Store` is the redb implementation.
 pub trait Storage {
@@ -652,46 +548,6 @@ fn refuse_empty(path: &Path) -> Result<(), StoreError> {
         return Err(corrupt(path, "the file is empty (0 bytes); remove it or give another path"));
     }
     Ok(())
-}
-
-pub(super) fn corrupt(path: &Path, detail: impl Into<String>) -> StoreError {
-    StoreError::Corrupt { path: path.to_path_buf(), detail: detail.into() }
-}
-
-fn internal(detail: impl Into<String>) -> StoreError {
-    StoreError::Internal(detail.into())
-}
-
-/// Sorts a redb error into what the user can act on.
-pub(super) fn classify(path: &Path, error: redb::Error) -> StoreError {
-    use std::io::ErrorKind;
-    match error {
-        redb::Error::DatabaseAlreadyOpen | redb::Error::LockProtocolMismatch => {
-            StoreError::Locked { path: path.to_path_buf() }
-        }
-        redb::Error::Io(e) if e.kind() == ErrorKind::InvalidData => corrupt(path, e.to_string()),
-        redb::Error::Io(source) => StoreError::Io { path: path.to_path_buf(), source },
-        redb::Error::Corrupted(detail) => corrupt(path, detail),
-        redb::Error::UpgradeRequired(format) => {
-            corrupt(path, format!("it is in the old redb file format {format}, which herald cannot read"))
-        }
-        e @ (redb::Error::TableTypeMismatch { .. }
-        | redb::Error::TableIsMultimap(_)
-        | redb::Error::TableIsNotMultimap(_)
-        | redb::Error::TypeDefinitionChanged { .. }) => corrupt(path, e.to_string()),
-        e => internal(e.to_string()),
-    }
-}
-
-/// `.at(path)`: a redb result as a `StoreError` naming the database.
-trait At<T> {
-    fn at(self, path: &Path) -> Result<T, StoreError>;
-}
-
-impl<T, E: Into<redb::Error>> At<T> for Result<T, E> {
-    fn at(self, path: &Path) -> Result<T, StoreError> {
-        self.map_err(|e| classify(path, e.into()))
-    }
 }
 
 #[cfg(test)]

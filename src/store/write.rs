@@ -98,9 +98,8 @@ pub(super) fn link_history(p: &Path, txn: &redb::WriteTransaction, history: NewH
 
 /// Inserts the new contacts' leads, upserts `leads`, and keeps the due index in step. Rows go in
 /// key order and due-index changes are applied sorted, so that a batch of leads due in random key
-/// order still walks each B-tree once (about 1.5x faster than batch order). New rows go in through
-/// a cursor, a run at a time between existing rows (a lone row with a plain insert): 100,000 peer
-/// contacts took 37 ms less in 15 of 16 paired runs, and their table has a fifth fewer leaf pages
+/// order still walks each B-tree once. New rows go in through a cursor, a run at a time between
+/// existing rows (a lone row with a plain insert): fewer leaf pages and less time
 /// (BENCHMARKS.md).
 pub(super) fn put_leads<'a>(
     p: &Path,
