@@ -373,3 +373,80 @@ fn control_characters_from_csv_cells_and_events_are_escaped_on_the_terminal() {
     assert!(!run.stderr.contains(['\u{1b}', '\u{7}']), "a raw control character: {:?}", run.stderr);
     assert!(run.stderr.contains("\\u{1b}]0;pwned\\u{7}"), "{}", run.stderr);
 }
+
+// ---------------------------------------------------------------------------------------------
+// 15. A reply from before the await, and a message that cannot be rendered
+// ---------------------------------------------------------------------------------------------
+
+/// Asks, then waits a day for the answer: a reply routes to `thanks`, silence ends the lead.
+const ASK: &str = "\
+id: ask
+channel: sms
+contacts:
+  key: phone
+steps:
+  - id: question
+    send: { text: \"Coming?\" }
+  - id: answer
+    await: { reply: 1d }
+    routes:
+      - if: reply.timed_out
+        goto: end
+      - else: thanks
+  - id: thanks
+    send: { text: \"Thanks\" }
+";
+
+#[test]
+fn a_reply_dated_before_the_await_began_does_not_answer_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d, "ask.yaml", ASK);
+    write(d, "contacts.csv", CONTACTS);
+    herald(d, &["--db", "h.redb", "run", "ask.yaml", "--contacts", "contacts.csv", "--once", "--outbox", "o.jsonl"])
+        .ok();
+    let line = |at: &str| {
+        format!(
+            "{{\"type\":\"reply\",\"campaign\":\"ask\",\"contact\":\"+14155550101\",\"text\":\"yes\",\"at\":\"{at}\"}}\n"
+        )
+    };
+    write(d, "old.jsonl", &line("0001-01-01T00:00:00Z"));
+    herald(d, &["--db", "h.redb", "ingest", "old.jsonl"]).ok();
+    let shown = herald(d, &["--db", "h.redb", "export", "ask"]).ok().stdout;
+    let row = shown.lines().find(|l| l.contains("+14155550101")).unwrap_or_default().to_string();
+    assert!(row.contains("waiting") && row.contains("answer"), "a reply from year 1 answered the await:\n{shown}");
+
+    let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    write(d, "new.jsonl", &line(&now));
+    herald(d, &["--db", "h.redb", "ingest", "new.jsonl"]).ok();
+    let shown = herald(d, &["--db", "h.redb", "export", "ask"]).ok().stdout;
+    let row = shown.lines().find(|l| l.contains("+14155550101")).unwrap_or_default().to_string();
+    assert!(!row.contains("waiting") && row.contains("thanks"), "a reply during the await answers it:\n{shown}");
+}
+
+#[test]
+fn a_message_that_cannot_be_rendered_fails_the_lead_unless_a_route_takes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // `vars.nick` is set by no step: rendering fails for every lead at run time.
+    let plain = "id: plain\nchannel: sms\ncontacts: { key: phone }\nsteps:\n  - id: hi\n    send: { text: \"Hi {{ vars.nick }}\" }\n  - id: bye\n    send: { text: \"Bye\" }\n";
+    write(d, "plain.yaml", plain);
+    write(d, "contacts.csv", CONTACTS);
+    let out = herald(d, &["simulate", "plain.yaml", "--contacts", "contacts.csv", "--format", "jsonl"]).ok().stdout;
+    let exits: Vec<&str> = out.lines().filter(|l| l.contains("\"event\":\"exit\"")).collect();
+    assert_eq!(exits.len(), 2, "{out}");
+    for exit in &exits {
+        assert!(exit.contains("\"lead_status\":\"failed\"") && exit.contains("\"reason\":\"render_failed\""), "{exit}");
+    }
+    assert!(!out.contains("Bye"), "a lead whose message failed went on as if it had gone:\n{out}");
+
+    // A route that takes `failed` still decides where the lead goes.
+    let routed = plain.replace("id: plain", "id: routed").replace(
+        "    send: { text: \"Hi {{ vars.nick }}\" }\n",
+        "    send: { text: \"Hi {{ vars.nick }}\" }\n    routes:\n      - if: message.status == \"failed\"\n        goto: bye\n",
+    );
+    write(d, "routed.yaml", &routed);
+    let out = herald(d, &["simulate", "routed.yaml", "--contacts", "contacts.csv", "--format", "jsonl"]).ok().stdout;
+    assert_eq!(out.matches("\"lead_status\":\"completed\"").count(), 2, "{out}");
+    assert!(out.contains("Bye"), "{out}");
+}

@@ -19,7 +19,7 @@ const CHUNK: usize = 10_000;
 /// Failure reasons recorded at a send or call step: acting on that step again is the retry.
 /// A lead that failed elsewhere (`loop`, `step_missing`) would fail the same way again until
 /// the campaign file changes, and its step may not be one that acts.
-const RETRYABLE: &[&str] = &["max_retries", "window_never_opens"];
+const RETRYABLE: &[&str] = &["max_retries", "window_never_opens", "render_failed"];
 
 pub fn pause(db: &Path, id: &str, out: &mut dyn Write) -> Result<(), OpsError> {
     let mut store = super::open(db)?;

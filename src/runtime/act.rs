@@ -64,7 +64,7 @@ impl Machine<'_> {
             }
             Err(reason) => {
                 self.record(Event::Error { reason: reason.into() });
-                self.outcome(id, "failed")
+                self.not_made(id, "render_failed")
             }
         }
     }

@@ -58,7 +58,22 @@ pub fn advance(
     now: DateTime<Utc>,
     records: &mut Vec<Record>,
 ) -> Vec<Effect> {
+    advance_dated(graph, pacer, lead, contact, (input, now), now, records)
+}
+
+/// `advance` for an input that happened at `at` (an event's own time, at or before `now`):
+/// an event older than the await the lead is in does not answer it.
+pub fn advance_dated(
+    graph: &Graph,
+    pacer: &mut dyn Pacer,
+    lead: &mut Lead,
+    contact: &Contact,
+    (input, at): (Input, DateTime<Utc>),
+    now: DateTime<Utc>,
+    records: &mut Vec<Record>,
+) -> Vec<Effect> {
     let mut machine = Machine::new(graph, pacer, lead, contact, now, records);
+    machine.at = at.min(now);
     machine.input(input);
     machine.lead.refresh_wake();
     machine.effects
@@ -79,10 +94,10 @@ pub fn step_due(
     records: &mut Vec<Record>,
     mut effect: impl FnMut(Effect, &mut Lead),
 ) {
-    let mut input = first.or_else(|| lead.take_due(now));
+    let mut input = first.map(|input| (input, now)).or_else(|| lead.take_due(now));
     while let Some(next) = input {
         let before = lead.in_flight();
-        let effects = advance(graph, pacer, lead, contact, next, now, records);
+        let effects = advance_dated(graph, pacer, lead, contact, next, now, records);
         pacer.settle(before, lead.in_flight());
         for e in effects {
             effect(e, lead);
@@ -118,6 +133,8 @@ pub(super) struct Machine<'a> {
     pub(super) lead: &'a mut Lead,
     pub(super) contact: &'a Contact,
     pub(super) now: DateTime<Utc>,
+    /// When the input being taken happened (`now` but for a dated event).
+    at: DateTime<Utc>,
     pub(super) tz: Tz,
     pub(super) effects: Vec<Effect>,
     records: &'a mut Vec<Record>,
@@ -132,7 +149,17 @@ impl<'a> Machine<'a> {
         now: DateTime<Utc>,
         records: &'a mut Vec<Record>,
     ) -> Machine<'a> {
-        Machine { graph, pacer, lead, contact, now, tz: timezone_of(graph, contact), effects: Vec::new(), records }
+        Machine {
+            graph,
+            pacer,
+            lead,
+            contact,
+            now,
+            at: now,
+            tz: timezone_of(graph, contact),
+            effects: Vec::new(),
+            records,
+        }
     }
 
     // Inlined into its callers: the record is built in place of a call that copies it
@@ -219,7 +246,10 @@ impl<'a> Machine<'a> {
             self.opt_out();
             return;
         }
-        self.lead.reply = Some(Reply { text, intent, channel, at: Some(self.now), timed_out: false });
+        if self.answers_nothing() {
+            return;
+        }
+        self.lead.reply = Some(Reply { text, intent, channel, at: Some(self.at), timed_out: false });
         if self.stopped() {
             return;
         }
@@ -243,6 +273,9 @@ impl<'a> Machine<'a> {
 
     fn event(&mut self, name: String, vars: serde_json::Map<String, serde_json::Value>) {
         self.record(Event::Event { name: Text::new(&name) });
+        if self.answers_nothing() {
+            return;
+        }
         self.lead.vars.extend(vars);
         if self.graph.events.binary_search(&name).is_ok() {
             self.lead.note_event(&name, self.now);
@@ -260,6 +293,13 @@ impl<'a> Machine<'a> {
             return;
         }
         self.until_met();
+    }
+
+    /// An event dated before the await the lead is in began is history only: the await's
+    /// routes see what arrived during it (SPEC §5), not a reply from before, or from year 1.
+    /// A minute's grace covers providers' whole-second stamps and clocks a little behind ours.
+    fn answers_nothing(&self) -> bool {
+        self.lead.park == Park::Await && self.at + chrono::TimeDelta::minutes(1) < self.lead.entered_at
     }
 
     fn call_outcome(&mut self, status: Text, duration: Option<f64>, vars: serde_json::Map<String, serde_json::Value>) {
@@ -301,8 +341,29 @@ impl<'a> Machine<'a> {
         self.decide(id, status)
     }
 
+    /// An action that could not be made (its message did not render): `failed` for retries
+    /// and routes, and with neither taking it the lead ends `failed` with `reason` rather than
+    /// carry on as if it had gone (SPEC §3).
+    pub(super) fn not_made(&mut self, id: StateId, reason: &'static str) -> Option<Target> {
+        // Routes read the outcome where a channel's would be: `message.status` or `call.status`.
+        if matches!(self.graph.node(id).kind, NodeKind::Call(_)) {
+            self.lead.call =
+                Some(CallInfo { status: Some("failed".into()), duration: None, attempt: self.lead.attempts });
+        } else {
+            self.lead.message_status = Some("failed".into());
+        }
+        self.record(Event::Outcome { status: Text::new("failed") });
+        self.decide_or(id, "failed", Some(reason))
+    }
+
     /// Retry, route, fail or carry on after an outcome already recorded.
     fn decide(&mut self, id: StateId, status: &str) -> Option<Target> {
+        self.decide_or(id, status, None)
+    }
+
+    /// `decide`, where an outcome no retry or route takes ends the lead `failed` with
+    /// `unhandled` as the reason, if given, instead of carrying on to `next`.
+    fn decide_or(&mut self, id: StateId, status: &str, unhandled: Option<&'static str>) -> Option<Target> {
         let node = self.graph.node(id);
         let mut wants_retry = false;
         if let Some(policy) = &node.retry {
@@ -321,6 +382,10 @@ impl<'a> Machine<'a> {
         }
         if wants_retry {
             self.finish(LeadStatus::Failed, Some("max_retries"));
+            return None;
+        }
+        if let Some(reason) = unhandled {
+            self.finish(LeadStatus::Failed, Some(reason));
             return None;
         }
         Some(node.next)
@@ -371,7 +436,9 @@ impl<'a> Machine<'a> {
         let graph = self.graph;
         let node = graph.node(id);
         self.lead.step = Some(Text::new(&node.id.0));
-        self.lead.entered_at = self.now;
+        // The time of the input that moved the lead (`now` but for a dated event): replies in
+        // the same batch of dated events are then weighed against when the await truly began.
+        self.lead.entered_at = self.at;
         self.lead.attempts = 0;
         self.record(Event::Enter);
         if let Some(when) = &node.when

@@ -270,16 +270,17 @@ impl Lead {
     }
 
     /// The next input due at `now`, if any: an inbox entry first, then the timer.
-    pub fn take_due(&mut self, now: DateTime<Utc>) -> Option<Input> {
+    pub fn take_due(&mut self, now: DateTime<Utc>) -> Option<(Input, DateTime<Utc>)> {
         if self.status.is_final() {
             return None;
         }
         if self.inbox.first().is_some_and(|(t, _)| *t <= now) {
-            return Some(self.inbox.remove(0).1);
+            let (at, input) = self.inbox.remove(0);
+            return Some((input, at));
         }
         if self.timer.is_some_and(|t| t <= now) {
             self.timer = None;
-            return Some(Input::Wake);
+            return Some((Input::Wake, now));
         }
         None
     }
