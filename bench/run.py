@@ -6,12 +6,12 @@ file, durable group commits and the outbox: actions per second. Then the same fr
 killed with SIGKILL half way, and resumed: how long the resumed process takes to open the
 database, re-offer what was recorded and not done, and take up the next page, and to finish.
 
-Usage: cargo build --release && python3 bench/run.py [N]
+Usage: cargo build --release && python3 bench/run.py [N]   (HERALD=path/to/herald for another binary)
 """
 import os, signal, subprocess, sys, tempfile, time
 
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
-HERALD = os.path.abspath("target/release/herald")
+HERALD = os.path.abspath(os.environ.get("HERALD", "target/release/herald"))
 CAMPAIGN = """id: two-sends
 channel: sms
 contacts:
