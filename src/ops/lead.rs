@@ -5,7 +5,7 @@ use std::path::Path;
 
 use chrono::Utc;
 
-use super::lifecycle::{end, put_campaign, withdraw};
+use super::lifecycle::{put_campaign, withdraw};
 use super::{OpsError, say_out};
 use crate::contacts::Contact;
 use crate::diagnostic::closest;
@@ -56,9 +56,8 @@ fn reset(store: &mut Store, record: CampaignRecord, contact: &Contact, lead: Lea
     }
     refuse_reset(store, contact, &lead)?;
     let key = &contact.key;
-    let mut fresh = Lead { seq: lead.seq, acts: lead.acts.clone(), ..Lead::new(key.clone(), Utc::now()) };
     // Every step may act again: its next action's key follows the ones already used there.
-    fresh.count_history(&store.history(&campaign, key)?, &campaign);
+    let fresh = lead.restarted(&store.history(&campaign, key)?, &campaign, Utc::now());
     let done = withdraw(store, &campaign, Some(key))?;
     store.write(Batch { leads: vec![(campaign.clone(), fresh)], done, ..Batch::default() }, true)?;
     if record.status == CampaignStatus::Completed {
@@ -75,7 +74,7 @@ fn complete(store: &mut Store, campaign: &str, mut lead: Lead) -> Result<String,
     }
     let was = describe(&lead);
     let first_seq = lead.seq;
-    let record = end(&mut lead, LeadStatus::Completed, "manual", Utc::now());
+    let record = lead.end_by_hand(LeadStatus::Completed, "manual", Utc::now());
     let batch = Batch {
         history: vec![(campaign.into(), key.clone(), first_seq, vec![record])],
         leads: vec![(campaign.into(), lead)],

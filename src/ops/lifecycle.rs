@@ -7,10 +7,10 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 
 use super::{OpsError, leads, say_out, status_name};
-use crate::runtime::{Event, Lead, LeadStatus, Park, Record, Text};
+use crate::runtime::{Lead, LeadStatus, Record};
 use crate::store::{Batch, CampaignRecord, CampaignStatus, Store};
 
 /// Leads per write transaction.
@@ -102,7 +102,7 @@ pub fn cancel(db: &Path, id: &str, out: &mut dyn Write) -> Result<(), OpsError> 
     })?;
     let now = Utc::now();
     let cancelled = rewrite(&mut store, id, &open, |lead| {
-        (!lead.status.is_final()).then(|| vec![end(lead, LeadStatus::Cancelled, "campaign_cancelled", now)])
+        (!lead.status.is_final()).then(|| vec![lead.end_by_hand(LeadStatus::Cancelled, "campaign_cancelled", now)])
     })?;
     let line = if was == CampaignStatus::Cancelled && cancelled == 0 {
         format!("campaign `{id}` is already cancelled; nothing changed")
@@ -125,7 +125,7 @@ pub fn retry_failed(db: &Path, id: &str, out: &mut dyn Write) -> Result<(), OpsE
     let failed = Failed::find(&store, id)?;
     let now = Utc::now();
     let retried = rewrite(&mut store, id, &failed.retry, |lead| {
-        (lead.status == LeadStatus::Failed && retryable(lead)).then(|| vec![retry(lead, now)])
+        (lead.status == LeadStatus::Failed && retryable(lead)).then(|| vec![lead.put_back(now)])
     })?;
     if retried > 0 && record.status == CampaignStatus::Completed {
         record.status = CampaignStatus::Running;
@@ -194,38 +194,6 @@ fn retryable(lead: &Lead) -> bool {
     lead.step.is_some() && lead.outcome.as_deref().is_some_and(|reason| RETRYABLE.contains(&reason))
 }
 
-/// Back to the step it failed on, due now, as if it had never been tried there (but its next
-/// action's idempotency key follows the ones already used there: `Lead::count_acts`).
-fn retry(lead: &mut Lead, now: DateTime<Utc>) -> Record {
-    if let Some(step) = lead.step.clone() {
-        lead.count_acts(&step, lead.attempts);
-    }
-    lead.status = LeadStatus::Scheduled;
-    lead.park = Park::Act;
-    lead.attempts = 0;
-    lead.outcome = None;
-    lead.timer = Some(now);
-    lead.inbox.clear();
-    lead.refresh_wake();
-    lead.seq += 1;
-    Record { at: now, step: lead.step.clone(), event: Event::Retry { attempt: 1, until: now } }
-}
-
-/// Ends a lead by hand: final, nothing due, the reason recorded.
-pub(super) fn end(lead: &mut Lead, status: LeadStatus, reason: &str, now: DateTime<Utc>) -> Record {
-    lead.status = status;
-    lead.outcome = Some(reason.to_string());
-    lead.timer = None;
-    lead.inbox.clear();
-    lead.refresh_wake();
-    lead.seq += 1;
-    Record {
-        at: now,
-        step: lead.step.clone(),
-        event: Event::Exit { lead_status: status, reason: lead.outcome.as_deref().map(Text::new) },
-    }
-}
-
 /// Applies `change` to the leads with these keys, re-read one by one and written `CHUNK` per
 /// transaction with the history records it returns; `None` leaves a lead as it is. Returns
 /// how many changed.
@@ -271,22 +239,17 @@ fn refuse(message: String) -> Result<(), OpsError> {
 
 #[cfg(test)]
 mod tests {
-    use chrono::TimeZone;
+    use chrono::{TimeZone, Utc};
 
     use super::*;
-    use crate::runtime::Input;
+    use crate::runtime::{Park, Text};
 
     fn failed(reason: Option<&str>, step: Option<&str>) -> Lead {
-        let start = Utc.with_ymd_and_hms(2026, 12, 1, 9, 0, 0).unwrap();
-        let mut lead = Lead::new("+14155550100", start);
+        let mut lead = Lead::new("+14155550100", Utc.with_ymd_and_hms(2026, 12, 1, 9, 0, 0).unwrap());
         lead.status = LeadStatus::Failed;
         lead.outcome = reason.map(str::to_string);
         lead.step = step.map(Text::new);
         lead.park = Park::Outcome;
-        lead.attempts = 4;
-        lead.timer = None;
-        lead.wake_at = None;
-        lead.seq = 17;
         lead
     }
 
@@ -294,39 +257,10 @@ mod tests {
     fn only_failures_at_a_send_or_call_step_are_retried() {
         assert!(retryable(&failed(Some("max_retries"), Some("remind"))));
         assert!(retryable(&failed(Some("window_never_opens"), Some("remind"))));
+        assert!(retryable(&failed(Some("render_failed"), Some("remind"))));
         assert!(!retryable(&failed(Some("loop"), Some("branch_a"))));
         assert!(!retryable(&failed(Some("step_missing"), Some("renamed"))));
         assert!(!retryable(&failed(None, Some("remind"))));
         assert!(!retryable(&failed(Some("max_retries"), None)));
-    }
-
-    #[test]
-    fn a_retried_lead_acts_on_its_step_again_now() {
-        let now = Utc.with_ymd_and_hms(2026, 12, 5, 12, 0, 0).unwrap();
-        let mut lead = failed(Some("max_retries"), Some("remind"));
-        let record = retry(&mut lead, now);
-        assert_eq!((lead.status, lead.park, lead.attempts), (LeadStatus::Scheduled, Park::Act, 0));
-        assert_eq!((lead.timer, lead.wake_at, lead.outcome.as_deref()), (Some(now), Some(now), None));
-        assert_eq!(lead.step.as_deref(), Some("remind"));
-        assert_eq!(lead.seq, 18);
-        assert_eq!(
-            record,
-            Record { at: now, step: Some("remind".into()), event: Event::Retry { attempt: 1, until: now } }
-        );
-    }
-
-    #[test]
-    fn an_ended_lead_is_final_with_nothing_due() {
-        let now = Utc.with_ymd_and_hms(2026, 12, 5, 12, 0, 0).unwrap();
-        let mut lead = Lead::new("a", now);
-        lead.step = Some("listen".into());
-        lead.status = LeadStatus::Waiting;
-        lead.deliver_at(now, Input::OptOut);
-        let record = end(&mut lead, LeadStatus::Cancelled, "campaign_cancelled", now);
-        assert_eq!((lead.status, lead.wake_at, lead.timer), (LeadStatus::Cancelled, None, None));
-        assert!(lead.inbox.is_empty());
-        assert_eq!((lead.outcome.as_deref(), lead.seq), (Some("campaign_cancelled"), 1));
-        let exit = Event::Exit { lead_status: LeadStatus::Cancelled, reason: Some("campaign_cancelled".into()) };
-        assert_eq!(record, Record { at: now, step: Some("listen".into()), event: exit });
     }
 }
