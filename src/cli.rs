@@ -115,6 +115,13 @@ enum Command {
         #[arg(long, value_enum, default_value_t = StatusFormat::Table)]
         format: StatusFormat,
     },
+    /// What happened in a campaign: funnel per step, outcomes, calls per attempt, variants compared
+    Report {
+        campaign: String,
+        /// `html` is one self-contained page (charts, no network): `--format html > report.html`
+        #[arg(long, value_enum, default_value_t = crate::report::ReportFormat::Table)]
+        format: crate::report::ReportFormat,
+    },
     /// One CSV row per lead: status, outcome, step, variants, last call/message/reply, vars
     Export {
         campaign: String,
@@ -198,6 +205,9 @@ pub fn run() -> ExitCode {
         Command::Test { paths, format } => crate::test_runner::command(paths, format, color()),
         Command::Status { campaign, format } => {
             Ok(ops::finish(ops::status::command(&db, campaign.as_deref(), format, out)))
+        }
+        Command::Report { campaign, format } => {
+            Ok(ops::finish(crate::report::command(&db, &campaign, format, out)))
         }
         Command::Export { campaign, output, raw } => {
             Ok(ops::finish(ops::export::command(&db, &ops::export::Args { campaign, output, raw }, out)))

@@ -49,6 +49,7 @@ pub mod fxhash;
 pub mod graph;
 pub mod ops;
 pub mod phone;
+pub mod report;
 pub mod runtime;
 pub mod schema;
 pub mod short;
