@@ -73,7 +73,7 @@ fn funnel(out: &mut String, report: &Report) {
     let height = report.steps.len() as f64 * (bar + 8.0) + 8.0;
     let _ = writeln!(
         out,
-        "<svg class=\"funnel\" role=\"img\" aria-label=\"leads entering each step\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\">"
+        "<svg class=\"funnel\" role=\"img\" aria-label=\"leads entering each step\" width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\">"
     );
     for (i, s) in report.steps.iter().enumerate() {
         let y = 8.0 + i as f64 * (bar + 8.0);
@@ -144,7 +144,7 @@ fn variants(out: &mut String, split: &SplitReport) {
     let scale = |rate: f64| label + (width - label - 70.0) * rate / max;
     let _ = writeln!(
         out,
-        "<svg class=\"variants\" role=\"img\" aria-label=\"conversion rate per variant with 95% intervals\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\">"
+        "<svg class=\"variants\" role=\"img\" aria-label=\"conversion rate per variant with 95% intervals\" width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\">"
     );
     for (i, v) in split.variants.iter().enumerate() {
         let y = 8.0 + i as f64 * (bar + 10.0);

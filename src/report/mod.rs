@@ -251,7 +251,7 @@ fn verdict(rows: &[VariantRow]) -> String {
         [one] => format!("`{}`", one.variant),
         _ => "the others together".into(),
     };
-    let figures = format!("{} vs {}, p = {}", percent(rate(best)), percent(rest_rate), p_value(test.p));
+    let figures = format!("{} vs {}, {}", percent(rate(best)), percent(rest_rate), p_clause(test.p));
     if test.p < 0.05 {
         format!("`{}` converts better than {than}: {figures}", best.variant)
     } else {
@@ -273,6 +273,11 @@ fn quantile(sorted: &[f64], q: f64) -> Option<f64> {
 
 pub(crate) fn percent(rate: f64) -> String {
     format!("{:.1}%", rate * 100.0)
+}
+
+/// "p = 0.004", "p < 0.001".
+fn p_clause(p: f64) -> String {
+    if p < 0.001 { "p < 0.001".into() } else { format!("p = {p:.3}") }
 }
 
 pub(crate) fn p_value(p: f64) -> String {
