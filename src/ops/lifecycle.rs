@@ -12,14 +12,10 @@ use chrono::{DateTime, Utc};
 use super::{OpsError, leads, say_out, status_name};
 use crate::runtime::{Event, Lead, LeadStatus, Park, Record, Text};
 use crate::store::{Batch, CampaignRecord, CampaignStatus, Store};
+use crate::vocab::Reason;
 
 /// Leads per write transaction.
 const CHUNK: usize = 10_000;
-
-/// Failure reasons recorded at a send or call step: acting on that step again is the retry.
-/// A lead that failed elsewhere (`loop`, `step_missing`) would fail the same way again until
-/// the campaign file changes, and its step may not be one that acts.
-const RETRYABLE: &[&str] = &["max_retries", "window_never_opens", "render_failed"];
 
 pub fn pause(db: &Path, id: &str, out: &mut dyn Write) -> Result<(), OpsError> {
     let mut store = super::open(db)?;
@@ -102,7 +98,7 @@ pub fn cancel(db: &Path, id: &str, out: &mut dyn Write) -> Result<(), OpsError> 
     })?;
     let now = Utc::now();
     let cancelled = rewrite(&mut store, id, &open, |lead| {
-        (!lead.status.is_final()).then(|| vec![end(lead, LeadStatus::Cancelled, "campaign_cancelled", now)])
+        (!lead.status.is_final()).then(|| vec![end(lead, Reason::CampaignCancelled, now)])
     })?;
     let line = if was == CampaignStatus::Cancelled && cancelled == 0 {
         format!("campaign `{id}` is already cancelled; nothing changed")
@@ -191,7 +187,7 @@ impl Failed {
 }
 
 fn retryable(lead: &Lead) -> bool {
-    lead.step.is_some() && lead.outcome.as_deref().is_some_and(|reason| RETRYABLE.contains(&reason))
+    lead.step.is_some() && lead.outcome.as_deref().and_then(Reason::parse).is_some_and(Reason::retryable)
 }
 
 /// Back to the step it failed on, due now, as if it had never been tried there (but its next
@@ -211,10 +207,11 @@ fn retry(lead: &mut Lead, now: DateTime<Utc>) -> Record {
     Record { at: now, step: lead.step.clone(), event: Event::Retry { attempt: 1, until: now } }
 }
 
-/// Ends a lead by hand: final, nothing due, the reason recorded.
-pub(super) fn end(lead: &mut Lead, status: LeadStatus, reason: &str, now: DateTime<Utc>) -> Record {
+/// Ends a lead by hand: final with the reason's status, nothing due, the reason recorded.
+pub(super) fn end(lead: &mut Lead, reason: Reason, now: DateTime<Utc>) -> Record {
+    let status = reason.status();
     lead.status = status;
-    lead.outcome = Some(reason.to_string());
+    lead.outcome = Some(reason.as_str().to_string());
     lead.timer = None;
     lead.inbox.clear();
     lead.refresh_wake();
@@ -294,6 +291,7 @@ mod tests {
     fn only_failures_at_a_send_or_call_step_are_retried() {
         assert!(retryable(&failed(Some("max_retries"), Some("remind"))));
         assert!(retryable(&failed(Some("window_never_opens"), Some("remind"))));
+        assert!(retryable(&failed(Some("render_failed"), Some("remind"))));
         assert!(!retryable(&failed(Some("loop"), Some("branch_a"))));
         assert!(!retryable(&failed(Some("step_missing"), Some("renamed"))));
         assert!(!retryable(&failed(None, Some("remind"))));
@@ -322,7 +320,7 @@ mod tests {
         lead.step = Some("listen".into());
         lead.status = LeadStatus::Waiting;
         lead.deliver_at(now, Input::OptOut);
-        let record = end(&mut lead, LeadStatus::Cancelled, "campaign_cancelled", now);
+        let record = end(&mut lead, Reason::CampaignCancelled, now);
         assert_eq!((lead.status, lead.wake_at, lead.timer), (LeadStatus::Cancelled, None, None));
         assert!(lead.inbox.is_empty());
         assert_eq!((lead.outcome.as_deref(), lead.seq), (Some("campaign_cancelled"), 1));

@@ -10,9 +10,10 @@ use chrono_tz::Tz;
 use super::lead::{CallInfo, Effect, Event, Input, Lead, LeadStatus, Park, Record, Reply, Text};
 use super::scope::{LeadScope, timezone_of};
 use super::{split, window};
-use crate::contacts::Contact;
+use crate::contact::Contact;
 use crate::expr::{Condition, Value};
 use crate::graph::{Graph, NodeKind, Route, StateId, Target, WaitSpec};
+use crate::vocab::Reason;
 
 /// Campaign-wide pacing, owned by the driver: may an action start now, else when to ask again.
 pub trait Pacer {
@@ -182,7 +183,7 @@ impl<'a> Machine<'a> {
             return;
         }
         if self.graph.schedule.end.is_some_and(|end| self.now >= end) {
-            self.finish(LeadStatus::Expired, Some("campaign_ended"));
+            self.finish(LeadStatus::Expired, Some(Reason::CampaignEnded));
             return;
         }
         match input {
@@ -231,13 +232,13 @@ impl<'a> Machine<'a> {
                     self.go(target);
                 }
             }
-            (_, None) => self.finish(LeadStatus::Failed, Some("step_missing")),
+            (_, None) => self.finish(LeadStatus::Failed, Some(Reason::StepMissing)),
         }
     }
 
     fn opt_out(&mut self) {
         self.effects.push(Effect::Suppress(self.contact.key.clone()));
-        self.finish(LeadStatus::OptedOut, Some("opt_out"));
+        self.finish(LeadStatus::OptedOut, Some(Reason::OptOut));
     }
 
     fn reply(&mut self, text: Option<String>, intent: Option<String>, channel: Option<String>) {
@@ -344,7 +345,7 @@ impl<'a> Machine<'a> {
     /// An action that could not be made (its message did not render): `failed` for retries
     /// and routes, and with neither taking it the lead ends `failed` with `reason` rather than
     /// carry on as if it had gone (SPEC §3).
-    pub(super) fn not_made(&mut self, id: StateId, reason: &'static str) -> Option<Target> {
+    pub(super) fn not_made(&mut self, id: StateId, reason: Reason) -> Option<Target> {
         // Routes read the outcome where a channel's would be: `message.status` or `call.status`.
         if matches!(self.graph.node(id).kind, NodeKind::Call(_)) {
             self.lead.call =
@@ -363,7 +364,7 @@ impl<'a> Machine<'a> {
 
     /// `decide`, where an outcome no retry or route takes ends the lead `failed` with
     /// `unhandled` as the reason, if given, instead of carrying on to `next`.
-    fn decide_or(&mut self, id: StateId, status: &str, unhandled: Option<&'static str>) -> Option<Target> {
+    fn decide_or(&mut self, id: StateId, status: &str, unhandled: Option<Reason>) -> Option<Target> {
         let node = self.graph.node(id);
         let mut wants_retry = false;
         if let Some(policy) = &node.retry {
@@ -381,7 +382,7 @@ impl<'a> Machine<'a> {
             return Some(target);
         }
         if wants_retry {
-            self.finish(LeadStatus::Failed, Some("max_retries"));
+            self.finish(LeadStatus::Failed, Some(Reason::MaxRetries));
             return None;
         }
         if let Some(reason) = unhandled {
@@ -409,7 +410,7 @@ impl<'a> Machine<'a> {
         } else if let Some(exit) = &self.graph.exit_when
             && self.holds("exit_when", exit)
         {
-            self.finish(LeadStatus::Exited, Some("exit_when"));
+            self.finish(LeadStatus::Exited, Some(Reason::ExitWhen));
         }
     }
 
@@ -427,7 +428,7 @@ impl<'a> Machine<'a> {
                 },
             }
         }
-        self.finish(LeadStatus::Failed, Some("loop"));
+        self.finish(LeadStatus::Failed, Some(Reason::Loop));
     }
 
     /// Enter a step: the next target when it passes straight through, `None` when the lead
@@ -467,7 +468,7 @@ impl<'a> Machine<'a> {
                 Some(node.next)
             }
             NodeKind::Exit(label) => {
-                self.finish(LeadStatus::Exited, Some(label));
+                self.end(LeadStatus::Exited, Some(label));
                 None
             }
         }
@@ -536,7 +537,12 @@ impl<'a> Machine<'a> {
         self.lead.status = status;
     }
 
-    pub(super) fn finish(&mut self, status: LeadStatus, reason: Option<&str>) {
+    pub(super) fn finish(&mut self, status: LeadStatus, reason: Option<Reason>) {
+        self.end(status, reason.map(Reason::as_str));
+    }
+
+    /// `finish`, with an `exit:` step's own label as the reason.
+    fn end(&mut self, status: LeadStatus, reason: Option<&str>) {
         self.lead.status = status;
         self.lead.outcome =
             reason.map(str::to_string).or(self.lead.outcome.take().filter(|_| status == LeadStatus::Exited));
@@ -546,7 +552,7 @@ impl<'a> Machine<'a> {
     }
 
     fn scope(&self) -> LeadScope<'_> {
-        LeadScope { graph: self.graph, lead: self.lead, contact: self.contact, now: self.now, tz: self.tz }
+        LeadScope::of(self.graph, self.lead, self.contact, self.now, self.tz)
     }
 
     fn eval(&self, condition: &Condition) -> Value {
