@@ -538,6 +538,7 @@ impl<'a> Machine<'a> {
     }
 
     pub(super) fn finish(&mut self, status: LeadStatus, reason: Option<Reason>) {
+        debug_assert!(reason.is_none_or(|r| r.status() == status), "{reason:?} does not end a lead {status}");
         self.end(status, reason.map(Reason::as_str));
     }
 
