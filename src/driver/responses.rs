@@ -91,9 +91,9 @@ impl Responded {
 
 /// Simulated call lengths, by outcome: what holds a concurrency slot.
 fn call_length(status: &str) -> TimeDelta {
-    match status {
-        "answered" => TimeDelta::minutes(3),
-        "voicemail" => TimeDelta::minutes(1),
+    match CallOutcome::parse(status) {
+        Some(CallOutcome::Answered) => TimeDelta::minutes(3),
+        Some(CallOutcome::Voicemail) => TimeDelta::minutes(1),
         _ => TimeDelta::seconds(30),
     }
 }
@@ -219,9 +219,10 @@ impl Responses {
         for rule in matching {
             if outcome.is_none() && action.kind == ActionKind::Call && !rule.call.is_empty() {
                 let status = pick(&rule.call, draw("call"));
-                let vars = if status == "answered" { rule.vars.clone() } else { Default::default() };
+                let answered = status == CallOutcome::Answered.as_str();
+                let vars = if answered { rule.vars.clone() } else { Default::default() };
                 let length = call_length(&status);
-                let duration = (status == "answered").then(|| length.num_seconds() as f64);
+                let duration = answered.then(|| length.num_seconds() as f64);
                 outcome = Some((action.at + length, Input::Call { status, duration, vars }));
             }
             if outcome.is_none() && action.kind == ActionKind::Send && !rule.delivery.is_empty() {
@@ -248,10 +249,14 @@ impl Responses {
         }
         let outcome = outcome.unwrap_or_else(|| match action.kind {
             ActionKind::Call => (
-                action.at + call_length("answered"),
-                Input::Call { status: "answered".into(), duration: Some(180.0), vars: Default::default() },
+                action.at + call_length(CallOutcome::Answered.as_str()),
+                Input::Call {
+                    status: CallOutcome::Answered.as_str().into(),
+                    duration: Some(180.0),
+                    vars: Default::default(),
+                },
             ),
-            ActionKind::Send => (action.at, Input::Delivery { status: "delivered".into() }),
+            ActionKind::Send => (action.at, Input::Delivery { status: MessageOutcome::Delivered.as_str().into() }),
         });
         Responded { outcome, reply: reply_input, event: event_input }
     }

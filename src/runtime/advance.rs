@@ -13,7 +13,7 @@ use super::{split, window};
 use crate::contact::Contact;
 use crate::expr::{Condition, Value};
 use crate::graph::{Graph, NodeKind, Route, StateId, Target, WaitSpec};
-use crate::vocab::Reason;
+use crate::vocab::{CallOutcome, MessageOutcome, Reason};
 
 /// Campaign-wide pacing, owned by the driver: may an action start now, else when to ask again.
 pub trait Pacer {
@@ -221,7 +221,7 @@ impl<'a> Machine<'a> {
                 // No outcome came in time: a call counts as failed, a message as sent.
                 let is_call = matches!(self.graph.node(id).kind, NodeKind::Call(_));
                 self.record(Event::Error { reason: "no outcome reported in time".into() });
-                let status = if is_call { "failed" } else { "sent" };
+                let status = if is_call { CallOutcome::Failed.as_str() } else { MessageOutcome::Sent.as_str() };
                 if is_call {
                     self.lead.call =
                         Some(CallInfo { status: Some(status.into()), duration: None, attempt: self.lead.attempts });
@@ -348,13 +348,15 @@ impl<'a> Machine<'a> {
     pub(super) fn not_made(&mut self, id: StateId, reason: Reason) -> Option<Target> {
         // Routes read the outcome where a channel's would be: `message.status` or `call.status`.
         if matches!(self.graph.node(id).kind, NodeKind::Call(_)) {
-            self.lead.call =
-                Some(CallInfo { status: Some("failed".into()), duration: None, attempt: self.lead.attempts });
+            let status = Some(CallOutcome::Failed.as_str().into());
+            self.lead.call = Some(CallInfo { status, duration: None, attempt: self.lead.attempts });
         } else {
-            self.lead.message_status = Some("failed".into());
+            self.lead.message_status = Some(MessageOutcome::Failed.as_str().into());
         }
-        self.record(Event::Outcome { status: Text::new("failed") });
-        self.decide_or(id, "failed", Some(reason))
+        // `failed` is a word of both lists.
+        let failed = MessageOutcome::Failed.as_str();
+        self.record(Event::Outcome { status: Text::new(failed) });
+        self.decide_or(id, failed, Some(reason))
     }
 
     /// Retry, route, fail or carry on after an outcome already recorded.
