@@ -351,7 +351,7 @@ impl Checker<'_> {
             }
         }
         if let Some(region) = &contacts.region
-            && crate::contacts::parse_region(&region.value).is_none()
+            && crate::phone::Region::parse(&region.value).is_none()
         {
             self.push(
                 Diagnostic::error("herald::invalid_value", format!("`{}` is not a country code", region.value))

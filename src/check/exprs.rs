@@ -6,9 +6,7 @@ use crate::expr::{self, Condition, Type};
 use crate::source::{ScalarMap, Span};
 use crate::syntax::Text;
 use crate::template::{Template, Variable};
-
-/// Roots a template may read besides the keys of `data:`.
-const TEMPLATE_ROOTS: &[&str] = &["contact", "vars", "campaign", "step"];
+use crate::vocab::Root;
 
 impl Checker<'_> {
     /// Compile a condition; `boolean` when it decides something (`if`, `when`, `goal`, …).
@@ -42,7 +40,7 @@ impl Checker<'_> {
     fn expression(&mut self, text: &Text) -> Option<(Condition, Type)> {
         match expr::compile(&text.value, &self.env) {
             Ok(compiled) => {
-                let events = compiled.0.path_spans().into_iter().filter(|(root, ..)| *root == "events");
+                let events = compiled.0.path_spans().into_iter().filter(|(root, ..)| *root == Root::Events.as_str());
                 self.events.extend(events.map(|(_, name, _)| name));
                 Some(compiled)
             }
@@ -177,11 +175,10 @@ impl Checker<'_> {
         for variable in variables {
             let span = variable.range.clone().map_or(whole, &locate);
             let known_root =
-                TEMPLATE_ROOTS.contains(&variable.root.as_str()) || self.data_keys.contains(&variable.root);
+                Root::parse(&variable.root).is_some_and(Root::in_templates) || self.data_keys.contains(&variable.root);
             if !known_root {
                 ok = false;
-                let roots: Vec<&str> =
-                    TEMPLATE_ROOTS.iter().copied().chain(self.data_keys.iter().map(String::as_str)).collect();
+                let roots: Vec<&str> = Root::names(true).chain(self.data_keys.iter().map(String::as_str)).collect();
                 let help = did_you_mean(&variable.root, roots.iter().copied())
                     .unwrap_or_else(|| format!("templates can read: {}", roots.join(", ")));
                 self.push(

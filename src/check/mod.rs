@@ -7,7 +7,6 @@ mod flow;
 mod values;
 
 pub use build::content_hash;
-pub use values::{CALL_OUTCOMES, MESSAGE_OUTCOMES};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;

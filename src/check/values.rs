@@ -8,20 +8,14 @@ use crate::diagnostic::{Diagnostic, did_you_mean};
 use crate::expr;
 use crate::graph::{Pacing, RetryPolicy, Schedule, Window};
 use crate::syntax::{self, Text};
+use crate::vocab::{CallOutcome, MessageOutcome};
 
-pub const CALL_OUTCOMES: &[&str] = &["answered", "no_answer", "busy", "voicemail", "failed"];
-pub const MESSAGE_OUTCOMES: &[&str] = &["sent", "delivered", "failed", "bounced", "opened", "clicked"];
 const DAYS: &[&str] = &["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 const MAX_ATTEMPTS: i64 = 10;
 
 /// The outcomes a step can end with on a channel, by the channel's usual name.
 pub fn outcomes_of(is_call: bool, channel: &str) -> &'static [&'static str] {
-    match (is_call, channel) {
-        (true, _) => CALL_OUTCOMES,
-        (false, "sms") => &["sent", "delivered", "failed"],
-        (false, "whatsapp") => &["sent", "delivered", "failed", "opened"],
-        _ => MESSAGE_OUTCOMES,
-    }
+    if is_call { CallOutcome::NAMES } else { MessageOutcome::on_channel(channel) }
 }
 
 impl Checker<'_> {
@@ -266,10 +260,9 @@ impl Checker<'_> {
     fn outcomes(&mut self, on: &[Text], is_call: bool, channel: &str) -> Vec<String> {
         let produced = outcomes_of(is_call, channel);
         for outcome in on {
-            let known =
-                CALL_OUTCOMES.contains(&outcome.value.as_str()) || MESSAGE_OUTCOMES.contains(&outcome.value.as_str());
+            let known = CallOutcome::parse(&outcome.value).is_some() || MessageOutcome::parse(&outcome.value).is_some();
             if !known {
-                let all = CALL_OUTCOMES.iter().chain(MESSAGE_OUTCOMES).copied();
+                let all = CallOutcome::NAMES.iter().chain(MessageOutcome::NAMES).copied();
                 self.push(
                     Diagnostic::error("herald::unknown_outcome", format!("unknown outcome `{}`", outcome.value))
                         .label(outcome.span, "not an outcome")

@@ -21,10 +21,11 @@ use super::csv_file::{
 use super::normalise::{self, DEFAULT_REGION, is_date, is_datetime, parse_bool, parse_number, parse_region};
 use super::{Contact, ImportError, ImportSettings, Problem, Row, SkipReason, quoted};
 use crate::bounded::{LineLimit, MAX_LINE_BYTES};
-use crate::expr::{Condition, Scope, Value};
+use crate::expr::Condition;
 use crate::fields::Fields;
 use crate::graph::{ContactSpec, FieldType};
 use crate::phone::Region;
+use crate::runtime::scope::{Campaign, LeadScope};
 
 /// 64-bit hash of a normalised key. Distinct keys collide with odds of about n²/2⁶⁵ (1 in 36
 /// million for a million keys): a collision would skip one contact as a duplicate.
@@ -387,14 +388,9 @@ impl Importer {
             );
         }
         if let Some(filter) = &self.filter {
-            let scope = FilterScope {
-                contact: &contact,
-                data: &self.data,
-                campaign_id: &self.campaign_id,
-                campaign_name: &self.campaign_name,
-                now: self.now,
-                timezone: contact.timezone.as_deref().and_then(|tz| tz.parse().ok()).unwrap_or(self.default_timezone),
-            };
+            let campaign = Campaign { id: &self.campaign_id, name: &self.campaign_name, data: &self.data };
+            let zone = contact.timezone.as_deref().and_then(|tz| tz.parse().ok()).unwrap_or(self.default_timezone);
+            let scope = LeadScope::before_lead(campaign, &contact, self.now, zone);
             if !filter.holds(&scope) {
                 return self.skipped(
                     line,
@@ -525,43 +521,5 @@ impl Iterator for Importer {
                 Some(Err(csv_error(&self.path, &mut self.reader, error)))
             }
         }
-    }
-}
-
-/// What `contacts.where` sees: the row, `data:`, `campaign.*` and `now`; nothing of a journey.
-struct FilterScope<'a> {
-    contact: &'a Contact,
-    data: &'a serde_json::Map<String, serde_json::Value>,
-    campaign_id: &'a str,
-    campaign_name: &'a str,
-    now: DateTime<Utc>,
-    timezone: Tz,
-}
-
-impl Scope for FilterScope<'_> {
-    fn get(&self, path: &crate::expr::Path) -> Value {
-        match path.root.as_str() {
-            "contact" => match path.fields.split_first() {
-                Some((column, rest)) => {
-                    self.contact.fields.get(column).map_or(Value::Null, |value| Value::from_json_path(value, rest))
-                }
-                None => Value::Null,
-            },
-            "campaign" => match path.fields.as_slice() {
-                [field] if field == "id" => Value::String(self.campaign_id.to_string()),
-                [field] if field == "name" => Value::String(self.campaign_name.to_string()),
-                _ => Value::Null,
-            },
-            "vars" | "reply" | "call" | "message" | "lead" | "variant" | "now" | "today" => Value::Null,
-            root => self.data.get(root).map_or(Value::Null, |value| Value::from_json_path(value, &path.fields)),
-        }
-    }
-
-    fn now(&self) -> DateTime<Utc> {
-        self.now
-    }
-
-    fn timezone(&self) -> Tz {
-        self.timezone
     }
 }

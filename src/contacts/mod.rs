@@ -28,9 +28,7 @@ use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
-use serde::{Deserialize, Serialize};
 
-use crate::fields::Fields;
 use crate::graph::ContactSpec;
 
 pub use csv_file::read_header;
@@ -41,18 +39,8 @@ pub use normalise::{
 };
 pub use rejects::{Rejects, RejectsError};
 
-/// One imported contact.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct Contact {
-    /// The normalised key (E.164 phone, lower-case email, or the key column as written).
-    pub key: String,
-    /// IANA zone from the `timezone` column, already validated.
-    pub timezone: Option<String>,
-    /// Every column by name: numbers and bools typed (per `contacts.fields`), phones in
-    /// E.164, dates and datetimes as written (conditions read them as datetimes), other text
-    /// as written. An empty text cell is `""`; an empty typed cell is absent (null).
-    pub fields: Fields,
-}
+pub use crate::contact::Contact;
+pub use crate::vocab::SkipReason;
 
 /// A problem with the file itself, which stops the import (a bad row never does).
 #[derive(Debug, thiserror::Error)]
@@ -160,85 +148,6 @@ pub fn quoted(value: &str) -> String {
         format!("{:?}…", cut)
     } else {
         format!("{value:?}")
-    }
-}
-
-/// Why a row was not imported. The order is the order of the checks, and of the report.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum SkipReason {
-    /// A different number of cells than the header has.
-    InvalidRow,
-    MissingKey,
-    InvalidPhone,
-    InvalidEmail,
-    MissingRequired,
-    InvalidField,
-    InvalidTimezone,
-    Duplicate,
-    Suppressed,
-    Filtered,
-}
-
-impl SkipReason {
-    pub const ALL: [SkipReason; 10] = [
-        SkipReason::InvalidRow,
-        SkipReason::MissingKey,
-        SkipReason::InvalidPhone,
-        SkipReason::InvalidEmail,
-        SkipReason::MissingRequired,
-        SkipReason::InvalidField,
-        SkipReason::InvalidTimezone,
-        SkipReason::Duplicate,
-        SkipReason::Suppressed,
-        SkipReason::Filtered,
-    ];
-
-    /// The reason as stored (a skipped lead's outcome) and counted.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SkipReason::InvalidRow => "invalid_row",
-            SkipReason::MissingKey => "missing_key",
-            SkipReason::InvalidPhone => "invalid_phone",
-            SkipReason::InvalidEmail => "invalid_email",
-            SkipReason::MissingRequired => "missing_required",
-            SkipReason::InvalidField => "invalid_field",
-            SkipReason::InvalidTimezone => "invalid_timezone",
-            SkipReason::Duplicate => "duplicate",
-            SkipReason::Suppressed => "suppressed",
-            SkipReason::Filtered => "filtered",
-        }
-    }
-
-    /// A problem of the row itself, which `--rejects` writes and `validate` warns about; not a
-    /// contact left out on purpose (suppressed, filtered by `where`).
-    pub fn is_problem(self) -> bool {
-        !matches!(self, SkipReason::Suppressed | SkipReason::Filtered)
-    }
-
-    pub fn parse(text: &str) -> Option<SkipReason> {
-        SkipReason::ALL.into_iter().find(|r| r.as_str() == text)
-    }
-
-    /// A sentence for people: what was wrong with the row.
-    pub fn describe(self) -> &'static str {
-        match self {
-            SkipReason::InvalidRow => "the row has a different number of cells than the header",
-            SkipReason::MissingKey => "the key column is empty",
-            SkipReason::InvalidPhone => "a phone number is not valid",
-            SkipReason::InvalidEmail => "an email address is not valid",
-            SkipReason::MissingRequired => "a column listed in contacts.require is missing or empty",
-            SkipReason::InvalidField => "a value does not have the type contacts.fields gives its column",
-            SkipReason::InvalidTimezone => "the timezone column is not an IANA time zone name",
-            SkipReason::Duplicate => "an earlier row has the same key",
-            SkipReason::Suppressed => "the contact is on a suppression list",
-            SkipReason::Filtered => "contacts.where is not true for the contact",
-        }
-    }
-}
-
-impl fmt::Display for SkipReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 

@@ -8,12 +8,13 @@ use std::path::Path;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::Deserialize;
 
-use crate::contacts::Contact;
-use crate::expr::{self, Condition, Path as ExprPath, Scope, Type, TypeEnv, Value};
+use crate::contact::Contact;
+use crate::expr::{self, Condition, Type, TypeEnv};
 use crate::graph::{Graph, NodeKind};
 use crate::runtime::scope::{LeadScope, timezone_of};
 use crate::runtime::split::unit;
 use crate::runtime::{Action, ActionKind, Input, Lead, Text};
+use crate::vocab::{CallOutcome, MessageOutcome};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ResponsesError {
@@ -90,9 +91,9 @@ impl Responded {
 
 /// Simulated call lengths, by outcome: what holds a concurrency slot.
 fn call_length(status: &str) -> TimeDelta {
-    match status {
-        "answered" => TimeDelta::minutes(3),
-        "voicemail" => TimeDelta::minutes(1),
+    match CallOutcome::parse(status) {
+        Some(CallOutcome::Answered) => TimeDelta::minutes(3),
+        Some(CallOutcome::Voicemail) => TimeDelta::minutes(1),
         _ => TimeDelta::seconds(30),
     }
 }
@@ -168,9 +169,9 @@ impl Responses {
                 ),
                 None => None,
             };
-            let call = probabilities(file.call, crate::check::CALL_OUTCOMES)
-                .map_err(|e| invalid(format!("rule {n}: call: {e}")))?;
-            let delivery = probabilities(file.delivery, crate::check::MESSAGE_OUTCOMES)
+            let call =
+                probabilities(file.call, CallOutcome::NAMES).map_err(|e| invalid(format!("rule {n}: call: {e}")))?;
+            let delivery = probabilities(file.delivery, MessageOutcome::NAMES)
                 .map_err(|e| invalid(format!("rule {n}: delivery: {e}")))?;
             let reply = match file.reply {
                 Some(reply) => {
@@ -203,8 +204,7 @@ impl Responses {
     /// What an action brings back, each with when it arrives.
     pub fn respond(&self, graph: &Graph, lead: &Lead, contact: &Contact, action: &Action) -> Responded {
         let tz = timezone_of(graph, contact);
-        let base = LeadScope { graph, lead, contact, now: action.at, tz };
-        let scope = AttemptScope { inner: &base, attempt: action.attempt };
+        let scope = LeadScope { attempt: Some(action.attempt), ..LeadScope::of(graph, lead, contact, action.at, tz) };
         let matching = self
             .rules
             .iter()
@@ -219,9 +219,10 @@ impl Responses {
         for rule in matching {
             if outcome.is_none() && action.kind == ActionKind::Call && !rule.call.is_empty() {
                 let status = pick(&rule.call, draw("call"));
-                let vars = if status == "answered" { rule.vars.clone() } else { Default::default() };
+                let answered = status == CallOutcome::Answered.as_str();
+                let vars = if answered { rule.vars.clone() } else { Default::default() };
                 let length = call_length(&status);
-                let duration = (status == "answered").then(|| length.num_seconds() as f64);
+                let duration = answered.then(|| length.num_seconds() as f64);
                 outcome = Some((action.at + length, Input::Call { status, duration, vars }));
             }
             if outcome.is_none() && action.kind == ActionKind::Send && !rule.delivery.is_empty() {
@@ -248,33 +249,16 @@ impl Responses {
         }
         let outcome = outcome.unwrap_or_else(|| match action.kind {
             ActionKind::Call => (
-                action.at + call_length("answered"),
-                Input::Call { status: "answered".into(), duration: Some(180.0), vars: Default::default() },
+                action.at + call_length(CallOutcome::Answered.as_str()),
+                Input::Call {
+                    status: CallOutcome::Answered.as_str().into(),
+                    duration: Some(180.0),
+                    vars: Default::default(),
+                },
             ),
-            ActionKind::Send => (action.at, Input::Delivery { status: "delivered".into() }),
+            ActionKind::Send => (action.at, Input::Delivery { status: MessageOutcome::Delivered.as_str().into() }),
         });
         Responded { outcome, reply: reply_input, event: event_input }
-    }
-}
-
-/// A rule's `when` sees `call.attempt` as the attempt being made.
-struct AttemptScope<'a> {
-    inner: &'a LeadScope<'a>,
-    attempt: u32,
-}
-
-impl Scope for AttemptScope<'_> {
-    fn get(&self, path: &ExprPath) -> Value {
-        if path.root == "call" && path.fields.first().is_some_and(|f| f == "attempt") {
-            return Value::Number(f64::from(self.attempt));
-        }
-        self.inner.get(path)
-    }
-    fn now(&self) -> DateTime<Utc> {
-        self.inner.now()
-    }
-    fn timezone(&self) -> chrono_tz::Tz {
-        self.inner.timezone()
     }
 }
 

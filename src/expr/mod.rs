@@ -15,9 +15,10 @@ mod value;
 use std::fmt;
 use std::ops::Range;
 
+pub use crate::vocab::Type;
 pub use ast::{BinOp, Expr, ExprKind, Func, Path};
 pub use eval::Scope;
-pub use types::{Type, TypeEnv};
+pub use types::TypeEnv;
 pub use value::{Value, format_duration, local_midnight, parse_datetime, parse_duration};
 
 /// One problem in a condition, located by a byte range of its text.

@@ -2,52 +2,13 @@
 //! reported with the span of the part at fault.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::sync::Arc;
 
 use super::Problem;
 use super::ast::{BinOp, Expr, ExprKind, Func, Path};
 use super::value::Value;
 use crate::diagnostic::did_you_mean;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Type {
-    String,
-    Number,
-    Bool,
-    Duration,
-    DateTime,
-    List,
-    Null,
-    /// Not known before run time (a variable, an untyped contact column).
-    Unknown,
-}
-
-impl fmt::Display for Type {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Type::String => "string",
-            Type::Number => "number",
-            Type::Bool => "true/false value",
-            Type::Duration => "duration",
-            Type::DateTime => "datetime",
-            Type::List => "list",
-            Type::Null => "null",
-            Type::Unknown => "value",
-        })
-    }
-}
-
-impl Type {
-    fn known(self) -> bool {
-        !matches!(self, Type::Unknown | Type::Null)
-    }
-
-    /// Whether a value of each type could ever be equal (or ordered) at run time.
-    fn compatible(self, other: Type) -> bool {
-        self == other || !self.known() || !other.known()
-    }
-}
+use crate::vocab::{Field, Root, Type};
 
 /// What a condition may read, beyond the fixed roots.
 #[derive(Clone, Debug, Default)]
@@ -60,51 +21,11 @@ pub struct TypeEnv {
     pub split_steps: Vec<String>,
 }
 
-const ROOTS: &[&str] =
-    &["contact", "vars", "reply", "call", "message", "events", "lead", "variant", "campaign", "now", "today"];
-
-/// The fixed fields of the event roots.
-fn fields_of(root: &str) -> Option<&'static [(&'static str, Type)]> {
-    Some(match root {
-        "reply" => &[
-            ("text", Type::String),
-            ("intent", Type::String),
-            ("channel", Type::String),
-            ("at", Type::DateTime),
-            ("timed_out", Type::Bool),
-        ],
-        "call" => &[("status", Type::String), ("duration", Type::Number), ("attempt", Type::Number)],
-        "message" => &[("status", Type::String)],
-        "lead" => &[
-            ("status", Type::String),
-            ("step", Type::String),
-            ("attempts", Type::Number),
-            ("entered_at", Type::DateTime),
-        ],
-        "campaign" => &[("id", Type::String), ("name", Type::String)],
-        _ => return None,
-    })
-}
-
 /// The values a string path can take, where the language fixes them.
 fn choices_of(path: &Path) -> Option<&'static [&'static str]> {
-    match (path.root.as_str(), path.field_path().as_str()) {
-        ("call", "status") => Some(crate::check::CALL_OUTCOMES),
-        ("message", "status") => Some(crate::check::MESSAGE_OUTCOMES),
-        ("lead", "status") => Some(&[
-            "pending",
-            "scheduled",
-            "waiting",
-            "in_progress",
-            "completed",
-            "converted",
-            "exited",
-            "failed",
-            "opted_out",
-            "skipped",
-            "expired",
-            "cancelled",
-        ]),
+    let root = Root::parse(&path.root).filter(|r| r.in_conditions())?;
+    match path.fields.as_slice() {
+        [field] => Field::find(root, field)?.choices(),
         _ => None,
     }
 }
@@ -184,23 +105,23 @@ impl<'a> Typer<'a> {
         let root_span = span.start..span.start + path.root.len();
         let field_span = (root_span.end + 1).min(span.end)..span.end;
         let field = path.fields.first().map(String::as_str);
-        match path.root.as_str() {
-            "now" | "today" => {
+        match Root::parse(&path.root).filter(|r| r.in_conditions()) {
+            Some(Root::Now | Root::Today) => {
                 if !path.fields.is_empty() {
                     self.unknown_field(path, field_span, &[]);
                 }
                 Type::DateTime
             }
-            "contact" => match field {
+            Some(Root::Contact) => match field {
                 None => self.needs_field(path, span, "a column, e.g. `contact.first_name`"),
                 Some(name) => self.contact(name, field_span),
             },
-            "vars" => match field {
+            Some(Root::Vars) => match field {
                 None => self.needs_field(path, span, "a variable, e.g. `vars.confirmed`"),
                 Some(_) => Type::Unknown,
             },
             // Any name: events come from outside the file, whenever the sender likes.
-            "events" => {
+            Some(Root::Events) => {
                 match field {
                     None => self.needs_field(path, span, "an event's name, e.g. `events.activated`"),
                     Some(name) if path.fields.len() > 1 => {
@@ -216,7 +137,7 @@ impl<'a> Typer<'a> {
                     Some(_) => Type::DateTime,
                 }
             }
-            "variant" => match field {
+            Some(Root::Variant) => match field {
                 None => self.needs_field(path, span, "a split step's id, e.g. `variant.offer`"),
                 Some(name) if self.env.split_steps.iter().any(|s| s == name) => Type::String,
                 Some(name) => {
@@ -238,20 +159,15 @@ impl<'a> Typer<'a> {
                     Type::Unknown
                 }
             },
-            root => {
-                if let Some(fields) = fields_of(root) {
-                    let found = field.and_then(|f| fields.iter().find(|(name, _)| *name == f));
-                    return match found {
-                        Some((_, ty)) if path.fields.len() == 1 => *ty,
-                        _ => self.unknown_field(path, if field.is_some() { field_span } else { span }, fields),
-                    };
-                }
-                match self.env.data.get(root) {
-                    Some(ty) if path.fields.is_empty() => *ty,
-                    Some(_) => Type::Unknown,
-                    None => self.unknown_root(path, root_span),
-                }
-            }
+            Some(root) => match field.and_then(|f| Field::find(root, f)) {
+                Some(found) if path.fields.len() == 1 => found.ty(),
+                _ => self.unknown_field(path, if field.is_some() { field_span } else { span }, root.fields()),
+            },
+            None => match self.env.data.get(&path.root) {
+                Some(ty) if path.fields.is_empty() => *ty,
+                Some(_) => Type::Unknown,
+                None => self.unknown_root(path, root_span),
+            },
         }
     }
 
@@ -285,8 +201,8 @@ impl<'a> Typer<'a> {
         Type::Unknown
     }
 
-    fn unknown_field(&mut self, path: &Path, span: std::ops::Range<usize>, fields: &[(&str, Type)]) -> Type {
-        let names: Vec<&str> = fields.iter().map(|(n, _)| *n).collect();
+    fn unknown_field(&mut self, path: &Path, span: std::ops::Range<usize>, fields: &[Field]) -> Type {
+        let names: Vec<&str> = fields.iter().map(|f| f.as_str()).collect();
         let written = path.field_path();
         let help = if names.is_empty() {
             format!("`{}` has no fields", path.root)
@@ -310,7 +226,7 @@ impl<'a> Typer<'a> {
     }
 
     fn unknown_root(&mut self, path: &Path, span: std::ops::Range<usize>) -> Type {
-        let roots: Vec<&str> = ROOTS.iter().copied().chain(self.env.data.keys().map(String::as_str)).collect();
+        let roots: Vec<&str> = Root::names(false).chain(self.env.data.keys().map(String::as_str)).collect();
         let help = did_you_mean(&path.root, roots.iter().copied()).unwrap_or_else(|| {
             format!("text needs quotes (`\"{}\"`); a condition can read: {}", path, roots.join(", "))
         });

@@ -11,9 +11,9 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
 use crate::bounded::{self, Line, Skipped};
-use crate::check::{CALL_OUTCOMES, MESSAGE_OUTCOMES};
 use crate::diagnostic::closest;
 use crate::runtime::Input;
+use crate::vocab::{CallOutcome, MessageOutcome};
 
 /// One event, checked: who it is for, when it happened, and what it does to the lead.
 #[derive(Clone, Debug, PartialEq)]
@@ -147,11 +147,11 @@ pub fn parse_line(line: &str) -> Result<Inbound, EventError> {
     let input = match kind {
         "reply" => reply(&event)?,
         "call" => Input::Call {
-            status: event.status("call status", CALL_OUTCOMES)?.into(),
+            status: event.status("call status", CallOutcome::NAMES)?.into(),
             duration: event.duration()?,
             vars: event.vars()?,
         },
-        "delivery" => Input::Delivery { status: event.status("delivery status", MESSAGE_OUTCOMES)?.into() },
+        "delivery" => Input::Delivery { status: event.status("delivery status", MessageOutcome::NAMES)?.into() },
         "opt_out" => Input::OptOut,
         _ => Input::Event { name: event.required_text("name")?, vars: event.vars()? },
     };

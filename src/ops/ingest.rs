@@ -22,7 +22,7 @@ use chrono::{DateTime, Utc};
 
 use super::event_key::EventKeys;
 use super::events::{Inbound, parse_lines};
-use crate::contacts::Contact;
+use crate::contact::Contact;
 use crate::graph::{Graph, NodeKind};
 use crate::runtime::{Event, Input, Lead, Park, Record, Text};
 use crate::store::{AppliedEvents, Batch, CampaignRecord, CampaignStatus, Store, StoreError};

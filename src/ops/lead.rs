@@ -7,10 +7,11 @@ use chrono::Utc;
 
 use super::lifecycle::{put_campaign, withdraw};
 use super::{OpsError, say_out};
-use crate::contacts::Contact;
+use crate::contact::Contact;
 use crate::diagnostic::closest;
 use crate::runtime::{Lead, LeadStatus};
 use crate::store::{Batch, CampaignRecord, CampaignStatus, Store};
+use crate::vocab::Reason;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LeadAction {
@@ -74,7 +75,7 @@ fn complete(store: &mut Store, campaign: &str, mut lead: Lead) -> Result<String,
     }
     let was = describe(&lead);
     let first_seq = lead.seq;
-    let record = lead.end_by_hand(LeadStatus::Completed, "manual", Utc::now());
+    let record = lead.end_by_hand(Reason::Manual, Utc::now());
     let batch = Batch {
         history: vec![(campaign.into(), key.clone(), first_seq, vec![record])],
         leads: vec![(campaign.into(), lead)],

@@ -12,14 +12,10 @@ use chrono::Utc;
 use super::{OpsError, leads, say_out, status_name};
 use crate::runtime::{Lead, LeadStatus, Record};
 use crate::store::{Batch, CampaignRecord, CampaignStatus, Store};
+use crate::vocab::Reason;
 
 /// Leads per write transaction.
 const CHUNK: usize = 10_000;
-
-/// Failure reasons recorded at a send or call step: acting on that step again is the retry.
-/// A lead that failed elsewhere (`loop`, `step_missing`) would fail the same way again until
-/// the campaign file changes, and its step may not be one that acts.
-const RETRYABLE: &[&str] = &["max_retries", "window_never_opens", "render_failed"];
 
 pub fn pause(db: &Path, id: &str, out: &mut dyn Write) -> Result<(), OpsError> {
     let mut store = super::open(db)?;
@@ -102,7 +98,7 @@ pub fn cancel(db: &Path, id: &str, out: &mut dyn Write) -> Result<(), OpsError> 
     })?;
     let now = Utc::now();
     let cancelled = rewrite(&mut store, id, &open, |lead| {
-        (!lead.status.is_final()).then(|| vec![lead.end_by_hand(LeadStatus::Cancelled, "campaign_cancelled", now)])
+        (!lead.status.is_final()).then(|| vec![lead.end_by_hand(Reason::CampaignCancelled, now)])
     })?;
     let line = if was == CampaignStatus::Cancelled && cancelled == 0 {
         format!("campaign `{id}` is already cancelled; nothing changed")
@@ -191,7 +187,7 @@ impl Failed {
 }
 
 fn retryable(lead: &Lead) -> bool {
-    lead.step.is_some() && lead.outcome.as_deref().is_some_and(|reason| RETRYABLE.contains(&reason))
+    lead.step.is_some() && lead.outcome.as_deref().and_then(Reason::parse).is_some_and(Reason::retryable)
 }
 
 /// Applies `change` to the leads with these keys, re-read one by one and written `CHUNK` per

@@ -5,11 +5,11 @@
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::advance::Machine;
-use super::lead::{Action, ActionKind, Effect, Event, Lead, LeadStatus, Park, Text, action_key};
-use super::scope::template_context;
+use super::lead::{Action, ActionKind, Effect, Event, LeadStatus, Park, Text, action_key};
+use super::scope::LeadScope;
 use super::window;
-use crate::contacts::Contact;
-use crate::graph::{Graph, Message, NodeKind, StateId, Target};
+use crate::graph::{Message, NodeKind, StateId, Target};
+use crate::vocab::Reason;
 
 impl Machine<'_> {
     /// Make the step's send or call, inside the window and pacing, or defer it.
@@ -21,7 +21,7 @@ impl Machine<'_> {
                 return None;
             }
             None => {
-                self.finish(LeadStatus::Failed, Some("window_never_opens"));
+                self.finish(LeadStatus::Failed, Some(Reason::WindowNeverOpens));
                 return None;
             }
         }
@@ -64,7 +64,7 @@ impl Machine<'_> {
             }
             Err(reason) => {
                 self.record(Event::Error { reason: reason.into() });
-                self.not_made(id, "render_failed")
+                self.not_made(id, Reason::RenderFailed)
             }
         }
     }
@@ -101,17 +101,16 @@ impl Machine<'_> {
     fn action(&self, id: StateId, key_attempt: u32) -> Result<Action, String> {
         let graph = self.graph;
         let node = graph.node(id);
+        let scope = LeadScope::of(graph, self.lead, self.contact, self.now, self.tz);
+        let step = (node.id.0.as_str(), node.name.as_deref());
         // The full context is built only for a template the plain path declines.
         let context = std::cell::OnceCell::new();
-        let render = |t: &crate::template::Template| match graph.templates.render_plain(t, |root, field| {
-            plain_value(graph, self.lead, self.contact, (&node.id.0, node.name.as_deref()), root, field)
-        }) {
+        let render = |t: &crate::template::Template| match graph
+            .templates
+            .render_plain(t, |root, field| scope.template_text(step, root, field))
+        {
             Some(text) => Ok(text),
-            None => graph.templates.render(
-                t,
-                context
-                    .get_or_init(|| template_context(graph, self.lead, self.contact, &node.id.0, node.name.as_deref())),
-            ),
+            None => graph.templates.render(t, context.get_or_init(|| scope.template_context(step))),
         };
         let (kind, channel, to, from, subject, text, agent, variant) = match &node.kind {
             NodeKind::Send(send) => {
@@ -176,104 +175,5 @@ impl Machine<'_> {
             Some(serde_json::Value::String(s)) if !s.is_empty() => Some(Text::new(s)),
             _ => Some(Text::new(&self.contact.key)).filter(|k| !k.is_empty()),
         }
-    }
-}
-
-/// A string value of the template context without building it (see `template_context`):
-/// `None` for anything else, which the engine then renders.
-fn plain_value<'a>(
-    graph: &'a Graph,
-    lead: &'a Lead,
-    contact: &'a Contact,
-    (step_id, step_name): (&'a str, Option<&'a str>),
-    root: &str,
-    field: Option<&str>,
-) -> Option<&'a str> {
-    match (root, field) {
-        ("contact", Some("key")) => contact.fields.get("key").map_or(Some(contact.key.as_str()), |v| v.as_str()),
-        ("contact", Some(field)) => contact.fields.get(field)?.as_str(),
-        ("vars", Some(field)) => lead.vars.get(field)?.as_str(),
-        ("campaign", Some("id")) => Some(graph.id.as_str()),
-        ("campaign", Some("name")) => Some(graph.name.as_str()),
-        ("step", Some("id")) => Some(step_id),
-        ("step", Some("name")) => Some(step_name.unwrap_or(step_id)),
-        ("contact" | "vars" | "campaign" | "step", _) => None,
-        (root, Some(field)) => graph.data.get(root)?.get(field)?.as_str(),
-        (root, None) => graph.data.get(root)?.as_str(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use chrono::DateTime;
-    use serde_json::json;
-
-    use super::*;
-    use crate::check::{Options, check_file};
-    use crate::source::SourceFile;
-
-    /// `plain_value` restates the roots of `template_context` to skip building it; each answer
-    /// it gives must be the string the context holds at the same place.
-    #[test]
-    fn plain_values_agree_with_the_template_context() {
-        let yaml = "id: plain\nname: Plain Campaign\nchannel: sms\n\
-                    data:\n  offer: ten percent\n  shop: { city: Oslo, floors: 3 }\n  count: 4\n\
-                    steps:\n  - id: hello\n    name: Say hello\n    send: { text: \"Hi {{ contact.name }}\" }\n  \
-                    - id: bare\n    send: { text: \"Bye\" }\n";
-        let file = SourceFile::new("plain.yaml", yaml);
-        let graph = check_file(&file, &Options::default()).0.expect("the campaign compiles");
-        let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
-        let mut contact = Contact { key: "+4915112345678".into(), ..Contact::default() };
-        contact.fields.insert("name", json!("Ada"));
-        contact.fields.insert("age", json!(36));
-        let mut lead = Lead::new(contact.key.clone(), now);
-        lead.vars.insert("code".into(), json!("X1"));
-        lead.vars.insert("score".into(), json!(9));
-        let mut keyed = contact.clone();
-        keyed.fields.insert("key", json!("column-key"));
-        let paths: &[(&str, Option<&str>)] = &[
-            ("contact", Some("key")),
-            ("contact", Some("name")),
-            ("contact", Some("age")),
-            ("contact", Some("missing")),
-            ("contact", None),
-            ("vars", Some("code")),
-            ("vars", Some("score")),
-            ("vars", Some("missing")),
-            ("campaign", Some("id")),
-            ("campaign", Some("name")),
-            ("campaign", Some("other")),
-            ("step", Some("id")),
-            ("step", Some("name")),
-            ("offer", None),
-            ("offer", Some("x")),
-            ("shop", Some("city")),
-            ("shop", Some("floors")),
-            ("shop", None),
-            ("count", None),
-            ("nowhere", None),
-            ("nowhere", Some("x")),
-        ];
-        let mut answered = 0;
-        for contact in [&contact, &keyed] {
-            for (step_id, step_name) in [("hello", Some("Say hello")), ("bare", None)] {
-                let context = template_context(&graph, &lead, contact, step_id, step_name);
-                for &(root, field) in paths {
-                    let plain = plain_value(&graph, &lead, contact, (step_id, step_name), root, field);
-                    let held = context.get(root).and_then(|v| match field {
-                        Some(f) => v.get(f),
-                        None => Some(v),
-                    });
-                    if let Some(plain) = plain {
-                        answered += 1;
-                        assert_eq!(Some(plain), held.and_then(|v| v.as_str()), "{root}.{field:?} at {step_id}");
-                    } else {
-                        // Declined: the context has no string there, so the engine renders it.
-                        assert!(held.is_none_or(|v| !v.is_string()), "{root}.{field:?} declined but is a string");
-                    }
-                }
-            }
-        }
-        assert!(answered >= 30, "only {answered} plain answers: the test no longer exercises plain_value");
     }
 }

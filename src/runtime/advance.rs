@@ -10,9 +10,10 @@ use chrono_tz::Tz;
 use super::lead::{CallInfo, Effect, Event, Input, Lead, LeadStatus, Park, Record, Reply, Text};
 use super::scope::{LeadScope, timezone_of};
 use super::{split, window};
-use crate::contacts::Contact;
+use crate::contact::Contact;
 use crate::expr::{Condition, Value};
 use crate::graph::{Graph, NodeKind, Route, StateId, Target, WaitSpec};
+use crate::vocab::{CallOutcome, MessageOutcome, Reason};
 
 /// Campaign-wide pacing, owned by the driver: may an action start now, else when to ask again.
 pub trait Pacer {
@@ -182,7 +183,7 @@ impl<'a> Machine<'a> {
             return;
         }
         if self.graph.schedule.end.is_some_and(|end| self.now >= end) {
-            self.finish(LeadStatus::Expired, Some("campaign_ended"));
+            self.finish(LeadStatus::Expired, Some(Reason::CampaignEnded));
             return;
         }
         match input {
@@ -220,7 +221,7 @@ impl<'a> Machine<'a> {
                 // No outcome came in time: a call counts as failed, a message as sent.
                 let is_call = matches!(self.graph.node(id).kind, NodeKind::Call(_));
                 self.record(Event::Error { reason: "no outcome reported in time".into() });
-                let status = if is_call { "failed" } else { "sent" };
+                let status = if is_call { CallOutcome::Failed.as_str() } else { MessageOutcome::Sent.as_str() };
                 if is_call {
                     self.lead.call =
                         Some(CallInfo { status: Some(status.into()), duration: None, attempt: self.lead.attempts });
@@ -231,13 +232,13 @@ impl<'a> Machine<'a> {
                     self.go(target);
                 }
             }
-            (_, None) => self.finish(LeadStatus::Failed, Some("step_missing")),
+            (_, None) => self.finish(LeadStatus::Failed, Some(Reason::StepMissing)),
         }
     }
 
     fn opt_out(&mut self) {
         self.effects.push(Effect::Suppress(self.contact.key.clone()));
-        self.finish(LeadStatus::OptedOut, Some("opt_out"));
+        self.finish(LeadStatus::OptedOut, Some(Reason::OptOut));
     }
 
     fn reply(&mut self, text: Option<String>, intent: Option<String>, channel: Option<String>) {
@@ -344,16 +345,18 @@ impl<'a> Machine<'a> {
     /// An action that could not be made (its message did not render): `failed` for retries
     /// and routes, and with neither taking it the lead ends `failed` with `reason` rather than
     /// carry on as if it had gone (SPEC §3).
-    pub(super) fn not_made(&mut self, id: StateId, reason: &'static str) -> Option<Target> {
+    pub(super) fn not_made(&mut self, id: StateId, reason: Reason) -> Option<Target> {
         // Routes read the outcome where a channel's would be: `message.status` or `call.status`.
         if matches!(self.graph.node(id).kind, NodeKind::Call(_)) {
-            self.lead.call =
-                Some(CallInfo { status: Some("failed".into()), duration: None, attempt: self.lead.attempts });
+            let status = Some(CallOutcome::Failed.as_str().into());
+            self.lead.call = Some(CallInfo { status, duration: None, attempt: self.lead.attempts });
         } else {
-            self.lead.message_status = Some("failed".into());
+            self.lead.message_status = Some(MessageOutcome::Failed.as_str().into());
         }
-        self.record(Event::Outcome { status: Text::new("failed") });
-        self.decide_or(id, "failed", Some(reason))
+        // `failed` is a word of both lists.
+        let failed = MessageOutcome::Failed.as_str();
+        self.record(Event::Outcome { status: Text::new(failed) });
+        self.decide_or(id, failed, Some(reason))
     }
 
     /// Retry, route, fail or carry on after an outcome already recorded.
@@ -363,7 +366,7 @@ impl<'a> Machine<'a> {
 
     /// `decide`, where an outcome no retry or route takes ends the lead `failed` with
     /// `unhandled` as the reason, if given, instead of carrying on to `next`.
-    fn decide_or(&mut self, id: StateId, status: &str, unhandled: Option<&'static str>) -> Option<Target> {
+    fn decide_or(&mut self, id: StateId, status: &str, unhandled: Option<Reason>) -> Option<Target> {
         let node = self.graph.node(id);
         let mut wants_retry = false;
         if let Some(policy) = &node.retry {
@@ -381,7 +384,7 @@ impl<'a> Machine<'a> {
             return Some(target);
         }
         if wants_retry {
-            self.finish(LeadStatus::Failed, Some("max_retries"));
+            self.finish(LeadStatus::Failed, Some(Reason::MaxRetries));
             return None;
         }
         if let Some(reason) = unhandled {
@@ -409,7 +412,7 @@ impl<'a> Machine<'a> {
         } else if let Some(exit) = &self.graph.exit_when
             && self.holds("exit_when", exit)
         {
-            self.finish(LeadStatus::Exited, Some("exit_when"));
+            self.finish(LeadStatus::Exited, Some(Reason::ExitWhen));
         }
     }
 
@@ -427,7 +430,7 @@ impl<'a> Machine<'a> {
                 },
             }
         }
-        self.finish(LeadStatus::Failed, Some("loop"));
+        self.finish(LeadStatus::Failed, Some(Reason::Loop));
     }
 
     /// Enter a step: the next target when it passes straight through, `None` when the lead
@@ -467,7 +470,7 @@ impl<'a> Machine<'a> {
                 Some(node.next)
             }
             NodeKind::Exit(label) => {
-                self.finish(LeadStatus::Exited, Some(label));
+                self.end(LeadStatus::Exited, Some(label));
                 None
             }
         }
@@ -536,7 +539,13 @@ impl<'a> Machine<'a> {
         self.lead.status = status;
     }
 
-    pub(super) fn finish(&mut self, status: LeadStatus, reason: Option<&str>) {
+    pub(super) fn finish(&mut self, status: LeadStatus, reason: Option<Reason>) {
+        debug_assert!(reason.is_none_or(|r| r.status() == status), "{reason:?} does not end a lead {status}");
+        self.end(status, reason.map(Reason::as_str));
+    }
+
+    /// `finish`, with an `exit:` step's own label as the reason.
+    fn end(&mut self, status: LeadStatus, reason: Option<&str>) {
         self.lead.status = status;
         self.lead.outcome =
             reason.map(str::to_string).or(self.lead.outcome.take().filter(|_| status == LeadStatus::Exited));
@@ -546,7 +555,7 @@ impl<'a> Machine<'a> {
     }
 
     fn scope(&self) -> LeadScope<'_> {
-        LeadScope { graph: self.graph, lead: self.lead, contact: self.contact, now: self.now, tz: self.tz }
+        LeadScope::of(self.graph, self.lead, self.contact, self.now, self.tz)
     }
 
     fn eval(&self, condition: &Condition) -> Value {

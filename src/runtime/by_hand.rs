@@ -6,17 +6,20 @@
 use chrono::{DateTime, Utc};
 
 use super::lead::{Event, Lead, LeadStatus, Park, Record, Text};
+use crate::vocab::Reason;
 
 impl Lead {
-    /// Ends the lead: final, nothing due, `reason` as its outcome; the record says so.
-    pub fn end_by_hand(&mut self, status: LeadStatus, reason: &str, now: DateTime<Utc>) -> Record {
+    /// Ends the lead with the reason's status: final, nothing due, the reason as its outcome;
+    /// the record says so.
+    pub fn end_by_hand(&mut self, reason: Reason, now: DateTime<Utc>) -> Record {
+        let status = reason.status();
         self.status = status;
-        self.outcome = Some(reason.to_string());
+        self.outcome = Some(reason.as_str().to_string());
         self.timer = None;
         self.inbox.clear();
         self.refresh_wake();
         self.seq += 1;
-        let event = Event::Exit { lead_status: status, reason: Some(Text::new(reason)) };
+        let event = Event::Exit { lead_status: status, reason: Some(Text::new(reason.as_str())) };
         Record { at: now, step: self.step.clone(), event }
     }
 
@@ -98,7 +101,7 @@ mod tests {
         lead.step = Some("listen".into());
         lead.status = LeadStatus::Waiting;
         lead.deliver_at(now, Input::OptOut);
-        let record = lead.end_by_hand(LeadStatus::Cancelled, "campaign_cancelled", now);
+        let record = lead.end_by_hand(Reason::CampaignCancelled, now);
         assert_eq!((lead.status, lead.wake_at, lead.timer), (LeadStatus::Cancelled, None, None));
         assert!(lead.inbox.is_empty());
         assert_eq!((lead.outcome.as_deref(), lead.seq), (Some("campaign_cancelled"), 1));

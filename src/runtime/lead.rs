@@ -1,79 +1,17 @@
 //! A lead: one contact's cursor in one campaign, and what moves it.
 
 use std::collections::BTreeMap;
-use std::fmt;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::short::same;
+pub use crate::vocab::LeadStatus;
 
 /// A text of a lead's history or action: step ids, channels, keys, addresses and statuses are
 /// short, and a walk makes millions of them, so they live inline (up to 24 bytes) instead of on
 /// the heap.
 pub type Text = compact_str::CompactString;
-
-/// Lead statuses (SPEC §5). The last eight are final.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LeadStatus {
-    Pending,
-    Scheduled,
-    Waiting,
-    InProgress,
-    Completed,
-    Converted,
-    Exited,
-    Failed,
-    OptedOut,
-    Skipped,
-    Expired,
-    Cancelled,
-}
-
-impl LeadStatus {
-    pub const ALL: [LeadStatus; 12] = [
-        LeadStatus::Pending,
-        LeadStatus::Scheduled,
-        LeadStatus::Waiting,
-        LeadStatus::InProgress,
-        LeadStatus::Completed,
-        LeadStatus::Converted,
-        LeadStatus::Exited,
-        LeadStatus::Failed,
-        LeadStatus::OptedOut,
-        LeadStatus::Skipped,
-        LeadStatus::Expired,
-        LeadStatus::Cancelled,
-    ];
-
-    pub fn is_final(self) -> bool {
-        !matches!(self, LeadStatus::Pending | LeadStatus::Scheduled | LeadStatus::Waiting | LeadStatus::InProgress)
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LeadStatus::Pending => "pending",
-            LeadStatus::Scheduled => "scheduled",
-            LeadStatus::Waiting => "waiting",
-            LeadStatus::InProgress => "in_progress",
-            LeadStatus::Completed => "completed",
-            LeadStatus::Converted => "converted",
-            LeadStatus::Exited => "exited",
-            LeadStatus::Failed => "failed",
-            LeadStatus::OptedOut => "opted_out",
-            LeadStatus::Skipped => "skipped",
-            LeadStatus::Expired => "expired",
-            LeadStatus::Cancelled => "cancelled",
-        }
-    }
-}
-
-impl fmt::Display for LeadStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// Why a parked lead will be woken.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

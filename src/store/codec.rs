@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Number, Value};
 
-use crate::contacts::Contact;
+use crate::contact::Contact;
 use crate::fields::Fields;
 use crate::runtime::{CallInfo, Input, Lead, LeadStatus, Park, Reply, Text};
 

@@ -34,7 +34,7 @@ use redb::{Database, Durability, ReadableTableMetadata, TableDefinition};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::contacts::Contact;
+use crate::contact::Contact;
 use crate::runtime::{Action, Lead, LeadStatus, Record};
 pub use applied::AppliedEvents;
 pub use batch::{Batch, WriteSummary};

@@ -24,7 +24,7 @@
 
 use super::codec::{self, Dec, Enc};
 use super::records;
-use crate::contacts::Contact;
+use crate::contact::Contact;
 use crate::runtime::{Lead, LeadStatus, Record};
 
 pub const FORMAT_ROW: u8 = 3;

@@ -7,7 +7,7 @@ use super::format::{Expect, TestFile, Text};
 use crate::contacts::{normalise_email, normalise_phone, parse_region};
 use crate::diagnostic::{Diagnostic, did_you_mean};
 use crate::graph::{Graph, NodeKind};
-use crate::runtime::LeadStatus;
+use crate::vocab::{CallOutcome, LeadStatus, MessageOutcome};
 
 /// What the checks resolved for running: per case, the contact row and the start time.
 pub struct Resolved {
@@ -50,10 +50,10 @@ pub fn check(test: &TestFile, graph: &Graph, diagnostics: &mut Vec<Diagnostic>) 
                 c.step(step, true);
             }
             if let Some(call) = &event.call {
-                c.word(call, crate::check::CALL_OUTCOMES, "call outcome");
+                c.word(call, CallOutcome::NAMES, "call outcome");
             }
             if let Some(delivery) = &event.delivery {
-                c.word(delivery, crate::check::MESSAGE_OUTCOMES, "delivery status");
+                c.word(delivery, MessageOutcome::NAMES, "delivery status");
             }
             if let Some(at) = &event.at {
                 c.time(at);
@@ -68,8 +68,7 @@ pub fn check(test: &TestFile, graph: &Graph, diagnostics: &mut Vec<Diagnostic>) 
             match &expectation.kind {
                 Expect::Path(steps) => steps.iter().for_each(|s| c.step(s, false)),
                 Expect::Status(status) => {
-                    let names: Vec<&str> = LeadStatus::ALL.iter().map(|s| s.as_str()).collect();
-                    c.word(status, &names, "lead status");
+                    c.word(status, LeadStatus::NAMES, "lead status");
                 }
                 Expect::Sends(sends) => sends.iter().filter_map(|s| s.step.as_ref()).for_each(|s| c.step(s, false)),
                 Expect::Variant(pairs) => pairs.iter().for_each(|(step, variant)| c.variant(step, variant)),

@@ -5,7 +5,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{Value as Json, json};
 
 use super::format::{Case, Expect, Expectation, ScriptEvent, SendExpect, TestFile};
-use crate::contacts::Contact;
+use crate::contact::Contact;
 use crate::diagnostic::Diagnostic;
 use crate::driver::output;
 use crate::driver::responses::Responses;
