@@ -18,6 +18,9 @@ pub struct Contact {
     pub fields: Fields,
 }
 
+/// Columns every contact has, CSV column or not (the checker accepts them whatever the header).
+pub const ALWAYS_READABLE: &[&str] = &["key", "timezone"];
+
 impl Contact {
     /// Column `name`, where conditions and templates read `contact.<name>`: `key` and
     /// `timezone` fall back to the contact's own when the CSV has no such column.

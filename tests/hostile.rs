@@ -450,3 +450,23 @@ fn a_message_that_cannot_be_rendered_fails_the_lead_unless_a_route_takes_it() {
     assert_eq!(out.matches("\"lead_status\":\"completed\"").count(), 2, "{out}");
     assert!(out.contains("Bye"), "{out}");
 }
+
+#[test]
+fn contact_key_and_timezone_are_readable_whatever_the_columns() {
+    // Evaluation reads the contact's own key and zone without such columns (`Contact::column`);
+    // the checker agrees, with declared fields and with a CSV header.
+    let dir = tempfile::tempdir().unwrap();
+    let campaign = "id: ck\nchannel: sms\ncontacts:\n  key: phone\n  fields: { name: string }\n  where: contact.key != \"\" and contact.timezone == null\nsteps:\n  - id: hi\n    send: { text: \"Hi {{ contact.key }}!\" }\n";
+    write(dir.path(), "ck.yaml", campaign);
+    write(dir.path(), "contacts.csv", CONTACTS);
+    herald(dir.path(), &["validate", "ck.yaml"]).ok();
+    herald(dir.path(), &["validate", "ck.yaml", "--contacts", "contacts.csv"]).ok();
+    let out =
+        herald(dir.path(), &["simulate", "ck.yaml", "--contacts", "contacts.csv", "--format", "jsonl"]).ok().stdout;
+    assert!(out.contains("Hi +14155550101!"), "{out}");
+    let typo = campaign.replace("contact.key !=", "contact.kye !=");
+    write(dir.path(), "typo.yaml", &typo);
+    let typo = herald(dir.path(), &["validate", "typo.yaml"]);
+    assert_eq!(typo.code, 1);
+    assert!(typo.stdout.contains("unknown contact column `kye`"), "{}", typo.stdout);
+}

@@ -116,16 +116,21 @@ fn the_report_counts_what_the_run_did_and_tests_variants_as_scipy_does() {
     }
     assert_eq!(expected.len(), 3);
 
-    let report: Value = serde_json::from_str(&ok(herald(dir.path(), &["--db", "t.redb", "report", "three", "--format", "json"])))
-        .unwrap();
+    let report: Value =
+        serde_json::from_str(&ok(herald(dir.path(), &["--db", "t.redb", "report", "three", "--format", "json"])))
+            .unwrap();
     assert_eq!(report["leads"], 600);
     for step in report["steps"].as_array().unwrap() {
         let name = step["step"].as_str().unwrap();
         assert_eq!(step["entered"].as_u64().unwrap(), entered[name].len() as u64, "entered {name}");
     }
     let converted = status_of.values().filter(|s| *s == "converted").count() as u64;
-    let statuses: BTreeMap<String, u64> =
-        report["statuses"].as_array().unwrap().iter().map(|p| (p[0].as_str().unwrap().into(), p[1].as_u64().unwrap())).collect();
+    let statuses: BTreeMap<String, u64> = report["statuses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p[0].as_str().unwrap().into(), p[1].as_u64().unwrap()))
+        .collect();
     assert_eq!(statuses["converted"], converted);
 
     let split = &report["splits"][0];
@@ -141,7 +146,10 @@ fn the_report_counts_what_the_run_did_and_tests_variants_as_scipy_does() {
         assert_eq!(got, expected[name], "variant {name}");
         let (all, all_converted) = expected.values().fold((0, 0), |(l, c), v| (l + v.leads, c + v.converted));
         let e = &expected[name];
-        let table = [[e.converted, e.leads - e.converted], [all_converted - e.converted, (all - e.leads) - (all_converted - e.converted)]];
+        let table = [
+            [e.converted, e.leads - e.converted],
+            [all_converted - e.converted, (all - e.leads) - (all_converted - e.converted)],
+        ];
         let reference = chi_square_2x2(table).unwrap();
         let p = row["test"]["p"].as_f64().unwrap();
         assert!(close(p, reference.p, 1e-12), "variant {name}: p {p} vs {}", reference.p);
@@ -185,7 +193,8 @@ fn python(script: &str, input: &str) -> Option<String> {
 fn table_and_csv_carry_the_same_figures_and_errors_have_their_exit_codes() {
     let (dir, _) = simulated();
     let json: Value =
-        serde_json::from_str(&ok(herald(dir.path(), &["--db", "t.redb", "report", "three", "--format", "json"]))).unwrap();
+        serde_json::from_str(&ok(herald(dir.path(), &["--db", "t.redb", "report", "three", "--format", "json"])))
+            .unwrap();
     let converted = json["splits"][0]["variants"][0]["converted"].as_u64().unwrap();
     let name = json["splits"][0]["variants"][0]["variant"].as_str().unwrap().to_string();
     let csv = ok(herald(dir.path(), &["--db", "t.redb", "report", "three", "--format", "csv"]));
@@ -243,9 +252,10 @@ fn the_html_page_renders_in_chromium_with_its_charts_and_no_console_errors() {
     let console: Vec<&str> = log.lines().filter(|l| l.contains("CONSOLE")).collect();
     assert!(console.is_empty(), "console messages: {console:?}");
     let shot = dir.path().join("report.png");
-    let screenshot = base(&[&format!("--screenshot={}", shot.display()), "--window-size=1100,1400", "--hide-scrollbars"])
-        .output()
-        .unwrap();
+    let screenshot =
+        base(&[&format!("--screenshot={}", shot.display()), "--window-size=1100,1400", "--hide-scrollbars"])
+            .output()
+            .unwrap();
     assert!(screenshot.status.success(), "{}", String::from_utf8_lossy(&screenshot.stderr));
     let png = std::fs::read(&shot).unwrap();
     assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000, "a real screenshot ({} bytes)", png.len());

@@ -202,7 +202,8 @@ impl Checker<'_> {
         let (Some(columns), Some(field)) = (&self.columns, &variable.field) else {
             return true;
         };
-        if columns.contains(field) {
+        // Without such a column, `key` and `timezone` are the contact's own (`Contact::column`).
+        if columns.contains(field) || crate::contact::ALWAYS_READABLE.contains(&field.as_str()) {
             return true;
         }
         let help = did_you_mean(field, columns.iter().map(String::as_str))

@@ -178,6 +178,9 @@ impl<'a> Typer<'a> {
         if let Some(ty) = columns.get(name) {
             return *ty;
         }
+        if crate::contact::ALWAYS_READABLE.contains(&name) {
+            return Type::String;
+        }
         let help = did_you_mean(name, columns.keys().map(String::as_str))
             .unwrap_or_else(|| format!("known columns: {}", columns.keys().cloned().collect::<Vec<_>>().join(", ")));
         self.problems.push(Problem {
