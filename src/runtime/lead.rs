@@ -13,7 +13,7 @@ use crate::short::same;
 /// the heap.
 pub type Text = compact_str::CompactString;
 
-/// Lead statuses (SPEC §5). The last eight are final.
+/// Lead statuses (docs/operations.md). The last eight are final.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LeadStatus {
