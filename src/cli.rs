@@ -333,7 +333,14 @@ fn validate(
 }
 
 fn graph(path: PathBuf, format: GraphFormat, contacts: Option<PathBuf>) -> Result<ExitCode, Error> {
-    let columns = contacts.as_deref().map(validate::contact_columns).transpose()?;
+    let columns = match contacts.as_deref().map(validate::contact_columns).transpose() {
+        Ok(columns) => columns,
+        // An unreadable campaign is reported before a bad CSV, as it always was.
+        Err(error) => {
+            validate::read_source(&path)?;
+            return Err(error.into());
+        }
+    };
     let graph = load::campaign(&path, columns).map_err(|error| match error {
         LoadError::Read(e) => Error::Validate(e),
         LoadError::Invalid(invalid) => Error::Graph(invalid),
