@@ -4,18 +4,22 @@
 //! contact, a lifecycle change the campaign's state forbids); 2 usage or environment errors
 //! (bad flags, unreadable files, a missing or locked database).
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::check::{self, Options};
+use crate::check::Options;
 use crate::diagnostic::Renderer;
-use crate::driver::{SimFormat, simulate};
+use crate::driver::load::{self, Invalid, LoadError};
+use crate::driver::{DriverError, SimFormat, simulate};
+use crate::ops::OpsError;
 use crate::ops::lead::LeadAction;
 use crate::ops::status::StatusFormat;
-use crate::validate::{self, Format};
+use crate::terminal::{Stream, color};
+use crate::test_runner::TestError;
+use crate::validate::{self, Format, ValidateError};
 use crate::{draw, ops, schema};
 
 /// The database of `run` and the commands after it, unless `--db` says otherwise.
@@ -27,7 +31,7 @@ struct Cli {
     /// Database file (default: herald.redb; `simulate` uses a temporary one unless given)
     #[arg(long, global = true)]
     db: Option<PathBuf>,
-    /// Channel configuration (default: herald.yaml if present)
+    /// Channel configuration: not supported yet (every channel is `log`), so refused
     #[arg(long, global = true)]
     config: Option<PathBuf>,
     #[command(subcommand)]
@@ -169,27 +173,89 @@ enum GraphFormat {
     Dot,
 }
 
+/// Every error a command stops with, from the layer that found it. `run` prints it, the only
+/// place an error is printed, and exits with its `exit_code`.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(
+        "--config {}: channel configuration is not supported yet; this version sends through the `log` channel only (docs/run.md)",
+        .0.display()
+    )]
+    Config(PathBuf),
+    #[error(transparent)]
+    Validate(#[from] ValidateError),
+    #[error("{} has errors; fix them to draw its graph", .0.path.display())]
+    Graph(Box<Invalid>),
+    #[error(transparent)]
+    Driver(#[from] DriverError),
+    #[error(transparent)]
+    Ops(#[from] OpsError),
+    #[error(transparent)]
+    Test(#[from] TestError),
+    /// Writing `schema` or `graph` to stdout failed.
+    #[error("{0}")]
+    Output(std::io::Error),
+}
+
+impl Error {
+    /// 1 when the content is wrong, 2 for usage or the environment (docs/cli.md).
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Config(_) | Error::Output(_) => 2,
+            Error::Graph(_) => 1,
+            Error::Validate(e) => e.exit_code(),
+            Error::Driver(e) => e.exit_code(),
+            Error::Ops(e) => e.exit_code(),
+            Error::Test(e) => e.exit_code(),
+        }
+    }
+
+    /// The campaign whose check errors come before the one-line error.
+    fn invalid(&self) -> Option<&Invalid> {
+        match self {
+            Error::Graph(invalid) | Error::Driver(DriverError::Load(LoadError::Invalid(invalid))) => Some(invalid),
+            _ => None,
+        }
+    }
+
+    /// On stderr: the campaign's errors as `validate` draws them, if any, then `error: …`.
+    fn print(&self) {
+        if let Some(invalid) = self.invalid() {
+            let renderer = Renderer::new(color(Stream::Stderr));
+            for d in &invalid.errors.items {
+                crate::say_raw!("{}", renderer.render(&invalid.file, d));
+            }
+        }
+        crate::say!("error: {self}");
+    }
+}
+
 pub fn run() -> ExitCode {
+    match try_main() {
+        Ok(code) => code,
+        Err(error) => {
+            error.print();
+            ExitCode::from(error.exit_code())
+        }
+    }
+}
+
+fn try_main() -> Result<ExitCode, Error> {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(error) => {
             let _ = error.print();
-            return if error.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+            return Ok(if error.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS });
         }
     };
-    // Nothing reads the configuration yet (every channel is `log`), but a path that was given
-    // must name a file: a mistyped one silently ignored would later mean the wrong channels.
-    if let Some(path) = &cli.config
-        && let Err(e) = std::fs::File::open(path)
-            .and_then(|f| f.metadata())
-            .and_then(|m| if m.is_file() { Ok(()) } else { Err(std::io::Error::other("it is not a regular file")) })
-    {
-        crate::say!("error: --config {}: {e}", path.display());
-        return ExitCode::from(2);
+    // Channels are not configurable yet: a configuration given would be silently ignored, and
+    // its channels never used, so it is refused rather than read.
+    if let Some(path) = cli.config {
+        return Err(Error::Config(path));
     }
     let db = cli.db.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_DB));
     let out = &mut std::io::stdout().lock();
-    let result = match cli.command {
+    match cli.command {
         Command::Validate { paths, contacts, format, deny_warnings } => {
             validate(paths, contacts, format, deny_warnings)
         }
@@ -197,55 +263,61 @@ pub fn run() -> ExitCode {
         Command::Schema => print(&schema::render()).map(|()| ExitCode::SUCCESS),
         Command::Simulate { file, contacts, responses, start, until, seed, format, rejects } => {
             let args = simulate::Args { file, contacts, responses, start, until, seed, format, db: cli.db, rejects };
-            Ok(simulate::command(args))
+            simulate::command(args)?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Run { files, contacts, once, outbox, rejects } => {
-            Ok(crate::driver::run::command(crate::driver::run::Args { files, contacts, db, once, outbox, rejects }))
+            crate::driver::run::command(crate::driver::run::Args { files, contacts, db, once, outbox, rejects })?;
+            Ok(ExitCode::SUCCESS)
         }
-        Command::Test { paths, format } => crate::test_runner::command(paths, format, color()),
-        Command::Status { campaign, format } => {
-            Ok(ops::finish(ops::status::command(&db, campaign.as_deref(), format, out)))
+        Command::Test { paths, format } => {
+            let failed = crate::test_runner::command(paths, format, color(Stream::Stdout))?;
+            Ok(verdict(failed))
         }
-        Command::Report { campaign, format } => Ok(ops::finish(crate::report::command(&db, &campaign, format, out))),
+        Command::Ingest { file } => Ok(verdict(ops::ingest::command(&db, &file)? > 0)),
+        Command::Status { campaign, format } => done(ops::status::command(&db, campaign.as_deref(), format, out)),
+        Command::Report { campaign, format } => done(crate::report::command(&db, &campaign, format, out)),
         Command::Export { campaign, output, raw } => {
-            Ok(ops::finish(ops::export::command(&db, &ops::export::Args { campaign, output, raw }, out)))
+            done(ops::export::command(&db, &ops::export::Args { campaign, output, raw }, out))
         }
-        Command::Ingest { file } => Ok(ops::ingest::command(&db, &file)),
-        Command::Pause { campaign } => Ok(ops::finish(ops::lifecycle::pause(&db, &campaign, out))),
-        Command::Resume { campaign } => Ok(ops::finish(ops::lifecycle::resume(&db, &campaign, out))),
-        Command::Cancel { campaign } => Ok(ops::finish(ops::lifecycle::cancel(&db, &campaign, out))),
-        Command::RetryFailed { campaign } => Ok(ops::finish(ops::lifecycle::retry_failed(&db, &campaign, out))),
+        Command::Pause { campaign } => done(ops::lifecycle::pause(&db, &campaign, out)),
+        Command::Resume { campaign } => done(ops::lifecycle::resume(&db, &campaign, out)),
+        Command::Cancel { campaign } => done(ops::lifecycle::cancel(&db, &campaign, out)),
+        Command::RetryFailed { campaign } => done(ops::lifecycle::retry_failed(&db, &campaign, out)),
         Command::Lead { action } => {
             let (action, campaign, contact) = match action {
                 LeadCommand::Reset { campaign, contact } => (LeadAction::Reset, campaign, contact),
                 LeadCommand::Complete { campaign, contact } => (LeadAction::Complete, campaign, contact),
                 LeadCommand::Remove { campaign, contact } => (LeadAction::Remove, campaign, contact),
             };
-            Ok(ops::finish(ops::lead::command(&db, action, &campaign, &contact, out)))
+            done(ops::lead::command(&db, action, &campaign, &contact, out))
         }
-    };
-    result.unwrap_or_else(|message| {
-        crate::say!("error: {message}");
-        ExitCode::from(2)
-    })
-}
-
-fn print(text: &str) -> Result<(), String> {
-    let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.to_string()),
-        _ => Ok(()),
     }
 }
 
-fn options(contacts: Option<PathBuf>) -> Result<Options, String> {
-    let contact_columns =
-        contacts.map(|path| validate::contact_columns(&path)).transpose().map_err(|e| e.to_string())?;
-    Ok(Options { contact_columns, base_dir: PathBuf::new() })
+/// The end of a command on a database. A closed stdout (`herald export x | head`) is not an
+/// error.
+fn done(result: Result<(), OpsError>) -> Result<ExitCode, Error> {
+    match result {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(error) if error.is_broken_pipe() => Ok(ExitCode::SUCCESS),
+        Err(error) => Err(error.into()),
+    }
 }
 
-fn color() -> bool {
-    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+/// Exit 1 when the content failed (errors found, a case failed, an event rejected): what failed
+/// is already reported, on stdout or stderr.
+fn verdict(failed: bool) -> ExitCode {
+    if failed { ExitCode::from(1) } else { ExitCode::SUCCESS }
+}
+
+/// `text` on stdout; a closed stdout is not an error.
+fn print(text: &str) -> Result<(), Error> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Error::Output(e)),
+        _ => Ok(()),
+    }
 }
 
 fn validate(
@@ -253,36 +325,34 @@ fn validate(
     contacts: Option<PathBuf>,
     format: Format,
     deny_warnings: bool,
-) -> Result<ExitCode, String> {
+) -> Result<ExitCode, Error> {
     let paths = if paths.is_empty() { vec![PathBuf::from("campaigns")] } else { paths };
-    let files = validate::collect(&paths).map_err(|e| e.to_string())?;
+    let files = validate::collect(&paths)?;
     if files.is_empty() {
-        return Err(format!("no campaign files (*.yaml, *.yml) under {}", paths[0].display()));
+        return Err(ValidateError::NoCampaignFiles(paths[0].clone()).into());
     }
-    let checked =
-        validate::check_all(&files, &options(contacts.clone())?, contacts.as_deref()).map_err(|e| e.to_string())?;
+    let contact_columns = contacts.as_deref().map(validate::contact_columns).transpose()?;
+    let options = Options { contact_columns, base_dir: PathBuf::new() };
+    let checked = validate::check_all(&files, &options, contacts.as_deref())?;
     let mut out = std::io::stdout().lock();
-    let (errors, warnings) = validate::print(&checked, format, color(), &mut out).map_err(|e| e.to_string())?;
-    let failed = errors > 0 || (deny_warnings && warnings > 0);
-    Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    let (errors, warnings) =
+        validate::print(&checked, format, color(Stream::Stdout), &mut out).map_err(ValidateError::Output)?;
+    Ok(verdict(errors > 0 || (deny_warnings && warnings > 0)))
 }
 
-fn graph(path: PathBuf, format: GraphFormat, contacts: Option<PathBuf>) -> Result<ExitCode, String> {
-    let (file, problem) = validate::read_source(&path).map_err(|e| e.to_string())?;
-    let mut options = options(contacts)?;
-    options.base_dir = path.parent().map(PathBuf::from).unwrap_or_default();
-    let (graph, diagnostics) = match problem {
-        Some(d) => (None, crate::diagnostic::Diagnostics { items: vec![d] }),
-        None => check::check_file(&file, &options),
-    };
-    let Some(graph) = graph else {
-        let renderer = Renderer::new(std::io::stderr().is_terminal());
-        for d in diagnostics.items.iter().filter(|d| d.is_error()) {
-            crate::say_raw!("{}", renderer.render(&file, d));
+fn graph(path: PathBuf, format: GraphFormat, contacts: Option<PathBuf>) -> Result<ExitCode, Error> {
+    let columns = match contacts.as_deref().map(validate::contact_columns).transpose() {
+        Ok(columns) => columns,
+        // An unreadable campaign is reported before a bad CSV, as it always was.
+        Err(error) => {
+            validate::read_source(&path)?;
+            return Err(error.into());
         }
-        crate::say!("error: {} has errors; fix them to draw its graph", path.display());
-        return Ok(ExitCode::from(1));
     };
+    let graph = load::campaign(&path, columns).map_err(|error| match error {
+        LoadError::Read(e) => Error::Validate(e),
+        LoadError::Invalid(invalid) => Error::Graph(invalid),
+    })?;
     let text = match format {
         GraphFormat::Text => draw::text(&graph),
         GraphFormat::Mermaid => draw::mermaid(&graph),

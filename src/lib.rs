@@ -6,7 +6,7 @@
 //!    spanned nodes)          value spanned)               the graph only when error-free)
 //! ```
 //!
-//! The runtime (next) sees only `graph::Graph`, never `syntax`.
+//! The runtime sees only `graph::Graph`, never `syntax`.
 
 /// `eprintln!` that never panics: with stderr closed (`herald … 2>&1 | head`) a message is
 /// not worth a crash. Control characters in the message are escaped, line breaks and tabs kept.

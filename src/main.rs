@@ -1,14 +1,16 @@
 /// mimalloc: the driver allocates and frees many small strings per lead (records, contacts,
-/// rows); with glibc's allocator that was a quarter of `simulate`'s CPU time.
+/// rows), which glibc's allocator made a large share of `simulate`'s time (BENCHMARKS.md,
+/// 'Figures behind code comments').
 #[global_allocator]
 static ALLOCATOR: Mimalloc = Mimalloc;
 
 /// mimalloc, asked for plain blocks when a plain block is aligned enough. The `mimalloc` crate
 /// asks for an aligned block every time, and mimalloc's aligned path takes its slow, generic
-/// route for every block over 1 KiB or without a free block at hand (a fifth of the walk's
-/// allocations in `simulate`). `mi_malloc` aligns every block of 16 bytes or more to 16 bytes
-/// (an invariant mimalloc asserts in `alloc.c`, as C's `malloc`, which it replaces, must), and a
-/// smaller one to 8; std's own allocator relies on the same of `malloc`.
+/// route for every block over 1 KiB or without a free block at hand (many of the walk's
+/// allocations in `simulate`: BENCHMARKS.md, "the allocator's fast path"). `mi_malloc` aligns
+/// every block of 16 bytes or more to 16 bytes (an invariant mimalloc asserts in `alloc.c`, as
+/// C's `malloc`, which it replaces, must), and a smaller one to 8; std's own allocator relies on
+/// the same of `malloc`.
 struct Mimalloc;
 
 /// The alignment every `mi_malloc` block of at least this size has.
@@ -71,12 +73,13 @@ unsafe impl std::alloc::GlobalAlloc for Mimalloc {
 /// How the allocator gets its memory, set before any thread starts.
 ///
 /// - No transparent huge pages: mimalloc touches a little of many 2 MiB regions, and with huge
-///   pages the kernel zeroes the whole region at each first touch. That was 13% of `simulate`'s CPU
-///   time on the peer flow (BENCHMARKS.md); without them, the pages touched are all it zeroes.
+///   pages the kernel zeroes the whole region at each first touch, a large share of `simulate`'s
+///   CPU time (BENCHMARKS.md, "No transparent huge pages"); without them, the pages touched are
+///   all it zeroes.
 /// - Freed memory is kept for reuse instead of going back to the system 10 ms later: each batch
 ///   of an import frees what the next one needs, and giving it back only to fault it in again
-///   cost another 5% or so. The price is that a process keeps its peak (about 110 MB for a
-///   large import) until it ends.
+///   cost time too. The price is that a process keeps its peak until it ends (BENCHMARKS.md,
+///   'Figures behind code comments').
 fn tune_allocator() {
     #[cfg(target_os = "linux")]
     // SAFETY: prctl with PR_SET_THP_DISABLE only sets a flag of this process.

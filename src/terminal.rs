@@ -2,8 +2,27 @@
 //! its control characters escaped: a cell must not be able to move the cursor, rewrite the line
 //! before it, retitle the window or reverse what follows (ANSI escape sequences, carriage
 //! returns, backspaces, bidirectional overrides). Escaped as Rust writes them: `\u{1b}`.
+//! Also the one decision whether to colour output (`color`).
 
 use std::borrow::Cow;
+use std::io::IsTerminal;
+
+/// Where output goes, for `color`.
+#[derive(Clone, Copy, Debug)]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+/// Whether to colour what goes to `stream`: only a terminal, and never with `NO_COLOR` set (to
+/// anything, <https://no-color.org>). Every coloured output asks here, so they all agree.
+pub fn color(stream: Stream) -> bool {
+    let terminal = match stream {
+        Stream::Stdout => std::io::stdout().is_terminal(),
+        Stream::Stderr => std::io::stderr().is_terminal(),
+    };
+    terminal && std::env::var_os("NO_COLOR").is_none()
+}
 
 /// `text` with every control character escaped: for one line of output.
 pub fn clean(text: &str) -> Cow<'_, str> {

@@ -17,7 +17,7 @@ pub enum Format {
     Github,
 }
 
-/// Problems that stop validation before any file is checked: exit code 2.
+/// Problems that stop validation before any file is checked, or its report from being written.
 #[derive(Debug, thiserror::Error)]
 pub enum ValidateError {
     #[error("no such file or directory: {0}")]
@@ -26,6 +26,17 @@ pub enum ValidateError {
     Unreadable { path: PathBuf, source: std::io::Error },
     #[error("cannot read the contacts CSV {path}: {reason}")]
     Contacts { path: PathBuf, reason: String },
+    #[error("no campaign files (*.yaml, *.yml) under {}", .0.display())]
+    NoCampaignFiles(PathBuf),
+    #[error("{0}")]
+    Output(std::io::Error),
+}
+
+impl ValidateError {
+    /// Always 2: every one is about the files or the output, not what the campaigns say.
+    pub fn exit_code(&self) -> u8 {
+        2
+    }
 }
 
 /// One checked file.

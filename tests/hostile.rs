@@ -293,8 +293,21 @@ fn a_config_file_that_is_not_there_is_an_error() {
     herald(dir.path(), &["--config", "nonexistent.yaml", "schema"]).fails(2, "--config nonexistent.yaml:");
     std::fs::create_dir(dir.path().join("conf")).unwrap();
     herald(dir.path(), &["--config", "conf", "schema"]).fails(2, "--config conf:");
+}
+
+#[test]
+fn a_config_file_is_refused_until_channels_can_be_configured() {
+    // Read by nothing, a configuration would be silently ignored: its channels never used.
+    let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "herald.yaml", "channels: {}\n");
-    herald(dir.path(), &["--config", "herald.yaml", "schema"]).ok();
+    let refused = herald(dir.path(), &["--config", "herald.yaml", "schema"]).fails(
+        2,
+        "error: --config herald.yaml: channel configuration is not supported yet; \
+         this version sends through the `log` channel only (docs/run.md)\n",
+    );
+    assert!(refused.stdout.is_empty(), "{}", refused.stdout);
+    // Without `--config`, a herald.yaml in the folder changes nothing.
+    herald(dir.path(), &["schema"]).ok();
 }
 
 #[test]

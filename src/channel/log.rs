@@ -1,4 +1,4 @@
-//! The `log` channel (SPEC §8), the default for every channel without a configuration: one
+//! The `log` channel (docs/run.md, 'Channels'), the default for every channel without a configuration: one
 //! JSON line per action, to stdout or an outbox file.
 
 use std::io::Write;

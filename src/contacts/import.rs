@@ -425,7 +425,7 @@ impl Importer {
         let cell = &self.record[i];
         let text = cell.trim();
         if text.is_empty() {
-            // An empty text cell is empty text (`contact.x != ""` filters it, as SPEC §1's
+            // An empty text cell is empty text (`contact.x != ""` filters it, as docs/language.md's
             // example does); an empty typed cell has no value (null).
             return Ok((self.kinds[i] == Kind::Text).then(|| (serde_json::Value::String(String::new()), false)));
         }

@@ -8,8 +8,8 @@
 //! ```
 //!
 //! The import streams: one record is held at a time, duplicates are found with a set of 64-bit
-//! key hashes (9 bytes a slot: about 19 MB for a million keys), so a million rows stay within a
-//! few tens of MB (43 MB peak for the whole test process).
+//! key hashes (9 bytes a slot), so a million rows stay within a few tens of MB (BENCHMARKS.md,
+//! 'Figures behind code comments').
 //! A bad row is `Row::Skipped` with its reason and the import goes on; only a file that cannot
 //! be read as CSV at all (cannot open, invalid UTF-8, a quote that is never closed, no key
 //! column) is an `ImportError`, after which the iterator ends.

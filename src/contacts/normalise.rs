@@ -84,7 +84,7 @@ pub(super) fn is_date(text: &str) -> bool {
     b.len() == 10 && b[4] == b'-' && b[7] == b'-' && NaiveDate::parse_from_str(text, "%Y-%m-%d").is_ok()
 }
 
-/// RFC 3339, or a date (SPEC §1: "Datetimes are RFC 3339, or a date").
+/// RFC 3339, or a date, as campaign files write datetimes (docs/language.md).
 pub(super) fn is_datetime(text: &str) -> bool {
     DateTime::parse_from_rfc3339(text).is_ok() || is_date(text)
 }

@@ -177,8 +177,8 @@ pub(super) fn read(
 
 /// Leads per batch a worker hands to the writer, for a CSV of `bytes`: the whole import in about
 /// 16 batches, between 512 and `BATCH` leads each. The writer's last batches are written after
-/// the walk ends, with a core idle: at 10,000 peer contacts two full batches of 4,000 kept the
-/// writer going alone for 20 ms of a 47 ms run. Rows are taken as 24 bytes, about the shortest
+/// the walk ends, with a core idle, so a small CSV's batches are smaller (BENCHMARKS.md, "A
+/// small CSV is walked in smaller batches"). Rows are taken as 24 bytes, about the shortest
 /// a real contact list has (the peer benchmark's are 19 to 26): longer rows make the estimate
 /// high, and batches only as large as before.
 fn batch_size(bytes: u64) -> usize {

@@ -1,4 +1,4 @@
-//! Live edits (SPEC §5): cursors are stored by step id, so when a campaign file changed since
+//! Live edits (docs/run.md): cursors are stored by step id, so when a campaign file changed since
 //! the database last saw it, leads parked on a step id the file no longer has either follow the
 //! file's `moved:` map or stop the run with a message naming the step and how many leads are
 //! there.

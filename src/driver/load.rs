@@ -1,36 +1,55 @@
-//! Loading a campaign to run it: check it (against the contacts' columns when known) and
-//! print its errors, or hand back the graph.
+//! Loading a campaign to run it or draw it: check it (against the contacts' columns when known)
+//! and hand back the graph, or its errors for `cli` to print.
 
-use std::io::IsTerminal;
-use std::path::Path;
-use std::process::ExitCode;
+use std::path::{Path, PathBuf};
 
 use crate::check::{self, Options};
-use crate::diagnostic::Renderer;
+use crate::diagnostic::Diagnostics;
 use crate::graph::Graph;
-use crate::validate;
+use crate::source::SourceFile;
+use crate::validate::{self, ValidateError};
 
-/// The compiled campaign, or the exit code after its problems were printed to stderr.
-pub fn campaign(path: &Path, columns: Option<Vec<String>>) -> Result<Graph, ExitCode> {
-    let (file, problem) = validate::read_source(path).map_err(|e| {
-        crate::say!("error: {e}");
-        ExitCode::from(2)
-    })?;
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error(transparent)]
+    Read(#[from] ValidateError),
+    #[error("{} has errors; `herald validate` lists them all", .0.path.display())]
+    Invalid(Box<Invalid>),
+}
+
+/// A campaign that does not check: its errors, printed before the one-line error.
+#[derive(Debug)]
+pub struct Invalid {
+    pub path: PathBuf,
+    pub file: SourceFile,
+    /// The errors only (warnings are `validate`'s to show).
+    pub errors: Diagnostics,
+}
+
+impl LoadError {
+    /// 1 when the campaign has errors, 2 when it cannot be read.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            LoadError::Read(e) => e.exit_code(),
+            LoadError::Invalid(_) => 1,
+        }
+    }
+}
+
+/// The compiled campaign, or why there is none.
+pub fn campaign(path: &Path, columns: Option<Vec<String>>) -> Result<Graph, LoadError> {
+    let (file, problem) = validate::read_source(path)?;
     let options =
         Options { contact_columns: columns, base_dir: path.parent().map(Path::to_path_buf).unwrap_or_default() };
     let (graph, diagnostics) = match problem {
-        Some(d) => (None, crate::diagnostic::Diagnostics { items: vec![d] }),
+        Some(d) => (None, Diagnostics { items: vec![d] }),
         None => check::check_file(&file, &options),
     };
     match graph {
         Some(graph) => Ok(graph),
         None => {
-            let renderer = Renderer::new(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none());
-            for d in diagnostics.items.iter().filter(|d| d.is_error()) {
-                crate::say_raw!("{}", renderer.render(&file, d));
-            }
-            crate::say!("error: {} has errors; `herald validate` lists them all", path.display());
-            Err(ExitCode::from(1))
+            let errors = Diagnostics { items: diagnostics.items.into_iter().filter(|d| d.is_error()).collect() };
+            Err(LoadError::Invalid(Box::new(Invalid { path: path.to_path_buf(), file, errors })))
         }
     }
 }

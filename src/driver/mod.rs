@@ -1,7 +1,8 @@
 //! The driver: the clock, the store, pacing and channels around the pure interpreter.
-//! `simulate` runs it on a virtual clock; `run` (next) on the real one.
+//! `simulate` runs it on a virtual clock; `run` on the real one.
 
 pub mod clock;
+pub mod error;
 mod guard;
 mod import;
 pub mod live_edit;
@@ -15,5 +16,6 @@ pub mod simulate;
 mod sorter;
 pub mod writer;
 
+pub use error::DriverError;
 pub use output::SimFormat;
 pub use simulate::Simulation;

@@ -1,4 +1,4 @@
-//! `--responses FILE`: how simulated contacts answer (SPEC §7). Rules are tried in order per
+//! `--responses FILE`: how simulated contacts answer (docs/simulate.md). Rules are tried in order per
 //! action; the first matching rule of each kind decides. Randomness is a stable hash of the
 //! seed, the contact and the action, so a run is reproducible.
 

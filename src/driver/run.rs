@@ -8,13 +8,13 @@
 //! at most the one page in flight at the kill is handed over twice.
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::{DateTime, Utc};
 
 use super::clock::{Clock, SystemClock};
+use super::error::DriverError;
 use super::pacing::CampaignPacer;
 use crate::channel::Channel;
 use crate::contacts::{Contact, ImportSettings, Importer, Row, SkipReason};
@@ -53,12 +53,11 @@ pub enum RunError {
 }
 
 impl RunError {
-    fn exit_code(&self) -> ExitCode {
+    pub fn exit_code(&self) -> u8 {
         match self {
-            RunError::Content(_) => ExitCode::from(1),
-            RunError::Import(crate::contacts::ImportError::Open { .. }) => ExitCode::from(2),
-            RunError::Import(_) => ExitCode::from(1),
-            _ => ExitCode::from(2),
+            RunError::Content(_) => 1,
+            RunError::Import(e) => super::error::import_exit_code(e),
+            _ => 2,
         }
     }
 }
@@ -91,54 +90,26 @@ impl Live<'_> {
     }
 }
 
-pub fn command(args: Args) -> ExitCode {
-    let columns = match &args.contacts {
-        Some(path) => match crate::contacts::read_header(path) {
-            Ok(columns) => Some(columns),
-            Err(error) => {
-                crate::say!("error: {error}");
-                let code = if matches!(error, crate::contacts::ImportError::Open { .. }) { 2 } else { 1 };
-                return ExitCode::from(code);
-            }
-        },
-        None => None,
-    };
+pub fn command(args: Args) -> Result<(), DriverError> {
+    let columns = args.contacts.as_deref().map(crate::contacts::read_header).transpose()?;
     let mut graphs = Vec::new();
     for file in &args.files {
-        match super::load::campaign(file, columns.clone()) {
-            Ok(graph) => graphs.push(graph),
-            Err(code) => return code,
-        }
+        graphs.push(super::load::campaign(file, columns.clone())?);
     }
     if let Some(dup) = graphs.iter().enumerate().find_map(|(i, g)| graphs[..i].iter().find(|o| o.id == g.id)) {
-        crate::say!("error: two files define campaign `{}`; campaign ids must be unique", dup.id);
-        return ExitCode::from(1);
+        return Err(DriverError::DuplicateCampaign(dup.id.clone()));
     }
-    let store = match Store::open(&args.db).and_then(|store| store.claim(Purpose::Run).map(|()| store)) {
-        Ok(store) => store,
-        Err(error) => {
-            crate::say!("error: {error}");
-            return ExitCode::from(2);
-        }
-    };
+    let store = Store::open(&args.db).and_then(|store| store.claim(Purpose::Run).map(|()| store))?;
     let channel: Box<dyn std::io::Write> = match &args.outbox {
-        Some(path) => match crate::channel::file::OutboxFile::open(path) {
-            Ok(file) => Box::new(file),
-            Err(e) => {
-                crate::say!("error: {e}");
-                return ExitCode::from(2);
-            }
-        },
+        Some(path) => Box::new(crate::channel::file::OutboxFile::open(path)?),
         None => Box::new(std::io::stdout()),
     };
     let stop = Arc::new(AtomicBool::new(false));
-    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build() {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            crate::say!("error: cannot start the runtime: {e}");
-            return ExitCode::from(2);
-        }
-    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .map_err(DriverError::Runtime)?;
     let wake = Arc::new(tokio::sync::Notify::new());
     match Signals::new(&runtime) {
         Ok(signals) => drop(runtime.spawn(watch_signals(signals, stop.clone(), wake.clone()))),
@@ -152,14 +123,7 @@ pub fn command(args: Args) -> ExitCode {
         stop,
         actions: 0,
     };
-    let result = runtime.block_on(runner.run(&args, &wake));
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            crate::say!("error: {error}");
-            error.exit_code()
-        }
-    }
+    Ok(runtime.block_on(runner.run(&args, &wake))?)
 }
 
 impl<'g> Live<'g> {

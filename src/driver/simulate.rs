@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use chrono::{DateTime, Utc};
 
 use super::clock::{Clock, VirtualClock};
+use super::error::DriverError;
 use super::import::{self, Walker};
 use super::output::{self, SimFormat, Tally};
 use super::pacing::CampaignPacer;
@@ -63,6 +64,16 @@ pub enum SimulateError {
     Crashed,
 }
 
+impl SimulateError {
+    /// 1 when the contacts are wrong; 2 for the environment, and for herald's own bugs.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            SimulateError::Import(e) => super::error::import_exit_code(e),
+            _ => 2,
+        }
+    }
+}
+
 pub struct Outcome {
     pub import: ImportReport,
     pub tally: Tally,
@@ -93,8 +104,8 @@ impl Simulation<'_> {
     /// writer is synced before each new instant.
     /// Every batch is committed durably: redb reuses the pages that non-durable commits free
     /// only after a durable one, so without it the file grows with every pass, and the fsync
-    /// runs on the writer thread while the others go on. On the peer flow that was faster than
-    /// one in five (0.6 s against 0.75 s at 100,000 contacts, 6.1 s against 7.4 s at 1,000,000).
+    /// runs on the writer thread while the others go on; that was faster than a durable commit
+    /// every fifth batch (BENCHMARKS.md, 'Figures behind code comments').
     fn drive(&self, out: &mut impl Write, writer: &mut Writer) -> Result<Outcome, SimulateError> {
         let progress = Progress::new();
         let mut tally = Tally::default();
@@ -349,66 +360,39 @@ pub struct Args {
 
 /// Check the campaign against the CSV's columns, simulate, print. Exit 1 when the campaign,
 /// the CSV or the responses are wrong; 2 for the environment (unreadable files, a locked db).
-pub fn command(args: Args) -> std::process::ExitCode {
-    use std::process::ExitCode;
-    let fail = |code: u8, message: String| {
-        crate::say!("error: {message}");
-        ExitCode::from(code)
-    };
-    let columns = match crate::contacts::read_header(&args.contacts) {
-        Ok(columns) => columns,
-        Err(error @ crate::contacts::ImportError::Open { .. }) => return fail(2, error.to_string()),
-        Err(error) => return fail(1, error.to_string()),
-    };
-    let graph = match super::load::campaign(&args.file, Some(columns.clone())) {
-        Ok(graph) => graph,
-        Err(code) => return code,
-    };
-    let parse_time = |text: &Option<String>, what: &str| -> Result<Option<DateTime<Utc>>, String> {
+pub fn command(args: Args) -> Result<(), DriverError> {
+    let columns = crate::contacts::read_header(&args.contacts)?;
+    let graph = super::load::campaign(&args.file, Some(columns.clone()))?;
+    let parse_time = |text: &Option<String>, what: &str| -> Result<Option<DateTime<Utc>>, DriverError> {
         text.as_ref()
             .map(|t| {
-                crate::expr::parse_datetime(t, graph.schedule.timezone)
-                    .ok_or_else(|| format!("--{what} `{t}` is not a datetime (RFC 3339, or a date like 2026-12-01)"))
+                crate::expr::parse_datetime(t, graph.schedule.timezone).ok_or_else(|| {
+                    DriverError::Time(format!("--{what} `{t}` is not a datetime (RFC 3339, or a date like 2026-12-01)"))
+                })
             })
             .transpose()
     };
-    let (start, until) = match (parse_time(&args.start, "start"), parse_time(&args.until, "until")) {
-        (Ok(start), Ok(until)) => (start, until),
-        (Err(e), _) | (_, Err(e)) => return fail(2, e),
-    };
+    let (start, until) = (parse_time(&args.start, "start")?, parse_time(&args.until, "until")?);
     // Without a start, the current minute (whole: times shown to the minute are exact).
     let start = start.or(graph.schedule.start).unwrap_or_else(|| {
         let now = Utc::now().timestamp();
         DateTime::from_timestamp(now - now.rem_euclid(60), 0).unwrap_or_default()
     });
     let responses = match &args.responses {
-        Some(path) => match Responses::load(path, &graph, Some(&columns), args.seed) {
-            Ok(r) => r,
-            Err(error @ super::responses::ResponsesError::Read { .. }) => return fail(2, error.to_string()),
-            Err(error) => return fail(1, error.to_string()),
-        },
+        Some(path) => Responses::load(path, &graph, Some(&columns), args.seed)?,
         None => Responses::none(args.seed),
     };
     let temp = match args.db {
         Some(_) => None,
-        None => match tempfile::tempdir() {
-            Ok(dir) => Some(dir),
-            Err(e) => return fail(2, format!("cannot make a temporary database: {e}")),
-        },
+        None => Some(tempfile::tempdir().map_err(DriverError::TempDb)?),
     };
     let db =
         args.db.clone().unwrap_or_else(|| temp.as_ref().map(|d| d.path().join("simulate.redb")).unwrap_or_default());
-    let store = match Store::open(&db).and_then(|store| store.claim(Purpose::Simulate).map(|()| store)) {
-        Ok(store) => store,
-        Err(error) => return fail(2, error.to_string()),
-    };
+    let store = Store::open(&db).and_then(|store| store.claim(Purpose::Simulate).map(|()| store))?;
     let rejects =
-        match args.rejects.as_deref().map(|path| crate::contacts::Rejects::create(path, &args.contacts)).transpose() {
-            Ok(rejects) => std::sync::Mutex::new(rejects),
-            Err(error) => return fail(2, error.to_string()),
-        };
+        args.rejects.as_deref().map(|path| crate::contacts::Rejects::create(path, &args.contacts)).transpose()?;
     let simulation = Simulation {
-        rejects,
+        rejects: std::sync::Mutex::new(rejects),
         graph: &graph,
         contacts: args.contacts,
         responses,
@@ -421,15 +405,10 @@ pub fn command(args: Args) -> std::process::ExitCode {
     };
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
-    let result = simulation.run(&mut out);
-    let outcome = match result {
+    let outcome = match simulation.run(&mut out) {
         Ok(outcome) => outcome,
-        Err(SimulateError::Import(error @ crate::contacts::ImportError::Open { .. })) => {
-            return fail(2, error.to_string());
-        }
-        Err(SimulateError::Import(error)) => return fail(1, error.to_string()),
-        Err(SimulateError::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => return ExitCode::SUCCESS,
-        Err(error) => return fail(2, error.to_string()),
+        Err(SimulateError::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+        Err(error) => return Err(error.into()),
     };
     let written = match args.format {
         SimFormat::Summary => {
@@ -441,7 +420,7 @@ pub fn command(args: Args) -> std::process::ExitCode {
     if let Err(e) = written
         && e.kind() != std::io::ErrorKind::BrokenPipe
     {
-        return fail(2, format!("cannot write the output: {e}"));
+        return Err(DriverError::Output(e));
     }
     if args.format != SimFormat::Summary {
         crate::say!("contacts: {}", outcome.import);
@@ -449,5 +428,5 @@ pub fn command(args: Args) -> std::process::ExitCode {
     for line in outcome.import.details() {
         crate::say!("{line}");
     }
-    ExitCode::SUCCESS
+    Ok(())
 }

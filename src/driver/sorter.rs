@@ -3,11 +3,11 @@
 //! A B-tree that takes keys in random order writes a whole page for nearly every insert: each
 //! transaction copies every leaf it touches, and a batch of a few thousand keys spread over a
 //! large tree touches a different leaf for each. Contacts exported from a CRM come in no
-//! particular key order, and a million of them took 26 s to import against 4 s for the same rows
-//! in the peer benchmark's order (BENCHMARKS.md). So the writer holds new leads back and sorts
-//! them (an external merge sort: runs of up to `BUDGET` bytes sorted in memory, spilled to
-//! unnamed temporary files, then merged), and inserts them in key order, where each insert
-//! lands next to the one before.
+//! particular key order, and importing them was several times slower than the same rows in the
+//! peer benchmark's order (BENCHMARKS.md, 'Contacts in random key order'). So the writer holds
+//! new leads back and sorts them (an external merge sort: runs of up to `BUDGET` bytes sorted
+//! in memory, spilled to unnamed temporary files, then merged), and inserts them in key order,
+//! where each insert lands next to the one before.
 //!
 //! Ties keep arrival order (runs are merged oldest first), so that of two rows for one contact
 //! the first handed over still wins, as in `Store::apply`.

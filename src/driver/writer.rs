@@ -175,9 +175,9 @@ fn apply(store: &Store, rx: Receiver<Message>, spare: SyncSender<NewLeads>, mut 
 
 /// Whether new leads are inserted as they come or sorted first. Sorting costs a pass at the end
 /// that cannot overlap the walk, and gains nothing when the keys come in an order that already
-/// keeps inserts close together (the peer benchmark's `0, 1, 2…`, about 2 µs per row here), so
+/// keeps inserts close together (the peer benchmark's `0, 1, 2…`), so
 /// the writer starts without it and sorts once inserts turn slow: `SLOW_BATCHES` batches in a
-/// row above `SLOW_ROW` per row (random keys into a tree of 50,000 rows, about 10 µs).
+/// row above `SLOW_ROW` per row (BENCHMARKS.md, 'Contacts in random key order').
 #[derive(Default)]
 struct Pace {
     /// Slow batches in a row; once there are `SLOW_BATCHES`, no batch is timed again.

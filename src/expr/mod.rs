@@ -1,4 +1,4 @@
-//! The condition language (SPEC §2): `reply.text matches "(?i)^yes"`, `vars.score >= 9`,
+//! The condition language (docs/conditions.md): `reply.text matches "(?i)^yes"`, `vars.score >= 9`,
 //! `contact.appointment_date - 1d`.
 //!
 //! `compile` parses (pest, `parser.rs`), checks types and names against what the campaign

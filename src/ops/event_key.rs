@@ -1,4 +1,4 @@
-//! The key under which an ingested event is remembered as applied (SPEC §6): an event is
+//! The key under which an ingested event is remembered as applied (docs/events.md): an event is
 //! applied once per database, and `ingest` run again on the same file, whole or after a kill,
 //! applies each line once.
 //!

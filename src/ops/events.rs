@@ -1,4 +1,4 @@
-//! Inbound event lines (SPEC §6): one JSON object per line, parsed into an `Inbound` the
+//! Inbound event lines (docs/events.md): one JSON object per line, parsed into an `Inbound` the
 //! driver can apply. Parsing only: finding the lead and advancing it is `ingest`'s job.
 //!
 //! A line is refused with one precise error (the first problem found, in a fixed order: JSON,

@@ -1,4 +1,4 @@
-//! `herald ingest FILE|-` (SPEC §6): replies, call outcomes, deliveries, opt-outs and events,
+//! `herald ingest FILE|-` (docs/run.md, docs/events.md): replies, call outcomes, deliveries, opt-outs and events,
 //! one JSON object per line, applied to their leads.
 //!
 //! Each lead takes its event as the interpreter's input and is advanced at once, with the
@@ -16,10 +16,10 @@
 use std::collections::{HashMap, HashSet};
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 
 use chrono::{DateTime, Utc};
 
+use super::OpsError;
 use super::event_key::EventKeys;
 use super::events::{Inbound, parse_lines};
 use crate::contact::Contact;
@@ -67,40 +67,20 @@ struct Ingest<'a> {
     duplicates: u64,
 }
 
-pub fn command(db: &Path, input: &Path) -> ExitCode {
+/// Applies every line of `input`; returns how many were rejected (each reported on stderr with
+/// its line number).
+pub fn command(db: &Path, input: &Path) -> Result<u64, OpsError> {
     // The same open as every other command on a database: never created here.
-    let store = match super::open(db) {
-        Ok(store) => store,
-        Err(e) => {
-            crate::say!("error: {e}");
-            return ExitCode::from(e.exit_code());
-        }
-    };
+    let store = super::open(db)?;
     let reader: Box<dyn BufRead> = if input == Path::new("-") {
         Box::new(std::io::stdin().lock())
     } else {
-        match std::fs::File::open(input) {
-            Ok(file) => Box::new(std::io::BufReader::new(file)),
-            Err(e) => {
-                crate::say!("error: cannot read {}: {e}", input.display());
-                return ExitCode::from(2);
-            }
-        }
+        let file =
+            std::fs::File::open(input).map_err(|source| OpsError::Input { path: input.to_path_buf(), source })?;
+        Box::new(std::io::BufReader::new(file))
     };
-    let campaigns = match store.campaigns() {
-        Ok(campaigns) => campaigns,
-        Err(e) => {
-            crate::say!("error: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let stored = match store.applied_events() {
-        Ok(stored) => stored,
-        Err(e) => {
-            crate::say!("error: {e}");
-            return ExitCode::from(2);
-        }
-    };
+    let campaigns = store.campaigns()?;
+    let stored = store.applied_events()?;
     let name = if input == Path::new("-") { "stdin".to_string() } else { input.display().to_string() };
     let mut ingest = Ingest {
         store: &store,
@@ -127,28 +107,19 @@ pub fn command(db: &Path, input: &Path) -> ExitCode {
                 rejected += 1;
                 crate::say!("{name}:{line}: {reason}");
             }
-            Err(Rejected::Store(error)) => {
-                crate::say!("error: {error}");
-                return ExitCode::from(2);
-            }
+            Err(Rejected::Store(error)) => return Err(error.into()),
         }
-        if ingest.changed.len() >= BATCH
-            && let Err(error) = ingest.flush()
-        {
-            crate::say!("error: {error}");
-            return ExitCode::from(2);
+        if ingest.changed.len() >= BATCH {
+            ingest.flush()?;
         }
     }
-    if let Err(error) = ingest.flush() {
-        crate::say!("error: {error}");
-        return ExitCode::from(2);
-    }
+    ingest.flush()?;
     crate::say!(
         "ingest: {} events applied, {} already applied, {rejected} rejected",
         ingest.applied,
         ingest.duplicates
     );
-    if rejected > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS }
+    Ok(rejected)
 }
 
 /// A lead an event reaches: as read from the store, or `None` when it is among the leads
@@ -181,7 +152,7 @@ impl Ingest<'_> {
         Ok(())
     }
 
-    /// The event's contact as it is stored (SPEC §6: normalised as at import): its E.164
+    /// The event's contact as it is stored (docs/events.md: normalised as at import): its E.164
     /// number in the region of the campaign it names (or of each campaign, for the first that
     /// has it), its lower-cased email, or the text as written (an id); when no lead has any of
     /// them, the first (an opt-out suppresses that address).
@@ -212,7 +183,7 @@ impl Ingest<'_> {
             self.expected(&event, campaign, stored.as_ref())?;
         }
         if opts_out {
-            // Suppressed everywhere at once (SPEC §5): every other lead of the contact ends too.
+            // Suppressed everywhere at once (docs/language.md): every other lead of the contact ends too.
             self.batch.suppress.push(event.contact.clone());
         }
         for (campaign, stored) in targets {

@@ -15,7 +15,6 @@ pub mod status;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 
 use crate::diagnostic::closest;
 use crate::store::{CampaignRecord, CampaignStatus, Store, StoreError};
@@ -35,20 +34,29 @@ pub enum OpsError {
     Refused(String),
     #[error("cannot write {what}: {source}")]
     Output { what: String, source: std::io::Error },
+    #[error("cannot read {}: {source}", .path.display())]
+    Input { path: PathBuf, source: std::io::Error },
     /// An output path that writing would destroy something at (the database, a device).
     #[error("not writing {}: {reason}", .path.display())]
     OutputRefused { path: PathBuf, reason: String },
 }
 
 impl OpsError {
-    /// SPEC §7: 1 when what was asked is wrong for the content, 2 for the environment.
+    /// 1 when what was asked is wrong for the content, 2 for the environment (docs/cli.md).
     pub fn exit_code(&self) -> u8 {
         match self {
             OpsError::UnknownCampaign { .. } | OpsError::UnknownContact { .. } | OpsError::Refused(_) => 1,
-            OpsError::NoDatabase(_) | OpsError::Store(_) | OpsError::Output { .. } | OpsError::OutputRefused { .. } => {
-                2
-            }
+            OpsError::NoDatabase(_)
+            | OpsError::Store(_)
+            | OpsError::Output { .. }
+            | OpsError::Input { .. }
+            | OpsError::OutputRefused { .. } => 2,
         }
+    }
+
+    /// A closed stdout (`herald export x | head`): the reader has what it wanted, not an error.
+    pub fn is_broken_pipe(&self) -> bool {
+        matches!(self, OpsError::Output { source, .. } if source.kind() == std::io::ErrorKind::BrokenPipe)
     }
 
     fn output(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> OpsError {
@@ -71,19 +79,6 @@ fn known_campaigns(id: &str, known: &[String]) -> String {
     let hint = near.map(|s| format!("; did you mean `{s}`?"));
     let list = known.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ");
     format!("{} (campaigns: {list})", hint.unwrap_or_default())
-}
-
-/// The exit code of a command's result, its error printed on stderr. A closed stdout
-/// (`herald export x | head`) is not an error.
-pub fn finish(result: Result<(), OpsError>) -> ExitCode {
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(OpsError::Output { source, .. }) if source.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
-        Err(error) => {
-            crate::say!("error: {error}");
-            ExitCode::from(error.exit_code())
-        }
-    }
 }
 
 /// Opens an existing database; never creates one. A file herald may not write (permissions, a

@@ -109,7 +109,7 @@ pub fn step_due(
 }
 
 /// Moves a lead parked on a step that was removed from the file to where `moved:` sends it,
-/// as a `goto` would (SPEC §5, live edits).
+/// as a `goto` would (docs/run.md, live edits).
 pub fn relocate(
     graph: &Graph,
     pacer: &mut dyn Pacer,
@@ -164,7 +164,7 @@ impl<'a> Machine<'a> {
     }
 
     // Inlined into its callers: the record is built in place of a call that copies it
-    // (BENCHMARKS.md, ninth session).
+    // (BENCHMARKS.md, 'Figures behind code comments').
     #[inline(always)]
     pub(super) fn record(&mut self, event: Event) {
         self.records.push(Record { at: self.now, step: self.lead.step.clone(), event });
@@ -297,7 +297,7 @@ impl<'a> Machine<'a> {
     }
 
     /// An event dated before the await the lead is in began is history only: the await's
-    /// routes see what arrived during it (SPEC §5), not a reply from before, or from year 1.
+    /// routes see what arrived during it (docs/language.md), not a reply from before, or year 1.
     /// A minute's grace covers providers' whole-second stamps and clocks a little behind ours.
     fn answers_nothing(&self) -> bool {
         self.lead.park == Park::Await && self.at + chrono::TimeDelta::minutes(1) < self.lead.entered_at
@@ -344,7 +344,7 @@ impl<'a> Machine<'a> {
 
     /// An action that could not be made (its message did not render): `failed` for retries
     /// and routes, and with neither taking it the lead ends `failed` with `reason` rather than
-    /// carry on as if it had gone (SPEC §3).
+    /// carry on as if it had gone (docs/language.md, `render_failed`).
     pub(super) fn not_made(&mut self, id: StateId, reason: Reason) -> Option<Target> {
         // Routes read the outcome where a channel's would be: `message.status` or `call.status`.
         if matches!(self.graph.node(id).kind, NodeKind::Call(_)) {
@@ -370,7 +370,7 @@ impl<'a> Machine<'a> {
         let node = self.graph.node(id);
         let mut wants_retry = false;
         if let Some(policy) = &node.retry {
-            // SPEC §5: an outcome in `on`, or `until` not yet true, asks for a retry.
+            // An outcome in `on`, or `until` not yet true, asks for a retry (docs/language.md).
             let goal_unmet = policy.until.as_ref().is_some_and(|until| !self.holds("until", until));
             wants_retry = goal_unmet || policy.on.iter().any(|o| o == status);
             if wants_retry && self.lead.attempts <= policy.attempts {
@@ -528,7 +528,7 @@ impl<'a> Machine<'a> {
     }
 
     pub(super) fn park(&mut self, park: Park, until: DateTime<Utc>, status: LeadStatus) {
-        // A lead parked past the campaign's end wakes at the end, to expire then (SPEC §5). An
+        // A lead parked past the campaign's end wakes at the end, to expire then. An
         // action in flight keeps waiting for its outcome, which expires the lead when it comes.
         let until = match self.graph.schedule.end {
             Some(end) if until > end && park != Park::Outcome => end,

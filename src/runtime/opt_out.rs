@@ -1,4 +1,4 @@
-//! Which replies opt a contact out (SPEC §5), as people actually type them: `STOP.`, `Stop!`,
+//! Which replies opt a contact out, as people actually type them: `STOP.`, `Stop!`,
 //! `"STOP"`, `opt-out`, `OPTOUT`, `ＳＴＯＰ`, `Stop 🛑`, `stop please`.
 //!
 //! The rule (docs/language.md, "Opt-out replies"): the reply is put in Unicode NFKC form;

@@ -54,8 +54,8 @@ pub const SCHEMA_VERSION: u32 = 4;
 
 /// Bounded so that memory does not grow with the number of contacts. 8 MiB: the pages a big
 /// write leaves in the cache are seldom read again, and each new one is fresh memory the kernel
-/// must fault in. On the peer flow 8 beat 32 in 25 of 30 paired runs at 100,000 contacts (by
-/// 18 ms) and took peak RSS at 1,000,000 from 144 to 100 MB; 4 was no faster.
+/// must fault in. 8 was faster than 32 and held less memory; 4 was no faster (BENCHMARKS.md,
+/// 'Figures behind code comments').
 const CACHE_BYTES: usize = 8 * 1024 * 1024;
 /// The format byte of every JSON-encoded value.
 const FORMAT_JSON: u8 = 1;

@@ -14,9 +14,8 @@ use crate::runtime::{Lead, LeadStatus, Record};
 pub(super) type DueKey<'a> = (&'a str, i64, u32, &'a str);
 
 /// Runs of new rows shorter than this (between two stored rows) go in with plain inserts: a
-/// cursor rebuilds the leaf it splices into, where an insert changes it in place. 100,000 new
-/// keys each alone between two stored ones took 1.05–1.14 s this way and 1.18–1.41 s all
-/// through cursors; 4 was no better than 2.
+/// cursor rebuilds the leaf it splices into, where an insert changes it in place; 4 was no
+/// better than 2 (BENCHMARKS.md, "A lone new row").
 const SHORT_RUN: usize = 2;
 
 /// New history row ids per lead, waiting to be listed in its row.

@@ -14,11 +14,28 @@ pub mod run;
 mod tests;
 
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 
 use crate::diagnostic::Diagnostic;
 use crate::source::SourceFile;
-use crate::validate::{self, Format};
+use crate::validate::{self, Format, ValidateError};
+
+/// What stops `herald test` before a verdict: no test files, an unreadable one, the output.
+#[derive(Debug, thiserror::Error)]
+pub enum TestError {
+    #[error(transparent)]
+    Files(#[from] ValidateError),
+    #[error("no test files (*.test.yaml) under {0}")]
+    NoFiles(String),
+    #[error("{0}")]
+    Output(std::io::Error),
+}
+
+impl TestError {
+    /// Always 2 (usage or environment); failed cases are the verdict, not an error.
+    pub fn exit_code(&self) -> u8 {
+        2
+    }
+}
 
 /// One test file, checked and run.
 pub struct FileReport {
@@ -31,14 +48,14 @@ pub struct FileReport {
 }
 
 /// Every `*.test.yaml` / `*.test.yml` under `paths` (directories recursively), sorted.
-pub fn collect(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+pub fn collect(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ValidateError> {
     let is_test = |name: &str| name.ends_with(".test.yaml") || name.ends_with(".test.yml");
-    validate::collect_matching(paths, is_test).map_err(|e| e.to_string())
+    validate::collect_matching(paths, is_test)
 }
 
 /// Check one test file and its campaign, then run its cases if both are free of errors.
-pub fn test_file(path: &Path) -> Result<FileReport, String> {
-    let (file, problem) = validate::read_source(path).map_err(|e| e.to_string())?;
+pub fn test_file(path: &Path) -> Result<FileReport, ValidateError> {
+    let (file, problem) = validate::read_source(path)?;
     let fallback = path.file_name().map_or(String::new(), |n| n.to_string_lossy().replace(".test.yaml", ""));
     let mut report = FileReport { file: file.clone(), campaign: fallback, problems: Vec::new(), cases: Vec::new() };
     if let Some(problem) = problem {
@@ -110,13 +127,13 @@ pub fn test_file(path: &Path) -> Result<FileReport, String> {
     Ok(report)
 }
 
-/// `herald test` as typed.
-pub fn command(paths: Vec<PathBuf>, format: Format, color: bool) -> Result<ExitCode, String> {
+/// `herald test` as typed: whether a case failed or a test file has errors.
+pub fn command(paths: Vec<PathBuf>, format: Format, color: bool) -> Result<bool, TestError> {
     let paths = if paths.is_empty() { vec![PathBuf::from("campaigns")] } else { paths };
     let files = collect(&paths)?;
     if files.is_empty() {
         let places: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
-        return Err(format!("no test files (*.test.yaml) under {}", places.join(", ")));
+        return Err(TestError::NoFiles(places.join(", ")));
     }
     let reports = files.iter().map(|f| test_file(f)).collect::<Result<Vec<_>, _>>()?;
     let mut out = std::io::stdout().lock();
@@ -126,7 +143,7 @@ pub fn command(paths: Vec<PathBuf>, format: Format, color: bool) -> Result<ExitC
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
             reports.iter().any(|r| !r.problems.is_empty() || r.cases.iter().any(|c| !c.failures.is_empty()))
         }
-        Err(e) => return Err(e.to_string()),
+        Err(e) => return Err(TestError::Output(e)),
     };
-    Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(failed)
 }

@@ -1,0 +1,70 @@
+//! What stops `simulate` or `run`: one error for the driver's commands, with its exit code
+//! (docs/cli.md). `cli` prints it.
+
+use crate::contacts::{ImportError, RejectsError};
+use crate::store::StoreError;
+
+use super::load::LoadError;
+use super::responses::ResponsesError;
+use super::run::RunError;
+use super::simulate::SimulateError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DriverError {
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    /// The contacts CSV's header could not be read.
+    #[error(transparent)]
+    Contacts(#[from] ImportError),
+    #[error(transparent)]
+    Responses(#[from] ResponsesError),
+    #[error("two files define campaign `{0}`; campaign ids must be unique")]
+    DuplicateCampaign(String),
+    /// A `--start` or `--until` that is not a datetime.
+    #[error("{0}")]
+    Time(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Outbox(#[from] crate::channel::file::OutboxError),
+    #[error(transparent)]
+    Rejects(#[from] RejectsError),
+    #[error("cannot start the runtime: {0}")]
+    Runtime(std::io::Error),
+    #[error("cannot make a temporary database: {0}")]
+    TempDb(std::io::Error),
+    #[error("cannot write the output: {0}")]
+    Output(std::io::Error),
+    #[error(transparent)]
+    Run(#[from] RunError),
+    #[error(transparent)]
+    Simulate(#[from] SimulateError),
+}
+
+impl DriverError {
+    /// 1 when the campaign, the contacts or the responses are wrong; 2 for the environment
+    /// (files that cannot be read, the database, the output).
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            DriverError::Load(e) => e.exit_code(),
+            DriverError::Contacts(e) => import_exit_code(e),
+            DriverError::Responses(ResponsesError::Read { .. }) => 2,
+            DriverError::Responses(_) | DriverError::DuplicateCampaign(_) => 1,
+            DriverError::Run(e) => e.exit_code(),
+            DriverError::Simulate(e) => e.exit_code(),
+            DriverError::Time(_)
+            | DriverError::Store(_)
+            | DriverError::Outbox(_)
+            | DriverError::Rejects(_)
+            | DriverError::Runtime(_)
+            | DriverError::TempDb(_)
+            | DriverError::Output(_) => 2,
+        }
+    }
+}
+
+/// A contacts CSV that cannot be opened is the environment (2); one that can but is wrong is
+/// content (1).
+pub fn import_exit_code(error: &ImportError) -> u8 {
+    if matches!(error, ImportError::Open { .. }) { 2 } else { 1 }
+}
