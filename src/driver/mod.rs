@@ -1,7 +1,11 @@
 //! The driver: the clock, the store, pacing and channels around the pure interpreter.
 //! `simulate` runs it on a virtual clock; `run` (next) on the real one.
 
+mod admit;
+mod answers;
 pub mod clock;
+pub mod engine;
+mod error;
 mod guard;
 mod import;
 pub mod live_edit;
@@ -13,6 +17,7 @@ pub mod responses;
 pub mod run;
 pub mod simulate;
 mod sorter;
+pub mod step;
 pub mod writer;
 
 pub use output::SimFormat;

@@ -24,7 +24,7 @@ use super::event_key::EventKeys;
 use super::events::{Inbound, parse_lines};
 use crate::contacts::Contact;
 use crate::graph::{Graph, NodeKind};
-use crate::runtime::{Event, Input, Lead, Park, Record, Text};
+use crate::runtime::{Input, Lead, Park, Record};
 use crate::store::{AppliedEvents, Batch, CampaignRecord, CampaignStatus, Store, StoreError};
 
 /// Leads changed per durable transaction.
@@ -230,8 +230,7 @@ impl Ingest<'_> {
             };
             let (contact, mut lead, mut records) = entry;
             if lead.status.is_final() {
-                records.push(Record { at, step: lead.step.clone(), event: noted(&input) });
-                lead.seq += 1;
+                records.push(lead.note(at, &input));
             } else {
                 lead.deliver_at(at, input);
                 let active = self.campaigns.iter().any(|c| {
@@ -246,7 +245,7 @@ impl Ingest<'_> {
                 // otherwise the event waits in the lead (due now) for the next `run` of it, as
                 // does an event dated later.
                 if let Some(graph) = loaded.graph.as_ref().filter(|_| active) {
-                    records.extend(crate::driver::run::step(
+                    records.extend(crate::driver::step::step(
                         graph,
                         &mut HandOver,
                         &contact,
@@ -254,6 +253,7 @@ impl Ingest<'_> {
                         now,
                         &mut self.batch,
                         suppressed,
+                        &crate::channel::log::answer_at_once,
                     ));
                 }
             }
@@ -385,18 +385,6 @@ fn unreachable_lead<T>(campaign: &str, contact: &str) -> Result<T, Rejected> {
 }
 
 /// The history record of an event that reached a lead already final.
-fn noted(input: &Input) -> Event {
-    match input {
-        Input::Reply { text, intent, .. } => {
-            Event::Reply { text: text.as_deref().map(Text::new), intent: intent.as_deref().map(Text::new) }
-        }
-        Input::Call { status, .. } | Input::Delivery { status } => Event::Outcome { status: Text::new(status) },
-        Input::Event { name, .. } => Event::Event { name: Text::new(name) },
-        Input::OptOut => Event::Event { name: "opt_out".into() },
-        Input::Wake => Event::Event { name: "wake".into() },
-    }
-}
-
 /// Compiles the campaign file, if it is there and is the version the database last ran.
 fn compile(path: &Path, hash: &str, campaign: &str) -> Option<Graph> {
     let warn = |why: &str| {

@@ -8,6 +8,7 @@ pub use lead::{
 };
 mod act;
 pub mod advance;
+mod note;
 pub mod opt_out;
 pub mod scope;
 pub mod split;
