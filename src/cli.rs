@@ -202,7 +202,7 @@ pub fn run() -> ExitCode {
         Command::Export { campaign, output, raw } => {
             Ok(ops::finish(ops::export::command(&db, &ops::export::Args { campaign, output, raw }, out)))
         }
-        Command::Ingest { file } => Ok(ops::ingest::command(&db, &file)),
+        Command::Ingest { file } => Ok(crate::driver::ingest::command(&db, &file)),
         Command::Pause { campaign } => Ok(ops::finish(ops::lifecycle::pause(&db, &campaign, out))),
         Command::Resume { campaign } => Ok(ops::finish(ops::lifecycle::resume(&db, &campaign, out))),
         Command::Cancel { campaign } => Ok(ops::finish(ops::lifecycle::cancel(&db, &campaign, out))),

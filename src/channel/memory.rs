@@ -20,11 +20,21 @@ struct State {
     answers: Vec<Answer>,
     /// Hand-overs to refuse from now on (a channel that is down).
     failing: bool,
+    /// Answer messages `sent` the moment they are taken, as the `log` channel does.
+    sent_at_once: bool,
 }
 
 impl MemoryChannel {
     pub fn new() -> MemoryChannel {
         MemoryChannel::default()
+    }
+
+    /// A channel that answers every message `sent` at once, as the `log` channel does; calls
+    /// still wait for `answer`.
+    pub fn sent_at_once() -> MemoryChannel {
+        let channel = MemoryChannel::default();
+        channel.state().sent_at_once = true;
+        channel
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -70,6 +80,10 @@ impl Channel for MemoryChannel {
         }
         state.handed.extend_from_slice(actions);
         Ok(())
+    }
+
+    fn answer_at_once(&self, action: &Action) -> Option<Input> {
+        if self.state().sent_at_once { super::log::answer_at_once(action) } else { None }
     }
 
     fn answers(&mut self) -> Vec<Answer> {

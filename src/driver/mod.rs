@@ -1,5 +1,6 @@
 //! The driver: the clock, the store, pacing and channels around the pure interpreter.
-//! `simulate` runs it on a virtual clock; `run` (next) on the real one.
+//! One engine (`engine::Runner`) for `run` on any `Clock` and `Channel`; `simulate` on a
+//! virtual clock with its writer thread; `ingest` through the same step function (`step.rs`).
 
 mod admit;
 mod answers;
@@ -8,6 +9,7 @@ pub mod engine;
 mod error;
 mod guard;
 mod import;
+pub mod ingest;
 pub mod live_edit;
 pub mod load;
 pub mod output;
@@ -22,3 +24,6 @@ pub mod writer;
 
 pub use output::SimFormat;
 pub use simulate::Simulation;
+
+#[cfg(test)]
+mod run_tests;

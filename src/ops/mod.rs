@@ -8,7 +8,6 @@
 pub mod event_key;
 pub mod events;
 pub mod export;
-pub mod ingest;
 pub mod lead;
 pub mod lifecycle;
 pub mod status;

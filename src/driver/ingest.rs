@@ -20,10 +20,10 @@ use std::process::ExitCode;
 
 use chrono::{DateTime, Utc};
 
-use super::event_key::EventKeys;
-use super::events::{Inbound, parse_lines};
 use crate::contacts::Contact;
 use crate::graph::{Graph, NodeKind};
+use crate::ops::event_key::EventKeys;
+use crate::ops::events::{Inbound, parse_lines};
 use crate::runtime::{Input, Lead, Park, Record};
 use crate::store::{AppliedEvents, Batch, CampaignRecord, CampaignStatus, Store, StoreError};
 
@@ -69,7 +69,7 @@ struct Ingest<'a> {
 
 pub fn command(db: &Path, input: &Path) -> ExitCode {
     // The same open as every other command on a database: never created here.
-    let store = match super::open(db) {
+    let store = match crate::ops::open(db) {
         Ok(store) => store,
         Err(e) => {
             crate::say!("error: {e}");
@@ -245,7 +245,7 @@ impl Ingest<'_> {
                 // otherwise the event waits in the lead (due now) for the next `run` of it, as
                 // does an event dated later.
                 if let Some(graph) = loaded.graph.as_ref().filter(|_| active) {
-                    records.extend(crate::driver::step::step(
+                    records.extend(super::step::step(
                         graph,
                         &mut HandOver,
                         &contact,
