@@ -20,10 +20,10 @@ use std::process::ExitCode;
 
 use chrono::{DateTime, Utc};
 
+use super::event_key::EventKeys;
+use super::events::{Inbound, parse_lines};
 use crate::contacts::Contact;
 use crate::graph::{Graph, NodeKind};
-use crate::ops::event_key::EventKeys;
-use crate::ops::events::{Inbound, parse_lines};
 use crate::runtime::{Input, Lead, Park, Record};
 use crate::store::{AppliedEvents, Batch, CampaignRecord, CampaignStatus, Store, StoreError};
 
@@ -69,11 +69,15 @@ struct Ingest<'a> {
 
 pub fn command(db: &Path, input: &Path) -> ExitCode {
     // The same open as every other command on a database: never created here.
-    let store = match crate::ops::open(db) {
-        Ok(store) => store,
+    let store = match Store::open_existing(db) {
+        Ok(Some(store)) => store,
+        Ok(None) => {
+            crate::say!("error: {}", crate::store::no_database(db));
+            return ExitCode::from(2);
+        }
         Err(e) => {
             crate::say!("error: {e}");
-            return ExitCode::from(e.exit_code());
+            return ExitCode::from(2);
         }
     };
     let reader: Box<dyn BufRead> = if input == Path::new("-") {

@@ -7,6 +7,8 @@ mod answers;
 pub mod clock;
 pub mod engine;
 mod error;
+pub mod event_key;
+pub mod events;
 mod guard;
 mod import;
 pub mod ingest;
