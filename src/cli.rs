@@ -274,7 +274,7 @@ fn try_main() -> Result<ExitCode, Error> {
             let failed = crate::test_runner::command(paths, format, color(Stream::Stdout))?;
             Ok(verdict(failed))
         }
-        Command::Ingest { file } => Ok(verdict(ops::ingest::command(&db, &file)? > 0)),
+        Command::Ingest { file } => Ok(verdict(crate::driver::ingest::command(&db, &file)? > 0)),
         Command::Status { campaign, format } => done(ops::status::command(&db, campaign.as_deref(), format, out)),
         Command::Report { campaign, format } => done(crate::report::command(&db, &campaign, format, out)),
         Command::Export { campaign, output, raw } => {

@@ -1,12 +1,13 @@
-//! The `log` channel (docs/run.md, 'Channels'), the default for every channel without a configuration: one
-//! JSON line per action, to stdout or an outbox file.
+//! The `log` channel, the default for every channel without a configuration: one JSON line per
+//! action, to stdout or an outbox file. It has no delivery reports: a message counts as `sent`
+//! the moment it is taken; a call waits for its outcome (`herald ingest`).
 
 use std::io::Write;
 
 use serde_json::json;
 
 use super::{Channel, ChannelError};
-use crate::runtime::{Action, ActionKind};
+use crate::runtime::{Action, ActionKind, Input};
 
 pub struct LogChannel<W: Write> {
     name: String,
@@ -52,19 +53,37 @@ pub fn line(action: &Action) -> serde_json::Value {
     line
 }
 
-impl<W: Write> Channel for LogChannel<W> {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn deliver(&mut self, action: &Action) -> Result<(), ChannelError> {
+impl<W: Write> LogChannel<W> {
+    pub fn deliver(&mut self, action: &Action) -> Result<(), ChannelError> {
         let mut text = line(action).to_string();
         text.push('\n');
         self.out.write_all(text.as_bytes()).map_err(|e| self.fail(action, &e))
     }
 
-    fn flush(&mut self) -> Result<(), ChannelError> {
+    pub fn flush(&mut self) -> Result<(), ChannelError> {
         self.out.flush().map_err(|e| ChannelError::Flush { channel: self.name.clone(), reason: e.to_string() })
+    }
+}
+
+/// The rule every driver shares: a message handed to the `log` channel is `sent` at once.
+pub fn answer_at_once(action: &Action) -> Option<Input> {
+    (action.kind == ActionKind::Send).then(|| Input::Delivery { status: "sent".into() })
+}
+
+impl<W: Write> Channel for LogChannel<W> {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn hand_over(&mut self, actions: &[Action]) -> Result<(), ChannelError> {
+        for action in actions {
+            self.deliver(action)?;
+        }
+        self.flush()
+    }
+
+    fn answer_at_once(&self, action: &Action) -> Option<Input> {
+        answer_at_once(action)
     }
 }
 

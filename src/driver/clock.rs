@@ -1,4 +1,5 @@
-//! The driver's clock: virtual in `simulate` and `test`, real in `run`. The interpreter never
+//! The driver's clock: virtual in `simulate` and `test`, real in `run` (virtual in
+//! `run`'s in-process tests). The interpreter never
 //! reads a clock; the driver passes `now` in.
 
 use std::cell::Cell;
@@ -7,6 +8,10 @@ use chrono::{DateTime, Utc};
 
 pub trait Clock {
     fn now(&self) -> DateTime<Utc>;
+
+    /// Prepare to wait until `at`: the real time left to sleep, or None when the clock moved
+    /// there itself (a virtual clock jumps, so `run` on it never sleeps).
+    fn wait_until(&self, at: DateTime<Utc>) -> Option<std::time::Duration>;
 }
 
 /// The wall clock.
@@ -15,6 +20,10 @@ pub struct SystemClock;
 impl Clock for SystemClock {
     fn now(&self) -> DateTime<Utc> {
         Utc::now()
+    }
+
+    fn wait_until(&self, at: DateTime<Utc>) -> Option<std::time::Duration> {
+        Some((at - Utc::now()).to_std().unwrap_or_default())
     }
 }
 
@@ -39,6 +48,11 @@ impl VirtualClock {
 impl Clock for VirtualClock {
     fn now(&self) -> DateTime<Utc> {
         self.now.get()
+    }
+
+    fn wait_until(&self, at: DateTime<Utc>) -> Option<std::time::Duration> {
+        self.advance_to(at);
+        None
     }
 }
 

@@ -1,12 +1,11 @@
 //! What stops `simulate` or `run`: one error for the driver's commands, with its exit code
-//! (docs/cli.md). `cli` prints it.
+//! (docs/cli.md), and `RunError`, what stops the engine. `cli` prints them.
 
 use crate::contacts::{ImportError, RejectsError};
 use crate::store::StoreError;
 
 use super::load::LoadError;
 use super::responses::ResponsesError;
-use super::run::RunError;
 use super::simulate::SimulateError;
 
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +38,11 @@ pub enum DriverError {
     Run(#[from] RunError),
     #[error(transparent)]
     Simulate(#[from] SimulateError),
+    /// `ingest` never creates a database.
+    #[error("{}", crate::store::no_database(.0))]
+    NoDatabase(std::path::PathBuf),
+    #[error("cannot read {}: {source}", .path.display())]
+    Input { path: std::path::PathBuf, source: std::io::Error },
 }
 
 impl DriverError {
@@ -58,7 +62,9 @@ impl DriverError {
             | DriverError::Rejects(_)
             | DriverError::Runtime(_)
             | DriverError::TempDb(_)
-            | DriverError::Output(_) => 2,
+            | DriverError::Output(_)
+            | DriverError::NoDatabase(_)
+            | DriverError::Input { .. } => 2,
         }
     }
 }
@@ -67,4 +73,29 @@ impl DriverError {
 /// content (1).
 pub fn import_exit_code(error: &ImportError) -> u8 {
     if matches!(error, ImportError::Open { .. }) { 2 } else { 1 }
+}
+
+/// What stops the engine (`engine::Runner`) once the campaigns are loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Channel(#[from] crate::channel::ChannelError),
+    #[error(transparent)]
+    Import(#[from] ImportError),
+    #[error(transparent)]
+    Rejects(#[from] RejectsError),
+    #[error("{0}")]
+    Content(String),
+}
+
+impl RunError {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            RunError::Content(_) => 1,
+            RunError::Import(e) => import_exit_code(e),
+            _ => 2,
+        }
+    }
 }

@@ -22,17 +22,14 @@ use super::pacing::CampaignPacer;
 use super::progress::Progress;
 use super::simulate::{BATCH, ROW, SimulateError, Simulation};
 use super::writer::{Writer, WriterHandle};
-use crate::contacts::{Contact, ImportReport, ImportSettings, Importer, Row, SkipReason};
+use crate::contacts::{ImportReport, ImportSettings, Importer};
 use crate::runtime::{Lead, LeadStatus, Record};
 use crate::store::{Batch, NewLeads};
 
 /// Rows handed to a worker at a time.
 pub(super) const CHUNK: usize = 512;
 
-pub(super) enum Item {
-    Lead(Contact),
-    Skip(String, &'static str),
-}
+pub(super) use super::admit::Admission as Item;
 
 /// What walking the leads did.
 #[derive(Default)]
@@ -142,18 +139,8 @@ pub(super) fn read(
         if let Some(rejects) = &mut rejects {
             rejects.write(&row)?;
         }
-        let item = match row {
-            Row::Contact(contact) if suppressions && sim.store.is_suppressed(&contact.key)? => {
-                Item::Skip(contact.key, "suppressed")
-            }
-            Row::Contact(contact) if known(&contact.key)? => continue,
-            Row::Contact(contact) => Item::Lead(contact),
-            // A duplicate is the same contact again, and a row without a key names no contact:
-            // counted in the report, never a lead.
-            Row::Skipped { reason: SkipReason::Duplicate, .. } | Row::Skipped { key: None, .. } => continue,
-            Row::Skipped { key: Some(key), .. } if known(&key)? => continue,
-            Row::Skipped { key: Some(key), reason, .. } => Item::Skip(key, reason.as_str()),
-        };
+        let suppressed = |key: &str| Ok(suppressions && sim.store.is_suppressed(key)?);
+        let Some(item) = super::admit::admit(row, suppressed, known)? else { continue };
         chunk.push(item);
         if chunk.len() == CHUNK {
             if !send(std::mem::replace(&mut chunk, fresh()))? {

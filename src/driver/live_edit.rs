@@ -7,15 +7,22 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
+use super::error::RunError;
 use super::pacing::CampaignPacer;
-use super::run::RunError;
 use crate::graph::Graph;
 use crate::runtime::relocate;
 use crate::store::{Batch, Store};
 
 const BATCH: usize = 10_000;
 
-pub fn apply(store: &Store, graph: &Graph, pacer: &mut CampaignPacer, now: DateTime<Utc>) -> Result<(), RunError> {
+/// `at_once` is the channel's answer to an action the moment it takes it.
+pub fn apply(
+    store: &Store,
+    graph: &Graph,
+    pacer: &mut CampaignPacer,
+    now: DateTime<Utc>,
+    at_once: super::step::AtOnce<'_>,
+) -> Result<(), RunError> {
     let mut orphans: BTreeMap<String, u64> = BTreeMap::new();
     let mut moved = Vec::new();
     store.for_each_lead(&graph.id, |contact, lead| {
@@ -54,7 +61,7 @@ pub fn apply(store: &Store, graph: &Graph, pacer: &mut CampaignPacer, now: DateT
             let result = relocate(graph, pacer, lead, contact, *target, now);
             let first_seq = lead.seq - result.records.len() as u32;
             batch.history.push((graph.id.clone(), contact.key.clone(), first_seq, result.records));
-            super::run::apply_effects(result.effects, lead, now, &mut batch);
+            super::step::apply_effects(result.effects, lead, now, &mut batch, at_once);
             batch.leads.push((graph.id.clone(), lead.clone()));
         }
         store.write(batch, true)?;

@@ -1,10 +1,17 @@
 //! The driver: the clock, the store, pacing and channels around the pure interpreter.
-//! `simulate` runs it on a virtual clock; `run` on the real one.
+//! One engine (`engine::Runner`) for `run` on any `Clock` and `Channel`; `simulate` on a
+//! virtual clock with its writer thread; `ingest` through the same step function (`step.rs`).
 
+mod admit;
+mod answers;
 pub mod clock;
+pub mod engine;
 pub mod error;
+pub mod event_key;
+pub mod events;
 mod guard;
 mod import;
+pub mod ingest;
 pub mod live_edit;
 pub mod load;
 pub mod output;
@@ -14,8 +21,12 @@ pub mod responses;
 pub mod run;
 pub mod simulate;
 mod sorter;
+pub mod step;
 pub mod writer;
 
 pub use error::DriverError;
 pub use output::SimFormat;
 pub use simulate::Simulation;
+
+#[cfg(test)]
+mod run_tests;

@@ -1,14 +1,13 @@
 //! Operating campaigns that ran: `status`, `export`, the lifecycle commands (`pause`,
-//! `resume`, `cancel`, `retry-failed`, `lead reset|complete|remove`), and the parser of inbound
-//! event lines that `ingest` and `run --listen` share.
+//! `resume`, `cancel`, `retry-failed`, `lead reset|complete|remove`). The parser of inbound
+//! event lines moved to `driver/` with `ingest`; it is re-exported here.
 //!
 //! Everything here goes through `Store`'s public API. The commands never create a database: a
 //! mistyped `--db` must not leave an empty file behind and report "no campaigns".
 
-pub mod event_key;
-pub mod events;
+pub use crate::driver::{event_key, events};
+
 pub mod export;
-pub mod ingest;
 pub mod lead;
 pub mod lifecycle;
 pub mod status;
@@ -21,7 +20,7 @@ use crate::store::{CampaignRecord, CampaignStatus, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum OpsError {
-    #[error("no database at {path} (run `herald run` or `herald simulate --db {path}` first)", path = .0.display())]
+    #[error("{}", crate::store::no_database(.0))]
     NoDatabase(PathBuf),
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -85,19 +84,7 @@ fn known_campaigns(id: &str, known: &[String]) -> String {
 /// read-only file system) is opened read-only: `status` and `export` work, and a command that
 /// changes something says it cannot.
 pub fn open(path: &Path) -> Result<Store, OpsError> {
-    use std::io::ErrorKind;
-    match path.try_exists() {
-        Ok(true) => match Store::open(path) {
-            Err(StoreError::Io { source, .. })
-                if matches!(source.kind(), ErrorKind::PermissionDenied | ErrorKind::ReadOnlyFilesystem) =>
-            {
-                Ok(Store::open_read_only(path)?)
-            }
-            opened => Ok(opened?),
-        },
-        Ok(false) => Err(OpsError::NoDatabase(path.to_path_buf())),
-        Err(source) => Err(StoreError::Io { path: path.to_path_buf(), source }.into()),
-    }
+    Store::open_existing(path)?.ok_or_else(|| OpsError::NoDatabase(path.to_path_buf()))
 }
 
 /// The campaign's record, or an error naming the campaigns there are.

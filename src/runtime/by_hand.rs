@@ -47,13 +47,6 @@ impl Lead {
         fresh.count_history(history, campaign);
         fresh
     }
-
-    /// A history record for something that reached the lead without moving it (an event for
-    /// a final lead, an action held back before hand-over).
-    pub fn note(&mut self, at: DateTime<Utc>, event: Event) -> Record {
-        self.seq += 1;
-        Record { at, step: self.step.clone(), event }
-    }
 }
 
 #[cfg(test)]
@@ -126,13 +119,5 @@ mod tests {
         assert_eq!((fresh.seq, fresh.wake_at, fresh.outcome.as_deref()), (17, Some(now), None));
         fresh.attempts = 1;
         assert_eq!(fresh.key_attempt("remind", false), 4);
-    }
-
-    #[test]
-    fn a_note_takes_the_next_seq_and_moves_nothing() {
-        let now = Utc.with_ymd_and_hms(2026, 12, 5, 12, 0, 0).unwrap();
-        let mut lead = failed(Some("max_retries"), Some("remind"));
-        let record = lead.note(now, Event::Event { name: "late".into() });
-        assert_eq!((lead.seq, lead.status, record.step.as_deref()), (18, LeadStatus::Failed, Some("remind")));
     }
 }

@@ -9,6 +9,7 @@ pub use lead::{
 mod act;
 pub mod advance;
 mod by_hand;
+mod note;
 pub mod opt_out;
 pub mod scope;
 pub mod split;

@@ -113,6 +113,12 @@ impl std::fmt::Debug for Store {
     }
 }
 
+/// What a command that needs a database says when there is none at `path`.
+pub fn no_database(path: &Path) -> String {
+    let path = path.display();
+    format!("no database at {path} (run `herald run` or `herald simulate --db {path}` first)")
+}
+
 impl Store {
     /// Opens the database at `path`, creating it if missing.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
@@ -135,6 +141,25 @@ impl Store {
 
     /// Opens an existing database without writing to it: for reading a file herald may not
     /// write. An older schema is read as it is (not upgraded), and every write is refused.
+    /// Opens an existing database; never creates one (None: no file there). A file herald may
+    /// not write (permissions, a read-only file system) is opened read-only: `status` and
+    /// `export` work, and a command that changes something says it cannot.
+    pub fn open_existing(path: &Path) -> Result<Option<Store>, StoreError> {
+        use std::io::ErrorKind;
+        match path.try_exists() {
+            Ok(true) => match Store::open(path) {
+                Err(StoreError::Io { source, .. })
+                    if matches!(source.kind(), ErrorKind::PermissionDenied | ErrorKind::ReadOnlyFilesystem) =>
+                {
+                    Ok(Some(Store::open_read_only(path)?))
+                }
+                opened => opened.map(Some),
+            },
+            Ok(false) => Ok(None),
+            Err(source) => Err(StoreError::Io { path: path.to_path_buf(), source }),
+        }
+    }
+
     pub fn open_read_only(path: &Path) -> Result<Store, StoreError> {
         refuse_empty(path)?;
         damage::opened(path);

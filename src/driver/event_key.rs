@@ -97,7 +97,7 @@ impl std::io::Write for HashWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::events::parse_line;
+    use crate::driver::events::parse_line;
 
     fn keys(lines: &[&str]) -> Vec<Vec<u8>> {
         let mut keys = EventKeys::default();

@@ -19,12 +19,12 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 
-use super::OpsError;
+use super::DriverError;
 use super::event_key::EventKeys;
 use super::events::{Inbound, parse_lines};
 use crate::contact::Contact;
 use crate::graph::{Graph, NodeKind};
-use crate::runtime::{Event, Input, Lead, Park, Record, Text};
+use crate::runtime::{Input, Lead, Park, Record};
 use crate::store::{AppliedEvents, Batch, CampaignRecord, CampaignStatus, Store, StoreError};
 
 /// Leads changed per durable transaction.
@@ -69,14 +69,14 @@ struct Ingest<'a> {
 
 /// Applies every line of `input`; returns how many were rejected (each reported on stderr with
 /// its line number).
-pub fn command(db: &Path, input: &Path) -> Result<u64, OpsError> {
+pub fn command(db: &Path, input: &Path) -> Result<u64, DriverError> {
     // The same open as every other command on a database: never created here.
-    let store = super::open(db)?;
+    let store = Store::open_existing(db)?.ok_or_else(|| DriverError::NoDatabase(db.to_path_buf()))?;
     let reader: Box<dyn BufRead> = if input == Path::new("-") {
         Box::new(std::io::stdin().lock())
     } else {
         let file =
-            std::fs::File::open(input).map_err(|source| OpsError::Input { path: input.to_path_buf(), source })?;
+            std::fs::File::open(input).map_err(|source| DriverError::Input { path: input.to_path_buf(), source })?;
         Box::new(std::io::BufReader::new(file))
     };
     let campaigns = store.campaigns()?;
@@ -201,8 +201,7 @@ impl Ingest<'_> {
             };
             let (contact, mut lead, mut records) = entry;
             if lead.status.is_final() {
-                records.push(Record { at, step: lead.step.clone(), event: noted(&input) });
-                lead.seq += 1;
+                records.push(lead.note(at, &input));
             } else {
                 lead.deliver_at(at, input);
                 let active = self.campaigns.iter().any(|c| {
@@ -217,7 +216,7 @@ impl Ingest<'_> {
                 // otherwise the event waits in the lead (due now) for the next `run` of it, as
                 // does an event dated later.
                 if let Some(graph) = loaded.graph.as_ref().filter(|_| active) {
-                    records.extend(crate::driver::run::step(
+                    records.extend(super::step::step(
                         graph,
                         &mut HandOver,
                         &contact,
@@ -225,6 +224,7 @@ impl Ingest<'_> {
                         now,
                         &mut self.batch,
                         suppressed,
+                        &crate::channel::log::answer_at_once,
                     ));
                 }
             }
@@ -356,18 +356,6 @@ fn unreachable_lead<T>(campaign: &str, contact: &str) -> Result<T, Rejected> {
 }
 
 /// The history record of an event that reached a lead already final.
-fn noted(input: &Input) -> Event {
-    match input {
-        Input::Reply { text, intent, .. } => {
-            Event::Reply { text: text.as_deref().map(Text::new), intent: intent.as_deref().map(Text::new) }
-        }
-        Input::Call { status, .. } | Input::Delivery { status } => Event::Outcome { status: Text::new(status) },
-        Input::Event { name, .. } => Event::Event { name: Text::new(name) },
-        Input::OptOut => Event::Event { name: "opt_out".into() },
-        Input::Wake => Event::Event { name: "wake".into() },
-    }
-}
-
 /// Compiles the campaign file, if it is there and is the version the database last ran.
 fn compile(path: &Path, hash: &str, campaign: &str) -> Option<Graph> {
     let warn = |why: &str| {
