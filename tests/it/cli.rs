@@ -124,8 +124,7 @@ fn graph_formats() {
 fn schema_command_matches_the_stored_schema() {
     let r = herald(&["schema"]);
     assert_eq!(r.code, 0);
-    let stored =
-        std::fs::read_to_string(crate::herald::root().join("schema/campaign.schema.json")).unwrap();
+    let stored = std::fs::read_to_string(crate::herald::root().join("schema/campaign.schema.json")).unwrap();
     assert_eq!(r.stdout, stored);
     let _: serde_json::Value = serde_json::from_str(&r.stdout).expect("schema is JSON");
 }
@@ -256,8 +255,10 @@ fn symlink_loops_and_fifos_do_not_stop_validate() {
     let fifo = dir.path().join("pipe.yaml");
     let made = std::process::Command::new("mkfifo").arg(&fifo).status().expect("mkfifo runs");
     assert!(made.success());
-    let output =
-        Herald::new().args(["validate", dir.path().to_str().unwrap()]).timeout(std::time::Duration::from_secs(60)).run();
+    let output = Herald::new()
+        .args(["validate", dir.path().to_str().unwrap()])
+        .timeout(std::time::Duration::from_secs(60))
+        .run();
     let (stdout, stderr) = (&output.stdout, &output.stderr);
     assert_eq!(output.status.code(), Some(0), "{stdout}{stderr}");
     assert!(stdout.contains("1 file, 0 errors, 0 warnings"), "{stdout}");

@@ -100,11 +100,7 @@ fn actions_recorded_but_not_handed_over_are_checked_again_before_a_later_run_sen
     assert!(herald_in(dir.path(), &["--db", "h.redb", "ingest", "e.jsonl"]).status.success());
     let again = herald_in(dir.path(), &["--db", "h.redb", "run", "c.yaml", "--outbox", "out.jsonl", "--once"]);
     assert!(again.status.success(), "{}", again.stderr);
-    assert!(
-        again.stderr.contains("mail") || again.stderr.contains("not handed over"),
-        "{}",
-        again.stderr.clone()
-    );
+    assert!(again.stderr.contains("mail") || again.stderr.contains("not handed over"), "{}", again.stderr.clone());
     assert_eq!(sent_to(dir.path()), ["+14153100002", "+14153100003"]);
     // Nothing is left to hand over: a further run sends nothing again.
     let last = herald_in(dir.path(), &["--db", "h.redb", "run", "c.yaml", "--outbox", "out.jsonl", "--once"]);

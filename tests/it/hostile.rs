@@ -233,8 +233,11 @@ fn a_closed_stdout_is_not_an_error() {
     write(dir.path(), "hello.yaml", HELLO);
     let rows: String = (0..400).map(|i| format!("+1415555{i:04},Name {i}\n")).collect();
     write(dir.path(), "many.csv", &format!("phone,name\n{rows}"));
-    herald_in(dir.path(), &["--db", "h.redb", "simulate", "hello.yaml", "--contacts", "many.csv", "--format", "summary"])
-        .ok();
+    herald_in(
+        dir.path(),
+        &["--db", "h.redb", "simulate", "hello.yaml", "--contacts", "many.csv", "--format", "summary"],
+    )
+    .ok();
     for args in [&["--db", "h.redb", "export", "hello"][..], &["--db", "h.redb", "status"]] {
         // The reading end is closed before herald writes: every write fails with EPIPE, as
         // under `| head -1` once head has its line.

@@ -1090,7 +1090,8 @@ fn a_malformed_csv_is_refused_naming_its_line() {
 fn a_missing_csv_is_an_environment_error() {
     let dir = tempfile::tempdir().unwrap();
     let file = write(dir.path(), "campaign.yaml", NURTURE);
-    let output = herald_in(dir.path(), &["simulate", file.to_str().unwrap(), "--contacts", "nowhere.csv", "--format", "jsonl"]);
+    let output =
+        herald_in(dir.path(), &["simulate", file.to_str().unwrap(), "--contacts", "nowhere.csv", "--format", "jsonl"]);
     assert_eq!(output.status.code(), Some(2));
     let stderr = &output.stderr;
     assert!(stderr.contains("nowhere.csv"), "{stderr}");
