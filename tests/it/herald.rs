@@ -3,9 +3,10 @@
 //! they fail.
 
 use std::ffi::OsStr;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Output, Stdio};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// The built binary, for a test that must start it through another program.
@@ -117,22 +118,40 @@ impl Herald {
             }
             _ => None,
         };
-        if let Some(limit) = self.timeout {
-            let start = Instant::now();
-            while child.try_wait().expect("wait").is_none() {
-                if start.elapsed() > limit {
-                    child.kill().ok();
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(10));
+        // Both streams are drained while the child runs, so that one that fills a pipe does
+        // not block it (and, with a timeout, get killed for it).
+        let (stdout, stderr) = (drain(child.stdout.take()), drain(child.stderr.take()));
+        let start = Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                break status;
             }
-        }
-        let output = child.wait_with_output().expect("herald's output");
+            if self.timeout.is_some_and(|limit| start.elapsed() > limit) {
+                child.kill().ok();
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
         if let Some(writer) = writer {
             writer.join().ok();
         }
+        let output = Output {
+            status,
+            stdout: stdout.join().expect("stdout reader"),
+            stderr: stderr.join().expect("stderr reader"),
+        };
         Out::from(output)
     }
+}
+
+/// Reads a child's stream to its end on a thread of its own.
+fn drain(pipe: Option<impl Read + Send + 'static>) -> JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        if let Some(mut pipe) = pipe {
+            pipe.read_to_end(&mut bytes).expect("herald's output");
+        }
+        bytes
+    })
 }
 
 /// What a run printed and how it ended. `code` is -1 when a signal ended it.

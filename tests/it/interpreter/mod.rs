@@ -232,4 +232,3 @@ fn run_all(cases: Vec<Case>) {
     let failed: Vec<String> = cases.iter().filter_map(guarded).collect();
     assert!(failed.is_empty(), "{} of {} cases differ:\n{}", failed.len(), cases.len(), failed.join("\n"));
 }
-
