@@ -58,6 +58,7 @@ impl Pacer for Refuse {
     }
 }
 
+#[derive(Default)]
 struct Case {
     name: &'static str,
     /// The steps and campaign keys after `id: t` and `channel: sms`.
@@ -71,21 +72,6 @@ struct Case {
     state: &'static str,
     effects: &'static [&'static str],
     history: &'static [&'static str],
-}
-
-impl Default for Case {
-    fn default() -> Case {
-        Case {
-            name: "",
-            campaign: "",
-            timezone: None,
-            paced_until: None,
-            feed: Vec::new(),
-            state: "",
-            effects: &[],
-            history: &[],
-        }
-    }
 }
 
 /// Times in the tables are `MM-DD HH:MM` in 2026, UTC, or a full RFC 3339 time.
