@@ -206,9 +206,7 @@ pub fn run() -> ExitCode {
         Command::Status { campaign, format } => {
             Ok(ops::finish(ops::status::command(&db, campaign.as_deref(), format, out)))
         }
-        Command::Report { campaign, format } => {
-            Ok(ops::finish(crate::report::command(&db, &campaign, format, out)))
-        }
+        Command::Report { campaign, format } => Ok(ops::finish(crate::report::command(&db, &campaign, format, out))),
         Command::Export { campaign, output, raw } => {
             Ok(ops::finish(ops::export::command(&db, &ops::export::Args { campaign, output, raw }, out)))
         }

@@ -93,15 +93,20 @@ fn funnel(out: &mut String, report: &Report) {
             s.entered
         );
     }
-    out.push_str("</svg>\n<p class=\"note\">Light: leads that entered the step; dark: leads it sent to or called.</p>\n");
+    out.push_str(
+        "</svg>\n<p class=\"note\">Light: leads that entered the step; dark: leads it sent to or called.</p>\n",
+    );
     let dash = |v: Option<f64>| v.map(span).unwrap_or_else(|| "–".into());
-    let header = ["step", "entered", "acted", "delivered", "replied", "converted", "failed", "opted out", "time median", "p90"];
+    let header =
+        ["step", "entered", "acted", "delivered", "replied", "converted", "failed", "opted out", "time median", "p90"];
     table(
         out,
         &header,
         report.steps.iter().map(|s| {
             let mut row = vec![s.step.clone()];
-            row.extend([s.entered, s.acted, s.delivered, s.replied, s.converted, s.failed, s.opted_out].map(|n| n.to_string()));
+            row.extend(
+                [s.entered, s.acted, s.delivered, s.replied, s.converted, s.failed, s.opted_out].map(|n| n.to_string()),
+            );
             row.extend([dash(s.time_median), dash(s.time_p90)]);
             row
         }),
@@ -123,10 +128,21 @@ fn outcomes(out: &mut String, report: &Report) {
 fn calls(out: &mut String, report: &Report) {
     let Some(total) = &report.calls_total else { return };
     out.push_str("<h2>Calls per attempt</h2>\n");
-    let header =
-        ["attempt", "dialed", "answered", "answer rate", "voicemail", "busy", "no answer", "failed", "avg duration", "conversions"];
+    let header = [
+        "attempt",
+        "dialed",
+        "answered",
+        "answer rate",
+        "voicemail",
+        "busy",
+        "no answer",
+        "failed",
+        "avg duration",
+        "conversions",
+    ];
     let rows = report.calls.iter().chain([total]).map(|r| {
-        let mut row = vec![r.attempt.map_or("total".into(), |a| a.to_string()), r.dialed.to_string(), r.answered.to_string()];
+        let mut row =
+            vec![r.attempt.map_or("total".into(), |a| a.to_string()), r.dialed.to_string(), r.answered.to_string()];
         row.push(r.answer_rate.map(percent).unwrap_or_else(|| "–".into()));
         row.extend([r.voicemail, r.busy, r.no_answer, r.failed].map(|n| n.to_string()));
         row.push(r.average_duration.map(span).unwrap_or_else(|| "–".into()));
@@ -166,7 +182,13 @@ fn variants(out: &mut String, split: &SplitReport) {
                 scale(hi)
             );
         }
-        let _ = writeln!(out, "<text x=\"{:.1}\" y=\"{:.1}\">{}</text>", scale(v.interval.map_or(rate, |i| i.1)) + 6.0, y + bar * 0.7, percent(rate));
+        let _ = writeln!(
+            out,
+            "<text x=\"{:.1}\" y=\"{:.1}\">{}</text>",
+            scale(v.interval.map_or(rate, |i| i.1)) + 6.0,
+            y + bar * 0.7,
+            percent(rate)
+        );
     }
     out.push_str("</svg>\n");
     let dash = |v: Option<String>| v.unwrap_or_else(|| "–".into());
@@ -182,6 +204,10 @@ fn variants(out: &mut String, split: &SplitReport) {
             dash(v.test.map(|t| p_value(t.p))),
         ]
     });
-    table(out, &["variant", "leads", "converted", "rate", "95% interval", "replied", "reply rate", "p (vs rest)"], rows);
+    table(
+        out,
+        &["variant", "leads", "converted", "rate", "95% interval", "replied", "reply rate", "p (vs rest)"],
+        rows,
+    );
     let _ = writeln!(out, "<p class=\"verdict\">{}</p>", escape(&split.verdict));
 }

@@ -213,7 +213,8 @@ fn split_report(step: &str, variants: &std::collections::BTreeMap<String, tally:
         .map(|(name, v)| {
             let rest = [all_converted - v.converted, (all_leads - v.leads) - (all_converted - v.converted)];
             let table = [[v.converted, v.leads - v.converted], rest];
-            let enough = v.leads >= MIN_LEADS && all_leads - v.leads >= MIN_LEADS && min_expected(table) >= MIN_EXPECTED;
+            let enough =
+                v.leads >= MIN_LEADS && all_leads - v.leads >= MIN_LEADS && min_expected(table) >= MIN_EXPECTED;
             VariantRow {
                 variant: name.clone(),
                 leads: v.leads,

@@ -49,13 +49,26 @@ pub(super) fn table(report: &Report) -> String {
     } else {
         out.push_str("\nfunnel per step (leads)\n");
         let mut rows = vec![
-            ["step", "entered", "acted", "delivered", "replied", "converted", "failed", "opted out", "time median", "p90"]
-                .map(String::from)
-                .to_vec(),
+            [
+                "step",
+                "entered",
+                "acted",
+                "delivered",
+                "replied",
+                "converted",
+                "failed",
+                "opted out",
+                "time median",
+                "p90",
+            ]
+            .map(String::from)
+            .to_vec(),
         ];
         for s in &report.steps {
             let mut row = vec![s.step.clone()];
-            row.extend([s.entered, s.acted, s.delivered, s.replied, s.converted, s.failed, s.opted_out].map(|n| n.to_string()));
+            row.extend(
+                [s.entered, s.acted, s.delivered, s.replied, s.converted, s.failed, s.opted_out].map(|n| n.to_string()),
+            );
             row.push(or_dash(s.time_median.map(span)));
             row.push(or_dash(s.time_p90.map(span)));
             rows.push(row);
@@ -107,7 +120,8 @@ pub(super) fn table(report: &Report) -> String {
 }
 
 fn attempt_cells(row: &AttemptRow) -> Vec<String> {
-    let mut cells = vec![row.attempt.map_or("total".into(), |a| a.to_string()), row.dialed.to_string(), row.answered.to_string()];
+    let mut cells =
+        vec![row.attempt.map_or("total".into(), |a| a.to_string()), row.dialed.to_string(), row.answered.to_string()];
     cells.push(or_dash(row.answer_rate.map(percent)));
     cells.extend([row.voicemail, row.busy, row.no_answer, row.failed].map(|n| n.to_string()));
     cells.push(or_dash(row.average_duration.map(span)));
