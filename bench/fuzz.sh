@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the fuzz properties of tests/fuzz.rs long, one at a time, in release. Each property is
+# Runs the fuzz properties of tests/it/fuzz.rs long, one at a time, in release. Each property is
 # first timed on 1,000 cases, then run for about SECONDS (default 5) with HERALD_FUZZ_CASES set
 # from that rate; prints its cases, wall time and inputs per second (whole process: start,
 # generation, each case on its own thread), then the total. A failing property prints its
@@ -10,11 +10,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-5}
 filter=${2:-}
-bin=$(cargo test --release --test fuzz --no-run 2>&1 | sed -n 's/.*Executable tests\/fuzz.rs (\(.*\))/\1/p' | tail -1)
-[[ -x $bin ]] || { echo "could not build tests/fuzz.rs" >&2; exit 2; }
+bin=$(cargo test --release --test it --no-run 2>&1 | sed -n 's/.*Executable tests\/it\/main.rs (\(.*\))/\1/p' | tail -1)
+[[ -x $bin ]] || { echo "could not build tests/it/main.rs" >&2; exit 2; }
 log=$(mktemp); trap 'rm -f "$log"' EXIT
-ignored=$("$bin" --list --ignored 2>/dev/null | sed -n 's/: test$//p')
-mapfile -t names < <("$bin" --list 2>/dev/null | sed -n 's/: test$//p' | grep -F -- "$filter" \
+# The integration binary holds every module: only the `fuzz::` properties.
+ignored=$("$bin" --list --ignored fuzz:: 2>/dev/null | sed -n 's/: test$//p')
+mapfile -t names < <("$bin" --list fuzz:: 2>/dev/null | sed -n 's/: test$//p' | grep -F -- "$filter" \
   | grep -vxF -- "${ignored:-\$none}" || true)
 
 # Wall seconds of NAME with CASES cases; the log keeps its output.

@@ -571,7 +571,7 @@ mod tests {
         let blocks = format!("{}x{}", "{% if true %}".repeat(2_000), "{% endif %}".repeat(2_000));
         assert!(templates.add("blocks", &blocks).is_err());
         assert!(templates.add("fine", "{{ (contact.a | upper) ~ \" - \" ~ (not (x.y or z)) }}").is_ok());
-        // Found by tests/fuzz.rs: an unclosed tag ending in a wide character.
+        // Found by tests/it/fuzz.rs: an unclosed tag ending in a wide character.
         assert!(templates.add("unclosed", "Hi {{ name \u{feff}").is_err());
         assert!(templates.add("unclosed", "{%\u{202e}").is_err());
     }

@@ -6,7 +6,7 @@
 //! filling its own batches for the writer thread.
 //!
 //! Which worker walks which lead does not matter: a lead's timeline depends only on itself,
-//! and the store ends the same (`tests/simulate_whole.rs` compares it with the time-ordered
+//! and the store ends the same (`tests/it/simulate_whole.rs` compares it with the time-ordered
 //! walk).
 
 use std::collections::BTreeMap;

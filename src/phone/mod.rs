@@ -1,6 +1,6 @@
 //! Phone numbers in E.164, read exactly as Google's libphonenumber reads them (`parse`, then
 //! `is_valid_number`), on libphonenumber's own metadata (`metadata.json`, written by
-//! `make_metadata.py` from the `phonenumbers` package that `tests/phones.rs` compares with).
+//! `make_metadata.py` from the `phonenumbers` package that `tests/it/phones.rs` compares with).
 //!
 //! Two rules are herald's own (docs/language.md, "Phone numbers"):
 //! - a number that starts with `00` where the default region's international prefix is

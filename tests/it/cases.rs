@@ -47,32 +47,44 @@ fn snapshot(name: &str, text: &str) {
     });
 }
 
+/// Runs `check` on every fixture, each inside its own unwind guard, so that one failing fixture
+/// does not hide the others: the test fails at the end listing every fixture that failed
+/// (insta prints each snapshot's diff as it goes).
+fn each_fixture(files: Vec<PathBuf>, check: impl Fn(&str, &Path)) {
+    let mut failed = Vec::new();
+    for path in files {
+        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string();
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check(&stem, &path))).is_err() {
+            failed.push(stem);
+        }
+    }
+    assert!(failed.is_empty(), "{} fixtures failed: {}", failed.len(), failed.join(", "));
+}
+
 #[test]
 fn error_cases_report_errors() {
     let files = fixtures("err_");
     assert!(files.len() >= 40, "expected at least 40 error fixtures, found {}", files.len());
-    for path in files {
-        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string();
-        let (text, errors) = render(&path, &format!("cases/{stem}.yaml"));
+    each_fixture(files, |stem, path| {
+        let (text, errors) = render(path, &format!("cases/{stem}.yaml"));
         assert!(errors > 0, "{stem} should have errors but has none:\n{text}");
-        snapshot(&stem, &text);
-    }
+        snapshot(stem, &text);
+    });
 }
 
 #[test]
 fn ok_cases_compile_and_draw() {
     let files = fixtures("ok_");
     assert!(!files.is_empty());
-    for path in files {
-        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string();
-        let (file, _) = validate::read_source(&path).expect("fixture is readable");
+    each_fixture(files, |stem, path| {
+        let (file, _) = validate::read_source(path).expect("fixture is readable");
         let options = Options { contact_columns: None, base_dir: cases_dir() };
         let (graph, diagnostics) = check::check_file(&file, &options);
-        let (text, _) = render(&path, &format!("cases/{stem}.yaml"));
+        let (text, _) = render(path, &format!("cases/{stem}.yaml"));
         assert!(diagnostics.items.is_empty(), "{stem} should be clean:\n{text}");
         let graph = graph.expect("a clean file compiles");
-        snapshot(&stem, &herald::draw::text(&graph));
-    }
+        snapshot(stem, &herald::draw::text(&graph));
+    });
 }
 
 fn generated(name: &str, bytes: &[u8]) -> String {

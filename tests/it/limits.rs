@@ -3,11 +3,11 @@
 //! list or test-file contacts with such a line. The inputs are large but finite, so each test
 //! is bounded in time (`/dev/zero` would be too, but only if the limits work).
 
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
 
 use herald::store::Store;
+
+use crate::herald::{Herald, Out, herald_in};
 
 const HOLD: &str = "\
 id: hold
@@ -19,21 +19,13 @@ steps:
     await: { reply: 30d }
 ";
 
-fn herald(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_herald")).current_dir(dir).args(args).output().unwrap()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
 fn started() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     std::fs::write(d.join("campaign.yaml"), HOLD).unwrap();
     std::fs::write(d.join("c.csv"), "id,name\n1,Ada\n2,Bo\n").unwrap();
-    let run = herald(d, &["run", "campaign.yaml", "--contacts", "c.csv", "--db", "h.redb", "--once"]);
-    assert!(run.status.success(), "{}", stderr(&run));
+    let run = herald_in(d, &["run", "campaign.yaml", "--contacts", "c.csv", "--db", "h.redb", "--once"]);
+    assert!(run.status.success(), "{}", run.stderr);
     dir
 }
 
@@ -49,8 +41,8 @@ fn ingest_refuses_a_line_past_1_mib_and_applies_the_next() {
     events.extend(std::iter::repeat_n(b'x', 3_000_000));
     events.extend(b"\"}\n{\"type\":\"event\",\"contact\":\"2\",\"name\":\"third\"}\n");
     std::fs::write(d.join("events.jsonl"), &events).unwrap();
-    let out = herald(d, &["ingest", "events.jsonl", "--db", "h.redb"]);
-    let err = stderr(&out);
+    let out = herald_in(d, &["ingest", "events.jsonl", "--db", "h.redb"]);
+    let err = out.stderr.clone();
     assert!(err.contains("events.jsonl:2: the line is longer than 1 MiB (the limit); it was skipped"), "{err}");
     assert!(!err.contains("events.jsonl:1:") && !err.contains("events.jsonl:3:"), "{err}");
     let after = std::fs::metadata(d.join("h.redb")).unwrap().len();
@@ -66,18 +58,9 @@ fn ingest_refuses_a_line_past_1_mib_and_applies_the_next() {
 fn ingest_from_stdin_refuses_a_long_reply_text() {
     let dir = started();
     let d = dir.path();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_herald"))
-        .current_dir(d)
-        .args(["ingest", "-", "--db", "h.redb"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
     let line = format!("{{\"type\":\"reply\",\"contact\":\"1\",\"text\":\"{}\"}}\n", "y".repeat(10_001));
-    child.stdin.take().unwrap().write_all(line.as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
-    let err = stderr(&out);
+    let out = Herald::new().dir(d).args(["ingest", "-", "--db", "h.redb"]).stdin(line).run();
+    let err = out.stderr.clone();
     assert!(err.contains("stdin:1: `text` is longer than 10000 characters (the limit)"), "{err}");
     let store = Store::open(&d.join("h.redb")).unwrap();
     let history = format!("{:?}", store.history("hold", "1").unwrap());
@@ -104,8 +87,8 @@ fn greet_dir(contacts: &[u8], dnc: &[u8]) -> tempfile::TempDir {
     dir
 }
 
-fn run_greet(d: &Path) -> Output {
-    herald(d, &["run", "greet.yaml", "--contacts", "c.csv", "--db", "h.redb", "--once", "--outbox", "out.jsonl"])
+fn run_greet(d: &Path) -> Out {
+    herald_in(d, &["run", "greet.yaml", "--contacts", "c.csv", "--db", "h.redb", "--once", "--outbox", "out.jsonl"])
 }
 
 /// A cell past 64 KiB makes its row `invalid_row`; the other rows are imported.
@@ -116,9 +99,9 @@ fn a_contacts_cell_past_64_kib_skips_its_row() {
     csv.extend(b"\n+14155550103,Cy\n");
     let dir = greet_dir(&csv, b"phone\n");
     let out = run_greet(dir.path());
-    let err = stderr(&out);
+    let err = out.stderr.clone();
     assert!(out.status.success(), "{err}");
-    let all = format!("{}{err}", String::from_utf8_lossy(&out.stdout));
+    let all = format!("{}{err}", out.stdout);
     assert!(all.contains("line 3: column name") && all.contains("is longer than 64 KiB (the limit)"), "{all}");
     let outbox = std::fs::read_to_string(dir.path().join("out.jsonl")).unwrap();
     assert!(outbox.contains("+14155550101") && outbox.contains("+14155550103"), "{outbox}");
@@ -136,9 +119,9 @@ fn a_contacts_row_past_1_mib_is_skipped_and_the_next_imported() {
         csv.extend(end);
         let dir = greet_dir(&csv, b"phone\n");
         let out = run_greet(dir.path());
-        let err = stderr(&out);
+        let err = out.stderr.clone();
         assert!(out.status.success(), "{err}");
-        let all = format!("{}{err}", String::from_utf8_lossy(&out.stdout));
+        let all = format!("{}{err}", out.stdout);
         assert!(all.contains("line 3: the row is longer than 1 MiB (the limit)"), "{all}");
         let outbox = std::fs::read_to_string(dir.path().join("out.jsonl")).unwrap();
         assert!(outbox.contains("+14155550101") && !outbox.contains("+14155550102"), "{outbox}");
@@ -154,7 +137,7 @@ fn a_suppression_list_with_a_line_past_1_mib_is_refused() {
     dnc.extend(std::iter::repeat_n(b'9', 3_000_000));
     let dir = greet_dir(b"phone,name\n+14155550101,Ada\n", &dnc);
     let out = run_greet(dir.path());
-    let err = stderr(&out);
+    let err = out.stderr.clone();
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("dnc.csv") && err.contains("line 3 is longer than 1 MiB (the limit)"), "{err}");
 }
@@ -169,8 +152,8 @@ fn test_file_contacts_with_a_line_past_1_mib_are_refused() {
     std::fs::write(d.join("people.csv"), people).unwrap();
     let test = "campaign: greet.yaml\ncontacts: people.csv\ncases:\n  - name: ada\n    contact: \"+14155550101\"\n    expect: { sends: 1 }\n";
     std::fs::write(d.join("greet.test.yaml"), test).unwrap();
-    let out = herald(d, &["test", "greet.test.yaml"]);
-    let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+    let out = herald_in(d, &["test", "greet.test.yaml"]);
+    let all = format!("{}{}", out.stdout, out.stderr);
     assert_ne!(out.status.code(), Some(0), "{all}");
     assert!(all.contains("line 2 is longer than 1 MiB (the limit)"), "{all}");
 }

@@ -6,58 +6,17 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
 use serde_json::Value;
+
+use crate::herald::{Out, herald, herald_in};
+use crate::support::write;
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------------
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn ok(self) -> Run {
-        assert_eq!(self.code, 0, "expected success\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
-        self
-    }
-
-    fn fails(self, code: i32, says: &str) -> Run {
-        assert_eq!(self.code, code, "expected exit {code}\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
-        assert!(self.stderr.contains(says), "stderr lacks {says:?}:\n{}", self.stderr);
-        self
-    }
-}
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// `herald ARGS` run from the repository root.
-fn herald(args: &[&str]) -> Run {
-    herald_in(root(), args)
-}
-
-fn herald_in(dir: &Path, args: &[&str]) -> Run {
-    let output = Command::cargo_bin("herald")
-        .expect("binary builds")
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .args(args)
-        .output()
-        .expect("herald runs");
-    Run {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
-}
-
 /// `herald --db DB ARGS`.
-fn on(db: &Path, args: &[&str]) -> Run {
+fn on(db: &Path, args: &[&str]) -> Out {
     let mut all = vec!["--db", db.to_str().expect("utf-8 path")];
     all.extend_from_slice(args);
     herald(&all)
@@ -101,12 +60,6 @@ fn simulate_own(
         "summary",
     ];
     summary_counts(&on(db, &args).ok().stdout)
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, text).expect("write");
-    path
 }
 
 /// The lead counts of `simulate --format summary`: its "final status" and "still in progress"

@@ -5,11 +5,14 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use herald::runtime::{Event, LeadStatus};
 use herald::store::Store;
+
+use crate::herald::{Herald, Out, herald_in};
+use crate::support::setup;
 
 const ASK: &str = "\
 id: ask
@@ -32,22 +35,6 @@ steps:
 
 const CONTACTS: &str = "phone,name\n+14155550101,Ada\n+14155550102,Bo\n+14155550103,Cy\n";
 
-fn herald(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_herald")).current_dir(dir).args(args).output().unwrap()
-}
-
-fn setup(files: &[(&str, &str)]) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    for (name, text) in files {
-        std::fs::write(dir.path().join(name), text).unwrap();
-    }
-    dir
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
 fn outbox(dir: &Path) -> Vec<serde_json::Value> {
     let text = std::fs::read_to_string(dir.join("out.jsonl")).unwrap_or_default();
     text.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
@@ -62,8 +49,8 @@ fn once_sends_what_is_due_ingest_routes_the_reply_and_the_next_run_sends_the_fol
     let dir = setup(&[("ask.yaml", ASK), ("c.csv", CONTACTS)]);
     let d = dir.path();
     let run = ["run", "ask.yaml", "--contacts", "c.csv", "--db", "h.redb", "--once", "--outbox", "out.jsonl"];
-    let first = herald(d, &run);
-    assert!(first.status.success(), "{}", stderr(&first));
+    let first = herald_in(d, &run);
+    assert!(first.status.success(), "{}", first.stderr);
     let sent = outbox(d);
     assert_eq!(sent.len(), 3);
     assert!(sent.iter().all(|a| a["step"] == "question"));
@@ -80,8 +67,8 @@ fn once_sends_what_is_due_ingest_routes_the_reply_and_the_next_run_sends_the_fol
         "{\"type\":\"event\",\"campaign\":\"ask\",\"contact\":\"+14155550102\",\"name\":\"late\"}\n",
     );
     std::fs::write(d.join("events.jsonl"), events).unwrap();
-    let ingest = herald(d, &["ingest", "events.jsonl", "--db", "h.redb"]);
-    let err = stderr(&ingest);
+    let ingest = herald_in(d, &["ingest", "events.jsonl", "--db", "h.redb"]);
+    let err = ingest.stderr.clone();
     assert_eq!(ingest.status.code(), Some(1), "{err}");
     assert!(err.contains("events.jsonl:2: unknown type") && err.contains("did you mean `reply`"), "{err}");
     assert!(err.contains("events.jsonl:4: campaign `ask` has no lead for contact `+19999999999`"), "{err}");
@@ -110,8 +97,8 @@ fn once_sends_what_is_due_ingest_routes_the_reply_and_the_next_run_sends_the_fol
     }
     // Nothing reaches a channel before `run`; the deferred send is due at once.
     assert_eq!(outbox(d).len(), 3);
-    let second = herald(d, &run);
-    assert!(second.status.success(), "{}", stderr(&second));
+    let second = herald_in(d, &run);
+    assert!(second.status.success(), "{}", second.stderr);
     let sent = outbox(d);
     assert_eq!(sent.len(), 4);
     assert_eq!((&sent[3]["step"], &sent[3]["contact"]), (&"thanks".into(), &"+14155550101".into()));
@@ -127,13 +114,13 @@ fn run_once_right_after_ingest_hands_over_what_the_events_made_due() {
     let dir = setup(&[("ask.yaml", ASK), ("c.csv", CONTACTS)]);
     let d = dir.path();
     let run = ["run", "ask.yaml", "--contacts", "c.csv", "--db", "h.redb", "--once", "--outbox", "out.jsonl"];
-    assert!(herald(d, &run).status.success());
+    assert!(herald_in(d, &run).status.success());
     let yes = "{\"type\":\"reply\",\"contact\":\"+14155550103\",\"text\":\"yes\",\"intent\":\"confirm\"}\n";
     std::fs::write(d.join("e.jsonl"), yes).unwrap();
-    assert!(herald(d, &["ingest", "e.jsonl", "--db", "h.redb"]).status.success());
+    assert!(herald_in(d, &["ingest", "e.jsonl", "--db", "h.redb"]).status.success());
     // At once, as cron would: no second has to pass for the follow-up to be due.
-    let second = herald(d, &run);
-    let err = stderr(&second);
+    let second = herald_in(d, &run);
+    let err = second.stderr.clone();
     assert!(second.status.success(), "{err}");
     assert!(err.contains("run: 1 actions handed to channels"), "{err}");
     let sent = outbox(d);
@@ -146,9 +133,9 @@ fn run_sleeps_until_the_next_due_lead_and_exits_when_every_lead_is_final() {
     let dir = setup(&[("nap.yaml", campaign), ("c.csv", CONTACTS)]);
     let d = dir.path();
     let started = Instant::now();
-    let out = herald(d, &["run", "nap.yaml", "--contacts", "c.csv", "--db", "h.redb", "--outbox", "out.jsonl"]);
+    let out = herald_in(d, &["run", "nap.yaml", "--contacts", "c.csv", "--db", "h.redb", "--outbox", "out.jsonl"]);
     let took = started.elapsed();
-    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(out.status.success(), "{}", out.stderr);
     assert!(took >= Duration::from_secs(2), "the wait was not waited: {took:?}");
     assert!(took < Duration::from_secs(20), "{took:?}");
     let sent = outbox(d);
@@ -160,7 +147,7 @@ fn run_sleeps_until_the_next_due_lead_and_exits_when_every_lead_is_final() {
     assert_eq!(counts(d, "nap"), BTreeMap::from([(LeadStatus::Completed, 3)]));
     let store = Store::open(&d.join("h.redb")).unwrap();
     assert_eq!(store.campaign("nap").unwrap().unwrap().status, herald::store::CampaignStatus::Completed);
-    assert!(stderr(&out).contains("campaign `nap` completed"));
+    assert!(out.stderr.contains("campaign `nap` completed"));
 }
 
 #[test]
@@ -168,9 +155,10 @@ fn sigterm_finishes_the_page_commits_and_exits_0_and_the_next_run_resumes() {
     let campaign = "id: long\nchannel: sms\ncontacts: { key: phone }\nsteps:\n  - id: a\n    send: { text: \"one\" }\n  - id: later\n    wait: 1h\n  - id: b\n    send: { text: \"two\" }\n";
     let dir = setup(&[("long.yaml", campaign), ("c.csv", CONTACTS)]);
     let d = dir.path();
-    let child = Command::new(env!("CARGO_BIN_EXE_herald"))
-        .current_dir(d)
+    let child = Herald::new()
+        .dir(d)
         .args(["run", "long.yaml", "--contacts", "c.csv", "--db", "h.redb", "--outbox", "out.jsonl"])
+        .command()
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -181,12 +169,12 @@ fn sigterm_finishes_the_page_commits_and_exits_0_and_the_next_run_resumes() {
     }
     let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     assert!(status.success());
-    let exit = child.wait_with_output().unwrap();
-    assert_eq!(exit.status.code(), Some(0), "{}", stderr(&exit));
-    assert!(stderr(&exit).contains("stopped by a signal"), "{}", stderr(&exit));
+    let exit = Out::from(child.wait_with_output().unwrap());
+    assert_eq!(exit.status.code(), Some(0), "{}", exit.stderr);
+    assert!(exit.stderr.contains("stopped by a signal"), "{}", exit.stderr);
     assert_eq!(counts(d, "long"), BTreeMap::from([(LeadStatus::Scheduled, 3)]));
-    let once = herald(d, &["run", "long.yaml", "--db", "h.redb", "--once", "--outbox", "out.jsonl"]);
-    assert!(once.status.success(), "{}", stderr(&once));
+    let once = herald_in(d, &["run", "long.yaml", "--db", "h.redb", "--once", "--outbox", "out.jsonl"]);
+    assert!(once.status.success(), "{}", once.stderr);
     assert_eq!(outbox(d).len(), 3, "nothing is due for an hour and nothing is sent twice");
 }
 
@@ -196,18 +184,18 @@ fn campaigns_in_one_run_share_the_suppression_list_and_a_paused_one_does_not_mov
     let dir = setup(&[("ask.yaml", ASK), ("other.yaml", &other), ("c.csv", CONTACTS)]);
     let d = dir.path();
     let out =
-        herald(d, &["run", "ask.yaml", "--contacts", "c.csv", "--db", "h.redb", "--once", "--outbox", "out.jsonl"]);
-    assert!(out.status.success(), "{}", stderr(&out));
+        herald_in(d, &["run", "ask.yaml", "--contacts", "c.csv", "--db", "h.redb", "--once", "--outbox", "out.jsonl"]);
+    assert!(out.status.success(), "{}", out.stderr);
     std::fs::write(d.join("stop.jsonl"), "{\"type\":\"opt_out\",\"contact\":\"+14155550103\"}\n").unwrap();
-    let ingest = herald(d, &["ingest", "stop.jsonl", "--db", "h.redb"]);
-    assert!(ingest.status.success(), "{}", stderr(&ingest));
-    let pause = herald(d, &["pause", "ask", "--db", "h.redb"]);
-    assert!(pause.status.success(), "{}", stderr(&pause));
+    let ingest = herald_in(d, &["ingest", "stop.jsonl", "--db", "h.redb"]);
+    assert!(ingest.status.success(), "{}", ingest.stderr);
+    let pause = herald_in(d, &["pause", "ask", "--db", "h.redb"]);
+    assert!(pause.status.success(), "{}", pause.stderr);
     let both =
         ["run", "ask.yaml", "other.yaml", "--contacts", "c.csv", "--db", "h.redb", "--once", "--outbox", "out.jsonl"];
-    let out = herald(d, &both);
-    assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stderr(&out).contains("campaign `ask` is paused"), "{}", stderr(&out));
+    let out = herald_in(d, &both);
+    assert!(out.status.success(), "{}", out.stderr);
+    assert!(out.stderr.contains("campaign `ask` is paused"), "{}", out.stderr);
     let to_other: Vec<_> = outbox(d).into_iter().filter(|a| a["campaign"] == "other").collect();
     assert_eq!(to_other.len(), 2, "the opted-out contact is skipped in the new campaign");
     assert!(to_other.iter().all(|a| a["contact"] != "+14155550103"));
@@ -221,18 +209,18 @@ fn a_removed_step_holding_leads_stops_the_run_unless_moved_says_where_they_go() 
     let dir = setup(&[("edit.yaml", v1), ("c.csv", CONTACTS)]);
     let d = dir.path();
     let run = ["run", "edit.yaml", "--contacts", "c.csv", "--db", "h.redb", "--once", "--outbox", "out.jsonl"];
-    assert!(herald(d, &run).status.success());
+    assert!(herald_in(d, &run).status.success());
     let v2 = "id: edit\nchannel: sms\ncontacts: { key: phone }\nsteps:\n  - id: hello\n    send: { text: \"hi\" }\n  - id: bye\n    send: { text: \"bye\" }\n";
     std::fs::write(d.join("edit.yaml"), v2).unwrap();
-    let refused = herald(d, &run);
-    let err = stderr(&refused);
+    let refused = herald_in(d, &run);
+    let err = refused.stderr.clone();
     assert_eq!(refused.status.code(), Some(1), "{err}");
     assert!(err.contains("step `nap` no longer exists and 3 leads are there"), "{err}");
     assert!(err.contains("moved: { nap: <step id> }"), "{err}");
     assert_eq!(outbox(d).len(), 3, "nothing ran");
     std::fs::write(d.join("edit.yaml"), format!("{v2}moved:\n  nap: bye\n")).unwrap();
-    let moved = herald(d, &run);
-    assert!(moved.status.success(), "{}", stderr(&moved));
+    let moved = herald_in(d, &run);
+    assert!(moved.status.success(), "{}", moved.stderr);
     let byes = outbox(d).into_iter().filter(|a| a["step"] == "bye").count();
     assert_eq!(byes, 3);
     // A moved lead's send counts as sent like any other: the leads are done, not in flight.
@@ -248,12 +236,12 @@ fn leads_moved_back_to_a_step_they_acted_on_send_it_with_a_new_key() {
     let dir = setup(&[("edit.yaml", v1), ("c.csv", CONTACTS)]);
     let d = dir.path();
     let run = ["run", "edit.yaml", "--contacts", "c.csv", "--db", "h.redb", "--once", "--outbox", "out.jsonl"];
-    assert!(herald(d, &run).status.success());
+    assert!(herald_in(d, &run).status.success());
     // `nap` removed, its leads sent back to `hello`, which they already sent.
     let v2 = "id: edit\nchannel: sms\ncontacts: { key: phone }\nmoved:\n  nap: hello\nsteps:\n  - id: hello\n    send: { text: \"hi again\" }\n  - id: bye\n    send: { text: \"bye\" }\n";
     std::fs::write(d.join("edit.yaml"), v2).unwrap();
-    let moved = herald(d, &run);
-    assert!(moved.status.success(), "{}", stderr(&moved));
+    let moved = herald_in(d, &run);
+    assert!(moved.status.success(), "{}", moved.stderr);
     let keys: Vec<String> = outbox(d)
         .iter()
         .filter(|a| a["contact"] == "+14155550101" && a["step"] == "hello")
@@ -266,9 +254,9 @@ fn leads_moved_back_to_a_step_they_acted_on_send_it_with_a_new_key() {
 fn ingest_without_a_database_or_input_is_an_environment_error() {
     let dir = setup(&[("e.jsonl", "{}\n")]);
     let d = dir.path();
-    let out = herald(d, &["ingest", "e.jsonl", "--db", "none.redb"]);
+    let out = herald_in(d, &["ingest", "e.jsonl", "--db", "none.redb"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("no database at none.redb"), "{}", stderr(&out));
+    assert!(out.stderr.contains("no database at none.redb"), "{}", out.stderr);
     assert!(!d.join("none.redb").exists(), "no empty database is left behind");
 }
 
@@ -277,10 +265,10 @@ fn an_unreadable_campaign_or_contacts_file_is_exit_2_a_wrong_campaign_exit_1() {
     let dir =
         setup(&[("bad.yaml", "id: bad\nchannel: sms\nsteps:\n  - id: a\n    wait: banana\n"), ("c.csv", CONTACTS)]);
     let d = dir.path();
-    assert_eq!(herald(d, &["run", "missing.yaml", "--db", "h.redb", "--once"]).status.code(), Some(2));
-    assert_eq!(herald(d, &["run", "bad.yaml", "--db", "h.redb", "--once"]).status.code(), Some(1));
+    assert_eq!(herald_in(d, &["run", "missing.yaml", "--db", "h.redb", "--once"]).status.code(), Some(2));
+    assert_eq!(herald_in(d, &["run", "bad.yaml", "--db", "h.redb", "--once"]).status.code(), Some(1));
     std::fs::write(d.join("ask.yaml"), ASK).unwrap();
-    assert_eq!(herald(d, &["run", "ask.yaml", "--contacts", "nope.csv", "--db", "h.redb"]).status.code(), Some(2));
+    assert_eq!(herald_in(d, &["run", "ask.yaml", "--contacts", "nope.csv", "--db", "h.redb"]).status.code(), Some(2));
 }
 
 #[test]
@@ -293,10 +281,10 @@ fn a_corrupt_or_foreign_database_is_a_clear_error_and_is_left_as_it_was() {
         &["ingest", "c.csv", "--db", "h.redb"][..],
         &["status", "--db", "h.redb"][..],
     ] {
-        let out = herald(d, args);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
-        assert!(stderr(&out).contains("is damaged or is not a herald database"), "{args:?}: {}", stderr(&out));
-        assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+        let out = herald_in(d, args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", out.stderr);
+        assert!(out.stderr.contains("is damaged or is not a herald database"), "{args:?}: {}", out.stderr);
+        assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
     }
     assert_eq!(std::fs::read(d.join("h.redb")).unwrap(), before, "nothing was written to it");
 }
@@ -308,7 +296,7 @@ fn an_opt_out_in_one_campaign_stops_the_others_before_they_act() {
     let d = dir.path();
     let run =
         ["run", "ask.yaml", "later.yaml", "--contacts", "c.csv", "--db", "h.redb", "--once", "--outbox", "out.jsonl"];
-    assert!(herald(d, &run).status.success());
+    assert!(herald_in(d, &run).status.success());
     // A STOP naming one campaign, and one naming none for a contact in two campaigns.
     let events = concat!(
         "{\"type\":\"reply\",\"campaign\":\"ask\",\"contact\":\"+14155550101\",\"text\":\"STOP\"}\n",
@@ -316,10 +304,10 @@ fn an_opt_out_in_one_campaign_stops_the_others_before_they_act() {
         "{\"type\":\"opt_out\",\"contact\":\"+14155550199\"}\n",
     );
     std::fs::write(d.join("e.jsonl"), events).unwrap();
-    let ingest = herald(d, &["ingest", "e.jsonl", "--db", "h.redb"]);
-    assert!(ingest.status.success(), "{}", stderr(&ingest));
+    let ingest = herald_in(d, &["ingest", "e.jsonl", "--db", "h.redb"]);
+    assert!(ingest.status.success(), "{}", ingest.stderr);
     std::thread::sleep(Duration::from_millis(1100));
-    assert!(herald(d, &run).status.success());
+    assert!(herald_in(d, &run).status.success());
     let hellos: Vec<String> = outbox(d)
         .into_iter()
         .filter(|a| a["step"] == "hello")
@@ -342,15 +330,15 @@ fn a_paused_campaign_sends_nothing_until_resumed() {
     let dir = setup(&[("ask.yaml", ASK), ("c.csv", CONTACTS)]);
     let d = dir.path();
     let run = ["run", "ask.yaml", "--db", "h.redb", "--once", "--outbox", "out.jsonl"];
-    assert!(herald(d, &[&run[..], &["--contacts", "c.csv"]].concat()).status.success());
-    assert!(herald(d, &["pause", "ask", "--db", "h.redb"]).status.success());
+    assert!(herald_in(d, &[&run[..], &["--contacts", "c.csv"]].concat()).status.success());
+    assert!(herald_in(d, &["pause", "ask", "--db", "h.redb"]).status.success());
     let yes = "{\"type\":\"reply\",\"contact\":\"+14155550101\",\"text\":\"YES\",\"intent\":\"confirm\"}\n";
     std::fs::write(d.join("e.jsonl"), yes).unwrap();
-    assert!(herald(d, &["ingest", "e.jsonl", "--db", "h.redb"]).status.success());
-    assert!(herald(d, &run).status.success());
+    assert!(herald_in(d, &["ingest", "e.jsonl", "--db", "h.redb"]).status.success());
+    assert!(herald_in(d, &run).status.success());
     assert_eq!(outbox(d).len(), 3, "paused: the reply waits, nothing is sent");
-    assert!(herald(d, &["resume", "ask", "--db", "h.redb"]).status.success());
-    assert!(herald(d, &run).status.success());
+    assert!(herald_in(d, &["resume", "ask", "--db", "h.redb"]).status.success());
+    assert!(herald_in(d, &run).status.success());
     let sent = outbox(d);
     assert_eq!(sent.len(), 4, "{sent:?}");
     assert_eq!(sent[3]["key"], "ask/+14155550101/thanks/1");
@@ -364,8 +352,8 @@ fn per_hour_holds_across_cron_runs() {
     let d = dir.path();
     let run = |csv: &str| {
         let out =
-            herald(d, &["run", "slow.yaml", "--contacts", csv, "--db", "h.redb", "--once", "--outbox", "out.jsonl"]);
-        assert!(out.status.success(), "{}", stderr(&out));
+            herald_in(d, &["run", "slow.yaml", "--contacts", csv, "--db", "h.redb", "--once", "--outbox", "out.jsonl"]);
+        assert!(out.status.success(), "{}", out.stderr);
     };
     run("two.csv");
     assert_eq!(outbox(d).len(), 2);
@@ -380,7 +368,7 @@ fn a_database_damaged_inside_its_keys_is_exit_2_with_a_message_not_a_crash() {
     let dir = setup(&[("ask.yaml", ASK), ("c.csv", CONTACTS)]);
     let d = dir.path();
     let run = ["run", "ask.yaml", "--contacts", "c.csv", "--db", "h.redb", "--once", "--outbox", "out.jsonl"];
-    assert!(herald(d, &run).status.success());
+    assert!(herald_in(d, &run).status.success());
     // Every copy of one contact's key made invalid UTF-8: redb itself panics decoding it.
     let mut bytes = std::fs::read(d.join("h.redb")).unwrap();
     let key = b"+14155550101";
@@ -391,8 +379,8 @@ fn a_database_damaged_inside_its_keys_is_exit_2_with_a_message_not_a_crash() {
     }
     std::fs::write(d.join("h.redb"), bytes).unwrap();
     for args in [&["status", "--db", "h.redb"][..], &["export", "ask", "--db", "h.redb"][..]] {
-        let out = herald(d, args);
-        let err = stderr(&out);
+        let out = herald_in(d, args);
+        let err = out.stderr.clone();
         assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
         assert!(err.contains("the database file h.redb is damaged"), "{err}");
         assert!(!err.contains("panicked at") && !err.contains("RUST_BACKTRACE"), "{err}");
@@ -405,11 +393,11 @@ fn a_campaign_paused_before_its_start_resumes_scheduled() {
     let dir = setup(&[("later.yaml", later), ("c.csv", CONTACTS)]);
     let d = dir.path();
     let run = ["run", "later.yaml", "--contacts", "c.csv", "--db", "h.redb", "--once", "--outbox", "out.jsonl"];
-    assert!(herald(d, &run).status.success());
-    assert!(herald(d, &["pause", "later", "--db", "h.redb"]).status.success());
-    let resume = herald(d, &["resume", "later", "--db", "h.redb"]);
-    assert!(resume.status.success(), "{}", stderr(&resume));
-    assert!(String::from_utf8_lossy(&resume.stdout).contains("scheduled"), "{resume:?}");
+    assert!(herald_in(d, &run).status.success());
+    assert!(herald_in(d, &["pause", "later", "--db", "h.redb"]).status.success());
+    let resume = herald_in(d, &["resume", "later", "--db", "h.redb"]);
+    assert!(resume.status.success(), "{}", resume.stderr);
+    assert!(resume.stdout.contains("scheduled"), "{resume:?}");
     let store = Store::open(&d.join("h.redb")).unwrap();
     assert_eq!(store.campaign("later").unwrap().unwrap().status, herald::store::CampaignStatus::Scheduled);
 }

@@ -4,10 +4,11 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Command;
 
 use herald::runtime::{Event, LeadStatus};
 use herald::store::{CampaignStatus, Store};
+
+use crate::herald::herald;
 
 /// A copy, so that opening it (which may write) never changes the fixture in the repository.
 fn copy() -> (tempfile::TempDir, std::path::PathBuf) {
@@ -17,7 +18,7 @@ fn copy() -> (tempfile::TempDir, std::path::PathBuf) {
 fn copy_of(name: &str) -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(name);
-    std::fs::copy(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name), &path).unwrap();
+    std::fs::copy(crate::herald::root().join("tests/fixtures").join(name), &path).unwrap();
     (dir, path)
 }
 
@@ -81,15 +82,14 @@ fn the_schema_2_fixture_opens_and_every_table_reads() {
 #[test]
 fn the_commands_read_the_fixture() {
     let (_dir, path) = copy();
-    let herald = |args: &[&str]| Command::new(env!("CARGO_BIN_EXE_herald")).args(args).output().unwrap();
     let db = path.to_str().unwrap();
     let status = herald(&["status", "--format", "json", "--db", db]);
-    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
-    let json: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert!(status.status.success(), "{}", status.stderr);
+    let json: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
     assert_eq!(json.as_array().map(Vec::len), Some(2), "{json}");
     let export = herald(&["export", "satisfaction-survey", "--db", db]);
-    assert!(export.status.success(), "{}", String::from_utf8_lossy(&export.stderr));
-    assert_eq!(String::from_utf8_lossy(&export.stdout).lines().count(), 11, "a header and ten leads");
+    assert!(export.status.success(), "{}", export.stderr);
+    assert_eq!(export.stdout.lines().count(), 11, "a header and ten leads");
 }
 
 /// Opening a schema 2 database upgrades it to 3 in place; its leads then take history in the

@@ -1,8 +1,11 @@
 //! Hostile files and environments (issue 20, items 5–8 and 15), through the real binary: what
 //! herald must refuse rather than destroy, and the small faults a careless shell exposes.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use crate::herald::{Herald, Out, herald_in};
+use crate::support::write;
 
 /// Sends one text to every contact: a campaign that `run --once` finishes in one pass.
 const HELLO: &str = "\
@@ -17,43 +20,6 @@ steps:
 
 const CONTACTS: &str = "phone,name\n+14155550101,Ada\n+14155550102,Bo\n";
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn of(output: Output) -> Run {
-        Run {
-            code: output.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        }
-    }
-
-    fn ok(self) -> Run {
-        assert_eq!(self.code, 0, "expected success\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
-        self
-    }
-
-    fn fails(self, code: i32, says: &str) -> Run {
-        assert_eq!(self.code, code, "expected exit {code}\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
-        assert!(self.stderr.contains(says), "stderr lacks {says:?}:\n{}", self.stderr);
-        self
-    }
-}
-
-fn command(dir: &Path, args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_herald"));
-    command.current_dir(dir).env("NO_COLOR", "1").args(args);
-    command
-}
-
-fn herald(dir: &Path, args: &[&str]) -> Run {
-    Run::of(command(dir, args).output().expect("herald runs"))
-}
-
 /// A directory with the campaign and contacts written, and a database `h.redb` that `run --once`
 /// made from them.
 fn ran() -> tempfile::TempDir {
@@ -61,7 +27,7 @@ fn ran() -> tempfile::TempDir {
     write(dir.path(), "hello.yaml", HELLO);
     write(dir.path(), "contacts.csv", CONTACTS);
     let outbox = dir.path().join("out.jsonl");
-    herald(
+    herald_in(
         dir.path(),
         &[
             "--db",
@@ -79,12 +45,6 @@ fn ran() -> tempfile::TempDir {
     dir
 }
 
-fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
 // ---------------------------------------------------------------------------------------------
 // 5. export --output
 // ---------------------------------------------------------------------------------------------
@@ -94,28 +54,28 @@ fn export_output_refuses_the_database_itself_and_leaves_it_whole() {
     let dir = ran();
     let db = dir.path().join("h.redb");
     let before = std::fs::read(&db).unwrap();
-    herald(dir.path(), &["--db", "h.redb", "export", "hello", "--output", "h.redb"]).fails(2, "it is the database");
+    herald_in(dir.path(), &["--db", "h.redb", "export", "hello", "--output", "h.redb"]).fails(2, "it is the database");
     // Under another name (a hard link) as well.
     std::fs::hard_link(&db, dir.path().join("other.redb")).unwrap();
-    herald(dir.path(), &["--db", "h.redb", "export", "hello", "-o", "other.redb"]).fails(2, "it is the database");
+    herald_in(dir.path(), &["--db", "h.redb", "export", "hello", "-o", "other.redb"]).fails(2, "it is the database");
     assert_eq!(std::fs::read(&db).unwrap(), before);
-    herald(dir.path(), &["--db", "h.redb", "status"]).ok();
+    herald_in(dir.path(), &["--db", "h.redb", "status"]).ok();
 }
 
 #[test]
 fn export_output_refuses_directories_symlinks_and_devices() {
     let dir = ran();
     std::fs::create_dir(dir.path().join("sub")).unwrap();
-    herald(dir.path(), &["--db", "h.redb", "export", "hello", "-o", "sub"]).fails(2, "is a directory");
+    herald_in(dir.path(), &["--db", "h.redb", "export", "hello", "-o", "sub"]).fails(2, "is a directory");
     let target = write(dir.path(), "target.txt", "keep me\n");
     std::os::unix::fs::symlink(&target, dir.path().join("link.csv")).unwrap();
-    herald(dir.path(), &["--db", "h.redb", "export", "hello", "-o", "link.csv"]).fails(2, "symbolic link");
+    herald_in(dir.path(), &["--db", "h.redb", "export", "hello", "-o", "link.csv"]).fails(2, "symbolic link");
     assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep me\n");
     assert!(std::fs::symlink_metadata(dir.path().join("link.csv")).unwrap().file_type().is_symlink());
-    herald(dir.path(), &["--db", "h.redb", "export", "hello", "-o", "/dev/null"]).fails(2, "not a regular file");
+    herald_in(dir.path(), &["--db", "h.redb", "export", "hello", "-o", "/dev/null"]).fails(2, "not a regular file");
     // A regular file is replaced whole, and nothing is left beside it.
     write(dir.path(), "leads.csv", "old\n");
-    herald(dir.path(), &["--db", "h.redb", "export", "hello", "-o", "leads.csv"]).ok();
+    herald_in(dir.path(), &["--db", "h.redb", "export", "hello", "-o", "leads.csv"]).ok();
     let text = std::fs::read_to_string(dir.path().join("leads.csv")).unwrap();
     assert!(text.starts_with("key,status,") && text.lines().count() == 3, "{text}");
     let names: Vec<String> =
@@ -137,16 +97,16 @@ fn run_refuses_an_outbox_file_that_is_not_herald_s_and_leaves_it_whole() {
 - no newline at the end";
     write(dir.path(), "notes.txt", notes);
     let args = ["--db", "h.redb", "run", "hello.yaml", "--contacts", "contacts.csv", "--once", "--outbox"];
-    herald(dir.path(), &[&args[..], &["notes.txt"]].concat())
+    herald_in(dir.path(), &[&args[..], &["notes.txt"]].concat())
         .fails(2, "--outbox notes.txt: its first line is not a herald outbox line");
     assert_eq!(std::fs::read_to_string(dir.path().join("notes.txt")).unwrap(), notes);
     // Herald's own outbox with a torn last line is repaired, and appended to.
-    herald(dir.path(), &[&args[..], &["out.jsonl"]].concat()).ok();
+    herald_in(dir.path(), &[&args[..], &["out.jsonl"]].concat()).ok();
     let out = dir.path().join("out.jsonl");
     let whole = std::fs::read_to_string(&out).unwrap();
     assert_eq!(whole.lines().count(), 2, "{whole}");
     std::fs::write(&out, format!("{whole}{{\"campaign\":\"hel")).unwrap();
-    let run = herald(dir.path(), &[&args[..], &["out.jsonl"]].concat()).ok();
+    let run = herald_in(dir.path(), &[&args[..], &["out.jsonl"]].concat()).ok();
     assert!(run.stderr.contains("cut a torn last line"), "{}", run.stderr);
     assert_eq!(std::fs::read_to_string(&out).unwrap(), whole);
 }
@@ -175,32 +135,32 @@ fn simulate_refuses_run_s_database_and_run_refuses_a_simulation_s() {
     write(dir.path(), "waits.yaml", WAITS);
     write(dir.path(), "c.csv", CONTACTS);
     write(dir.path(), "more.csv", "phone,name\n+14155550103,Cy\n");
-    herald(
+    herald_in(
         dir.path(),
         &["--db", "real.redb", "run", "waits.yaml", "--contacts", "c.csv", "--once", "--outbox", "o.jsonl"],
     )
     .ok();
-    let before = herald(dir.path(), &["--db", "real.redb", "export", "waits"]).ok().stdout;
+    let before = herald_in(dir.path(), &["--db", "real.redb", "export", "waits"]).ok().stdout;
     assert_eq!(before.matches(",waiting,").count(), 2, "{before}");
-    herald(dir.path(), &["--db", "real.redb", "simulate", "waits.yaml", "--contacts", "more.csv"])
+    herald_in(dir.path(), &["--db", "real.redb", "simulate", "waits.yaml", "--contacts", "more.csv"])
         .fails(2, "holds the real leads of `herald run`");
-    assert_eq!(herald(dir.path(), &["--db", "real.redb", "export", "waits"]).ok().stdout, before);
+    assert_eq!(herald_in(dir.path(), &["--db", "real.redb", "export", "waits"]).ok().stdout, before);
     // run keeps using its own database.
-    herald(dir.path(), &["--db", "real.redb", "run", "waits.yaml", "--once", "--outbox", "o.jsonl"]).ok();
+    herald_in(dir.path(), &["--db", "real.redb", "run", "waits.yaml", "--once", "--outbox", "o.jsonl"]).ok();
 
     // The other way round: a simulation's database is not run.
-    herald(dir.path(), &["--db", "sim.redb", "simulate", "waits.yaml", "--contacts", "c.csv"]).ok();
-    herald(dir.path(), &["--db", "sim.redb", "run", "waits.yaml", "--once", "--outbox", "o.jsonl"])
+    herald_in(dir.path(), &["--db", "sim.redb", "simulate", "waits.yaml", "--contacts", "c.csv"]).ok();
+    herald_in(dir.path(), &["--db", "sim.redb", "run", "waits.yaml", "--once", "--outbox", "o.jsonl"])
         .fails(2, "holds a simulation");
     // simulate goes on with its own.
-    herald(dir.path(), &["--db", "sim.redb", "simulate", "waits.yaml", "--contacts", "more.csv"]).ok();
+    herald_in(dir.path(), &["--db", "sim.redb", "simulate", "waits.yaml", "--contacts", "more.csv"]).ok();
 }
 
 #[test]
 fn a_database_from_before_the_mark_with_campaigns_is_run_s() {
     // The fixtures were written before databases were marked, and hold campaigns.
     let dir = tempfile::tempdir().unwrap();
-    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let fixtures = crate::herald::root().join("tests/fixtures");
     let Some(fixture) = std::fs::read_dir(&fixtures)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -211,7 +171,7 @@ fn a_database_from_before_the_mark_with_campaigns_is_run_s() {
     std::fs::copy(&fixture, dir.path().join("old.redb")).unwrap();
     write(dir.path(), "waits.yaml", WAITS);
     write(dir.path(), "c.csv", CONTACTS);
-    herald(dir.path(), &["--db", "old.redb", "simulate", "waits.yaml", "--contacts", "c.csv"])
+    herald_in(dir.path(), &["--db", "old.redb", "simulate", "waits.yaml", "--contacts", "c.csv"])
         .fails(2, "holds the real leads of `herald run`");
 }
 
@@ -238,7 +198,7 @@ fn a_row_without_a_key_does_not_take_a_real_contact_s_key() {
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "by-id.yaml", BY_ID);
     write(dir.path(), "c.csv", LINE_2);
-    let run = herald(
+    let run = herald_in(
         dir.path(),
         &["--db", "h.redb", "run", "by-id.yaml", "--contacts", "c.csv", "--once", "--outbox", "out.jsonl"],
     )
@@ -250,13 +210,13 @@ fn a_row_without_a_key_does_not_take_a_real_contact_s_key() {
     assert_eq!(lines[0]["contact"], "line 2");
     assert_eq!(lines[0]["to"], "+14155550102");
     // The keyless row is no lead: the export has the real contact only, completed.
-    let export = herald(dir.path(), &["--db", "h.redb", "export", "by-id"]).ok().stdout;
+    let export = herald_in(dir.path(), &["--db", "h.redb", "export", "by-id"]).ok().stdout;
     let rows: Vec<&str> = export.lines().skip(1).collect();
     assert_eq!(rows.len(), 1, "{export}");
     assert!(rows[0].starts_with("line 2,completed,"), "{export}");
 
     // simulate the same: the real contact is sent to.
-    let run = herald(dir.path(), &["simulate", "by-id.yaml", "--contacts", "c.csv", "--format", "jsonl"]).ok();
+    let run = herald_in(dir.path(), &["simulate", "by-id.yaml", "--contacts", "c.csv", "--format", "jsonl"]).ok();
     assert!(run.stdout.contains("\"line 2\""), "{}", run.stdout);
     assert!(run.stdout.contains("Hi Real"), "{}", run.stdout);
 }
@@ -273,15 +233,18 @@ fn a_closed_stdout_is_not_an_error() {
     write(dir.path(), "hello.yaml", HELLO);
     let rows: String = (0..400).map(|i| format!("+1415555{i:04},Name {i}\n")).collect();
     write(dir.path(), "many.csv", &format!("phone,name\n{rows}"));
-    herald(dir.path(), &["--db", "h.redb", "simulate", "hello.yaml", "--contacts", "many.csv", "--format", "summary"])
-        .ok();
+    herald_in(
+        dir.path(),
+        &["--db", "h.redb", "simulate", "hello.yaml", "--contacts", "many.csv", "--format", "summary"],
+    )
+    .ok();
     for args in [&["--db", "h.redb", "export", "hello"][..], &["--db", "h.redb", "status"]] {
         // The reading end is closed before herald writes: every write fails with EPIPE, as
         // under `| head -1` once head has its line.
         let (reader, writer) = std::io::pipe().unwrap();
         drop(reader);
-        let output = command(dir.path(), args).stdout(writer).stderr(Stdio::piped()).output().unwrap();
-        let run = Run::of(output);
+        let mut command = Herald::new().dir(dir.path()).args(args).command();
+        let run = Out::from(command.stdout(writer).stderr(Stdio::piped()).output().unwrap());
         assert_eq!(run.code, 0, "{args:?}: {}", run.stderr);
         assert!(run.stderr.is_empty(), "{args:?}: {}", run.stderr);
     }
@@ -290,9 +253,9 @@ fn a_closed_stdout_is_not_an_error() {
 #[test]
 fn a_config_file_that_is_not_there_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
-    herald(dir.path(), &["--config", "nonexistent.yaml", "schema"]).fails(2, "--config nonexistent.yaml:");
+    herald_in(dir.path(), &["--config", "nonexistent.yaml", "schema"]).fails(2, "--config nonexistent.yaml:");
     std::fs::create_dir(dir.path().join("conf")).unwrap();
-    herald(dir.path(), &["--config", "conf", "schema"]).fails(2, "--config conf:");
+    herald_in(dir.path(), &["--config", "conf", "schema"]).fails(2, "--config conf:");
 }
 
 #[test]
@@ -300,14 +263,14 @@ fn a_config_file_is_refused_until_channels_can_be_configured() {
     // Read by nothing, a configuration would be silently ignored: its channels never used.
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "herald.yaml", "channels: {}\n");
-    let refused = herald(dir.path(), &["--config", "herald.yaml", "schema"]).fails(
+    let refused = herald_in(dir.path(), &["--config", "herald.yaml", "schema"]).fails(
         2,
         "error: --config herald.yaml: channel configuration is not supported yet; \
          this version sends through the `log` channel only (docs/run.md)\n",
     );
     assert!(refused.stdout.is_empty(), "{}", refused.stdout);
     // Without `--config`, a herald.yaml in the folder changes nothing.
-    herald(dir.path(), &["schema"]).ok();
+    herald_in(dir.path(), &["schema"]).ok();
 }
 
 #[test]
@@ -321,24 +284,24 @@ fn an_empty_database_file_is_not_taken_as_a_new_database() {
         &["--db", "empty.redb", "run", "hello.yaml", "--once", "--outbox", "o.jsonl"],
         &["--db", "empty.redb", "simulate", "hello.yaml", "--contacts", "contacts.csv"],
     ] {
-        herald(dir.path(), args).fails(2, "is damaged or is not a herald database: the file is empty");
+        herald_in(dir.path(), args).fails(2, "is damaged or is not a herald database: the file is empty");
         assert_eq!(std::fs::metadata(dir.path().join("empty.redb")).unwrap().len(), 0, "{args:?}");
     }
 }
 
 /// `herald ARGS` unable to write files its user cannot write: as root (as in CI containers),
 /// without the capabilities that let root write anyway.
-fn herald_unprivileged(dir: &Path, args: &[&str], probe: &Path) -> Run {
+fn herald_unprivileged(dir: &Path, args: &[&str], probe: &Path) -> Out {
     let root_writes = std::fs::OpenOptions::new().append(true).open(probe).is_ok();
     let mut command = if root_writes {
         let mut c = Command::new("setpriv");
-        c.args(["--bounding-set", "-dac_override,-dac_read_search", env!("CARGO_BIN_EXE_herald")]);
+        c.args(["--bounding-set", "-dac_override,-dac_read_search", crate::herald::BIN]);
         c
     } else {
-        Command::new(env!("CARGO_BIN_EXE_herald"))
+        Command::new(crate::herald::BIN)
     };
     command.current_dir(dir).env("NO_COLOR", "1").args(args);
-    Run::of(command.output().expect("herald runs"))
+    Out::from(command.output().expect("herald runs"))
 }
 
 #[test]
@@ -366,7 +329,7 @@ fn control_characters_from_csv_cells_and_events_are_escaped_on_the_terminal() {
     // duplicate, whose message names the key).
     let csv = "id,phone,name\n\u{1b}[2Jx,+14155550101,ok\u{8}\u{8}XX\n\u{1b}[2Jx,+14155550102,Bo\n";
     write(dir.path(), "c.csv", csv);
-    let run = herald(dir.path(), &["simulate", "by-id.yaml", "--contacts", "c.csv"]).ok();
+    let run = herald_in(dir.path(), &["simulate", "by-id.yaml", "--contacts", "c.csv"]).ok();
     for text in [&run.stdout, &run.stderr] {
         assert!(!text.contains(['\u{1b}', '\u{8}']), "a raw control character: {text:?}");
     }
@@ -375,14 +338,14 @@ fn control_characters_from_csv_cells_and_events_are_escaped_on_the_terminal() {
     assert!(run.stderr.contains("\\u{1b}[2Jx"), "{}", run.stderr);
 
     // An event line whose fields carry escapes: refused, and said without them.
-    herald(
+    herald_in(
         dir.path(),
         &["--db", "h.redb", "run", "by-id.yaml", "--contacts", "c.csv", "--once", "--outbox", "o.jsonl"],
     )
     .ok();
     let line = "{\"type\":\"reply\",\"campaign\":\"by-id\",\"contact\":\"\\u001b]0;pwned\\u0007\",\"text\":\"hi\"}\n";
     write(dir.path(), "events.jsonl", line);
-    let run = herald(dir.path(), &["--db", "h.redb", "ingest", "events.jsonl"]);
+    let run = herald_in(dir.path(), &["--db", "h.redb", "ingest", "events.jsonl"]);
     assert!(!run.stderr.contains(['\u{1b}', '\u{7}']), "a raw control character: {:?}", run.stderr);
     assert!(run.stderr.contains("\\u{1b}]0;pwned\\u{7}"), "{}", run.stderr);
 }
@@ -416,7 +379,7 @@ fn a_reply_dated_before_the_await_began_does_not_answer_it() {
     let d = dir.path();
     write(d, "ask.yaml", ASK);
     write(d, "contacts.csv", CONTACTS);
-    herald(d, &["--db", "h.redb", "run", "ask.yaml", "--contacts", "contacts.csv", "--once", "--outbox", "o.jsonl"])
+    herald_in(d, &["--db", "h.redb", "run", "ask.yaml", "--contacts", "contacts.csv", "--once", "--outbox", "o.jsonl"])
         .ok();
     let line = |at: &str| {
         format!(
@@ -424,15 +387,15 @@ fn a_reply_dated_before_the_await_began_does_not_answer_it() {
         )
     };
     write(d, "old.jsonl", &line("0001-01-01T00:00:00Z"));
-    herald(d, &["--db", "h.redb", "ingest", "old.jsonl"]).ok();
-    let shown = herald(d, &["--db", "h.redb", "export", "ask"]).ok().stdout;
+    herald_in(d, &["--db", "h.redb", "ingest", "old.jsonl"]).ok();
+    let shown = herald_in(d, &["--db", "h.redb", "export", "ask"]).ok().stdout;
     let row = shown.lines().find(|l| l.contains("+14155550101")).unwrap_or_default().to_string();
     assert!(row.contains("waiting") && row.contains("answer"), "a reply from year 1 answered the await:\n{shown}");
 
     let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
     write(d, "new.jsonl", &line(&now));
-    herald(d, &["--db", "h.redb", "ingest", "new.jsonl"]).ok();
-    let shown = herald(d, &["--db", "h.redb", "export", "ask"]).ok().stdout;
+    herald_in(d, &["--db", "h.redb", "ingest", "new.jsonl"]).ok();
+    let shown = herald_in(d, &["--db", "h.redb", "export", "ask"]).ok().stdout;
     let row = shown.lines().find(|l| l.contains("+14155550101")).unwrap_or_default().to_string();
     assert!(!row.contains("waiting") && row.contains("thanks"), "a reply during the await answers it:\n{shown}");
 }
@@ -445,7 +408,7 @@ fn a_message_that_cannot_be_rendered_fails_the_lead_unless_a_route_takes_it() {
     let plain = "id: plain\nchannel: sms\ncontacts: { key: phone }\nsteps:\n  - id: hi\n    send: { text: \"Hi {{ vars.nick }}\" }\n  - id: bye\n    send: { text: \"Bye\" }\n";
     write(d, "plain.yaml", plain);
     write(d, "contacts.csv", CONTACTS);
-    let out = herald(d, &["simulate", "plain.yaml", "--contacts", "contacts.csv", "--format", "jsonl"]).ok().stdout;
+    let out = herald_in(d, &["simulate", "plain.yaml", "--contacts", "contacts.csv", "--format", "jsonl"]).ok().stdout;
     let exits: Vec<&str> = out.lines().filter(|l| l.contains("\"event\":\"exit\"")).collect();
     assert_eq!(exits.len(), 2, "{out}");
     for exit in &exits {
@@ -459,7 +422,7 @@ fn a_message_that_cannot_be_rendered_fails_the_lead_unless_a_route_takes_it() {
         "    send: { text: \"Hi {{ vars.nick }}\" }\n    routes:\n      - if: message.status == \"failed\"\n        goto: bye\n",
     );
     write(d, "routed.yaml", &routed);
-    let out = herald(d, &["simulate", "routed.yaml", "--contacts", "contacts.csv", "--format", "jsonl"]).ok().stdout;
+    let out = herald_in(d, &["simulate", "routed.yaml", "--contacts", "contacts.csv", "--format", "jsonl"]).ok().stdout;
     assert_eq!(out.matches("\"lead_status\":\"completed\"").count(), 2, "{out}");
     assert!(out.contains("Bye"), "{out}");
 }
@@ -472,14 +435,14 @@ fn contact_key_and_timezone_are_readable_whatever_the_columns() {
     let campaign = "id: ck\nchannel: sms\ncontacts:\n  key: phone\n  fields: { name: string }\n  where: contact.key != \"\" and contact.timezone == null\nsteps:\n  - id: hi\n    send: { text: \"Hi {{ contact.key }}!\" }\n";
     write(dir.path(), "ck.yaml", campaign);
     write(dir.path(), "contacts.csv", CONTACTS);
-    herald(dir.path(), &["validate", "ck.yaml"]).ok();
-    herald(dir.path(), &["validate", "ck.yaml", "--contacts", "contacts.csv"]).ok();
+    herald_in(dir.path(), &["validate", "ck.yaml"]).ok();
+    herald_in(dir.path(), &["validate", "ck.yaml", "--contacts", "contacts.csv"]).ok();
     let out =
-        herald(dir.path(), &["simulate", "ck.yaml", "--contacts", "contacts.csv", "--format", "jsonl"]).ok().stdout;
+        herald_in(dir.path(), &["simulate", "ck.yaml", "--contacts", "contacts.csv", "--format", "jsonl"]).ok().stdout;
     assert!(out.contains("Hi +14155550101!"), "{out}");
     let typo = campaign.replace("contact.key !=", "contact.kye !=");
     write(dir.path(), "typo.yaml", &typo);
-    let typo = herald(dir.path(), &["validate", "typo.yaml"]);
+    let typo = herald_in(dir.path(), &["validate", "typo.yaml"]);
     assert_eq!(typo.code, 1);
     assert!(typo.stdout.contains("unknown contact column `kye`"), "{}", typo.stdout);
 }

@@ -8,20 +8,17 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
 use herald::contacts::Contact;
 use herald::runtime::{Lead, Record};
 use herald::store::Store;
+
+use crate::herald::{Herald, root};
 
 const START: &str = "2026-12-07T08:00:00Z";
 const UNTIL: &str = "2026-12-08T08:00:00Z";
 
 /// The peer benchmark's flow (../shared/peers/campaign.yaml).
-const PEER: &str = include_str!("fixtures/src/peer.yaml");
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+const PEER: &str = include_str!("../fixtures/src/peer.yaml");
 
 /// The campaign's text without its top-level `pacing:` block.
 fn without_pacing(text: &str) -> String {
@@ -71,9 +68,8 @@ fn everything(db: &Path, campaign: &str) -> BTreeMap<String, (Contact, Lead, Vec
 }
 
 fn simulate(dir: &Path, file: &Path, name: &str, format: &str, db: &Path, until: Option<&str>) -> String {
-    let output = Command::cargo_bin("herald")
-        .unwrap()
-        .current_dir(dir)
+    let output = Herald::new()
+        .dir(dir)
         .arg("simulate")
         .arg(file)
         .arg("--contacts")
@@ -83,11 +79,9 @@ fn simulate(dir: &Path, file: &Path, name: &str, format: &str, db: &Path, until:
         .args(["--start", START, "--seed", "7", "--format", format, "--db"])
         .arg(db)
         .args(until.map(|t| ["--until", t]).into_iter().flatten())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(output.status.success(), "{name} {format}: {stdout}\n{}", String::from_utf8_lossy(&output.stderr));
-    stdout
+        .run();
+    assert!(output.status.success(), "{name} {format}: {}\n{}", output.stdout, output.stderr);
+    output.stdout
 }
 
 #[test]
@@ -162,18 +156,16 @@ fn a_second_import_adds_only_new_contacts_and_counts_every_lead() {
     let run = |rows: &str| {
         let csv = dir.path().join("contacts.csv");
         std::fs::write(&csv, format!("id,name,will_reply\n{rows}")).unwrap();
-        let output = Command::cargo_bin("herald")
-            .unwrap()
+        let output = Herald::new()
             .arg("simulate")
             .arg(&campaign)
             .arg("--contacts")
             .arg(&csv)
             .args(["--start", START, "--format", "summary", "--db"])
             .arg(&db)
-            .output()
-            .unwrap();
-        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-        String::from_utf8_lossy(&output.stdout).into_owned()
+            .run();
+        assert!(output.status.success(), "{}", output.stderr);
+        output.stdout
     };
     let first = run("1,Ann,true\n2,Bob,false\n3,Cy,false\n");
     assert!(first.contains("completed              3  100.0%"), "{first}");
@@ -191,18 +183,16 @@ fn a_key_repeated_after_a_skipped_row_stays_skipped() {
     let (dir, campaign, contacts) = peer_files("1,Ann,maybe\n", 6_000);
     for run in 0..3 {
         let db = dir.path().join(format!("sim{run}.redb"));
-        let output = Command::cargo_bin("herald")
-            .unwrap()
+        let output = Herald::new()
             .arg("simulate")
             .arg(&campaign)
             .arg("--contacts")
             .arg(&contacts)
             .args(["--start", START, "--format", "summary", "--db"])
             .arg(&db)
-            .output()
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+            .run();
+        let stdout = &output.stdout;
+        assert!(output.status.success(), "{}", output.stderr);
         assert!(stdout.contains("6,001 rows: 5,999 imported, 2 skipped (1 invalid_field, 1 duplicate)"), "{stdout}");
         assert!(stdout.contains("completed           5999"), "{stdout}");
         let leads = everything(&db, "peer-bench");
@@ -216,10 +206,9 @@ fn a_key_repeated_after_a_skipped_row_stays_skipped() {
 #[test]
 fn a_store_that_fails_part_way_stops_the_walk_with_its_error() {
     let (dir, campaign, contacts) = peer_files("", 60_000);
-    let herald = assert_cmd::cargo::cargo_bin("herald");
     let script = format!(
         "trap '' XFSZ; ulimit -f 4000; exec timeout 60 {} simulate {} --contacts {} --format summary --db {}",
-        herald.display(),
+        crate::herald::BIN,
         campaign.display(),
         contacts.display(),
         dir.path().join("sim.redb").display()

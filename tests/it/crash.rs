@@ -11,6 +11,9 @@ use std::time::Duration;
 use herald::runtime::LeadStatus;
 use herald::store::Store;
 
+use crate::herald::Herald;
+use crate::support::next;
+
 const CONTACTS: usize = 20_000;
 const KILLS: usize = 12;
 /// Leads per durable page in `herald run`, times the two sends each may make in one page.
@@ -28,26 +31,14 @@ steps:
     send: { text: \"Bye {{ contact.name }}\" }
 ";
 
-fn herald() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_herald"))
-}
-
+/// `herald run` on the campaign in `dir`, its output thrown away: spawned and killed by the tests.
 fn run(dir: &Path) -> Command {
-    let mut command = herald();
-    command
-        .current_dir(dir)
+    let mut command = Herald::new()
+        .dir(dir)
         .args(["run", "campaign.yaml", "--contacts", "contacts.csv", "--db", "state.redb", "--outbox", "out.jsonl"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
+        .command();
+    command.stdout(Stdio::null()).stderr(Stdio::null());
     command
-}
-
-/// A small, seedable generator: the kill times differ from run to run only by the seed.
-fn next(seed: &mut u64) -> u64 {
-    *seed ^= *seed << 13;
-    *seed ^= *seed >> 7;
-    *seed ^= *seed << 17;
-    *seed
 }
 
 #[test]

@@ -1,35 +1,7 @@
 //! The binary, run as users and CI run it: exit codes, formats, stdout and stderr.
 
-use std::path::{Path, PathBuf};
-
-use assert_cmd::Command;
-
-fn herald() -> Command {
-    let mut cmd = Command::cargo_bin("herald").expect("binary builds");
-    cmd.current_dir(env!("CARGO_MANIFEST_DIR")).env("NO_COLOR", "1");
-    cmd
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn run(args: &[&str]) -> Run {
-    let output = herald().args(args).output().expect("herald runs");
-    Run {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, text).expect("write");
-    path
-}
+use crate::herald::{Herald, herald};
+use crate::support::write;
 
 const THREE_TYPOS: &str = "\
 id: typos
@@ -46,7 +18,7 @@ steps:
 
 #[test]
 fn every_campaign_validates_without_warnings() {
-    let r = run(&["validate", "campaigns", "--deny-warnings"]);
+    let r = herald(&["validate", "campaigns", "--deny-warnings"]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     assert!(r.stdout.contains(", 0 errors, 0 warnings"), "{}", r.stdout);
 }
@@ -56,7 +28,7 @@ fn three_typos_are_all_reported_with_lines_and_hints() {
     let dir = tempfile::tempdir().unwrap();
     let csv = write(dir.path(), "contacts.csv", "phone,first_name\n+14155550100,Ann\n");
     let file = write(dir.path(), "typos.yaml", THREE_TYPOS);
-    let r = run(&["validate", file.to_str().unwrap(), "--contacts", csv.to_str().unwrap()]);
+    let r = herald(&["validate", file.to_str().unwrap(), "--contacts", csv.to_str().unwrap()]);
     assert_eq!(r.code, 1);
     assert!(r.stdout.contains("typos.yaml:2:1"), "{}", r.stdout);
     assert!(r.stdout.contains("did you mean `channel`?"), "{}", r.stdout);
@@ -69,7 +41,7 @@ fn three_typos_are_all_reported_with_lines_and_hints() {
 fn github_format_prints_annotations() {
     let dir = tempfile::tempdir().unwrap();
     let file = write(dir.path(), "typos.yaml", THREE_TYPOS);
-    let r = run(&["validate", file.to_str().unwrap(), "--format", "github"]);
+    let r = herald(&["validate", file.to_str().unwrap(), "--format", "github"]);
     assert_eq!(r.code, 1);
     let lines: Vec<&str> = r.stdout.lines().filter(|l| l.starts_with("::error ")).collect();
     assert_eq!(lines.len(), 2, "{}", r.stdout);
@@ -82,7 +54,7 @@ fn github_format_prints_annotations() {
 fn json_format_is_one_document() {
     let dir = tempfile::tempdir().unwrap();
     let file = write(dir.path(), "typos.yaml", THREE_TYPOS);
-    let r = run(&["validate", file.to_str().unwrap(), "--format", "json"]);
+    let r = herald(&["validate", file.to_str().unwrap(), "--format", "json"]);
     assert_eq!(r.code, 1);
     let report: serde_json::Value = serde_json::from_str(&r.stdout).expect("valid JSON");
     assert_eq!(report["summary"]["errors"], 2);
@@ -95,11 +67,11 @@ fn warnings_pass_unless_denied() {
     let dir = tempfile::tempdir().unwrap();
     let text = "steps:\n  - send: { text: hi }\n    next: end\n  - send: { text: never }\n";
     let file = write(dir.path(), "warn.yaml", text);
-    let r = run(&["validate", file.to_str().unwrap()]);
+    let r = herald(&["validate", file.to_str().unwrap()]);
     assert_eq!(r.code, 0, "{}", r.stdout);
     assert!(r.stdout.contains("herald::unreachable_step"), "{}", r.stdout);
     assert!(r.stdout.contains("1 file, 0 errors, 1 warning"), "{}", r.stdout);
-    let r = run(&["validate", file.to_str().unwrap(), "--deny-warnings"]);
+    let r = herald(&["validate", file.to_str().unwrap(), "--deny-warnings"]);
     assert_eq!(r.code, 1);
 }
 
@@ -111,19 +83,19 @@ fn directories_are_walked_recursively_and_test_files_skipped() {
     write(dir.path(), "a/b/two.yml", "steps:\n  - send: { text: hi }\n");
     write(dir.path(), "a/b/two.test.yaml", "not: a campaign\n");
     write(dir.path(), "a/notes.txt", "ignored");
-    let r = run(&["validate", dir.path().to_str().unwrap()]);
+    let r = herald(&["validate", dir.path().to_str().unwrap()]);
     assert_eq!(r.code, 0, "{}", r.stdout);
     assert!(r.stdout.contains("2 files, 0 errors, 0 warnings"), "{}", r.stdout);
 }
 
 #[test]
 fn usage_and_environment_errors_exit_2() {
-    let r = run(&["validate", "does/not/exist.yaml"]);
+    let r = herald(&["validate", "does/not/exist.yaml"]);
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("no such file or directory: does/not/exist.yaml"), "{}", r.stderr);
-    assert_eq!(run(&["validate", "--format", "xml"]).code, 2);
-    assert_eq!(run(&["frobnicate"]).code, 2);
-    let r = run(&["validate", "campaigns", "--contacts", "missing.csv"]);
+    assert_eq!(herald(&["validate", "--format", "xml"]).code, 2);
+    assert_eq!(herald(&["frobnicate"]).code, 2);
+    let r = herald(&["validate", "campaigns", "--contacts", "missing.csv"]);
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("missing.csv"), "{}", r.stderr);
 }
@@ -133,27 +105,26 @@ fn graph_formats() {
     let dir = tempfile::tempdir().unwrap();
     let text = "id: g\nsteps:\n  - id: ask\n    send: { text: \"Yes?\" }\n  - id: listen\n    await: { reply: 1d }\n    routes:\n      - if: reply.text == \"yes\"\n        goto: end\n      - else: ask\n";
     let file = write(dir.path(), "g.yaml", text);
-    let r = run(&["graph", file.to_str().unwrap(), "--format", "mermaid"]);
+    let r = herald(&["graph", file.to_str().unwrap(), "--format", "mermaid"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stdout.starts_with("flowchart TD\n"), "{}", r.stdout);
     assert!(r.stdout.contains("s_listen -->|\"reply.text == #quot;yes#quot;\"| end_"), "{}", r.stdout);
-    let r = run(&["graph", file.to_str().unwrap(), "--format", "dot"]);
+    let r = herald(&["graph", file.to_str().unwrap(), "--format", "dot"]);
     assert!(r.stdout.starts_with("digraph \"g\" {"), "{}", r.stdout);
     assert!(r.stdout.contains("\"listen\" -> \"ask\" [label=\"else\"];"), "{}", r.stdout);
-    let r = run(&["graph", file.to_str().unwrap()]);
+    let r = herald(&["graph", file.to_str().unwrap()]);
     assert!(r.stdout.contains("listen: await reply (timeout 1d)"), "{}", r.stdout);
     let bad = write(dir.path(), "bad.yaml", "steps:\n  - send: { text: hi }\n    next: nowhere\n");
-    let r = run(&["graph", bad.to_str().unwrap()]);
+    let r = herald(&["graph", bad.to_str().unwrap()]);
     assert_eq!(r.code, 1);
     assert!(r.stderr.contains("herald::unknown_step"), "{}", r.stderr);
 }
 
 #[test]
 fn schema_command_matches_the_stored_schema() {
-    let r = run(&["schema"]);
+    let r = herald(&["schema"]);
     assert_eq!(r.code, 0);
-    let stored =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/campaign.schema.json")).unwrap();
+    let stored = std::fs::read_to_string(crate::herald::root().join("schema/campaign.schema.json")).unwrap();
     assert_eq!(r.stdout, stored);
     let _: serde_json::Value = serde_json::from_str(&r.stdout).expect("schema is JSON");
 }
@@ -163,7 +134,7 @@ fn github_format_prints_warnings_as_warning_annotations() {
     let dir = tempfile::tempdir().unwrap();
     let text = "steps:\n  - send: { text: hi }\n    next: end\n  - send: { text: never }\n";
     let file = write(dir.path(), "warn.yaml", text);
-    let r = run(&["validate", file.to_str().unwrap(), "--format", "github"]);
+    let r = herald(&["validate", file.to_str().unwrap(), "--format", "github"]);
     assert_eq!(r.code, 0, "{}", r.stdout);
     let lines: Vec<&str> = r.stdout.lines().filter(|l| l.starts_with("::")).collect();
     assert_eq!(lines.len(), 1, "{}", r.stdout);
@@ -172,7 +143,7 @@ fn github_format_prints_warnings_as_warning_annotations() {
     assert!(lines[0].contains("title=herald%3A%3Aunreachable_step::"), "{}", lines[0]);
     assert!(r.stdout.contains("1 file, 0 errors, 1 warning"), "{}", r.stdout);
     // Denied warnings fail the run but stay warnings in the annotations.
-    let r = run(&["validate", file.to_str().unwrap(), "--format", "github", "--deny-warnings"]);
+    let r = herald(&["validate", file.to_str().unwrap(), "--format", "github", "--deny-warnings"]);
     assert_eq!(r.code, 1);
     assert!(r.stdout.starts_with("::warning "), "{}", r.stdout);
 }
@@ -181,13 +152,13 @@ fn github_format_prints_warnings_as_warning_annotations() {
 fn yaml_syntax_error_exits_1_with_file_line_and_column() {
     let dir = tempfile::tempdir().unwrap();
     let file = write(dir.path(), "broken.yaml", "id: broken\nsteps:\n  - send: { text: \"hi }\n");
-    let r = run(&["validate", file.to_str().unwrap()]);
+    let r = herald(&["validate", file.to_str().unwrap()]);
     assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
     assert!(r.stderr.is_empty(), "{}", r.stderr);
     assert!(r.stdout.contains("herald::yaml_syntax"), "{}", r.stdout);
     assert!(r.stdout.contains("broken.yaml:3:19"), "{}", r.stdout);
     assert!(r.stdout.contains("1 file, 1 error, 0 warnings"), "{}", r.stdout);
-    let r = run(&["validate", file.to_str().unwrap(), "--format", "json"]);
+    let r = herald(&["validate", file.to_str().unwrap(), "--format", "json"]);
     let report: serde_json::Value = serde_json::from_str(&r.stdout).expect("valid JSON");
     let diagnostic = &report["files"][0]["diagnostics"][0];
     assert_eq!(diagnostic["code"], "herald::yaml_syntax");
@@ -200,7 +171,7 @@ fn non_utf8_file_is_a_content_error_and_the_others_are_still_checked() {
     // Saved as Latin-1 by an old editor: `é` is the single byte 0xE9.
     std::fs::write(dir.path().join("a-latin1.yaml"), b"name: Caf\xe9\nsteps:\n  - send: { text: hi }\n").unwrap();
     write(dir.path(), "b-typo.yaml", "steps:\n  - send: { text: hi }\n    nxt: end\n");
-    let r = run(&["validate", dir.path().to_str().unwrap()]);
+    let r = herald(&["validate", dir.path().to_str().unwrap()]);
     assert_eq!(r.code, 1, "exit 1 (content), not 2 (environment): {}{}", r.stdout, r.stderr);
     assert!(r.stdout.contains("herald::not_utf8"), "{}", r.stdout);
     assert!(r.stdout.contains("did you mean `next`?"), "{}", r.stdout);
@@ -214,14 +185,14 @@ fn summary_counts_every_file_in_every_format() {
     write(dir.path(), "2-errors.yaml", "chanel: sms\nsteps:\n  - send: { text: hi }\n    next: nowhere\n");
     write(dir.path(), "3-warning.yaml", "steps:\n  - send: { text: hi }\n    next: end\n  - send: { text: never }\n");
     let path = dir.path().to_str().unwrap();
-    let r = run(&["validate", path]);
+    let r = herald(&["validate", path]);
     assert_eq!(r.code, 1);
     assert!(r.stdout.ends_with("3 files, 2 errors, 1 warning\n"), "{}", r.stdout);
-    let r = run(&["validate", path, "--format", "github"]);
+    let r = herald(&["validate", path, "--format", "github"]);
     assert_eq!(r.stdout.lines().filter(|l| l.starts_with("::error ")).count(), 2, "{}", r.stdout);
     assert_eq!(r.stdout.lines().filter(|l| l.starts_with("::warning ")).count(), 1, "{}", r.stdout);
     assert!(r.stdout.ends_with("3 files, 2 errors, 1 warning\n"), "{}", r.stdout);
-    let r = run(&["validate", path, "--format", "json"]);
+    let r = herald(&["validate", path, "--format", "json"]);
     let report: serde_json::Value = serde_json::from_str(&r.stdout).expect("one JSON document");
     assert_eq!(report["summary"], serde_json::json!({ "files": 3, "errors": 2, "warnings": 1 }));
     let counts: Vec<usize> =
@@ -238,7 +209,7 @@ fn contacts_csv_with_bom_checks_condition_columns() {
         "typo.yaml",
         "steps:\n  - id: hi\n    when: contact.frist_name != \"\"\n    send: { text: hi }\n",
     );
-    let r = run(&["validate", typo.to_str().unwrap(), "--contacts", csv.to_str().unwrap()]);
+    let r = herald(&["validate", typo.to_str().unwrap(), "--contacts", csv.to_str().unwrap()]);
     assert_eq!(r.code, 1, "{}", r.stdout);
     assert!(r.stdout.contains("herald::unknown_column"), "{}", r.stdout);
     assert!(r.stdout.contains("typo.yaml:3:19"), "{}", r.stdout);
@@ -248,18 +219,17 @@ fn contacts_csv_with_bom_checks_condition_columns() {
         "good.yaml",
         "steps:\n  - id: hi\n    when: contact.first_name != \"\"\n    send: { text: \"Hi {{ contact.first_name }}\" }\n",
     );
-    let r = run(&["validate", good.to_str().unwrap(), "--contacts", csv.to_str().unwrap()]);
+    let r = herald(&["validate", good.to_str().unwrap(), "--contacts", csv.to_str().unwrap()]);
     assert_eq!(r.code, 0, "{}", r.stdout);
 }
 
 #[test]
 fn a_reader_that_goes_away_is_not_a_crash() {
     // `herald … 2>&1 | head -1`: stdout and stderr closed early must not panic (exit 101).
-    let bin = assert_cmd::cargo::cargo_bin("herald");
     for args in [&["test", "campaigns"][..], &["validate", "tests/cases"], &["does-not-exist"]] {
-        let mut child = std::process::Command::new(&bin)
+        let mut child = Herald::new()
             .args(args)
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .command()
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()
@@ -285,12 +255,11 @@ fn symlink_loops_and_fifos_do_not_stop_validate() {
     let fifo = dir.path().join("pipe.yaml");
     let made = std::process::Command::new("mkfifo").arg(&fifo).status().expect("mkfifo runs");
     assert!(made.success());
-    let output = herald()
+    let output = Herald::new()
         .args(["validate", dir.path().to_str().unwrap()])
         .timeout(std::time::Duration::from_secs(60))
-        .output()
-        .expect("herald runs");
-    let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        .run();
+    let (stdout, stderr) = (&output.stdout, &output.stderr);
     assert_eq!(output.status.code(), Some(0), "{stdout}{stderr}");
     assert!(stdout.contains("1 file, 0 errors, 0 warnings"), "{stdout}");
     assert!(stderr.contains("pipe.yaml: not a regular file"), "{stderr}");
@@ -308,12 +277,9 @@ fn many_unknown_targets_are_reported_in_linear_output() {
         text.push_str(&format!("  - id: s{i}\n    send: {{ text: hi }}\n    next: nope{i}\n"));
     }
     let file = write(dir.path(), "many.yaml", &text);
-    let output = herald()
-        .args(["validate", file.to_str().unwrap()])
-        .timeout(std::time::Duration::from_secs(120))
-        .output()
-        .expect("herald runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let output =
+        Herald::new().args(["validate", file.to_str().unwrap()]).timeout(std::time::Duration::from_secs(120)).run();
+    let stdout = &output.stdout;
     assert_eq!(output.status.code(), Some(1));
     assert!(stdout.ends_with("1 file, 3000 errors, 0 warnings\n"), "{}", &stdout[stdout.len().saturating_sub(200)..]);
     assert!(stdout.len() < 3_000 * 1_000, "{} bytes", stdout.len());
@@ -332,7 +298,7 @@ fn deep_conditions_are_errors_and_the_other_files_are_still_checked() {
     write(dir.path(), "c_calls.yaml", &step(format!("{}contact.x{} == 1", "len(".repeat(1_000), ")".repeat(1_000))));
     write(dir.path(), "d_not.yaml", &step(format!("{}true", "not ".repeat(20_000))));
     write(dir.path(), "e_and.yaml", &step(vec!["true"; 50_000].join(" and ")));
-    let r = run(&["validate", dir.path().to_str().unwrap()]);
+    let r = herald(&["validate", dir.path().to_str().unwrap()]);
     assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
     assert_eq!(r.stdout.matches("herald::too_deep").count(), 3, "{}", r.stdout);
     assert!(r.stdout.contains("5 files, 3 errors, 0 warnings"), "{}", r.stdout);

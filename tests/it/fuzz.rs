@@ -180,12 +180,12 @@ fn not_parenthesised_is_parsed_in_linear_time() {
 // Campaign files
 
 const CAMPAIGNS: &[&str] = &[
-    include_str!("../campaigns/appointment-reminders.yaml"),
-    include_str!("../campaigns/emergency-notification.yaml"),
-    include_str!("../campaigns/lead-qualification.yaml"),
-    include_str!("../campaigns/satisfaction-survey.yaml"),
-    include_str!("../campaigns/whatsapp-onboarding.yaml"),
-    include_str!("../campaigns/winback-email.yaml"),
+    include_str!("../../campaigns/appointment-reminders.yaml"),
+    include_str!("../../campaigns/emergency-notification.yaml"),
+    include_str!("../../campaigns/lead-qualification.yaml"),
+    include_str!("../../campaigns/satisfaction-survey.yaml"),
+    include_str!("../../campaigns/whatsapp-onboarding.yaml"),
+    include_str!("../../campaigns/winback-email.yaml"),
 ];
 
 #[rustfmt::skip]

@@ -2,13 +2,7 @@
 
 use std::path::Path;
 
-use assert_cmd::Command;
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
+use crate::herald::{Herald, Out, herald, herald_in};
 
 const CAMPAIGN: &str = "\
 id: hello
@@ -53,20 +47,13 @@ const PASSING: &str = "  - name: says yes
 ";
 
 /// Write the campaign and `test` (after the common header) into `dir`, run `herald test ARGS`.
-fn run_in(dir: &Path, cases: &str, args: &[&str]) -> Run {
+fn run_in(dir: &Path, cases: &str, args: &[&str]) -> Out {
     std::fs::write(dir.join("hello.yaml"), CAMPAIGN).unwrap();
     std::fs::write(dir.join("hello.test.yaml"), format!("{HEADER}{cases}")).unwrap();
-    let mut cmd = Command::cargo_bin("herald").expect("binary builds");
-    cmd.current_dir(dir).env("NO_COLOR", "1").arg("test");
-    let output = cmd.args(args).output().expect("herald runs");
-    Run {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+    Herald::new().dir(dir).arg("test").args(args).run()
 }
 
-fn run(cases: &str, args: &[&str]) -> Run {
+fn run(cases: &str, args: &[&str]) -> Out {
     let dir = tempfile::tempdir().unwrap();
     run_in(dir.path(), cases, args)
 }
@@ -86,10 +73,9 @@ fn directories_are_searched_and_default_to_campaigns() {
     std::fs::create_dir(dir.path().join("campaigns")).unwrap();
     let out = run_in(&dir.path().join("campaigns"), PASSING, &["."]);
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
-    let mut cmd = Command::cargo_bin("herald").unwrap();
-    let output = cmd.current_dir(dir.path()).env("NO_COLOR", "1").arg("test").output().unwrap();
+    let output = herald_in(dir.path(), &["test"]);
     assert_eq!(output.status.code(), Some(0));
-    assert!(String::from_utf8_lossy(&output.stdout).contains("2 cases, 2 passed"));
+    assert!(output.stdout.contains("2 cases, 2 passed"));
 }
 
 #[test]
@@ -155,9 +141,8 @@ fn a_campaign_with_errors_is_reported() {
     let out = run_in(dir.path(), PASSING, &["hello.test.yaml"]);
     assert_eq!(out.code, 0);
     std::fs::write(dir.path().join("hello.yaml"), CAMPAIGN.replace("goto: thanks", "goto: thanx")).unwrap();
-    let mut cmd = Command::cargo_bin("herald").unwrap();
-    let output = cmd.current_dir(dir.path()).env("NO_COLOR", "1").args(["test", "hello.test.yaml"]).output().unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let output = herald_in(dir.path(), &["test", "hello.test.yaml"]);
+    let stdout = &output.stdout;
     assert_eq!(output.status.code(), Some(1), "{stdout}");
     assert!(stdout.contains("the campaign has errors"), "{stdout}");
     assert!(stdout.contains("thanx"), "{stdout}");
@@ -214,8 +199,8 @@ fn contacts_from_a_csv_file() {
     std::fs::write(dir.path().join("hello.yaml"), CAMPAIGN).unwrap();
     let cases = "  - name: ana\n    contact: \"+14155550111\"\n    expect: { sends: [{ contains: Ana }] }\n";
     std::fs::write(dir.path().join("hello.test.yaml"), format!("{header}{cases}")).unwrap();
-    let output = Command::cargo_bin("herald").unwrap().current_dir(dir.path()).arg("test").arg(".").output().unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let output = herald_in(dir.path(), &["test", "."]);
+    let stdout = &output.stdout;
     assert_eq!(output.status.code(), Some(0), "{stdout}");
     assert!(stdout.contains("✓ hello: ana"), "{stdout}");
 }
@@ -223,19 +208,17 @@ fn contacts_from_a_csv_file() {
 #[test]
 fn no_test_files_is_a_usage_error() {
     let dir = tempfile::tempdir().unwrap();
-    let mut cmd = Command::cargo_bin("herald").unwrap();
-    let output = cmd.current_dir(dir.path()).args(["test", "."]).output().unwrap();
+    let output = herald_in(dir.path(), &["test", "."]);
     assert_eq!(output.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("no test files"));
-    let output = Command::cargo_bin("herald").unwrap().args(["test", "/no/such/dir"]).output().unwrap();
+    assert!(output.stderr.contains("no test files"));
+    let output = herald(&["test", "/no/such/dir"]);
     assert_eq!(output.status.code(), Some(2));
 }
 
 #[test]
 fn the_shipped_campaign_tests_pass() {
-    let mut cmd = Command::cargo_bin("herald").unwrap();
-    let output = cmd.current_dir(env!("CARGO_MANIFEST_DIR")).args(["test", "campaigns/"]).output().unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let output = herald(&["test", "campaigns/"]);
+    let stdout = &output.stdout;
     assert_eq!(output.status.code(), Some(0), "{stdout}");
     assert!(stdout.contains(" 0 failed"), "{stdout}");
 }

@@ -4,22 +4,20 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 use herald::report::stats::{chi_square_2x2, wilson};
 use serde_json::Value;
+
+use crate::herald::{Out, herald_in};
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/report").join(name)
 }
 
-fn herald(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_herald")).current_dir(dir).env("NO_COLOR", "1").args(args).output().unwrap()
-}
-
-fn ok(output: Output) -> String {
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    String::from_utf8(output.stdout).unwrap()
+/// The stdout of a run that must succeed, which must be UTF-8.
+fn ok(output: Out) -> String {
+    String::from_utf8(output.ok().stdout_bytes).unwrap()
 }
 
 fn close(a: f64, b: f64, relative: f64) -> bool {
@@ -76,7 +74,7 @@ fn simulated() -> (tempfile::TempDir, String) {
         "--format",
         "jsonl",
     ];
-    let jsonl = ok(herald(dir.path(), &args));
+    let jsonl = ok(herald_in(dir.path(), &args));
     (dir, jsonl)
 }
 
@@ -117,7 +115,7 @@ fn the_report_counts_what_the_run_did_and_tests_variants_as_scipy_does() {
     assert_eq!(expected.len(), 3);
 
     let report: Value =
-        serde_json::from_str(&ok(herald(dir.path(), &["--db", "t.redb", "report", "three", "--format", "json"])))
+        serde_json::from_str(&ok(herald_in(dir.path(), &["--db", "t.redb", "report", "three", "--format", "json"])))
             .unwrap();
     assert_eq!(report["leads"], 600);
     for step in report["steps"].as_array().unwrap() {
@@ -193,22 +191,22 @@ fn python(script: &str, input: &str) -> Option<String> {
 fn table_and_csv_carry_the_same_figures_and_errors_have_their_exit_codes() {
     let (dir, _) = simulated();
     let json: Value =
-        serde_json::from_str(&ok(herald(dir.path(), &["--db", "t.redb", "report", "three", "--format", "json"])))
+        serde_json::from_str(&ok(herald_in(dir.path(), &["--db", "t.redb", "report", "three", "--format", "json"])))
             .unwrap();
     let converted = json["splits"][0]["variants"][0]["converted"].as_u64().unwrap();
     let name = json["splits"][0]["variants"][0]["variant"].as_str().unwrap().to_string();
-    let csv = ok(herald(dir.path(), &["--db", "t.redb", "report", "three", "--format", "csv"]));
+    let csv = ok(herald_in(dir.path(), &["--db", "t.redb", "report", "three", "--format", "csv"]));
     assert!(csv.starts_with("section,name,metric,value\n"), "{csv}");
     assert!(csv.contains(&format!("variant,ab/{name},converted,{converted}\n")), "{csv}");
     assert!(csv.contains("funnel,ask,acted,600\n"), "{csv}");
-    let table = ok(herald(dir.path(), &["--db", "t.redb", "report", "three"]));
+    let table = ok(herald_in(dir.path(), &["--db", "t.redb", "report", "three"]));
     assert!(table.contains("funnel per step") && table.contains("split `ab`"), "{table}");
     assert!(table.contains("`short` converts better"), "{table}");
 
-    let unknown = herald(dir.path(), &["--db", "t.redb", "report", "thre"]);
+    let unknown = herald_in(dir.path(), &["--db", "t.redb", "report", "thre"]);
     assert_eq!(unknown.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&unknown.stderr).contains("did you mean `three`?"));
-    let missing = herald(dir.path(), &["--db", "nothing.redb", "report", "three"]);
+    assert!(unknown.stderr.contains("did you mean `three`?"));
+    let missing = herald_in(dir.path(), &["--db", "nothing.redb", "report", "three"]);
     assert_eq!(missing.status.code(), Some(2));
     assert!(!dir.path().join("nothing.redb").exists(), "report never creates a database");
 }
@@ -228,7 +226,7 @@ fn the_html_page_renders_in_chromium_with_its_charts_and_no_console_errors() {
         return;
     };
     let (dir, _) = simulated();
-    let html = ok(herald(dir.path(), &["--db", "t.redb", "report", "three", "--format", "html"]));
+    let html = ok(herald_in(dir.path(), &["--db", "t.redb", "report", "three", "--format", "html"]));
     assert!(!html.contains("<script") && !html.contains("http://") && !html.contains("https://"), "self-contained");
     let page = dir.path().join("report.html");
     std::fs::write(&page, &html).unwrap();

@@ -3,32 +3,18 @@
 //! `export`, and stopping a retry whose `until` (or the goal) they make true.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
 
 use serde_json::Value;
 
 use herald::store::Store;
 
-fn herald(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_herald")).current_dir(dir).env("NO_COLOR", "1").args(args).output().unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+use crate::herald::herald_in;
+use crate::support::write;
 
 /// `herald ARGS` in `dir`, which must succeed; its stdout.
 fn ok(dir: &Path, args: &[&str]) -> String {
-    let out = herald(dir, args);
-    assert!(out.status.success(), "{args:?} failed\nstdout:\n{}\nstderr:\n{}", text(&out.stdout), text(&out.stderr));
-    text(&out.stdout)
-}
-
-fn write(dir: &Path, name: &str, body: &str) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, body).unwrap();
-    path
+    herald_in(dir, args).ok().stdout
 }
 
 /// `simulate campaign.yaml --contacts contacts.csv --responses responses.yaml --format jsonl`
@@ -134,9 +120,9 @@ fn event_rules_are_checked_when_the_responses_file_is_read() {
     ] {
         write(d, "responses.yaml", rules);
         let out =
-            herald(d, &["simulate", "campaign.yaml", "--contacts", "contacts.csv", "--responses", "responses.yaml"]);
-        assert_eq!(out.status.code(), Some(1), "{rules}: {}", text(&out.stderr));
-        assert!(text(&out.stderr).contains(says), "{rules}: {}", text(&out.stderr));
+            herald_in(d, &["simulate", "campaign.yaml", "--contacts", "contacts.csv", "--responses", "responses.yaml"]);
+        assert_eq!(out.status.code(), Some(1), "{rules}: {}", out.stderr);
+        assert!(out.stderr.contains(says), "{rules}: {}", out.stderr);
     }
 }
 
@@ -238,12 +224,12 @@ fn a_goal_reading_events_validates_without_warnings() {
     let d = dir.path();
     let campaign = ONBOARD.replace("goal: events.activated != null", "goal: days_since(events.activated) < 7");
     write(d, "onboard.yaml", &campaign);
-    let out = herald(d, &["validate", "onboard.yaml", "--deny-warnings"]);
-    assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
+    let out = herald_in(d, &["validate", "onboard.yaml", "--deny-warnings"]);
+    assert!(out.status.success(), "{}{}", out.stdout.clone(), out.stderr);
     let typo = ONBOARD.replace("events.activated != null", "events.activated == true");
     write(d, "typo.yaml", &typo);
-    let out = herald(d, &["validate", "typo.yaml"]);
+    let out = herald_in(d, &["validate", "typo.yaml"]);
     assert_eq!(out.status.code(), Some(1));
-    let said = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    let said = format!("{}{}", out.stdout.clone(), out.stderr);
     assert!(said.contains("herald::type_mismatch") && said.contains("datetime"), "{said}");
 }

@@ -4,11 +4,14 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use herald::runtime::{Event, LeadStatus};
 use herald::store::Store;
+
+use crate::herald::{Herald, Out, herald_in};
+use crate::support::next;
 
 /// Leads parked in an await for an event that never comes: every other event is recorded in
 /// their history and moves nothing, so the history counts the events applied.
@@ -26,22 +29,6 @@ const LEADS: usize = 5_000;
 const LINES: usize = 50_000;
 const KILLS: usize = 8;
 
-fn herald(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_herald")).current_dir(dir).args(args).output().unwrap()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-/// A small, seedable generator (as in tests/crash.rs).
-fn next(seed: &mut u64) -> u64 {
-    *seed ^= *seed << 13;
-    *seed ^= *seed >> 7;
-    *seed ^= *seed << 17;
-    *seed
-}
-
 /// A directory with the campaign run once over `leads` contacts keyed 0, 1, ...
 fn started(campaign: &str, leads: usize) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
@@ -52,8 +39,8 @@ fn started(campaign: &str, leads: usize) -> tempfile::TempDir {
         csv.push_str(&format!("{i},C{i}\n"));
     }
     std::fs::write(d.join("c.csv"), csv).unwrap();
-    let run = herald(d, &["run", "campaign.yaml", "--contacts", "c.csv", "--db", "h.redb", "--once"]);
-    assert!(run.status.success(), "{}", stderr(&run));
+    let run = herald_in(d, &["run", "campaign.yaml", "--contacts", "c.csv", "--db", "h.redb", "--once"]);
+    assert!(run.status.success(), "{}", run.stderr);
     dir
 }
 
@@ -94,8 +81,8 @@ fn sigkill_during_ingest_then_a_rerun_applies_every_line_exactly_once() {
     let text: String = (0..LINES).map(line).collect();
     std::fs::write(d.join("events.jsonl"), text).unwrap();
     let ingest = || {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_herald"));
-        command.current_dir(d).args(["ingest", "events.jsonl", "--db", "h.redb"]).stdout(Stdio::null());
+        let mut command = Herald::new().dir(d).args(["ingest", "events.jsonl", "--db", "h.redb"]).command();
+        command.stdout(Stdio::null());
         command
     };
 
@@ -105,8 +92,8 @@ fn sigkill_during_ingest_then_a_rerun_applies_every_line_exactly_once() {
         std::fs::copy(d.join(file), timing.path().join(file)).unwrap();
     }
     let clock = Instant::now();
-    let whole = herald(timing.path(), &["ingest", "events.jsonl", "--db", "h.redb"]);
-    assert!(whole.status.success(), "{}", stderr(&whole));
+    let whole = herald_in(timing.path(), &["ingest", "events.jsonl", "--db", "h.redb"]);
+    assert!(whole.status.success(), "{}", whole.stderr);
     let full = clock.elapsed().as_millis().max(50) as u64;
 
     let mut seed = 0x2545_f491_4f6c_dd1d ^ u64::from(std::process::id());
@@ -124,8 +111,8 @@ fn sigkill_during_ingest_then_a_rerun_applies_every_line_exactly_once() {
         killed += 1;
     }
     assert!(killed >= KILLS / 2, "only {killed} kills landed before an ingest finished");
-    let last = ingest().output().unwrap();
-    let err = stderr(&last);
+    let last = Out::from(ingest().output().unwrap());
+    let err = last.stderr.clone();
     assert!(last.status.success(), "{err}");
     let found = events_by_lead(&d.join("h.redb"), "hold", LEADS);
     for (lead, names) in found.iter().enumerate() {
@@ -137,8 +124,8 @@ fn sigkill_during_ingest_then_a_rerun_applies_every_line_exactly_once() {
     let counts: Vec<usize> = summary.split(", ").filter_map(|part| part.split(' ').next()?.parse().ok()).collect();
     assert!(matches!(counts[..], [applied, already, 0] if already > 0 && applied + already == LINES), "{err}");
     // And once more, whole: nothing is applied again.
-    let again = ingest().output().unwrap();
-    assert!(stderr(&again).contains(&format!("0 events applied, {LINES} already applied, 0 rejected")));
+    let again = Out::from(ingest().output().unwrap());
+    assert!(again.stderr.contains(&format!("0 events applied, {LINES} already applied, 0 rejected")));
     eprintln!("{killed} kills over an ingest of {full} ms");
 }
 
@@ -153,8 +140,8 @@ fn an_id_is_applied_once_per_database_whatever_file_it_comes_in() {
         "{\"type\":\"event\",\"id\":\"\",\"contact\":\"1\",\"name\":\"two\"}\n",
     );
     std::fs::write(d.join("first.jsonl"), first).unwrap();
-    let out = herald(d, &["ingest", "first.jsonl", "--db", "h.redb"]);
-    let err = stderr(&out);
+    let out = herald_in(d, &["ingest", "first.jsonl", "--db", "h.redb"]);
+    let err = out.stderr.clone();
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("first.jsonl:4: `id` is empty"), "{err}");
     assert!(err.contains("ingest: 2 events applied, 1 already applied, 1 rejected"), "{err}");
@@ -163,16 +150,8 @@ fn an_id_is_applied_once_per_database_whatever_file_it_comes_in() {
         "{\"type\":\"event\",\"id\":\"b\",\"contact\":\"0\",\"name\":\"changed\"}\n",
         "{\"type\":\"event\",\"id\":\"c\",\"contact\":\"0\",\"name\":\"three\"}\n",
     );
-    let mut child = Command::new(env!("CARGO_BIN_EXE_herald"))
-        .current_dir(d)
-        .args(["ingest", "-", "--db", "h.redb"])
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::io::Write::write_all(&mut child.stdin.take().unwrap(), second.as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
-    let err = stderr(&out);
+    let out = Herald::new().dir(d).args(["ingest", "-", "--db", "h.redb"]).stdin(second).run();
+    let err = out.stderr.clone();
     assert!(out.status.success(), "{err}");
     assert!(err.contains("ingest: 1 events applied, 1 already applied, 0 rejected"), "{err}");
     let found = events_by_lead(&d.join("h.redb"), "hold", 2);
@@ -188,14 +167,14 @@ fn identical_lines_with_at_are_one_event_and_without_at_each_counts() {
         "{\"name\":\"dated\",\"type\":\"event\",\"at\":\"2025-12-31T19:00:00-05:00\",\"contact\":\"0\"}\n";
     let plain = "{\"type\":\"event\",\"contact\":\"0\",\"name\":\"plain\"}\n";
     std::fs::write(d.join("e.jsonl"), [at, plain, same_instant, plain].concat()).unwrap();
-    let out = herald(d, &["ingest", "e.jsonl", "--db", "h.redb"]);
-    assert!(stderr(&out).contains("ingest: 3 events applied, 1 already applied, 0 rejected"), "{}", stderr(&out));
+    let out = herald_in(d, &["ingest", "e.jsonl", "--db", "h.redb"]);
+    assert!(out.stderr.contains("ingest: 3 events applied, 1 already applied, 0 rejected"), "{}", out.stderr);
     // The same file again, and a file with one more plain line: only the third plain applies.
-    let out = herald(d, &["ingest", "e.jsonl", "--db", "h.redb"]);
-    assert!(stderr(&out).contains("ingest: 0 events applied, 4 already applied, 0 rejected"), "{}", stderr(&out));
+    let out = herald_in(d, &["ingest", "e.jsonl", "--db", "h.redb"]);
+    assert!(out.stderr.contains("ingest: 0 events applied, 4 already applied, 0 rejected"), "{}", out.stderr);
     std::fs::write(d.join("more.jsonl"), [plain, plain, plain].concat()).unwrap();
-    let out = herald(d, &["ingest", "more.jsonl", "--db", "h.redb"]);
-    assert!(stderr(&out).contains("ingest: 1 events applied, 2 already applied, 0 rejected"), "{}", stderr(&out));
+    let out = herald_in(d, &["ingest", "more.jsonl", "--db", "h.redb"]);
+    assert!(out.stderr.contains("ingest: 1 events applied, 2 already applied, 0 rejected"), "{}", out.stderr);
     let found = events_by_lead(&d.join("h.redb"), "hold", 1);
     assert_eq!(found, [vec!["dated", "plain", "plain", "plain"]]);
 }
@@ -219,14 +198,14 @@ fn a_call_outcome_with_no_call_in_flight_is_refused_and_changes_nothing() {
     let history_of = |key: &str| Store::open(&d.join("h.redb")).unwrap().history("caller", key).unwrap();
     let answered = "{\"type\":\"call\",\"contact\":\"0\",\"status\":\"answered\",\"vars\":{\"ok\":true}}\n";
     std::fs::write(d.join("a.jsonl"), answered).unwrap();
-    let out = herald(d, &["ingest", "a.jsonl", "--db", "h.redb"]);
-    assert!(out.status.success(), "the call in flight takes its outcome: {}", stderr(&out));
+    let out = herald_in(d, &["ingest", "a.jsonl", "--db", "h.redb"]);
+    assert!(out.status.success(), "the call in flight takes its outcome: {}", out.stderr);
     let before = history_of("0");
     // A second report of another outcome: the lead has moved on to the await.
     let late = "{\"type\":\"call\",\"contact\":\"0\",\"status\":\"busy\",\"duration\":3}\n";
     std::fs::write(d.join("b.jsonl"), late).unwrap();
-    let out = herald(d, &["ingest", "b.jsonl", "--db", "h.redb"]);
-    let err = stderr(&out);
+    let out = herald_in(d, &["ingest", "b.jsonl", "--db", "h.redb"]);
+    let err = out.stderr.clone();
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(
         err.contains("b.jsonl:1: no call in flight for `0` in `caller`: the lead is at step `later` (waiting)"),
@@ -251,8 +230,8 @@ fn a_delivery_report_for_a_lead_never_sent_a_message_is_refused() {
     let d = dir.path();
     let delivered = "{\"type\":\"delivery\",\"contact\":\"0\",\"status\":\"delivered\"}\n";
     std::fs::write(d.join("d.jsonl"), delivered).unwrap();
-    let out = herald(d, &["ingest", "d.jsonl", "--db", "h.redb"]);
-    let err = stderr(&out);
+    let out = herald_in(d, &["ingest", "d.jsonl", "--db", "h.redb"]);
+    let err = out.stderr.clone();
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("d.jsonl:1: no message sent to `0` in `later`: the lead is not started (pending)"), "{err}");
     let store = Store::open(&d.join("h.redb")).unwrap();
@@ -265,13 +244,13 @@ fn a_delivery_report_for_a_lead_never_sent_a_message_is_refused() {
 fn a_database_from_before_event_keys_ingests_and_remembers_them() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("old.redb");
-    std::fs::copy(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/schema3.redb"), &db).unwrap();
+    std::fs::copy(crate::herald::root().join("tests/fixtures/schema3.redb"), &db).unwrap();
     let opt_out = "{\"type\":\"opt_out\",\"contact\":\"+14155550177\",\"id\":\"o-1\"}\n";
     std::fs::write(dir.path().join("o.jsonl"), opt_out).unwrap();
     let args = ["ingest", "o.jsonl", "--db", "old.redb"];
-    let out = herald(dir.path(), &args);
-    assert!(stderr(&out).contains("ingest: 1 events applied, 0 already applied"), "{}", stderr(&out));
-    let out = herald(dir.path(), &args);
-    assert!(stderr(&out).contains("ingest: 0 events applied, 1 already applied"), "{}", stderr(&out));
+    let out = herald_in(dir.path(), &args);
+    assert!(out.stderr.contains("ingest: 1 events applied, 0 already applied"), "{}", out.stderr);
+    let out = herald_in(dir.path(), &args);
+    assert!(out.stderr.contains("ingest: 0 events applied, 1 already applied"), "{}", out.stderr);
     assert!(Store::open(&db).unwrap().is_suppressed("+14155550177").unwrap());
 }

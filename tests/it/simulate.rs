@@ -5,44 +5,27 @@
 //! contact ends with exactly one `exit` line carrying its `lead_status`.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use assert_cmd::Command;
 use serde_json::Value;
+
+use crate::herald::{Herald, Out, herald_in};
+use crate::support::write;
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------------
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, text).expect("write");
-    path
-}
-
 /// Write `campaign.yaml`, `contacts.csv` and (if given) `responses.yaml` into `dir` and run
 /// `herald simulate campaign.yaml --contacts contacts.csv [--responses responses.yaml] ARGS`.
-fn run_in(dir: &Path, campaign: &str, csv: &str, responses: Option<&str>, args: &[&str]) -> Run {
+fn run_in(dir: &Path, campaign: &str, csv: &str, responses: Option<&str>, args: &[&str]) -> Out {
     let file = write(dir, "campaign.yaml", campaign);
     let contacts = write(dir, "contacts.csv", csv);
-    let mut cmd = Command::cargo_bin("herald").expect("binary builds");
-    cmd.current_dir(dir).env("NO_COLOR", "1");
-    cmd.arg("simulate").arg(&file).arg("--contacts").arg(&contacts);
+    let mut herald = Herald::new().dir(dir).arg("simulate").arg(&file).arg("--contacts").arg(&contacts);
     if let Some(responses) = responses {
-        cmd.arg("--responses").arg(write(dir, "responses.yaml", responses));
+        herald = herald.arg("--responses").arg(write(dir, "responses.yaml", responses));
     }
-    let output = cmd.args(args).output().expect("herald runs");
-    Run {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+    herald.args(args).run()
 }
 
 /// Simulate from `start` in a fresh directory and return the JSON lines.
@@ -1107,14 +1090,10 @@ fn a_malformed_csv_is_refused_naming_its_line() {
 fn a_missing_csv_is_an_environment_error() {
     let dir = tempfile::tempdir().unwrap();
     let file = write(dir.path(), "campaign.yaml", NURTURE);
-    let output = Command::cargo_bin("herald")
-        .unwrap()
-        .current_dir(dir.path())
-        .args(["simulate", file.to_str().unwrap(), "--contacts", "nowhere.csv", "--format", "jsonl"])
-        .output()
-        .unwrap();
+    let output =
+        herald_in(dir.path(), &["simulate", file.to_str().unwrap(), "--contacts", "nowhere.csv", "--format", "jsonl"]);
     assert_eq!(output.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = &output.stderr;
     assert!(stderr.contains("nowhere.csv"), "{stderr}");
     assert!(output.stdout.is_empty());
 }

@@ -2,8 +2,8 @@
 //! middle, each seeded. Every command that opens it says the file is damaged and exits 2; none
 //! shows a panic, and none writes to it.
 
-use std::path::Path;
-use std::process::{Command, Output};
+use crate::herald::herald_in;
+use crate::support::next;
 
 const ASK: &str = "\
 id: ask
@@ -14,18 +14,6 @@ steps:
   - id: wait_reply
     await: { reply: 30d }
 ";
-
-fn herald(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_herald")).current_dir(dir).args(args).output().unwrap()
-}
-
-/// A small, seedable generator (as in tests/crash.rs).
-fn next(seed: &mut u64) -> u64 {
-    *seed ^= *seed << 13;
-    *seed ^= *seed >> 7;
-    *seed ^= *seed << 17;
-    *seed
-}
 
 /// The ways a file gets damaged: cut short (a copy that stopped, a full disk), and bytes
 /// changed in the middle (a bad sector, a stray write); three seeds of each.
@@ -57,8 +45,8 @@ fn a_damaged_database_is_refused_by_every_command_with_a_message_not_a_panic() {
     }
     std::fs::write(d.join("c.csv"), csv).unwrap();
     std::fs::write(d.join("ev.jsonl"), "{\"type\":\"reply\",\"contact\":\"5\",\"text\":\"hi\"}\n").unwrap();
-    let first = herald(d, &["run", "ask.yaml", "--contacts", "c.csv", "--db", "h.redb", "--once"]);
-    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    let first = herald_in(d, &["run", "ask.yaml", "--contacts", "c.csv", "--db", "h.redb", "--once"]);
+    assert!(first.status.success(), "{}", first.stderr);
     let original = std::fs::read(d.join("h.redb")).unwrap();
     let commands: [&[&str]; 5] = [
         &["status", "--db", "d.redb"],
@@ -70,8 +58,8 @@ fn a_damaged_database_is_refused_by_every_command_with_a_message_not_a_panic() {
     for (how, bytes) in damaged(&original) {
         for args in commands {
             std::fs::write(d.join("d.redb"), &bytes).unwrap();
-            let out = herald(d, args);
-            let err = String::from_utf8_lossy(&out.stderr);
+            let out = herald_in(d, args);
+            let err = &out.stderr;
             assert_eq!(out.status.code(), Some(2), "{how}, {args:?}: {err}");
             assert!(err.contains("the database file d.redb is damaged"), "{how}, {args:?}: {err}");
             assert!(!err.contains("panicked") && !err.contains("RUST_BACKTRACE"), "{how}, {args:?}: {err}");
