@@ -314,6 +314,10 @@ fn blank_strings(text: &str) -> String {
 }
 
 fn describe(error: &minijinja::Error) -> String {
+    // minijinja names the undefined value only in debug builds: say the same in both.
+    if error.kind() == minijinja::ErrorKind::UndefinedError {
+        return error.kind().to_string();
+    }
     match error.detail() {
         Some(detail) => format!("{}: {detail}", error.kind()),
         None => error.kind().to_string(),

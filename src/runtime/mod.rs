@@ -11,6 +11,7 @@ pub mod advance;
 mod by_hand;
 mod note;
 pub mod opt_out;
+mod outcome;
 pub mod scope;
 pub mod split;
 pub mod window;

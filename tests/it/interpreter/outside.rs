@@ -159,7 +159,7 @@ fn window_pacing_rendering_and_the_campaign_end() {
             effects: &[],
             history: &[
                 "12-01 09:00 enter hi",
-                "12-01 09:00 error (undefined value: `vars.nick` is undefined)",
+                "12-01 09:00 error (undefined value)",
                 "12-01 09:00 outcome failed",
                 "12-01 09:00 exit failed render_failed",
             ],
@@ -173,7 +173,7 @@ fn window_pacing_rendering_and_the_campaign_end() {
             effects: &[],
             history: &[
                 "12-01 09:00 enter hi",
-                "12-01 09:00 error (undefined value: `vars.nick` is undefined)",
+                "12-01 09:00 error (undefined value)",
                 "12-01 09:00 outcome failed",
                 "12-01 09:00 route fallback",
                 "12-01 09:00 enter fallback",
