@@ -262,9 +262,21 @@ fn try_main() -> Result<ExitCode, Error> {
         Command::Graph { file, format, contacts } => graph(file, format, contacts),
         Command::Schema => print(&schema::render()).map(|()| ExitCode::SUCCESS),
         Command::Simulate { file, contacts, responses, start, until, seed, format, rejects } => {
-            let args = simulate::Args { file, contacts, responses, start, until, seed, format, db: cli.db, rejects };
-            simulate::command(args)?;
-            Ok(ExitCode::SUCCESS)
+            // A forecast report reads the simulation's store, kept until it is printed.
+            let forecast = match (format, &cli.db) {
+                (SimFormat::Report, None) => Some(tempfile::tempdir().map_err(DriverError::TempDb)?),
+                _ => None,
+            };
+            let db = forecast.as_ref().map(|dir| dir.path().join("forecast.redb")).or(cli.db);
+            let args =
+                simulate::Args { file, contacts, responses, start, until, seed, format, db: db.clone(), rejects };
+            let campaign = simulate::command(args)?;
+            match (format, db) {
+                (SimFormat::Report, Some(db)) => {
+                    done(crate::report::command(&db, &campaign, crate::report::ReportFormat::Table, out))
+                }
+                _ => Ok(ExitCode::SUCCESS),
+            }
         }
         Command::Run { files, contacts, once, outbox, rejects } => {
             crate::driver::run::command(crate::driver::run::Args { files, contacts, db, once, outbox, rejects })?;

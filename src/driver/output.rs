@@ -17,6 +17,15 @@ pub enum SimFormat {
     Timeline,
     Jsonl,
     Summary,
+    /// `herald report` of the simulated run: a forecast (`cli` prints it from the store).
+    Report,
+}
+
+impl SimFormat {
+    /// Whether every lead's lines are printed as they happen (else a summary at the end).
+    pub fn per_line(self) -> bool {
+        matches!(self, SimFormat::Timeline | SimFormat::Jsonl)
+    }
 }
 
 /// Tallies kept while the simulation runs: bounded by the number of steps and variants, not

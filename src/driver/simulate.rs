@@ -182,7 +182,7 @@ impl Simulation<'_> {
     /// Every lead still in progress when the simulation stops gets its closing line too, with
     /// the status it has then.
     fn stop_lines(&self, out: &mut impl Write, at: DateTime<Utc>) -> Result<(), SimulateError> {
-        if self.format == SimFormat::Summary {
+        if !self.format.per_line() {
             return Ok(());
         }
         let mut result = Ok(());
@@ -281,9 +281,7 @@ impl Simulation<'_> {
     /// pacing; responses are drawn per action), and the output is a summary, which does not
     /// list every contact's lines in time order. The store ends the same either way.
     fn independent(&self) -> bool {
-        self.format == SimFormat::Summary
-            && self.graph.pacing.per_hour.is_none()
-            && self.graph.pacing.concurrency.is_none()
+        !self.format.per_line() && self.graph.pacing.per_hour.is_none() && self.graph.pacing.concurrency.is_none()
     }
 
     /// Wake the lead at each of its due times up to `horizon`, as the time-ordered loop would.
@@ -338,7 +336,7 @@ impl Simulation<'_> {
             match self.format {
                 SimFormat::Jsonl => output::jsonl(out, &contact.key, record)?,
                 SimFormat::Timeline => output::timeline(out, &contact.key, timezone_of(self.graph, contact), record)?,
-                SimFormat::Summary => {}
+                SimFormat::Summary | SimFormat::Report => {}
             }
         }
         Ok(())
@@ -360,7 +358,8 @@ pub struct Args {
 
 /// Check the campaign against the CSV's columns, simulate, print. Exit 1 when the campaign,
 /// the CSV or the responses are wrong; 2 for the environment (unreadable files, a locked db).
-pub fn command(args: Args) -> Result<(), DriverError> {
+/// Runs the simulation; returns the campaign id (what `--format report` reports on).
+pub fn command(args: Args) -> Result<String, DriverError> {
     let columns = crate::contacts::read_header(&args.contacts)?;
     let graph = super::load::campaign(&args.file, Some(columns.clone()))?;
     let parse_time = |text: &Option<String>, what: &str| -> Result<Option<DateTime<Utc>>, DriverError> {
@@ -407,7 +406,7 @@ pub fn command(args: Args) -> Result<(), DriverError> {
     let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
     let outcome = match simulation.run(&mut out) {
         Ok(outcome) => outcome,
-        Err(SimulateError::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+        Err(SimulateError::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(graph.id.clone()),
         Err(error) => return Err(error.into()),
     };
     let written = match args.format {
@@ -428,5 +427,5 @@ pub fn command(args: Args) -> Result<(), DriverError> {
     for line in outcome.import.details() {
         crate::say!("{line}");
     }
-    Ok(())
+    Ok(graph.id.clone())
 }

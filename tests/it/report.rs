@@ -261,3 +261,28 @@ fn the_html_page_renders_in_chromium_with_its_charts_and_no_console_errors() {
         std::fs::copy(&shot, keep).unwrap();
     }
 }
+
+#[test]
+fn simulate_format_report_prints_the_forecast_and_keeps_no_database() {
+    let (dir, _) = simulated();
+    let kept = ok(herald_in(dir.path(), &["--db", "t.redb", "report", "three"]));
+    let campaign = fixture("three.yaml");
+    let responses = fixture("three.responses.yaml");
+    let forecast = ok(herald_in(
+        dir.path(),
+        &[
+            "simulate",
+            campaign.to_str().unwrap(),
+            "--contacts",
+            "c.csv",
+            "--responses",
+            responses.to_str().unwrap(),
+            "--format",
+            "report",
+        ],
+    ));
+    // The same seeded run, reported from a temporary store: the same report.
+    assert_eq!(forecast, kept);
+    let files: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(files.len(), 2, "a database left behind next to c.csv and t.redb: {files:?}");
+}
