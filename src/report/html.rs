@@ -22,6 +22,21 @@ fn escape(text: &str) -> String {
     out
 }
 
+/// `name` in an escaped sentence as <code>name</code> (an unpaired backtick stays as it is).
+fn code_spans(text: &str) -> String {
+    if text.matches('`').count() % 2 == 1 {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for (i, part) in text.split('`').enumerate() {
+        match i % 2 {
+            1 => out.push_str(&format!("<code>{part}</code>")),
+            _ => out.push_str(part),
+        }
+    }
+    out
+}
+
 const STYLE: &str = "body{font:15px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:60rem;color:#1d2433;padding:0 1rem}\
 h1{font-size:1.5rem}h2{font-size:1.15rem;margin-top:2rem}table{border-collapse:collapse;margin:.5rem 0}\
 th,td{padding:.25rem .6rem;text-align:right;border-bottom:1px solid #e3e6ec}th:first-child,td:first-child{text-align:left}\
@@ -209,5 +224,5 @@ fn variants(out: &mut String, split: &SplitReport) {
         &["variant", "leads", "converted", "rate", "95% interval", "replied", "reply rate", "p (vs rest)"],
         rows,
     );
-    let _ = writeln!(out, "<p class=\"verdict\">{}</p>", escape(&split.verdict));
+    let _ = writeln!(out, "<p class=\"verdict\">{}</p>", code_spans(&escape(&split.verdict)));
 }

@@ -246,6 +246,7 @@ fn the_html_page_renders_in_chromium_with_its_charts_and_no_console_errors() {
     assert!(dom_text.contains("<svg class=\"funnel\""), "the funnel chart is in the page");
     assert!(dom_text.matches("<rect").count() >= 6 + 3, "bars for 3 steps and 3 variants");
     assert!(dom_text.contains("<svg class=\"variants\""), "the variants chart is in the page");
+    assert!(dom_text.contains("<code>short</code> converts better"), "the verdict names the variant as code");
     let log = String::from_utf8_lossy(&dom.stderr);
     let console: Vec<&str> = log.lines().filter(|l| l.contains("CONSOLE")).collect();
     assert!(console.is_empty(), "console messages: {console:?}");
