@@ -126,6 +126,28 @@ fn routes() {
             feed: vec![wake("12-01 10:00"), dated("12-01 10:05", "12-01 09:59:30", In::Reply("yes"))],
             ..Case::default()
         },
+        Case {
+            name: "dated events ingested late in one batch: the await began with the delivery, so the reply after it answers",
+            state: "exited at bye park Await timer - reason answered",
+            effects: &["Send hi to +14155550100 \"Coming?\" key t/+14155550100/hi/1"],
+            history: &[
+                "12-01 10:00 enter hi",
+                "12-01 10:00 send +14155550100 \"Coming?\"",
+                "12-01 12:00 outcome delivered",
+                "12-01 12:00 enter ask",
+                "12-01 12:00 reply Some(\"yes\") None",
+                "12-01 12:00 route bye",
+                "12-01 12:00 enter bye",
+                "12-01 12:00 exit exited answered",
+            ],
+            campaign: "steps:\n  - id: hi\n    send: { text: \"Coming?\" }\n  - id: ask\n    await: { reply: 1d }\n    routes:\n      - else: bye\n  - id: bye\n    exit: answered\n",
+            feed: vec![
+                wake("12-01 10:00"),
+                dated("12-01 12:00", "12-01 10:00", In::Delivery("delivered")),
+                dated("12-01 12:00", "12-01 10:05", In::Reply("yes")),
+            ],
+            ..Case::default()
+        },
     ]);
 }
 
