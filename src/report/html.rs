@@ -3,8 +3,10 @@
 
 use std::fmt::Write;
 
-use super::render::span;
-use super::{Report, SplitReport, p_value, percent};
+use super::render::{
+    ATTEMPT_HEADER, EXIT_HEADER, STEP_HEADER, VARIANT_HEADER, attempt_cells, exit_cells, step_cells, variant_cells,
+};
+use super::{Report, SplitReport, percent};
 
 fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -111,21 +113,7 @@ fn funnel(out: &mut String, report: &Report) {
     out.push_str(
         "</svg>\n<p class=\"note\">Light: leads that entered the step; dark: leads it sent to or called.</p>\n",
     );
-    let dash = |v: Option<f64>| v.map(span).unwrap_or_else(|| "–".into());
-    let header =
-        ["step", "entered", "acted", "delivered", "replied", "converted", "failed", "opted out", "time median", "p90"];
-    table(
-        out,
-        &header,
-        report.steps.iter().map(|s| {
-            let mut row = vec![s.step.clone()];
-            row.extend(
-                [s.entered, s.acted, s.delivered, s.replied, s.converted, s.failed, s.opted_out].map(|n| n.to_string()),
-            );
-            row.extend([dash(s.time_median), dash(s.time_p90)]);
-            row
-        }),
-    );
+    table(out, &STEP_HEADER, report.steps.iter().map(step_cells));
 }
 
 fn outcomes(out: &mut String, report: &Report) {
@@ -133,38 +121,13 @@ fn outcomes(out: &mut String, report: &Report) {
         return;
     }
     out.push_str("<h2>Outcomes</h2>\n");
-    let rows = report.exits.iter().map(|e| {
-        let share = percent(e.leads as f64 / report.leads.max(1) as f64);
-        vec![e.status.clone(), e.reason.clone().unwrap_or_default(), e.leads.to_string(), share]
-    });
-    table(out, &["status", "reason", "leads", "share"], rows);
+    table(out, &EXIT_HEADER, report.exits.iter().map(|e| exit_cells(e, report.leads)));
 }
 
 fn calls(out: &mut String, report: &Report) {
     let Some(total) = &report.calls_total else { return };
     out.push_str("<h2>Calls per attempt</h2>\n");
-    let header = [
-        "attempt",
-        "dialed",
-        "answered",
-        "answer rate",
-        "voicemail",
-        "busy",
-        "no answer",
-        "failed",
-        "avg duration",
-        "conversions",
-    ];
-    let rows = report.calls.iter().chain([total]).map(|r| {
-        let mut row =
-            vec![r.attempt.map_or("total".into(), |a| a.to_string()), r.dialed.to_string(), r.answered.to_string()];
-        row.push(r.answer_rate.map(percent).unwrap_or_else(|| "–".into()));
-        row.extend([r.voicemail, r.busy, r.no_answer, r.failed].map(|n| n.to_string()));
-        row.push(r.average_duration.map(span).unwrap_or_else(|| "–".into()));
-        row.push(r.conversions.to_string());
-        row
-    });
-    table(out, &header, rows);
+    table(out, &ATTEMPT_HEADER, report.calls.iter().chain([total]).map(attempt_cells));
 }
 
 fn variants(out: &mut String, split: &SplitReport) {
@@ -206,23 +169,6 @@ fn variants(out: &mut String, split: &SplitReport) {
         );
     }
     out.push_str("</svg>\n");
-    let dash = |v: Option<String>| v.unwrap_or_else(|| "–".into());
-    let rows = split.variants.iter().map(|v| {
-        vec![
-            v.variant.clone(),
-            v.leads.to_string(),
-            v.converted.to_string(),
-            dash(v.conversion.map(percent)),
-            dash(v.interval.map(|(lo, hi)| format!("{}–{}", percent(lo), percent(hi)))),
-            v.replied.to_string(),
-            dash(v.reply_rate.map(percent)),
-            dash(v.test.map(|t| p_value(t.p))),
-        ]
-    });
-    table(
-        out,
-        &["variant", "leads", "converted", "rate", "95% interval", "replied", "reply rate", "p (vs rest)"],
-        rows,
-    );
+    table(out, &VARIANT_HEADER, split.variants.iter().map(variant_cells));
     let _ = writeln!(out, "<p class=\"verdict\">{}</p>", code_spans(&escape(&split.verdict)));
 }

@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use super::{AttemptRow, Report, p_value, percent};
+use super::{AttemptRow, ExitRow, Report, StepRow, VariantRow, p_value, percent};
 
 /// "2d 4h", "3h 12m", "12m 5s", "40s".
 pub(super) fn span(seconds: f64) -> String {
@@ -40,6 +40,65 @@ fn columns(out: &mut String, rows: &[Vec<String>]) {
     }
 }
 
+pub(super) const STEP_HEADER: [&str; 10] =
+    ["step", "entered", "acted", "delivered", "replied", "converted", "failed", "opted out", "time median", "p90"];
+pub(super) const EXIT_HEADER: [&str; 4] = ["status", "reason", "leads", "share"];
+pub(super) const ATTEMPT_HEADER: [&str; 10] = [
+    "attempt",
+    "dialed",
+    "answered",
+    "answer rate",
+    "voicemail",
+    "busy",
+    "no answer",
+    "failed",
+    "avg duration",
+    "conversions",
+];
+pub(super) const VARIANT_HEADER: [&str; 8] =
+    ["variant", "leads", "converted", "rate", "95% interval", "replied", "reply rate", "p (vs rest)"];
+
+/// The cells of each table's rows, shared by the text table and the HTML page.
+pub(super) fn step_cells(s: &StepRow) -> Vec<String> {
+    let mut row = vec![s.step.clone()];
+    row.extend([s.entered, s.acted, s.delivered, s.replied, s.converted, s.failed, s.opted_out].map(|n| n.to_string()));
+    row.push(or_dash(s.time_median.map(span)));
+    row.push(or_dash(s.time_p90.map(span)));
+    row
+}
+
+pub(super) fn exit_cells(e: &ExitRow, leads: u64) -> Vec<String> {
+    let share = percent(e.leads as f64 / leads.max(1) as f64);
+    vec![e.status.clone(), e.reason.clone().unwrap_or_default(), e.leads.to_string(), share]
+}
+
+pub(super) fn attempt_cells(row: &AttemptRow) -> Vec<String> {
+    let mut cells =
+        vec![row.attempt.map_or("total".into(), |a| a.to_string()), row.dialed.to_string(), row.answered.to_string()];
+    cells.push(or_dash(row.answer_rate.map(percent)));
+    cells.extend([row.voicemail, row.busy, row.no_answer, row.failed].map(|n| n.to_string()));
+    cells.push(or_dash(row.average_duration.map(span)));
+    cells.push(row.conversions.to_string());
+    cells
+}
+
+pub(super) fn variant_cells(v: &VariantRow) -> Vec<String> {
+    vec![
+        v.variant.clone(),
+        v.leads.to_string(),
+        v.converted.to_string(),
+        or_dash(v.conversion.map(percent)),
+        or_dash(v.interval.map(|(lo, hi)| format!("{}–{}", percent(lo), percent(hi)))),
+        v.replied.to_string(),
+        or_dash(v.reply_rate.map(percent)),
+        or_dash(v.test.map(|t| p_value(t.p))),
+    ]
+}
+
+fn header(names: &[&str]) -> Vec<String> {
+    names.iter().map(|s| s.to_string()).collect()
+}
+
 pub(super) fn table(report: &Report) -> String {
     let mut out = String::new();
     let statuses: Vec<String> = report.statuses.iter().map(|(s, n)| format!("{s} {n}")).collect();
@@ -48,85 +107,30 @@ pub(super) fn table(report: &Report) -> String {
         out.push_str("\nno lead has entered a step yet\n");
     } else {
         out.push_str("\nfunnel per step (leads)\n");
-        let mut rows = vec![
-            [
-                "step",
-                "entered",
-                "acted",
-                "delivered",
-                "replied",
-                "converted",
-                "failed",
-                "opted out",
-                "time median",
-                "p90",
-            ]
-            .map(String::from)
-            .to_vec(),
-        ];
-        for s in &report.steps {
-            let mut row = vec![s.step.clone()];
-            row.extend(
-                [s.entered, s.acted, s.delivered, s.replied, s.converted, s.failed, s.opted_out].map(|n| n.to_string()),
-            );
-            row.push(or_dash(s.time_median.map(span)));
-            row.push(or_dash(s.time_p90.map(span)));
-            rows.push(row);
-        }
+        let rows: Vec<_> = std::iter::once(header(&STEP_HEADER)).chain(report.steps.iter().map(step_cells)).collect();
         columns(&mut out, &rows);
     }
     if !report.exits.is_empty() {
         out.push_str("\noutcomes\n");
-        let mut rows = vec![["status", "reason", "leads", "share"].map(String::from).to_vec()];
-        for e in &report.exits {
-            let share = percent(e.leads as f64 / report.leads.max(1) as f64);
-            rows.push(vec![e.status.clone(), e.reason.clone().unwrap_or_default(), e.leads.to_string(), share]);
-        }
+        let exits = report.exits.iter().map(|e| exit_cells(e, report.leads));
+        let rows: Vec<_> = std::iter::once(header(&EXIT_HEADER)).chain(exits).collect();
         columns(&mut out, &rows);
     }
     if let Some(total) = &report.calls_total {
         out.push_str("\ncalls per attempt\n");
-        let header = ["attempt", "dialed", "answered", "answer rate", "voicemail", "busy", "no answer", "failed"];
-        let mut rows = vec![header.iter().chain(&["avg duration", "conversions"]).map(|s| s.to_string()).collect()];
-        for row in report.calls.iter().chain([total]) {
-            rows.push(attempt_cells(row));
-        }
+        let calls = report.calls.iter().chain([total]).map(attempt_cells);
+        let rows: Vec<_> = std::iter::once(header(&ATTEMPT_HEADER)).chain(calls).collect();
         columns(&mut out, &rows);
         out.push_str("  (avg duration: of the calls whose duration was reported, each lead's last call)\n");
     }
     for split in &report.splits {
         let _ = writeln!(out, "\nsplit `{}`", split.step);
-        let mut rows = vec![
-            ["variant", "leads", "converted", "rate", "95% interval", "replied", "reply rate", "p (vs rest)"]
-                .map(String::from)
-                .to_vec(),
-        ];
-        for v in &split.variants {
-            rows.push(vec![
-                v.variant.clone(),
-                v.leads.to_string(),
-                v.converted.to_string(),
-                or_dash(v.conversion.map(percent)),
-                or_dash(v.interval.map(|(lo, hi)| format!("{}–{}", percent(lo), percent(hi)))),
-                v.replied.to_string(),
-                or_dash(v.reply_rate.map(percent)),
-                or_dash(v.test.map(|t| p_value(t.p))),
-            ]);
-        }
+        let rows: Vec<_> =
+            std::iter::once(header(&VARIANT_HEADER)).chain(split.variants.iter().map(variant_cells)).collect();
         columns(&mut out, &rows);
         let _ = writeln!(out, "  {}", split.verdict);
     }
     crate::terminal::clean_lines(&out).into_owned()
-}
-
-fn attempt_cells(row: &AttemptRow) -> Vec<String> {
-    let mut cells =
-        vec![row.attempt.map_or("total".into(), |a| a.to_string()), row.dialed.to_string(), row.answered.to_string()];
-    cells.push(or_dash(row.answer_rate.map(percent)));
-    cells.extend([row.voicemail, row.busy, row.no_answer, row.failed].map(|n| n.to_string()));
-    cells.push(or_dash(row.average_duration.map(span)));
-    cells.push(row.conversions.to_string());
-    cells
 }
 
 pub(super) fn json(report: &Report) -> String {
