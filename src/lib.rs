@@ -38,6 +38,7 @@ pub mod bounded;
 pub mod channel;
 pub mod check;
 pub mod cli;
+pub mod config;
 pub mod contact;
 pub mod contact_rows;
 pub mod contacts;

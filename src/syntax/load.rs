@@ -19,12 +19,12 @@ pub fn load(file: &SourceFile, diagnostics: &mut Diagnostics) -> Option<Campaign
     loader.campaign(&root)
 }
 
-pub(super) struct Loader<'d> {
+pub(crate) struct Loader<'d> {
     pub diagnostics: &'d mut Diagnostics,
 }
 
 /// The entries of one YAML map, remembering which keys were read.
-pub(super) struct Fields<'n> {
+pub(crate) struct Fields<'n> {
     entries: Vec<(&'n str, &'n Node, &'n Node)>,
     used: Vec<bool>,
     pub span: Span,

@@ -8,6 +8,7 @@ mod steps;
 pub mod yaml;
 
 pub use load::load;
+pub(crate) use load::{Fields, Loader};
 
 use crate::source::{Span, Spanned};
 use yaml::Node;
