@@ -31,7 +31,8 @@ struct Cli {
     /// Database file (default: herald.redb; `simulate` uses a temporary one unless given)
     #[arg(long, global = true)]
     db: Option<PathBuf>,
-    /// Channel configuration: not supported yet (every channel is `log`), so refused
+    /// herald.yaml: each channel name's kind and settings (run sends through them; validate,
+    /// simulate and test check it; default: every channel is `log`)
     #[arg(long, global = true)]
     config: Option<PathBuf>,
     #[command(subcommand)]
@@ -177,11 +178,6 @@ enum GraphFormat {
 /// place an error is printed, and exits with its `exit_code`.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error(
-        "--config {}: channel configuration is not supported yet; this version sends through the `log` channel only (docs/run.md)",
-        .0.display()
-    )]
-    Config(PathBuf),
     #[error(transparent)]
     Validate(#[from] ValidateError),
     #[error("{} has errors; fix them to draw its graph", .0.path.display())]
@@ -201,7 +197,7 @@ impl Error {
     /// 1 when the content is wrong, 2 for usage or the environment (docs/cli.md).
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Config(_) | Error::Output(_) => 2,
+            Error::Output(_) => 2,
             Error::Graph(_) => 1,
             Error::Validate(e) => e.exit_code(),
             Error::Driver(e) => e.exit_code(),
@@ -248,16 +244,11 @@ fn try_main() -> Result<ExitCode, Error> {
             return Ok(if error.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS });
         }
     };
-    // Channels are not configurable yet: a configuration given would be silently ignored, and
-    // its channels never used, so it is refused rather than read.
-    if let Some(path) = cli.config {
-        return Err(Error::Config(path));
-    }
     let db = cli.db.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_DB));
     let out = &mut std::io::stdout().lock();
     match cli.command {
         Command::Validate { paths, contacts, format, deny_warnings } => {
-            validate(paths, contacts, format, deny_warnings)
+            validate(paths, contacts, cli.config, format, deny_warnings)
         }
         Command::Graph { file, format, contacts } => graph(file, format, contacts),
         Command::Schema => print(&schema::render()).map(|()| ExitCode::SUCCESS),
@@ -268,6 +259,10 @@ fn try_main() -> Result<ExitCode, Error> {
                 _ => None,
             };
             let db = forecast.as_ref().map(|dir| dir.path().join("forecast.redb")).or(cli.db);
+            // Simulate sends nothing: herald.yaml is only checked against the campaign.
+            if let (Some(config), Ok(graph)) = (&cli.config, load::campaign(&file, None)) {
+                load::config(config, std::slice::from_ref(&graph)).map_err(DriverError::Load)?;
+            }
             let args =
                 simulate::Args { file, contacts, responses, start, until, seed, format, db: db.clone(), rejects };
             let campaign = simulate::command(args)?;
@@ -279,7 +274,16 @@ fn try_main() -> Result<ExitCode, Error> {
             }
         }
         Command::Run { files, contacts, once, outbox, rejects } => {
-            crate::driver::run::command(crate::driver::run::Args { files, contacts, db, once, outbox, rejects })?;
+            let config = cli.config;
+            crate::driver::run::command(crate::driver::run::Args {
+                files,
+                contacts,
+                db,
+                once,
+                outbox,
+                rejects,
+                config,
+            })?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Test { paths, format } => {
@@ -335,6 +339,7 @@ fn print(text: &str) -> Result<(), Error> {
 fn validate(
     paths: Vec<PathBuf>,
     contacts: Option<PathBuf>,
+    config: Option<PathBuf>,
     format: Format,
     deny_warnings: bool,
 ) -> Result<ExitCode, Error> {
@@ -345,7 +350,7 @@ fn validate(
     }
     let contact_columns = contacts.as_deref().map(validate::contact_columns).transpose()?;
     let options = Options { contact_columns, base_dir: PathBuf::new() };
-    let checked = validate::check_all(&files, &options, contacts.as_deref())?;
+    let checked = validate::check_all(&files, &options, contacts.as_deref(), config.as_deref())?;
     let mut out = std::io::stdout().lock();
     let (errors, warnings) =
         validate::print(&checked, format, color(Stream::Stdout), &mut out).map_err(ValidateError::Output)?;

@@ -74,6 +74,22 @@ impl Graph {
         &self.nodes[id.index()]
     }
 
+    /// The channels the steps use, each once: (channel, whether a call step uses it).
+    pub fn channels(&self) -> Vec<(&str, bool)> {
+        let mut out: Vec<(&str, bool)> = Vec::new();
+        for node in &self.nodes {
+            let used = match &node.kind {
+                NodeKind::Send(send) => (send.channel.as_str(), false),
+                NodeKind::Call(call) => (call.channel.as_str(), true),
+                _ => continue,
+            };
+            if !out.contains(&used) {
+                out.push(used);
+            }
+        }
+        out
+    }
+
     pub fn state(&self, step_id: &str) -> Option<StateId> {
         self.index.get(step_id).copied()
     }

@@ -147,7 +147,12 @@ pub fn contact_columns(path: &Path) -> Result<Vec<String>, ValidateError> {
 
 /// Check every file; the options' `base_dir` is set per file. With `contacts`, the rows that
 /// each campaign that checks clean would skip are warnings on the CSV (one more `Checked`).
-pub fn check_all(files: &[PathBuf], options: &Options, contacts: Option<&Path>) -> Result<Vec<Checked>, ValidateError> {
+pub fn check_all(
+    files: &[PathBuf],
+    options: &Options,
+    contacts: Option<&Path>,
+    config: Option<&Path>,
+) -> Result<Vec<Checked>, ValidateError> {
     let mut out = Vec::with_capacity(files.len() + 1);
     let mut graphs = Vec::new();
     for path in files {
@@ -168,7 +173,26 @@ pub fn check_all(files: &[PathBuf], options: &Options, contacts: Option<&Path>) 
         let (file, diagnostics) = crate::contact_rows::check(contacts, &graphs.iter().collect::<Vec<_>>());
         out.push(Checked { file, diagnostics });
     }
+    if let Some(config) = config {
+        out.push(check_config(config, &graphs)?.0);
+    }
     Ok(out)
+}
+
+/// herald.yaml on its own, then against the channels the campaigns that compiled use.
+pub fn check_config(
+    path: &Path,
+    graphs: &[crate::graph::Graph],
+) -> Result<(Checked, Option<crate::config::Config>), ValidateError> {
+    let (file, config, mut diagnostics) = crate::config::read(path)?;
+    if let Some(config) = &config {
+        let used: Vec<(String, String, bool)> = graphs
+            .iter()
+            .flat_map(|g| g.channels().into_iter().map(|(c, call)| (g.id.clone(), c.to_string(), call)))
+            .collect();
+        diagnostics.items.extend(crate::config::check_channels(config, &used));
+    }
+    Ok((Checked { file, diagnostics }, config))
 }
 
 /// Print in `format`; returns (errors, warnings).

@@ -6,7 +6,7 @@ use std::io::Write;
 
 use serde_json::json;
 
-use super::{Channel, ChannelError};
+use super::{Channel, ChannelError, Handed};
 use crate::runtime::{Action, ActionKind, Input};
 
 pub struct LogChannel<W: Write> {
@@ -25,6 +25,27 @@ impl<W: Write> LogChannel<W> {
 
     fn fail(&self, action: &Action, error: &std::io::Error) -> ChannelError {
         ChannelError::Failed { channel: self.name.clone(), key: action.key.to_string(), reason: error.to_string() }
+    }
+}
+
+/// One writer shared by several `log` channels (those of herald.yaml with no `outbox` of their
+/// own write to stdout or `--outbox`).
+#[derive(Clone)]
+pub struct Shared(std::sync::Arc<std::sync::Mutex<Box<dyn Write + Send>>>);
+
+impl Shared {
+    pub fn new(out: Box<dyn Write + Send>) -> Shared {
+        Shared(std::sync::Arc::new(std::sync::Mutex::new(out)))
+    }
+}
+
+impl Write for Shared {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).flush()
     }
 }
 
@@ -75,11 +96,12 @@ impl<W: Write> Channel for LogChannel<W> {
         &self.name
     }
 
-    fn hand_over(&mut self, actions: &[Action]) -> Result<(), ChannelError> {
+    fn hand_over(&mut self, actions: &[Action]) -> Result<Handed, ChannelError> {
         for action in actions {
             self.deliver(action)?;
         }
-        self.flush()
+        self.flush()?;
+        Ok(Handed::Owned)
     }
 
     fn answer_at_once(&self, action: &Action) -> Option<Input> {

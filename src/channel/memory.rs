@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{DateTime, Utc};
 
-use super::{Answer, Channel, ChannelError};
+use super::{Answer, Channel, ChannelError, Handed};
 use crate::runtime::{Action, Input};
 
 #[derive(Clone, Default)]
@@ -59,8 +59,10 @@ impl MemoryChannel {
             key: key.to_string(),
             campaign: action.campaign.to_string(),
             contact: action.contact.to_string(),
-            input,
+            input: Some(input),
             at,
+            settles: false,
+            note: None,
         };
         state.answers.push(answer);
         true
@@ -72,14 +74,14 @@ impl Channel for MemoryChannel {
         "memory"
     }
 
-    fn hand_over(&mut self, actions: &[Action]) -> Result<(), ChannelError> {
+    fn hand_over(&mut self, actions: &[Action]) -> Result<Handed, ChannelError> {
         let mut state = self.state();
         if state.failing {
             let key = actions.first().map(|a| a.key.to_string()).unwrap_or_default();
             return Err(ChannelError::Failed { channel: "memory".into(), key, reason: "the channel is down".into() });
         }
         state.handed.extend_from_slice(actions);
-        Ok(())
+        Ok(Handed::Owned)
     }
 
     fn answer_at_once(&self, action: &Action) -> Option<Input> {

@@ -3,9 +3,18 @@
 //! `answers`, or at once for what it knows the moment it takes an action (`answer_at_once`).
 //! docs/architecture.md ("Channels") says how an asynchronous channel implements this.
 
+pub mod dispatch;
 pub mod file;
+mod http;
 pub mod log;
 pub mod memory;
+pub mod sign;
+pub mod smtp;
+pub mod tls;
+pub mod transport;
+pub mod twilio;
+pub mod webhook;
+pub mod worker;
 
 use crate::runtime::{Action, Input};
 
@@ -16,6 +25,19 @@ pub enum ChannelError {
     /// Making what was delivered durable failed: no one action is at fault.
     #[error("channel `{channel}` could not make the actions it took durable: {reason}")]
     Flush { channel: String, reason: String },
+    /// A channel of herald.yaml that cannot be used (a bad secret, an outbox that cannot open).
+    #[error("channel `{channel}` cannot be used: {reason}")]
+    Setup { channel: String, reason: String },
+}
+
+/// Who owns a batch once `hand_over` returns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Handed {
+    /// The channel took every action durably: the engine marks their keys done now.
+    Owned,
+    /// The channel is still sending: each action's key settles through an `Answer` with
+    /// `settles` set, which the engine stores with the key marked done.
+    Later,
 }
 
 /// An outcome for an action handed over earlier: the engine gives `input` to the action's lead.
@@ -25,10 +47,32 @@ pub struct Answer {
     pub key: String,
     pub campaign: String,
     pub contact: String,
-    /// `Input::Delivery` for a message, `Input::Call` for a call (status, duration, data).
-    pub input: Input,
+    /// `Input::Delivery` for a message, `Input::Call` for a call (status, duration, data),
+    /// `Input::OptOut` when the provider says the recipient opted out; none when the lead has
+    /// nothing to learn (a call the provider took: its outcome comes later).
+    pub input: Option<Input>,
     /// When the outcome happened (the lead reads it at that time, or at once when later).
     pub at: chrono::DateTime<chrono::Utc>,
+    /// The hand-over of `key` is finished (taken or refused for good): the engine marks it done
+    /// in the transaction that stores this answer, and never offers it again.
+    pub settles: bool,
+    /// Kept in the lead's history: why the channel refused the action.
+    pub note: Option<String>,
+}
+
+impl Answer {
+    /// The answer that ends a hand-over, as of now.
+    pub fn settling(action: &Action, input: Option<Input>, note: Option<String>) -> Answer {
+        Answer {
+            key: action.key.to_string(),
+            campaign: action.campaign.to_string(),
+            contact: action.contact.to_string(),
+            input,
+            at: chrono::Utc::now(),
+            settles: true,
+            note,
+        }
+    }
 }
 
 /// A destination for actions. Handing the same key twice must be harmless: after a crash the
@@ -36,10 +80,17 @@ pub struct Answer {
 pub trait Channel {
     fn name(&self) -> &str;
 
-    /// Takes a batch of actions, already recorded in the outbox. On `Ok` the channel owns them
-    /// (durably: the engine marks their keys done next and never offers them again); their
-    /// outcomes come later through `answers`.
-    fn hand_over(&mut self, actions: &[Action]) -> Result<(), ChannelError>;
+    /// Takes a batch of actions, already recorded in the outbox. On `Ok(Handed::Owned)` the
+    /// channel owns them (durably: the engine marks their keys done next and never offers them
+    /// again); on `Ok(Handed::Later)` each settles later through `answers`. Outcomes come later
+    /// through `answers`.
+    fn hand_over(&mut self, actions: &[Action]) -> Result<Handed, ChannelError>;
+
+    /// Actions recorded before a stop or a crash and not marked done: the channel may have
+    /// sent them already, with these keys.
+    fn reoffer(&mut self, actions: &[Action]) -> Result<Handed, ChannelError> {
+        self.hand_over(actions)
+    }
 
     /// The outcome the channel gives an action the moment it takes it, known before hand-over:
     /// the lead moves on in the same pass that made the action. None: wait for `answers`.

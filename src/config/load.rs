@@ -13,7 +13,7 @@ use crate::syntax::yaml::{self, Kind as Yaml, Node};
 use crate::syntax::{Fields, Loader};
 
 const TOP: &[&str] = &["channels", "server", "policy"];
-const COMMON: &[&str] = &["kind", "rate", "concurrency", "timeout", "retry_for"];
+const COMMON: &[&str] = &["kind", "rate", "concurrency", "timeout", "retry_for", "backoff"];
 const LOG: &[&str] = &["outbox"];
 const WEBHOOK: &[&str] = &["url", "secret", "headers"];
 const TWILIO: &[&str] = &[
@@ -34,6 +34,7 @@ const SERVER: &[&str] = &["listen", "public_url", "secret"];
 pub const DEFAULT_CONCURRENCY: usize = 16;
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15);
 const DEFAULT_RETRY_FOR: Duration = Duration::from_secs(3600);
+const DEFAULT_BACKOFF: Duration = Duration::from_millis(500);
 
 /// Reads and checks herald.yaml at `path` with the process environment. The file's problems are
 /// in the diagnostics (printed like a campaign's); `None` for a file that is not YAML at all.
@@ -66,6 +67,7 @@ pub fn load(
     let mut reader = Reader { loader: Loader { diagnostics }, env, base };
     let mut top = reader.loader.fields(&root, "herald.yaml")?;
     let mut config = Config::default();
+    config.channels_span = top.key_span("channels").unwrap_or(Span::at(0));
     if let Some(channels) = top.take("channels") {
         config.channels = reader.channels(channels);
     }
@@ -78,7 +80,7 @@ pub fn load(
 
 /// Every channel a campaign uses must be defined, and fit what the step does (a call on an
 /// email channel cannot be placed). `used` is (campaign id, channel name, is a call step).
-pub fn check_channels(config: &Config, file_span: Span, used: &[(String, String, bool)]) -> Vec<Diagnostic> {
+pub fn check_channels(config: &Config, used: &[(String, String, bool)]) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for (campaign, name, is_call) in used {
@@ -94,7 +96,7 @@ pub fn check_channels(config: &Config, file_span: Span, used: &[(String, String,
                     "herald::config_channel_missing",
                     format!("campaign `{campaign}` uses channel `{name}`, which herald.yaml does not define"),
                 )
-                .label(file_span, "defined here are the channels")
+                .label(config.channels_span, "not among these channels")
                 .help(help),
             );
             continue;
@@ -178,6 +180,7 @@ impl Reader<'_, '_> {
         let concurrency = self.count(f.take("concurrency"), &format!("{what}.concurrency"), 10_000);
         let timeout = f.take("timeout").and_then(|n| self.duration(n, &format!("{what}.timeout")));
         let retry_for = f.take("retry_for").and_then(|n| self.duration(n, &format!("{what}.retry_for")));
+        let backoff = f.take("backoff").and_then(|n| self.duration(n, &format!("{what}.backoff")));
         let all: Vec<&str> = COMMON.iter().chain(known).copied().collect();
         self.loader.finish(f, &all, &what);
         Some(ChannelConfig {
@@ -188,6 +191,7 @@ impl Reader<'_, '_> {
             concurrency: concurrency.unwrap_or(DEFAULT_CONCURRENCY),
             timeout: timeout.unwrap_or(DEFAULT_TIMEOUT),
             retry_for: retry_for.unwrap_or(DEFAULT_RETRY_FOR),
+            backoff: backoff.unwrap_or(DEFAULT_BACKOFF),
         })
     }
 
@@ -238,8 +242,11 @@ impl Reader<'_, '_> {
         };
         if from.is_none() && service.is_none() {
             self.loader.error(
-                Diagnostic::error("herald::config_missing", format!("`{what}` needs `from` or `messaging_service_sid`"))
-                    .label(f.span, "in this channel"),
+                Diagnostic::error(
+                    "herald::config_missing",
+                    format!("`{what}` needs `from` or `messaging_service_sid`"),
+                )
+                .label(f.span, "in this channel"),
             );
         }
         let text = |r: &mut Self, key: &str, f: &mut Fields<'_>| {
@@ -268,9 +275,11 @@ impl Reader<'_, '_> {
         let reply_to = self.loader.text(f.take("reply_to"), &format!("{what}.reply_to")).map(|t| t.value);
         let unsubscribe = self.loader.text(f.take("unsubscribe"), &format!("{what}.unsubscribe")).map(|t| t.value);
         let scheme_ok = url.expose().starts_with("smtp://") || url.expose().starts_with("smtps://");
-        let written_password = url.written().split_once("://").and_then(|(_, rest)| rest.split_once('@')).and_then(
-            |(userinfo, _)| userinfo.split_once(':').map(|(_, password)| !password.contains("${")),
-        );
+        let written_password = url
+            .written()
+            .split_once("://")
+            .and_then(|(_, rest)| rest.split_once('@'))
+            .and_then(|(userinfo, _)| userinfo.split_once(':').map(|(_, password)| !password.contains("${")));
         if !scheme_ok {
             self.loader.error(
                 Diagnostic::error("herald::config_url", format!("`{what}.url` must start with smtp:// or smtps://"))
@@ -293,8 +302,12 @@ impl Reader<'_, '_> {
             );
             return None;
         };
-        (scheme_ok && written_password != Some(true))
-            .then_some(super::Kind::Smtp(Smtp { url, from: from.value, reply_to, unsubscribe }))
+        (scheme_ok && written_password != Some(true)).then_some(super::Kind::Smtp(Smtp {
+            url,
+            from: from.value,
+            reply_to,
+            unsubscribe,
+        }))
     }
 
     fn server(&mut self, node: &Node) -> Option<Server> {
@@ -367,8 +380,11 @@ impl Reader<'_, '_> {
         let rate = Rate::parse(&text.value);
         if rate.is_none() {
             self.loader.error(
-                Diagnostic::error("herald::config_rate", format!("`{what}.rate` must read like `10/s`, `600/m` or `100/h`"))
-                    .label(node.span, "not a rate"),
+                Diagnostic::error(
+                    "herald::config_rate",
+                    format!("`{what}.rate` must read like `10/s`, `600/m` or `100/h`"),
+                )
+                .label(node.span, "not a rate"),
             );
         }
         rate
@@ -388,12 +404,19 @@ impl Reader<'_, '_> {
 
     fn duration(&mut self, node: &Node, what: &str) -> Option<Duration> {
         let text = self.loader.text(Some(node), what)?;
+        let millis = text.value.strip_suffix("ms").and_then(|n| n.parse::<u64>().ok());
+        if let Some(ms) = millis.filter(|ms| *ms > 0) {
+            return Some(Duration::from_millis(ms));
+        }
         match crate::expr::parse_duration(&text.value) {
             Some(d) if d > chrono::TimeDelta::zero() => d.to_std().ok(),
             _ => {
                 self.loader.error(
-                    Diagnostic::error("herald::config_duration", format!("`{what}` must be a duration like `30s` or `1h`"))
-                        .label(node.span, "not a duration"),
+                    Diagnostic::error(
+                        "herald::config_duration",
+                        format!("`{what}` must be a duration like `500ms`, `30s` or `1h`"),
+                    )
+                    .label(node.span, "not a duration"),
                 );
                 None
             }

@@ -19,6 +19,8 @@ use crate::source::Span;
 #[derive(Debug, Default)]
 pub struct Config {
     pub channels: Vec<ChannelConfig>,
+    /// The `channels:` key, where a campaign channel missing from it is reported.
+    pub channels_span: Span,
     pub server: Option<Server>,
 }
 
@@ -43,6 +45,8 @@ pub struct ChannelConfig {
     pub timeout: Duration,
     /// How long transient failures are retried before the action fails.
     pub retry_for: Duration,
+    /// The wait after the first transient failure; each later wait doubles (with jitter).
+    pub backoff: Duration,
 }
 
 #[derive(Debug)]

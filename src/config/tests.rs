@@ -94,7 +94,7 @@ fn campaign_channels_must_be_defined_and_fit_the_step() {
         ("welcome".to_string(), "email".to_string(), true),
         ("welcome".to_string(), "voice".to_string(), true),
     ];
-    let problems = check_channels(&config, crate::source::Span::new(0, 1), &used);
+    let problems = check_channels(&config, &used);
     let messages: Vec<_> = problems.iter().map(|d| (d.message.clone(), d.help.clone())).collect();
     assert_eq!(messages.len(), 2, "{messages:#?}");
     assert_eq!(messages[0].0, "campaign `welcome` uses channel `emial`, which herald.yaml does not define");

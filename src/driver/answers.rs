@@ -1,6 +1,7 @@
-//! A channel's answers (delivery reports, call outcomes) given to their leads: each lead takes
-//! its answer as an input due at the answer's time, and the next page advances it. A lead that
-//! is already final keeps the answer in its history and does not move.
+//! A channel's answers (delivery reports, call outcomes, hand-overs finished) given to their
+//! leads: each lead takes its answer as an input due at the answer's time, and the next page
+//! advances it. A lead that is already final keeps the answer in its history and does not move.
+//! An answer that settles its action marks the action's key done in the same transaction.
 
 use std::collections::HashMap;
 
@@ -11,16 +12,32 @@ use crate::runtime::{Lead, Record};
 use crate::store::Batch;
 use crate::store::Store;
 
-/// Stores every answer the channel has now in one durable transaction; returns how many moved
-/// a lead. An answer that names no lead is reported and dropped.
-pub fn store(store: &Store, channel: &mut dyn Channel) -> Result<usize, RunError> {
+/// What one `store` did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Stored {
+    /// Leads given an answer.
+    pub leads: usize,
+    /// Actions whose hand-over finished (their keys are now done).
+    pub settled: usize,
+}
+
+/// Stores every answer the channel has now in one durable transaction. An answer that names no
+/// lead is reported and dropped (its key, if it settles, is still marked done).
+pub fn store(store: &Store, channel: &mut dyn Channel) -> Result<Stored, RunError> {
     let answers = channel.answers();
     if answers.is_empty() {
-        return Ok(0);
+        return Ok(Stored::default());
     }
     let mut changed: HashMap<(String, String), (Contact, Lead, Vec<Record>)> = HashMap::new();
     let mut order = Vec::new();
+    let mut batch = Batch::default();
     for answer in answers {
+        if answer.settles {
+            batch.done.push(answer.key.clone());
+        }
+        if answer.input.is_none() && answer.note.is_none() {
+            continue;
+        }
         let id = (answer.campaign.clone(), answer.contact.clone());
         let (contact, mut lead, mut records) = match changed.remove(&id) {
             Some(entry) => entry,
@@ -36,14 +53,19 @@ pub fn store(store: &Store, channel: &mut dyn Channel) -> Result<usize, RunError
                 }
             },
         };
-        if lead.status.is_final() {
-            records.push(lead.note(answer.at, &answer.input));
-        } else {
-            lead.deliver_at(answer.at, answer.input);
+        if let Some(note) = answer.note {
+            records.push(lead.note_error(answer.at, note.into()));
+        }
+        if let Some(input) = answer.input {
+            if lead.status.is_final() {
+                records.push(lead.note(answer.at, &input));
+            } else {
+                lead.deliver_at(answer.at, input);
+            }
         }
         changed.insert(id, (contact, lead, records));
     }
-    let mut batch = Batch::default();
+    let settled = batch.done.len();
     for id in order {
         let Some((contact, lead, records)) = changed.remove(&id) else { continue };
         if !records.is_empty() {
@@ -52,7 +74,7 @@ pub fn store(store: &Store, channel: &mut dyn Channel) -> Result<usize, RunError
         }
         batch.leads.push((id.0, lead));
     }
-    let n = batch.leads.len();
+    let leads = batch.leads.len();
     store.write(batch, true)?;
-    Ok(n)
+    Ok(Stored { leads, settled })
 }

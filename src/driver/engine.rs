@@ -20,12 +20,20 @@ use super::error::RunError;
 use super::pacing::CampaignPacer;
 use super::run::Args;
 use super::step::step;
-use crate::channel::Channel;
+use crate::channel::{Channel, Handed};
 use crate::graph::Graph;
 use crate::store::{Batch, CampaignRecord, CampaignStatus, Store};
 
 /// Leads advanced per durable transaction.
 const PAGE: usize = 5_000;
+
+/// Actions a channel may hold unsettled before the engine stops making more: backpressure, so
+/// a slow provider holds memory to this, not to the size of the campaign.
+const MAX_IN_FLIGHT: usize = 20_000;
+
+/// How long a stopped run waits for actions in flight to settle before it exits (those still
+/// unsettled are re-offered, with their keys, by the next run).
+const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// One campaign of the run.
 struct Live<'g> {
@@ -75,6 +83,8 @@ pub struct Runner<'a, 'g> {
     clock: &'a dyn Clock,
     stop: Arc<AtomicBool>,
     actions: u64,
+    /// Actions handed to a channel that settles later, not settled yet.
+    in_flight: usize,
 }
 
 impl<'a, 'g> Runner<'a, 'g> {
@@ -93,6 +103,7 @@ impl<'a, 'g> Runner<'a, 'g> {
             clock,
             stop: Arc::new(AtomicBool::new(false)),
             actions: 0,
+            in_flight: 0,
         }
     }
 
@@ -133,9 +144,13 @@ impl<'a, 'g> Runner<'a, 'g> {
         let progress = super::progress::Progress::new();
         loop {
             let mut advanced = 0;
-            super::answers::store(self.store, &mut *self.channel)?;
+            self.store_answers()?;
             for i in 0..self.campaigns.len() {
                 while self.campaigns[i].active() && !self.stop.load(Ordering::SeqCst) {
+                    if self.in_flight >= MAX_IN_FLIGHT {
+                        self.settle(MAX_IN_FLIGHT / 2, None, wake).await?;
+                        continue;
+                    }
                     let n = self.page(i, self.clock.now())?;
                     advanced += n;
                     if n < PAGE {
@@ -149,6 +164,13 @@ impl<'a, 'g> Runner<'a, 'g> {
             }
             if self.stop.load(Ordering::SeqCst) {
                 progress.done();
+                self.settle(0, Some(STOP_GRACE), wake).await?;
+                if self.in_flight > 0 {
+                    crate::say!(
+                        "run: {} actions still in flight are handed over again, with their keys, by the next run",
+                        self.in_flight
+                    );
+                }
                 crate::say!("run: stopped by a signal; every lead is saved, `herald run` resumes");
                 break;
             }
@@ -157,9 +179,11 @@ impl<'a, 'g> Runner<'a, 'g> {
                 if self.campaigns.iter().any(|l| l.status == CampaignStatus::Paused) {
                     crate::say!("run: only paused campaigns are left; `herald resume` them and run again");
                 }
+                self.settle(0, None, wake).await?;
                 break;
             }
             if args.once {
+                self.settle(0, None, wake).await?;
                 break;
             }
             let next = self.next_due()?.unwrap_or_else(|| self.clock.now() + chrono::TimeDelta::seconds(1));
@@ -175,6 +199,38 @@ impl<'a, 'g> Runner<'a, 'g> {
         progress.done();
         crate::say!("run: {} actions handed to channels", self.actions);
         Ok(())
+    }
+
+    fn store_answers(&mut self) -> Result<usize, RunError> {
+        let stored = super::answers::store(self.store, &mut *self.channel)?;
+        self.in_flight = self.in_flight.saturating_sub(stored.settled);
+        Ok(stored.leads)
+    }
+
+    /// Stores answers as they come until at most `limit` actions are in flight, or `grace` has
+    /// passed (a stop, so a second signal is not needed to leave).
+    async fn settle(
+        &mut self,
+        limit: usize,
+        grace: Option<std::time::Duration>,
+        wake: &tokio::sync::Notify,
+    ) -> Result<(), RunError> {
+        let started = std::time::Instant::now();
+        let mut said = std::time::Instant::now();
+        loop {
+            self.store_answers()?;
+            if self.in_flight <= limit || grace.is_some_and(|g| started.elapsed() >= g) {
+                return Ok(());
+            }
+            if said.elapsed() >= std::time::Duration::from_secs(5) {
+                crate::say!("run: waiting for channels: {} actions in flight", self.in_flight);
+                said = std::time::Instant::now();
+            }
+            tokio::select! {
+                _ = wake.notified() => {}
+                _ = tokio::time::sleep(std::time::Duration::from_millis(200)) => {}
+            }
+        }
     }
 
     /// Records each campaign as started (or notes it is paused or cancelled), after checking
@@ -261,7 +317,8 @@ impl<'a, 'g> Runner<'a, 'g> {
             return Ok(());
         }
         crate::say!("run: handing over {} actions recorded earlier (by `ingest`, or before a stop)", hand.len());
-        self.hand_over(&hand)
+        let handed = self.channel.reoffer(&hand)?;
+        self.handed(&hand, handed)
     }
 
     /// Advances one page of due leads of campaign `i`; returns how many.
@@ -322,10 +379,20 @@ impl<'a, 'g> Runner<'a, 'g> {
         if actions.is_empty() {
             return Ok(());
         }
-        self.channel.hand_over(actions)?;
+        let handed = self.channel.hand_over(actions)?;
+        self.handed(actions, handed)
+    }
+
+    /// Marks what the channel owns now as done; counts what settles later.
+    fn handed(&mut self, actions: &[crate::runtime::Action], handed: Handed) -> Result<(), RunError> {
         self.actions += actions.len() as u64;
-        let done = actions.iter().map(|a| a.key.to_string()).collect();
-        self.store.write(Batch { done, ..Batch::default() }, true)?;
+        match handed {
+            Handed::Owned => {
+                let done = actions.iter().map(|a| a.key.to_string()).collect();
+                self.store.write(Batch { done, ..Batch::default() }, true)?;
+            }
+            Handed::Later => self.in_flight += actions.len(),
+        }
         Ok(())
     }
 

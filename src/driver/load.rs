@@ -53,3 +53,17 @@ pub fn campaign(path: &Path, columns: Option<Vec<String>>) -> Result<Graph, Load
         }
     }
 }
+
+/// herald.yaml, checked on its own and against the campaigns about to run; its errors travel
+/// up as an `Invalid` file, printed like a campaign's.
+pub fn config(path: &Path, graphs: &[Graph]) -> Result<crate::config::Config, LoadError> {
+    let (checked, config) = validate::check_config(path, graphs)?;
+    let errors: Vec<_> = checked.diagnostics.items.into_iter().filter(|d| d.is_error()).collect();
+    match config {
+        Some(config) if errors.is_empty() => Ok(config),
+        _ => {
+            let errors = Diagnostics { items: errors };
+            Err(LoadError::Invalid(Box::new(Invalid { path: path.to_path_buf(), file: checked.file, errors })))
+        }
+    }
+}

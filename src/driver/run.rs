@@ -22,6 +22,8 @@ pub struct Args {
     pub outbox: Option<PathBuf>,
     /// `--rejects FILE`: the rows each campaign's import skipped for a problem.
     pub rejects: Option<PathBuf>,
+    /// herald.yaml: the channels by name. None: every channel is `log`.
+    pub config: Option<PathBuf>,
 }
 
 pub fn command(args: Args) -> Result<(), DriverError> {
@@ -33,19 +35,30 @@ pub fn command(args: Args) -> Result<(), DriverError> {
     if let Some(dup) = graphs.iter().enumerate().find_map(|(i, g)| graphs[..i].iter().find(|o| o.id == g.id)) {
         return Err(DriverError::DuplicateCampaign(dup.id.clone()));
     }
+    let config = args.config.as_deref().map(|path| super::load::config(path, &graphs)).transpose()?;
     let store = Store::open(&args.db).and_then(|store| store.claim(Purpose::Run).map(|()| store))?;
-    let channel: Box<dyn std::io::Write> = match &args.outbox {
+    let out: Box<dyn std::io::Write + Send> = match &args.outbox {
         Some(path) => Box::new(crate::channel::file::OutboxFile::open(path)?),
         None => Box::new(std::io::stdout()),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
+        .worker_threads(2)
         .enable_all()
         .build()
         .map_err(DriverError::Runtime)?;
     let wake = Arc::new(tokio::sync::Notify::new());
-    let mut channel = crate::channel::log::LogChannel::new("log", channel);
-    let mut runner = Runner::new(&store, &graphs, &args.files, &mut channel, &SystemClock);
+    let mut channel: Box<dyn crate::channel::Channel> = match &config {
+        None => Box::new(crate::channel::log::LogChannel::new("log", out)),
+        Some(config) => {
+            let _inside = runtime.enter();
+            let shared = crate::channel::log::Shared::new(out);
+            let dispatcher =
+                crate::channel::dispatch::Dispatcher::new(config, wake.clone(), &|| Box::new(shared.clone()))
+                    .map_err(|e| DriverError::Run(e.into()))?;
+            Box::new(dispatcher)
+        }
+    };
+    let mut runner = Runner::new(&store, &graphs, &args.files, &mut *channel, &SystemClock);
     let stop = runner.stop_flag();
     match Signals::new(&runtime) {
         Ok(signals) => drop(runtime.spawn(watch_signals(signals, stop.clone(), wake.clone()))),

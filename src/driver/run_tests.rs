@@ -56,6 +56,7 @@ impl World {
             once,
             outbox: None,
             rejects: None,
+            config: None,
         };
         let mut channel = self.channel.clone();
         let graphs = std::slice::from_ref(&self.graph);
@@ -128,8 +129,15 @@ fn stop_and_resume_keep_keys() {
     assert_eq!(w.keys().len(), 4);
     // Stopped before its first page: nothing handed, nothing lost.
     let files = vec![w.dir.path().join("c.yaml")];
-    let args =
-        Args { files: files.clone(), contacts: None, db: PathBuf::new(), once: false, outbox: None, rejects: None };
+    let args = Args {
+        files: files.clone(),
+        contacts: None,
+        db: PathBuf::new(),
+        once: false,
+        outbox: None,
+        rejects: None,
+        config: None,
+    };
     let mut channel = w.channel.clone();
     let mut runner = Runner::new(&w.store, std::slice::from_ref(&w.graph), &files, &mut channel, &w.clock);
     runner.stop_flag().store(true, std::sync::atomic::Ordering::SeqCst);

@@ -1,0 +1,212 @@
+//! One channel's sender: takes actions off a queue, at most `concurrency` requests in flight and
+//! `rate` started per period, and tries each until the provider takes or refuses it. Transient
+//! failures wait with exponential backoff and jitter (or the provider's `Retry-After`), always
+//! with the same idempotency key; when `retry_for` has passed the action fails. Each action ends
+//! as one `Answer` that settles its key.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{Notify, Semaphore, mpsc};
+
+use super::Answer;
+use super::transport::{Attempt, Transport, Try};
+use crate::config::{ChannelConfig, Rate};
+use crate::runtime::{Action, ActionKind, Input};
+
+/// The first wait after a transient failure; each later one doubles, up to `MAX_BACKOFF`.
+pub const FIRST_BACKOFF: Duration = Duration::from_millis(500);
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+/// Where answers go: the dispatcher drains it, `wake` tells a waiting engine.
+#[derive(Clone)]
+pub struct Outcomes {
+    pub queue: Arc<Mutex<Vec<Answer>>>,
+    pub wake: Arc<Notify>,
+}
+
+impl Outcomes {
+    pub fn push(&self, answer: Answer) {
+        self.queue.lock().unwrap_or_else(|p| p.into_inner()).push(answer);
+        self.wake.notify_one();
+    }
+}
+
+pub struct Job {
+    pub action: Action,
+    pub maybe_sent: bool,
+}
+
+/// A handle to a running worker: send jobs to it.
+pub struct Worker {
+    jobs: mpsc::UnboundedSender<Job>,
+}
+
+struct Limits {
+    name: String,
+    concurrency: usize,
+    rate: Option<Rate>,
+    retry_for: Duration,
+    timeout: Duration,
+    backoff: Duration,
+}
+
+impl Worker {
+    /// Starts the worker on the current tokio runtime.
+    pub fn spawn(config: &ChannelConfig, transport: Transport, outcomes: Outcomes) -> Worker {
+        let (jobs, queue) = mpsc::unbounded_channel();
+        let limits = Limits {
+            name: config.name.clone(),
+            concurrency: config.concurrency.max(1),
+            rate: config.rate,
+            retry_for: config.retry_for,
+            timeout: config.timeout,
+            backoff: config.backoff,
+        };
+        tokio::spawn(run(queue, Arc::new(transport), Arc::new(limits), outcomes));
+        Worker { jobs }
+    }
+
+    /// Queues an action; false when the worker has stopped (the runtime is shutting down).
+    pub fn send(&self, job: Job) -> bool {
+        self.jobs.send(job).is_ok()
+    }
+}
+
+async fn run(
+    mut queue: mpsc::UnboundedReceiver<Job>,
+    transport: Arc<Transport>,
+    limits: Arc<Limits>,
+    outcomes: Outcomes,
+) {
+    let slots = Arc::new(Semaphore::new(limits.concurrency));
+    let pace = Arc::new(Pace::new(limits.rate));
+    while let Some(job) = queue.recv().await {
+        let Ok(slot) = slots.clone().acquire_owned().await else { return };
+        let (transport, limits, outcomes, pace) = (transport.clone(), limits.clone(), outcomes.clone(), pace.clone());
+        tokio::spawn(async move {
+            let answer = deliver(&transport, &limits, &pace, job).await;
+            drop(slot);
+            outcomes.push(answer);
+        });
+    }
+}
+
+/// Tries one action until it is taken, refused, or `retry_for` has passed.
+async fn deliver(transport: &Transport, limits: &Limits, pace: &Pace, job: Job) -> Answer {
+    let started = Instant::now();
+    let mut t = Try { number: 0, maybe_sent: job.maybe_sent };
+    let action = &job.action;
+    loop {
+        t.number += 1;
+        pace.ready().await;
+        let attempt = match tokio::time::timeout(limits.timeout, transport.attempt(action, t)).await {
+            Ok(attempt) => attempt,
+            Err(_) => Attempt::Transient {
+                reason: format!("no answer within {}s", limits.timeout.as_secs_f64()),
+                retry_after: None,
+                maybe_sent: true,
+            },
+        };
+        match attempt {
+            Attempt::Accepted { .. } => return accepted(action),
+            Attempt::Refused { reason, opt_out } => return refused(&limits.name, action, reason, opt_out),
+            Attempt::Transient { reason, retry_after, maybe_sent } => {
+                t.maybe_sent |= maybe_sent;
+                let wait = backoff(limits.backoff, t.number, &action.key).max(retry_after.unwrap_or_default());
+                if started.elapsed() + wait > limits.retry_for {
+                    let reason = format!("gave up after {} tries over {:.0?}: {reason}", t.number, started.elapsed());
+                    return refused(&limits.name, action, reason, false);
+                }
+                tokio::time::sleep(wait).await;
+            }
+        }
+    }
+}
+
+/// Taken: a message is `sent` (delivery reports move it on later); a call's outcome comes later.
+fn accepted(action: &Action) -> Answer {
+    let input = (action.kind == ActionKind::Send).then(|| Input::Delivery { status: "sent".into() });
+    Answer::settling(action, input, None)
+}
+
+fn refused(channel: &str, action: &Action, reason: String, opt_out: bool) -> Answer {
+    let input = if opt_out {
+        Input::OptOut
+    } else if action.kind == ActionKind::Call {
+        Input::Call { status: "failed".into(), duration: None, vars: serde_json::Map::new() }
+    } else {
+        Input::Delivery { status: "failed".into() }
+    };
+    Answer::settling(action, Some(input), Some(format!("channel `{channel}` did not take it: {reason}")))
+}
+
+/// Exponential backoff with full jitter over its upper half: `first * 2^(n-1)`, capped,
+/// then between half and all of it, so that many actions failing together spread out.
+pub fn backoff(first: Duration, try_number: u32, key: &str) -> Duration {
+    let exp = first.saturating_mul(1u32 << try_number.saturating_sub(1).min(16)).min(MAX_BACKOFF.max(first));
+    let noise = jitter(key, try_number);
+    exp / 2 + exp.mul_f64(noise / 2.0)
+}
+
+fn jitter(key: &str, try_number: u32) -> f64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write(key.as_bytes());
+    hasher.write_u32(try_number);
+    (hasher.finish() >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// The channel's `rate`: each request starts one interval after the one before, so the rate
+/// holds over any period with no burst above it.
+struct Pace {
+    interval: Option<Duration>,
+    next: Mutex<Option<Instant>>,
+}
+
+impl Pace {
+    fn new(rate: Option<Rate>) -> Pace {
+        Pace { interval: rate.map(Rate::interval), next: Mutex::new(None) }
+    }
+
+    async fn ready(&self) {
+        let Some(interval) = self.interval else { return };
+        let wait = {
+            let mut next = self.next.lock().unwrap_or_else(|p| p.into_inner());
+            let now = Instant::now();
+            let at = next.map_or(now, |n| n.max(now));
+            *next = Some(at + interval);
+            at - now
+        };
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_with_jitter_and_is_capped() {
+        let first = Duration::from_millis(500);
+        for n in 1..=12 {
+            let exp = (first * (1 << (n - 1))).min(MAX_BACKOFF);
+            let wait = backoff(first, n, "k");
+            assert!(wait >= exp / 2 && wait <= exp, "try {n}: {wait:?} outside {:?}..={exp:?}", exp / 2);
+        }
+        assert!(backoff(first, 40, "k") <= MAX_BACKOFF);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn pace_spaces_requests_by_the_interval() {
+        let pace = Pace::new(Rate::parse("100/s"));
+        let start = Instant::now();
+        for _ in 0..21 {
+            pace.ready().await;
+        }
+        let elapsed = start.elapsed();
+        assert!(elapsed >= Duration::from_millis(199) && elapsed <= Duration::from_millis(260), "{elapsed:?}");
+    }
+}
