@@ -8,6 +8,7 @@ mod herald;
 mod support;
 
 mod cases;
+mod channels;
 mod cli;
 mod contacts;
 mod crash;
@@ -23,6 +24,7 @@ mod layers;
 mod limits;
 mod ops;
 mod phones;
+mod receiver;
 mod report;
 mod run;
 mod simulate;
