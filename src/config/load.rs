@@ -66,12 +66,10 @@ pub fn load(
     };
     let mut reader = Reader { loader: Loader { diagnostics }, env, base };
     let mut top = reader.loader.fields(&root, "herald.yaml")?;
-    let mut config = Config::default();
-    config.channels_span = top.key_span("channels").unwrap_or(Span::at(0));
-    if let Some(channels) = top.take("channels") {
-        config.channels = reader.channels(channels);
-    }
-    config.server = top.take("server").and_then(|node| reader.server(node));
+    let channels_span = top.key_span("channels").unwrap_or(Span::at(0));
+    let channels = top.take("channels").map(|node| reader.channels(node)).unwrap_or_default();
+    let server = top.take("server").and_then(|node| reader.server(node));
+    let config = Config { channels, channels_span, server };
     // `policy` belongs to the policies feature; it is accepted here so files can carry it.
     top.take("policy");
     reader.loader.finish(top, TOP, "herald.yaml");
