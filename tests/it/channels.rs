@@ -142,9 +142,7 @@ fn the_secret_never_reaches_the_database_the_output_or_errors() {
     let value = SECRET.trim_start_matches("whsec_");
     let mut places: Vec<(String, Vec<u8>)> =
         vec![("stdout".into(), out.stdout.into_bytes()), ("stderr".into(), out.stderr.into_bytes())];
-    for name in ["s.redb"] {
-        places.push((name.into(), std::fs::read(dir.path().join(name)).unwrap()));
-    }
+    places.push(("the database".into(), std::fs::read(dir.path().join("s.redb")).unwrap()));
     let export = Herald::new().dir(dir.path()).args(["export", "hooks", "--db", "s.redb"]).run().ok();
     places.push(("export".into(), export.stdout.into_bytes()));
     let help = Herald::new().env("HOOK_SECRET", SECRET).args(["run", "--help"]).run().ok();
