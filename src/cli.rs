@@ -155,6 +155,17 @@ enum Command {
         #[command(subcommand)]
         action: LeadCommand,
     },
+    /// The channels of herald.yaml (`--config`)
+    Channels {
+        #[command(subcommand)]
+        action: ChannelsCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ChannelsCommand {
+    /// Resolve every secret and reach every channel's endpoint without sending anything
+    Check,
 }
 
 #[derive(Subcommand, Debug)]
@@ -245,10 +256,12 @@ fn try_main() -> Result<ExitCode, Error> {
         }
     };
     let db = cli.db.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_DB));
+    // herald.yaml in the current folder is the configuration unless `--config` names another.
+    let config = cli.config.clone().or_else(|| Some(PathBuf::from("herald.yaml")).filter(|p| p.is_file()));
     let out = &mut std::io::stdout().lock();
     match cli.command {
         Command::Validate { paths, contacts, format, deny_warnings } => {
-            validate(paths, contacts, cli.config, format, deny_warnings)
+            validate(paths, contacts, config, format, deny_warnings)
         }
         Command::Graph { file, format, contacts } => graph(file, format, contacts),
         Command::Schema => print(&schema::render()).map(|()| ExitCode::SUCCESS),
@@ -260,7 +273,7 @@ fn try_main() -> Result<ExitCode, Error> {
             };
             let db = forecast.as_ref().map(|dir| dir.path().join("forecast.redb")).or(cli.db);
             // Simulate sends nothing: herald.yaml is only checked against the campaign.
-            if let (Some(config), Ok(graph)) = (&cli.config, load::campaign(&file, None)) {
+            if let (Some(config), Ok(graph)) = (&config, load::campaign(&file, None)) {
                 load::config(config, std::slice::from_ref(&graph)).map_err(DriverError::Load)?;
             }
             let args =
@@ -274,7 +287,6 @@ fn try_main() -> Result<ExitCode, Error> {
             }
         }
         Command::Run { files, contacts, once, outbox, rejects } => {
-            let config = cli.config;
             crate::driver::run::command(crate::driver::run::Args {
                 files,
                 contacts,
@@ -308,7 +320,33 @@ fn try_main() -> Result<ExitCode, Error> {
             };
             done(ops::lead::command(&db, action, &campaign, &contact, out))
         }
+        Command::Channels { action: ChannelsCommand::Check } => channels_check(config.as_deref()),
     }
+}
+
+/// `channels check`: the file's problems as `validate` shows them, else one line per channel.
+fn channels_check(config: Option<&std::path::Path>) -> Result<ExitCode, Error> {
+    let mut out = std::io::stdout().lock();
+    let Some(path) = config else {
+        print("no herald.yaml here and no --config: every channel is `log` (stdout); nothing to reach\n")?;
+        return Ok(ExitCode::SUCCESS);
+    };
+    let (checked, config) = validate::check_config(path, &[])?;
+    let Some(config) = config.filter(|_| !checked.diagnostics.has_errors()) else {
+        validate::print(&[checked], Format::Human, color(Stream::Stdout), &mut out).map_err(ValidateError::Output)?;
+        return Ok(verdict(true));
+    };
+    let verdicts = crate::channel::check::check(&config).map_err(|e| Error::Driver(DriverError::Runtime(e)))?;
+    let mut failed = false;
+    for v in verdicts {
+        let line = match &v.result {
+            Ok(what) => format!("ok    {} ({}): {what}", v.name, v.kind),
+            Err(what) => format!("FAIL  {} ({}): {what}", v.name, v.kind),
+        };
+        failed |= v.result.is_err();
+        print(&format!("{}\n", crate::terminal::clean(&line)))?;
+    }
+    Ok(verdict(failed))
 }
 
 /// The end of a command on a database. A closed stdout (`herald export x | head`) is not an

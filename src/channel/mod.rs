@@ -3,6 +3,7 @@
 //! `answers`, or at once for what it knows the moment it takes an action (`answer_at_once`).
 //! docs/architecture.md ("Channels") says how an asynchronous channel implements this.
 
+pub mod check;
 pub mod dispatch;
 pub mod file;
 mod http;

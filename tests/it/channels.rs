@@ -235,3 +235,36 @@ fn sigkill_while_the_channel_is_slow_loses_nothing_and_sends_each_action_under_o
     let repeated: usize = receiver.accepted().values().map(|n| n - 1).sum();
     eprintln!("{killed} kills; {repeated} repeated deliveries (same key) of {} actions", 2 * CONTACTS);
 }
+
+#[test]
+fn channels_check_reaches_each_endpoint_and_says_what_is_wrong() {
+    let receiver = Receiver::start(SECRET, &[]);
+    let dir = setup(1, &receiver.url, "");
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let config = format!(
+        "channels:\n  hook: {{ kind: webhook, url: \"{}\", secret: \"${{HOOK_SECRET}}\" }}\n  \
+         gone: {{ kind: webhook, url: \"http://{closed}/x\", timeout: 2s }}\n  audit: {{ kind: log }}\n",
+        receiver.url
+    );
+    std::fs::write(dir.path().join("herald.yaml"), config).unwrap();
+    let out = Herald::new().dir(dir.path()).env("HOOK_SECRET", SECRET).args(["channels", "check"]).run().fails(1, "");
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert!(lines[0].starts_with("ok    hook (webhook): ") && lines[0].contains("HTTP 200"), "{}", out.stdout);
+    assert!(lines[1].starts_with("FAIL  gone (webhook): ") && lines[1].contains("could not connect"), "{}", out.stdout);
+    assert!(lines[2].starts_with("ok    audit (log): writes one JSON line per action to stdout"), "{}", out.stdout);
+    assert!(receiver.requests().iter().all(|r| r.id.starts_with("ping_") && r.signed), "only signed pings");
+    // Without the variable, the file's problem is shown as `validate` shows it.
+    let out = Herald::new().dir(dir.path()).args(["channels", "check"]).run().fails(1, "");
+    assert!(out.stdout.contains("environment variable `HOOK_SECRET` is not set"), "{}", out.stdout);
+}
+
+#[test]
+fn a_channel_rate_spaces_its_requests() {
+    let receiver = Receiver::start(SECRET, &[]);
+    let dir = setup(15, &receiver.url, ", rate: 20/s");
+    let started = std::time::Instant::now();
+    run(dir.path()).run().ok();
+    // 30 requests at 20/s: the 30th starts 29 intervals of 50 ms after the first.
+    assert!(started.elapsed() >= Duration::from_millis(1450), "{:?}", started.elapsed());
+    assert_once_each(&receiver, 15);
+}
