@@ -268,3 +268,25 @@ fn a_channel_rate_spaces_its_requests() {
     assert!(started.elapsed() >= Duration::from_millis(1450), "{:?}", started.elapsed());
     assert_once_each(&receiver, 15);
 }
+
+#[test]
+fn the_example_config_validates_with_every_campaign() {
+    let mut herald =
+        Herald::new().args(["validate", "campaigns/", "--config", "examples/herald.yaml", "--deny-warnings"]);
+    for var in [
+        "TWILIO_ACCOUNT_SID",
+        "TWILIO_AUTH_TOKEN",
+        "VOICE_SECRET",
+        "CHAT_SECRET",
+        "DISPATCH_SECRET",
+        "SMTP_PASSWORD",
+        "HERALD_SECRET",
+    ] {
+        herald = herald.env(var, "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD");
+    }
+    let out = herald.run().ok();
+    assert!(out.stdout.contains("0 errors"), "{}", out.stdout);
+    // Without its variables, each is named at its line.
+    let out = Herald::new().args(["validate", "campaigns/", "--config", "examples/herald.yaml"]).run().fails(1, "");
+    assert!(out.stdout.contains("environment variable `TWILIO_AUTH_TOKEN` is not set"), "{}", out.stdout);
+}
