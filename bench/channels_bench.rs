@@ -126,6 +126,7 @@ fn herald_run(dir: &std::path::Path) -> std::process::Command {
 async fn throughput(n: u64) {
     let rx = receiver(Duration::ZERO, false).await;
     // The bare loop: the same crate, the same concurrency, signed bodies of the same size.
+    herald::channel::tls::install();
     let client = reqwest::Client::builder().pool_max_idle_per_host(CONCURRENCY).build().unwrap();
     let key = herald::channel::sign::webhook_key(SECRET).unwrap();
     let next = Arc::new(AtomicU64::new(0));

@@ -189,6 +189,9 @@ enum GraphFormat {
 /// place an error is printed, and exits with its `exit_code`.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// `--config` names something that is not a file: a typo must not run on other channels.
+    #[error("--config {}: {}", .0.display(), .1)]
+    Config(PathBuf, &'static str),
     #[error(transparent)]
     Validate(#[from] ValidateError),
     #[error("{} has errors; fix them to draw its graph", .0.path.display())]
@@ -208,7 +211,7 @@ impl Error {
     /// 1 when the content is wrong, 2 for usage or the environment (docs/cli.md).
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Output(_) => 2,
+            Error::Config(..) | Error::Output(_) => 2,
             Error::Graph(_) => 1,
             Error::Validate(e) => e.exit_code(),
             Error::Driver(e) => e.exit_code(),
@@ -257,6 +260,13 @@ fn try_main() -> Result<ExitCode, Error> {
     };
     let db = cli.db.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_DB));
     // herald.yaml in the current folder is the configuration unless `--config` names another.
+    if let Some(path) = &cli.config {
+        match std::fs::metadata(path) {
+            Ok(meta) if meta.is_file() => {}
+            Ok(_) => return Err(Error::Config(path.clone(), "not a file")),
+            Err(_) => return Err(Error::Config(path.clone(), "no such file")),
+        }
+    }
     let config = cli.config.clone().or_else(|| Some(PathBuf::from("herald.yaml")).filter(|p| p.is_file()));
     let out = &mut std::io::stdout().lock();
     match cli.command {

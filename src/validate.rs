@@ -184,7 +184,18 @@ pub fn check_config(
     path: &Path,
     graphs: &[crate::graph::Graph],
 ) -> Result<(Checked, Option<crate::config::Config>), ValidateError> {
-    let (file, config, mut diagnostics) = crate::config::read(path)?;
+    let (file, not_utf8) = read_source(path)?;
+    let mut diagnostics = Diagnostics::default();
+    let config = match not_utf8 {
+        Some(diagnostic) => {
+            diagnostics.push(diagnostic);
+            None
+        }
+        None => {
+            let base = path.parent().unwrap_or(Path::new("."));
+            crate::config::load(&file, base, &crate::config::secret::process_env, &mut diagnostics)
+        }
+    };
     if let Some(config) = &config {
         let used: Vec<(String, String, bool)> = graphs
             .iter()

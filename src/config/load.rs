@@ -36,20 +36,6 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15);
 const DEFAULT_RETRY_FOR: Duration = Duration::from_secs(3600);
 const DEFAULT_BACKOFF: Duration = Duration::from_millis(500);
 
-/// Reads and checks herald.yaml at `path` with the process environment. The file's problems are
-/// in the diagnostics (printed like a campaign's); `None` for a file that is not YAML at all.
-pub fn read(path: &Path) -> Result<(SourceFile, Option<Config>, Diagnostics), crate::validate::ValidateError> {
-    let (file, not_utf8) = crate::validate::read_source(path)?;
-    let mut diagnostics = Diagnostics::default();
-    if let Some(diagnostic) = not_utf8 {
-        diagnostics.push(diagnostic);
-        return Ok((file, None, diagnostics));
-    }
-    let base = path.parent().unwrap_or(Path::new("."));
-    let config = load(&file, base, &super::secret::process_env, &mut diagnostics);
-    Ok((file, config, diagnostics))
-}
-
 /// Loads a configuration; `base` is where relative paths (`outbox`) are taken from.
 pub fn load(
     file: &SourceFile,

@@ -10,7 +10,7 @@ pub mod secret;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use load::{check_channels, load, read};
+pub use load::{check_channels, load};
 pub use secret::Secret;
 
 use crate::source::Span;

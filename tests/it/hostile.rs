@@ -259,18 +259,27 @@ fn a_config_file_that_is_not_there_is_an_error() {
 }
 
 #[test]
-fn a_config_file_is_refused_until_channels_can_be_configured() {
-    // Read by nothing, a configuration would be silently ignored: its channels never used.
+fn a_config_that_cannot_be_read_or_is_not_yaml_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "herald.yaml", "channels: {}\n");
-    let refused = herald_in(dir.path(), &["--config", "herald.yaml", "schema"]).fails(
-        2,
-        "error: --config herald.yaml: channel configuration is not supported yet; \
-         this version sends through the `log` channel only (docs/run.md)\n",
-    );
-    assert!(refused.stdout.is_empty(), "{}", refused.stdout);
-    // Without `--config`, a herald.yaml in the folder changes nothing.
-    herald_in(dir.path(), &["schema"]).ok();
+    write(dir.path(), "hello.yaml", HELLO);
+    write(dir.path(), "contacts.csv", CONTACTS);
+    std::fs::create_dir(dir.path().join("folder")).unwrap();
+    std::fs::write(dir.path().join("binary.yaml"), [0xff, 0xfe, 0x00, 0x01]).unwrap();
+    write(dir.path(), "tabs.yaml", "channels:\n\tsms: { kind: log }\n");
+    let run = |config: &str| {
+        herald_in(dir.path(), &["run", "hello.yaml", "--contacts", "contacts.csv", "--once", "--config", config])
+    };
+    run("missing.yaml").fails(2, "--config missing.yaml: no such file");
+    run("folder").fails(2, "--config folder: not a file");
+    let out = run("binary.yaml").fails(1, "binary.yaml has errors");
+    assert!(out.stderr.contains("not UTF-8"), "{}", out.stderr);
+    let out = run("tabs.yaml").fails(1, "tabs.yaml has errors");
+    assert!(out.stderr.contains("indent with spaces"), "{}", out.stderr);
+    assert!(!dir.path().join("herald.redb").exists(), "nothing stored before the config is good");
+    // A herald.yaml in the folder is the configuration when `--config` is not given.
+    write(dir.path(), "herald.yaml", "channels: { sms: { kind: lgo } }\n");
+    let out = herald_in(dir.path(), &["validate", "hello.yaml"]).fails(1, "");
+    assert!(out.stdout.contains("unknown channel kind `lgo`"), "{}", out.stdout);
 }
 
 #[test]
