@@ -309,6 +309,11 @@ fn try_main() -> Result<ExitCode, Error> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Test { paths, format } => {
+            // Tests send nothing: herald.yaml is only checked, on its own (`validate` checks it
+            // against the campaigns).
+            if let Some(config) = &config {
+                load::config(config, &[]).map_err(DriverError::Load)?;
+            }
             let failed = crate::test_runner::command(paths, format, color(Stream::Stdout))?;
             Ok(verdict(failed))
         }
