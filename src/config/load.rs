@@ -66,8 +66,7 @@ pub fn load(
     };
     let mut reader = Reader { loader: Loader { diagnostics }, env, base };
     let mut top = reader.loader.fields(&root, "herald.yaml")?;
-    let mut config = Config::default();
-    config.channels_span = top.key_span("channels").unwrap_or(Span::at(0));
+    let mut config = Config { channels_span: top.key_span("channels").unwrap_or(Span::at(0)), ..Config::default() };
     if let Some(channels) = top.take("channels") {
         config.channels = reader.channels(channels);
     }
