@@ -105,6 +105,8 @@ fn sms_and_whatsapp_reach_twilio_with_their_fields_auth_and_the_key_in_the_statu
     let history = Store::open(&dir.path().join("h.redb")).unwrap().history("hello", "+14155550101").unwrap();
     let text = format!("{history:?}");
     assert!(!text.contains(TOKEN), "{text}");
+    let db = std::fs::read(dir.path().join("h.redb")).unwrap();
+    assert!(!db.windows(TOKEN.len()).any(|w| w == TOKEN.as_bytes()), "the token is in the database");
 }
 
 #[test]
@@ -224,4 +226,54 @@ fn check_fetches_the_account_and_says_what_is_wrong_without_the_token() {
     drop(fake);
     let down = check(TOKEN).unwrap_err();
     assert!(down.contains("cannot be reached"), "{down}");
+}
+
+#[test]
+fn another_error_fails_the_action_with_twilios_code_and_message_and_is_not_retried() {
+    let fake = FakeTwilio::start();
+    let invalid = "The 'To' number +14155550101 is not a valid phone number.";
+    fake.fault(Fault::Answer(400, error(400, 21211, invalid), None));
+    let dir = folder(&fake);
+    run(dir.path(), HELLO);
+    assert_eq!((fake.count("POST", "/Messages.json"), fake.count("GET", "/Messages.json")), (2, 0));
+    let history = Store::open(&dir.path().join("h.redb")).unwrap().history("hello", "+14155550101").unwrap();
+    let history = format!("{history:?}");
+    assert!(history.contains(&format!("Twilio 21211: {invalid}")), "{history}");
+}
+
+#[test]
+fn after_a_kill_during_a_send_the_next_run_finds_the_message_and_does_not_send_it_again() {
+    let fake = FakeTwilio::start();
+    // The first answer would come after herald is killed.
+    fake.fault(Fault::TakeThenSleep(Duration::from_secs(10)));
+    let dir = folder(&fake);
+    let slow = config(&fake).replacen("timeout: 1s", "timeout: 30s", 1);
+    std::fs::write(dir.path().join("herald.yaml"), slow).unwrap();
+    std::fs::write(dir.path().join("c.yaml"), HELLO).unwrap();
+    let mut child = Herald::new()
+        .dir(dir.path())
+        .env("TW_SID", SID)
+        .env("TW_TOKEN", TOKEN)
+        .args(["run", "c.yaml", "--contacts", "c.csv", "--config", "herald.yaml", "--db", "h.redb"])
+        .command()
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while fake.state().messages.is_empty() && started.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(fake.state().messages.len(), 1, "the first message reached Twilio before the kill");
+
+    std::fs::write(dir.path().join("herald.yaml"), config(&fake)).unwrap();
+    run(dir.path(), HELLO);
+    let state = fake.state();
+    let bodies: Vec<&str> = state.messages.iter().map(|(f, _)| f["Body"].as_str()).collect();
+    assert_eq!(bodies, ["Hi Ada, see you at 10 & bring the form", "Your form: https://acme.example/f?id=1"]);
+    drop(state);
+    assert_eq!((fake.count("POST", "/Messages.json"), fake.count("GET", "/Messages.json")), (2, 1));
+    assert_eq!(counts(dir.path(), "hello"), BTreeMap::from([(LeadStatus::Completed, 1)]));
 }
