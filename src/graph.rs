@@ -249,13 +249,23 @@ pub struct CallSpec {
     pub to: Option<Template>,
     pub prompt: Option<Template>,
     pub max_duration: Option<TimeDelta>,
-    pub voicemail: Voicemail,
+    /// What to do on reaching a voicemail box, when the step says (`None`: the step is silent).
+    pub voicemail: Option<Voicemail>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Voicemail {
     Leave,
     Hangup,
+}
+
+impl Voicemail {
+    pub fn word(self) -> &'static str {
+        match self {
+            Voicemail::Leave => "leave",
+            Voicemail::Hangup => "hangup",
+        }
+    }
 }
 
 pub enum WaitSpec {

@@ -131,6 +131,8 @@ mod tests {
             agent: Some("assistant".into()),
             variant: None,
             at: Utc.with_ymd_and_hms(2026, 12, 1, 14, 0, 0).unwrap(),
+            voicemail: None,
+            max_duration: None,
         }
     }
 

@@ -221,8 +221,9 @@ impl Checker<'_> {
         let to = call.to.as_ref().map(|t| self.template(&format!("{id}.to"), t));
         let max_duration = call.max_duration.as_ref().map(|d| self.duration(d, "max_duration"));
         let voicemail = match call.voicemail.as_ref().map(|v| (v.value.as_str(), v.span)) {
-            None | Some(("hangup", _)) => Some(Voicemail::Hangup),
-            Some(("leave", _)) => Some(Voicemail::Leave),
+            None => Some(None),
+            Some(("hangup", _)) => Some(Some(Voicemail::Hangup)),
+            Some(("leave", _)) => Some(Some(Voicemail::Leave)),
             Some((other, span)) => {
                 self.push(
                     Diagnostic::error(

@@ -112,6 +112,7 @@ impl Machine<'_> {
             Some(text) => Ok(text),
             None => graph.templates.render(t, context.get_or_init(|| scope.template_context(step))),
         };
+        let (mut voicemail, mut max_duration) = (None, None);
         let (kind, channel, to, from, subject, text, agent, variant) = match &node.kind {
             NodeKind::Send(send) => {
                 let variant = self.lead.variants.values().find(|v| send.variants.iter().any(|(name, _)| name == *v));
@@ -133,6 +134,8 @@ impl Machine<'_> {
             NodeKind::Call(call) => {
                 let prompt = call.prompt.as_ref().map(render).transpose()?.unwrap_or_default();
                 let to = call.to.as_ref().map(render).transpose()?;
+                voicemail = call.voicemail.map(|v| Text::const_new(v.word()));
+                max_duration = call.max_duration.map(|d| d.num_seconds().clamp(0, i64::from(u32::MAX)) as u32);
                 (
                     ActionKind::Call,
                     &call.channel,
@@ -165,6 +168,8 @@ impl Machine<'_> {
             agent: agent.or_else(|| graph.defaults.agent.as_deref().map(Text::new)),
             variant,
             at: self.now,
+            voicemail,
+            max_duration,
         })
     }
 

@@ -321,6 +321,12 @@ pub struct Action {
     pub agent: Option<Text>,
     pub variant: Option<Text>,
     pub at: DateTime<Utc>,
+    /// A call step's `voicemail` (`leave` or `hangup`), when the step sets it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub voicemail: Option<Text>,
+    /// A call step's `max_duration`, in whole seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_duration: Option<u32>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

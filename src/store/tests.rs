@@ -33,6 +33,8 @@ fn action(key: &str) -> Action {
         agent: None,
         variant: None,
         at: at(0),
+        voicemail: None,
+        max_duration: None,
     }
 }
 

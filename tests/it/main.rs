@@ -4,6 +4,8 @@
 
 // The builder offers what a test may need (env, stdin from a file, ...) before one uses it.
 #[allow(dead_code)]
+mod fake_twilio;
+#[allow(dead_code)]
 mod herald;
 mod support;
 
@@ -30,3 +32,4 @@ mod run;
 mod simulate;
 mod simulate_whole;
 mod test_command;
+mod twilio;
