@@ -222,6 +222,10 @@ impl<'a, 'g> Runner<'a, 'g> {
             if self.in_flight <= limit || grace.is_some_and(|g| started.elapsed() >= g) {
                 return Ok(());
             }
+            // A stop while waiting for room: the caller's stop path waits with its grace.
+            if grace.is_none() && self.stop.load(Ordering::SeqCst) {
+                return Ok(());
+            }
             if said.elapsed() >= std::time::Duration::from_secs(5) {
                 crate::say!("run: waiting for channels: {} actions in flight", self.in_flight);
                 said = std::time::Instant::now();
