@@ -41,8 +41,9 @@ pub fn setup(n: usize, url: &str, extra: &str) -> tempfile::TempDir {
         csv.push_str(&format!("{i},Contact{i}\n"));
     }
     std::fs::write(dir.path().join("c.csv"), csv).unwrap();
+    let timeout = if extra.contains("timeout:") { "" } else { ", timeout: 1s" };
     let config = format!(
-        "channels:\n  hook: {{ kind: webhook, url: \"{url}\", secret: \"${{HOOK_SECRET}}\", timeout: 1s, backoff: 100ms{extra} }}\n"
+        "channels:\n  hook: {{ kind: webhook, url: \"{url}\", secret: \"${{HOOK_SECRET}}\", backoff: 100ms{timeout}{extra} }}\n"
     );
     std::fs::write(dir.path().join("herald.yaml"), config).unwrap();
     dir
@@ -289,4 +290,33 @@ fn the_example_config_validates_with_every_campaign() {
     // Without its variables, each is named at its line.
     let out = Herald::new().args(["validate", "campaigns/", "--config", "examples/herald.yaml"]).run().fails(1, "");
     assert!(out.stdout.contains("environment variable `TWILIO_AUTH_TOKEN` is not set"), "{}", out.stdout);
+}
+
+#[test]
+fn sigterm_waits_for_actions_in_flight_to_settle_then_exits_cleanly() {
+    let receiver = Receiver::start(SECRET, &[]);
+    receiver.slow_down(Duration::from_millis(1500));
+    let dir = setup(3, &receiver.url, ", timeout: 5s");
+    let mut command = run(dir.path()).command();
+    command.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped());
+    let child = command.spawn().unwrap();
+    // The first sends are in flight (each answered after 1.5 s) when the signal comes.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while receiver.requests().len() < 3 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!receiver.requests().is_empty(), "nothing was sent");
+    let signalled = std::time::Instant::now();
+    // SAFETY: kill(2) on the pid of our own child.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("stopped by a signal"), "{stderr}");
+    assert!(signalled.elapsed() < Duration::from_secs(9), "waited {:?}", signalled.elapsed());
+    // What was in flight was taken and marked done: nothing is left to hand over again.
+    let store = Store::open(&dir.path().join("s.redb")).unwrap();
+    assert!(store.pending_actions().unwrap().is_empty(), "in-flight actions settled before exit");
+    let accepted = receiver.accepted();
+    assert!(accepted.values().all(|n| *n == 1), "{accepted:?}");
 }
