@@ -17,6 +17,16 @@ pub struct Template {
     pub name: String,
 }
 
+impl Template {
+    /// Whether the template is an HTML file (`.html`, `.htm`, with an optional `.j2`/`.jinja`):
+    /// its output is a page, not plain text.
+    pub fn is_html(&self) -> bool {
+        let name = self.name.strip_suffix(".j2").or_else(|| self.name.strip_suffix(".jinja")).unwrap_or(&self.name);
+        let ext = name.rsplit_once('.').map_or("", |(_, ext)| ext);
+        ext.eq_ignore_ascii_case("html") || ext.eq_ignore_ascii_case("htm")
+    }
+}
+
 /// Every template of a campaign, compiled once.
 pub struct Templates {
     env: Environment<'static>,

@@ -133,6 +133,7 @@ mod tests {
             at: Utc.with_ymd_and_hms(2026, 12, 1, 14, 0, 0).unwrap(),
             voicemail: None,
             max_duration: None,
+            html: false,
         }
     }
 

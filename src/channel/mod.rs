@@ -7,6 +7,7 @@ pub mod check;
 pub mod dispatch;
 pub mod file;
 mod http;
+pub mod mail;
 pub mod log;
 pub mod memory;
 pub mod sign;

@@ -1,8 +1,9 @@
 //! Signatures: Standard Webhooks for what herald sends (and for `/events` it takes), Twilio's
-//! `X-Twilio-Signature` for what Twilio posts back.
+//! `X-Twilio-Signature` for what Twilio posts back, and the one-click unsubscribe tokens of
+//! email (made by the `smtp` kind, checked by the live server).
 
 use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use hmac::{Hmac, KeyInit, Mac};
 
 /// The signing key of a Standard Webhooks secret: base64 after an optional `whsec_`.
@@ -42,6 +43,39 @@ pub fn twilio_signature(auth_token: &str, url: &str, params: &[(String, String)]
     STANDARD.encode(mac.finalize().into_bytes())
 }
 
+/// A per-contact unsubscribe token: `base64url(campaign NUL contact).base64url(mac)`, with
+/// the HMAC-SHA256 under `secret` (the bytes of `server.secret` as written). The server reads
+/// the campaign and contact back from it, and no one without the secret can make one.
+pub fn unsubscribe_token(secret: &[u8], campaign: &str, contact: &str) -> String {
+    let mut payload = Vec::with_capacity(campaign.len() + contact.len() + 1);
+    payload.extend_from_slice(campaign.as_bytes());
+    payload.push(0);
+    payload.extend_from_slice(contact.as_bytes());
+    let mac = unsubscribe_mac(secret, &payload);
+    format!("{}.{}", URL_SAFE_NO_PAD.encode(&payload), URL_SAFE_NO_PAD.encode(mac))
+}
+
+/// The campaign and contact of a token made with `secret`; `None` for anything else.
+pub fn unsubscribe_verify(secret: &[u8], token: &str) -> Option<(String, String)> {
+    let (payload, mac) = token.split_once('.')?;
+    let payload = URL_SAFE_NO_PAD.decode(payload).ok()?;
+    let mac = URL_SAFE_NO_PAD.decode(mac).ok()?;
+    if !constant_time_eq(&mac, &unsubscribe_mac(secret, &payload)) {
+        return None;
+    }
+    let text = String::from_utf8(payload).ok()?;
+    let (campaign, contact) = text.split_once('\0')?;
+    Some((campaign.to_string(), contact.to_string()))
+}
+
+/// Domain-separated, so that no other signature made with `server.secret` passes for a token.
+fn unsubscribe_mac(secret: &[u8], payload: &[u8]) -> Vec<u8> {
+    let mut mac = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(secret).expect("HMAC takes any key length");
+    mac.update(b"herald-unsubscribe\0");
+    mac.update(payload);
+    mac.finalize().into_bytes().to_vec()
+}
+
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
@@ -60,6 +94,27 @@ mod tests {
         assert!(webhook_verify(&key, "msg_27UH4WbU6Z5A5EzD8u03UvzRbpk", 1649367553, body, &header));
         assert!(!webhook_verify(&key, "msg_27UH4WbU6Z5A5EzD8u03UvzRbpk", 1649367554, body, &header));
         assert!(webhook_key("whsec_not base64!").is_err());
+    }
+
+    #[test]
+    fn unsubscribe_tokens_carry_campaign_and_contact_and_only_verify_with_the_secret() {
+        let token = unsubscribe_token(b"s3cret", "winback", "ann@example.com");
+        assert_eq!(token, unsubscribe_token(b"s3cret", "winback", "ann@example.com"), "deterministic");
+        assert!(token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.'), "{token}");
+        assert_eq!(
+            unsubscribe_verify(b"s3cret", &token),
+            Some(("winback".to_string(), "ann@example.com".to_string()))
+        );
+        assert_eq!(unsubscribe_verify(b"other", &token), None);
+        // Another contact's payload with this contact's MAC does not pass.
+        let other = unsubscribe_token(b"s3cret", "winback", "bo@example.com");
+        let forged = format!("{}.{}", other.split('.').next().unwrap(), token.split('.').nth(1).unwrap());
+        assert_eq!(unsubscribe_verify(b"s3cret", &forged), None);
+        // The separator keeps ("a", "bc") and ("ab", "c") apart.
+        assert_ne!(unsubscribe_token(b"k", "a", "bc"), unsubscribe_token(b"k", "ab", "c"));
+        for bad in ["", ".", "abc", "!!.!!", &token[..token.len() - 2]] {
+            assert_eq!(unsubscribe_verify(b"s3cret", bad), None, "{bad}");
+        }
     }
 
     #[test]

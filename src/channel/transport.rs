@@ -54,7 +54,7 @@ impl Transport {
             Kind::Log { .. } => return Ok(None),
             Kind::Webhook(c) => Transport::Webhook(webhook::WebhookTransport::new(config, c, server)?),
             Kind::Twilio(c) => Transport::Twilio(twilio::TwilioTransport::new(config, c, server)?),
-            Kind::Smtp(c) => Transport::Smtp(smtp::SmtpTransport::new(config, c)?),
+            Kind::Smtp(c) => Transport::Smtp(smtp::SmtpTransport::new(config, c, server)?),
         }))
     }
 

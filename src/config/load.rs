@@ -27,7 +27,7 @@ const TWILIO: &[&str] = &[
     "voice_url",
     "twiml",
 ];
-const SMTP: &[&str] = &["url", "from", "reply_to", "unsubscribe"];
+const SMTP: &[&str] = &["url", "from", "reply_to", "unsubscribe", "ca_file"];
 const SERVER: &[&str] = &["listen", "public_url", "secret"];
 
 /// Default requests in flight per channel.
@@ -258,6 +258,7 @@ impl Reader<'_, '_> {
         let from = self.loader.text(f.take("from"), &format!("{what}.from"));
         let reply_to = self.loader.text(f.take("reply_to"), &format!("{what}.reply_to")).map(|t| t.value);
         let unsubscribe = self.loader.text(f.take("unsubscribe"), &format!("{what}.unsubscribe")).map(|t| t.value);
+        let ca_file = self.loader.text(f.take("ca_file"), &format!("{what}.ca_file")).map(|t| self.base.join(t.value));
         let scheme_ok = url.expose().starts_with("smtp://") || url.expose().starts_with("smtps://");
         let written_password = url
             .written()
@@ -291,6 +292,7 @@ impl Reader<'_, '_> {
             from: from.value,
             reply_to,
             unsubscribe,
+            ca_file,
         }))
     }
 

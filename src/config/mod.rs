@@ -104,6 +104,8 @@ pub struct Smtp {
     pub reply_to: Option<String>,
     /// Base URL of the one-click unsubscribe endpoint; each contact gets its own token.
     pub unsubscribe: Option<String>,
+    /// A PEM file of root certificates to trust besides the system's (a private CA).
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug)]

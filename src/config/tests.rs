@@ -29,7 +29,7 @@ channels:
   voice:    { kind: webhook, url: "https://agent.example/calls", secret: "${VOICE_SECRET}",
               rate: 2/s, concurrency: 20 }
   email:    { kind: smtp, url: "smtps://user:${SMTP_PASSWORD}@smtp.example.com",
-              from: "Acme <hi@acme.example>", unsubscribe: "https://hooks.acme.example/u" }
+              from: "Acme <hi@acme.example>", unsubscribe: "https://hooks.acme.example/u", ca_file: ca.pem }
   audit:    { kind: log, outbox: audit.jsonl }
 server:     { listen: "127.0.0.1:8080", public_url: "https://hooks.acme.example", secret: "${VOICE_SECRET}" }
 policy:     { quiet_hours: "21:00-08:00" }
@@ -49,6 +49,7 @@ fn the_spec_example_loads_with_every_kind() {
     assert_eq!(outbox.as_deref(), Some(Path::new("/cfg/audit.jsonl")));
     let Kind::Smtp(smtp) = &config.channel("email").unwrap().kind else { panic!("not smtp") };
     assert_eq!(smtp.url.expose(), "smtps://user:pw-very-secret@smtp.example.com");
+    assert_eq!(smtp.ca_file.as_deref(), Some(Path::new("/cfg/ca.pem")));
     // No secret's value in any debug print of the whole configuration.
     let printed = format!("{config:?}");
     for secret in ["tok-very-secret", "pw-very-secret", "C2FVsBQIhrscChlQIMV"] {

@@ -113,7 +113,7 @@ impl Machine<'_> {
             None => graph.templates.render(t, context.get_or_init(|| scope.template_context(step))),
         };
         let (mut voicemail, mut max_duration) = (None, None);
-        let (kind, channel, to, from, subject, text, agent, variant) = match &node.kind {
+        let (kind, channel, to, from, subject, text, agent, variant, html) = match &node.kind {
             NodeKind::Send(send) => {
                 let variant = self.lead.variants.values().find(|v| send.variants.iter().any(|(name, _)| name == *v));
                 let message: &Message =
@@ -129,6 +129,7 @@ impl Machine<'_> {
                     render(&message.body)?,
                     None,
                     variant.map(Text::new),
+                    message.body.is_html(),
                 )
             }
             NodeKind::Call(call) => {
@@ -145,6 +146,7 @@ impl Machine<'_> {
                     prompt,
                     call.agent.as_deref().map(Text::new),
                     None,
+                    false,
                 )
             }
             _ => return Err("not an action step".into()),
@@ -170,6 +172,7 @@ impl Machine<'_> {
             at: self.now,
             voicemail,
             max_duration,
+            html,
         })
     }
 

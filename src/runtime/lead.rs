@@ -327,6 +327,9 @@ pub struct Action {
     /// A call step's `max_duration`, in whole seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_duration: Option<u32>,
+    /// The text came from an `.html` template (email sends it with a plain-text part).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub html: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

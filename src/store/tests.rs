@@ -35,6 +35,7 @@ fn action(key: &str) -> Action {
         at: at(0),
         voicemail: None,
         max_duration: None,
+        html: false,
     }
 }
 

@@ -31,5 +31,6 @@ mod report;
 mod run;
 mod simulate;
 mod simulate_whole;
+mod smtp;
 mod test_command;
 mod twilio;
