@@ -30,10 +30,7 @@ impl Letter {
         let to: Mailbox =
             action.to.parse().map_err(|e| format!("`{}` is not an email address ({e})", action.to.as_str()))?;
         let domain = from.email.domain().to_string();
-        let mut builder = Message::builder()
-            .from(from)
-            .to(to)
-            .message_id(Some(message_id(&action.key, &domain)));
+        let mut builder = Message::builder().from(from).to(to).message_id(Some(message_id(&action.key, &domain)));
         if let Some(subject) = &action.subject {
             builder = builder.subject(subject.as_str());
         }
@@ -79,8 +76,26 @@ pub fn message_id(key: &str, domain: &str) -> String {
 const HIDDEN: &[&str] = &["script", "style", "head", "title"];
 /// Elements that start or end a line.
 const BLOCKS: &[&str] = &[
-    "br", "p", "div", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "table", "ul", "ol", "blockquote", "hr",
-    "section", "article", "header", "footer",
+    "br",
+    "p",
+    "div",
+    "li",
+    "tr",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "table",
+    "ul",
+    "ol",
+    "blockquote",
+    "hr",
+    "section",
+    "article",
+    "header",
+    "footer",
 ];
 
 /// A plain-text copy of an HTML page, simply: tags dropped (a block ends a line, a link keeps
@@ -120,12 +135,12 @@ pub fn html_to_text(html: &str) -> String {
             out.push('\n');
         } else if name == "a" && !closing {
             link = href(tag).map(|h| (h, out.len()));
-        } else if name == "a" {
-            if let Some((url, start)) = link.take() {
-                let shown = out[start..].trim();
-                if !url.is_empty() && shown != url && !url.starts_with('#') {
-                    out.push_str(&format!(" ({url})"));
-                }
+        } else if name == "a"
+            && let Some((url, start)) = link.take()
+        {
+            let shown = out[start..].trim();
+            if !url.is_empty() && shown != url && !url.starts_with('#') {
+                out.push_str(&format!(" ({url})"));
             }
         }
     }

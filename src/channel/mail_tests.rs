@@ -101,8 +101,8 @@ fn html_to_text_keeps_what_a_reader_sees() {
                 <a href=\"https://acme.example\">https://acme.example</a></body></html>";
     assert_eq!(
         html_to_text(page),
-        "Hi Ann\nSee our offer (https://acme.example/o?a=1&b=2)— 3 < 4 & A.\nBye\nAcme\nhttps://acme.example"
+        "Hi Ann\n\nSee our offer (https://acme.example/o?a=1&b=2)— 3 < 4 & A.\n\nBye\nAcme\nhttps://acme.example"
     );
     assert_eq!(html_to_text("a &bogus; & b <unclosed"), "a &bogus; & b <unclosed");
-    assert_eq!(html_to_text("<p>one</p>\n\n\n<p></p><p>two</p>"), "one\ntwo");
+    assert_eq!(html_to_text("<p>one</p>\n\n\n<p></p><p>two</p>"), "one\n\ntwo");
 }

@@ -101,10 +101,7 @@ mod tests {
         let token = unsubscribe_token(b"s3cret", "winback", "ann@example.com");
         assert_eq!(token, unsubscribe_token(b"s3cret", "winback", "ann@example.com"), "deterministic");
         assert!(token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.'), "{token}");
-        assert_eq!(
-            unsubscribe_verify(b"s3cret", &token),
-            Some(("winback".to_string(), "ann@example.com".to_string()))
-        );
+        assert_eq!(unsubscribe_verify(b"s3cret", &token), Some(("winback".to_string(), "ann@example.com".to_string())));
         assert_eq!(unsubscribe_verify(b"other", &token), None);
         // Another contact's payload with this contact's MAC does not pass.
         let other = unsubscribe_token(b"s3cret", "winback", "bo@example.com");

@@ -20,10 +20,10 @@ type Mailer = AsyncSmtpTransport<Tokio1Executor>;
 
 pub struct SmtpTransport {
     endpoint: Endpoint,
-    builder: AsyncSmtpTransportBuilder,
+    builder: Box<AsyncSmtpTransportBuilder>,
     /// Built on first use: the pool starts a task, which needs the runtime.
     mailer: OnceLock<Mailer>,
-    letter: Letter,
+    letter: Box<Letter>,
     timeout: Duration,
 }
 
@@ -73,11 +73,17 @@ impl SmtpTransport {
             builder = builder.credentials(credentials);
         }
         let letter = letter(smtp, server).map_err(|e| format!("channel `{name}`: {e}"))?;
-        Ok(SmtpTransport { endpoint, builder, mailer: OnceLock::new(), letter, timeout: config.timeout })
+        Ok(SmtpTransport {
+            endpoint,
+            builder: Box::new(builder),
+            mailer: OnceLock::new(),
+            letter: Box::new(letter),
+            timeout: config.timeout,
+        })
     }
 
     fn mailer(&self) -> &Mailer {
-        self.mailer.get_or_init(|| self.builder.clone().build())
+        self.mailer.get_or_init(|| (*self.builder).clone().build())
     }
 
     pub async fn attempt(&self, action: &Action, _t: Try) -> Attempt {
@@ -121,7 +127,7 @@ impl SmtpTransport {
     /// A reply code decides: 4xx again later, 5xx never. Without one, a connection that was
     /// never made (or never secured) did not carry the message; one lost later may have.
     fn failed(&self, error: &lettre::transport::smtp::Error) -> Attempt {
-        let detail = std::error::Error::source(error).map(|s| excerpt(&s.to_string())).unwrap_or_default();
+        let (detail, tls) = root_cause(error);
         if let Some(code) = error.status() {
             let reason = format!("SMTP {code}: {detail}");
             return if error.is_permanent() {
@@ -131,8 +137,11 @@ impl SmtpTransport {
             };
         }
         let at = self.where_();
-        if error.is_tls() {
-            return Attempt::transient(format!("{at}: the {} handshake failed: {detail}", self.endpoint.security.words()));
+        if tls || error.is_tls() {
+            return Attempt::transient(format!(
+                "{at}: the {} handshake failed: {detail}",
+                self.endpoint.security.words()
+            ));
         }
         if error.is_client() {
             return Attempt::refused(format!("{at}: {detail}"));
@@ -144,6 +153,21 @@ impl SmtpTransport {
         let what = if error.is_timeout() { "timed out" } else { "the connection failed" };
         Attempt::Transient { reason: format!("{at}: {what}: {detail}"), retry_after: None, maybe_sent: true }
     }
+}
+
+/// The innermost cause in words, and whether it is TLS refusing the connection (a certificate
+/// that does not verify, a failed handshake).
+fn root_cause(error: &lettre::transport::smtp::Error) -> (String, bool) {
+    let mut tls = false;
+    let mut last = None;
+    let mut cause = std::error::Error::source(error);
+    while let Some(c) = cause {
+        let io_inner = c.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref());
+        tls |= c.is::<rustls::Error>() || io_inner.is_some_and(|inner| inner.is::<rustls::Error>());
+        last = Some(c);
+        cause = c.source();
+    }
+    (last.map(|c| excerpt(&c.to_string())).unwrap_or_default(), tls)
 }
 
 /// The queue id a server names in its `250` to DATA (`250 2.0.0 Ok: queued as 4F2A1`), if any.
@@ -169,7 +193,10 @@ fn letter(smtp: &Smtp, server: Option<&Server>) -> Result<Letter, String> {
             if !base.starts_with("https://") && !base.starts_with("http://") {
                 return Err(format!("`unsubscribe` must be an http(s) URL, not `{base}`"));
             }
-            Some(Unsubscribe { base: base.trim_end_matches('/').to_string(), secret: secret.expose().as_bytes().to_vec() })
+            Some(Unsubscribe {
+                base: base.trim_end_matches('/').to_string(),
+                secret: secret.expose().as_bytes().to_vec(),
+            })
         }
     };
     Ok(Letter { from, reply_to, unsubscribe })
@@ -185,7 +212,11 @@ fn parse_url(text: &str) -> Result<(Endpoint, Option<Credentials>), String> {
         other => return Err(format!("the url's scheme is `{other}`; use smtp:// (STARTTLS) or smtps:// (TLS)")),
     };
     let (host, loopback) = match url.host() {
-        Some(url::Host::Domain(d)) => (d.to_string(), d.eq_ignore_ascii_case("localhost")),
+        // smtp is not a scheme the URL standard knows: its IP hosts come as text.
+        Some(url::Host::Domain(d)) => match d.trim_matches(['[', ']']).parse::<std::net::IpAddr>() {
+            Ok(ip) => (ip.to_string(), ip.is_loopback()),
+            Err(_) => (d.to_string(), d.eq_ignore_ascii_case("localhost")),
+        },
         Some(url::Host::Ipv4(ip)) => (ip.to_string(), ip.is_loopback()),
         Some(url::Host::Ipv6(ip)) => (ip.to_string(), ip.is_loopback()),
         None => return Err("the url has no host".into()),

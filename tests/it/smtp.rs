@@ -47,6 +47,7 @@ impl SmtpServer {
             .current_dir(dir)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(dir.join("smtp_server.log")).unwrap())
             .spawn()
             .expect("python3 runs (aiosmtpd: python3 -m pip install aiosmtpd)");
         let mut line = String::new();
@@ -256,5 +257,59 @@ steps:
     assert!(server.received().is_empty());
     let store = Store::open(&d.join("h.redb")).unwrap();
     let history = format!("{:?}", store.history("note", "ann@example.com").unwrap());
-    assert!(history.contains("STARTTLS handshake failed"), "{history}\n{}", out.stderr);
+    assert!(history.contains("the STARTTLS handshake failed: invalid peer certificate"), "{history}\n{}", out.stderr);
+    assert!(history.contains("gave up after"), "retried until retry_for ran out: {history}");
+}
+
+/// The channel `email` of `yaml` as built for `run`, or why it cannot be built.
+fn transport(dir: &Path, yaml: &str, password: &str) -> Result<herald::channel::transport::Transport, String> {
+    let file = herald::source::SourceFile::new("herald.yaml", yaml);
+    let env = |name: &str| match name {
+        "SMTP_PASSWORD" => Some(password.to_string()),
+        "HERALD_SECRET" => Some(SECRET.to_string()),
+        _ => None,
+    };
+    let mut diagnostics = herald::diagnostic::Diagnostics::default();
+    let config = herald::config::load(&file, dir, &env, &mut diagnostics).expect("herald.yaml loads");
+    let channel = config.channel("email").expect("an email channel");
+    herald::channel::transport::Transport::build(channel, config.server.as_ref()).map(|t| t.expect("not log"))
+}
+
+#[test]
+fn check_logs_in_without_sending_and_says_what_is_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    certificates(d);
+    let server = SmtpServer::start(d, &[]);
+    let yaml = config(server.port, "smtp");
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let ok = runtime.block_on(async { transport(d, &yaml, PASSWORD_IN_URL).unwrap().check().await });
+    assert_eq!(ok, Ok(format!("127.0.0.1:{} answered over STARTTLS, logged in as `herald`", server.port)));
+    let wrong = runtime.block_on(async { transport(d, &yaml, "hunter2").unwrap().check().await });
+    let error = wrong.unwrap_err();
+    assert!(error.starts_with("SMTP 535"), "{error}");
+    assert!(!error.contains("hunter2"), "{error}");
+    assert!(server.received().is_empty());
+}
+
+#[test]
+fn a_channel_that_cannot_be_safe_is_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    certificates(d);
+    let no_secret = config(2525, "smtp").replace("server: { secret: \"${HERALD_SECRET}\" }\n", "");
+    let error = transport(d, &no_secret, PASSWORD_IN_URL).err().unwrap_or_default();
+    assert!(error.contains("`unsubscribe` needs `server.secret`"), "{error}");
+    let clear = config(2525, "smtp").replace("@127.0.0.1:2525\"", "@mail.example:2525?tls=none\"");
+    let error = transport(d, &clear, PASSWORD_IN_URL).err().unwrap_or_default();
+    assert!(error.contains("`?tls=none`") && error.contains("not to `mail.example`"), "{error}");
+    assert!(!error.contains(PASSWORD_IN_URL) && !error.contains(PASSWORD), "{error}");
+    // Through the binary: `run` refuses to start and says why.
+    std::fs::write(d.join("herald.yaml"), &no_secret).unwrap();
+    std::fs::write(d.join("c.yaml"), CAMPAIGN).unwrap();
+    std::fs::write(d.join("offer.html"), PAGE).unwrap();
+    std::fs::write(d.join("c.csv"), CONTACTS).unwrap();
+    let out = run(d);
+    assert!(!out.status.success());
+    assert!(out.stderr.contains("`unsubscribe` needs `server.secret`"), "{}", out.stderr);
 }
