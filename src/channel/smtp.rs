@@ -112,10 +112,16 @@ impl SmtpTransport {
         match tokio::time::timeout(self.timeout, self.mailer().test_connection()).await {
             Ok(Ok(true)) => Ok(format!("{} answered over {}{login}", self.where_(), self.endpoint.security.words())),
             Ok(Ok(false)) => Err(format!("{} took the connection but did not answer NOOP", self.where_())),
-            Ok(Err(error)) => Err(match self.failed(&error) {
-                Attempt::Transient { reason, .. } | Attempt::Refused { reason, .. } => reason,
-                Attempt::Accepted { .. } => unreachable!("failed() never accepts"),
-            }),
+            Ok(Err(error)) => {
+                let reason = match self.failed(&error) {
+                    Attempt::Transient { reason, .. } | Attempt::Refused { reason, .. } => reason,
+                    Attempt::Accepted { .. } => String::new(),
+                };
+                // 530/534/535/538: the server turned the login down (RFC 4954).
+                let login =
+                    error.status().is_some_and(|c| ["530", "534", "535", "538"].contains(&c.to_string().as_str()));
+                Err(if login { format!("{} refused the login: {reason}", self.where_()) } else { reason })
+            }
             Err(_) => Err(format!("{} did not answer within {:?}", self.where_(), self.timeout)),
         }
     }

@@ -287,9 +287,21 @@ fn check_logs_in_without_sending_and_says_what_is_wrong() {
     assert_eq!(ok, Ok(format!("127.0.0.1:{} answered over STARTTLS, logged in as `herald`", server.port)));
     let wrong = runtime.block_on(async { transport(d, &yaml, "hunter2").unwrap().check().await });
     let error = wrong.unwrap_err();
-    assert!(error.starts_with("SMTP 535"), "{error}");
+    let want = format!("127.0.0.1:{} refused the login: SMTP 535", server.port);
+    assert!(error.starts_with(&want), "{error}");
     assert!(!error.contains("hunter2"), "{error}");
-    assert!(server.received().is_empty());
+    // The command prints it, one line per channel.
+    std::fs::write(d.join("herald.yaml"), &yaml).unwrap();
+    let out = Herald::new()
+        .dir(d)
+        .args(["channels", "check", "--config", "herald.yaml"])
+        .env("SMTP_PASSWORD", PASSWORD_IN_URL)
+        .env("HERALD_SECRET", SECRET)
+        .timeout(Duration::from_secs(30))
+        .run();
+    let line = format!("ok    email (smtp): 127.0.0.1:{} answered over STARTTLS, logged in as `herald`", server.port);
+    assert!(out.status.success() && out.stdout.contains(&line), "{}\n{}", out.stdout, out.stderr);
+    assert!(server.received().is_empty(), "a check sends nothing");
 }
 
 #[test]
