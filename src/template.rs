@@ -15,16 +15,15 @@ const BUILTINS: &[&str] = &["range", "dict", "namespace", "debug", "loop", "true
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Template {
     pub name: String,
+    /// An HTML file (`.html`, `.htm`, with an optional `.j2`/`.jinja`): its output is a page,
+    /// not plain text (email sends it with a plain-text copy).
+    pub html: bool,
 }
 
-impl Template {
-    /// Whether the template is an HTML file (`.html`, `.htm`, with an optional `.j2`/`.jinja`):
-    /// its output is a page, not plain text.
-    pub fn is_html(&self) -> bool {
-        let name = self.name.strip_suffix(".j2").or_else(|| self.name.strip_suffix(".jinja")).unwrap_or(&self.name);
-        let ext = name.rsplit_once('.').map_or("", |(_, ext)| ext);
-        ext.eq_ignore_ascii_case("html") || ext.eq_ignore_ascii_case("htm")
-    }
+fn is_html(name: &str) -> bool {
+    let name = name.strip_suffix(".j2").or_else(|| name.strip_suffix(".jinja")).unwrap_or(name);
+    let ext = name.rsplit_once('.').map_or("", |(_, ext)| ext);
+    ext.eq_ignore_ascii_case("html") || ext.eq_ignore_ascii_case("htm")
 }
 
 /// Every template of a campaign, compiled once.
@@ -96,7 +95,7 @@ impl Templates {
             .filter(|n| !BUILTINS.contains(&n.split('.').next().unwrap_or_default()))
             .map(|n| variable(&n, source))
             .collect();
-        Ok((Template { name: name.to_string() }, variables))
+        Ok((Template { name: name.to_string(), html: is_html(name) }, variables))
     }
 
     /// Filters (`| name`) and tests (`is name`) a template uses that this environment does
@@ -526,6 +525,14 @@ mod tests {
         let error = templates.add("t", "Hi {{ contact.name }").unwrap_err();
         assert!(error.range.is_some());
         assert!(error.message.contains("syntax"), "{}", error.message);
+    }
+
+    #[test]
+    fn html_templates_are_known_by_their_extension() {
+        let mut templates = Templates::new();
+        for (name, html) in [("a.html", true), ("b.HTM", true), ("c.html.j2", true), ("d.txt", false), ("e", false)] {
+            assert_eq!(templates.add(name, "x").unwrap().0.html, html, "{name}");
+        }
     }
 
     #[test]

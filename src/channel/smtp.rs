@@ -3,7 +3,7 @@
 //! plain text (`?tls=none`) only to this machine. A 4xx reply or a lost connection is tried
 //! again, a 5xx fails the action with the server's code and text (docs/channels.md, "smtp").
 
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use lettre::transport::smtp::authentication::Credentials;
@@ -21,8 +21,9 @@ type Mailer = AsyncSmtpTransport<Tokio1Executor>;
 pub struct SmtpTransport {
     endpoint: Endpoint,
     builder: Box<AsyncSmtpTransportBuilder>,
-    /// Built on first use: the pool starts a task, which needs the runtime.
-    mailer: OnceLock<Mailer>,
+    /// Built on first use (the pool starts a task, which needs the runtime), and again after a
+    /// hand-over timed out: see `forget`.
+    mailer: Mutex<Option<Arc<Mailer>>>,
     letter: Box<Letter>,
     timeout: Duration,
 }
@@ -76,14 +77,25 @@ impl SmtpTransport {
         Ok(SmtpTransport {
             endpoint,
             builder: Box::new(builder),
-            mailer: OnceLock::new(),
+            mailer: Mutex::new(None),
             letter: Box::new(letter),
             timeout: config.timeout,
         })
     }
 
-    fn mailer(&self) -> &Mailer {
-        self.mailer.get_or_init(|| (*self.builder).clone().build())
+    fn mailer(&self) -> Arc<Mailer> {
+        let mut slot = self.mailer.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        slot.get_or_insert_with(|| Arc::new((*self.builder).clone().build())).clone()
+    }
+
+    /// A send cut short by the timeout leaves its connection mid-transaction, and lettre's pool
+    /// would hand it out again (async lettre has no read timeout, so it would hang the next
+    /// send too). The next hand-over gets a new pool; the old one closes when its sends end.
+    fn forget(&self, mailer: &Arc<Mailer>) {
+        let mut slot = self.mailer.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if slot.as_ref().is_some_and(|current| Arc::ptr_eq(current, mailer)) {
+            *slot = None;
+        }
     }
 
     pub async fn attempt(&self, action: &Action, _t: Try) -> Attempt {
@@ -91,14 +103,18 @@ impl SmtpTransport {
             Ok(message) => message,
             Err(reason) => return Attempt::refused(reason),
         };
-        match tokio::time::timeout(self.timeout, self.mailer().send(message)).await {
+        let mailer = self.mailer();
+        match tokio::time::timeout(self.timeout, mailer.send(message)).await {
             Ok(Ok(response)) => Attempt::Accepted { id: queue_id(&response) },
             Ok(Err(error)) => self.failed(&error),
-            Err(_) => Attempt::Transient {
-                reason: format!("{} did not finish the hand-over in time", self.where_()),
-                retry_after: None,
-                maybe_sent: true,
-            },
+            Err(_) => {
+                self.forget(&mailer);
+                Attempt::Transient {
+                    reason: format!("{} did not answer within {:?}", self.where_(), self.timeout),
+                    retry_after: None,
+                    maybe_sent: true,
+                }
+            }
         }
     }
 
@@ -109,7 +125,8 @@ impl SmtpTransport {
             Some(user) => format!(", logged in as `{user}`"),
             None => String::new(),
         };
-        match tokio::time::timeout(self.timeout, self.mailer().test_connection()).await {
+        let mailer = self.mailer();
+        match tokio::time::timeout(self.timeout, mailer.test_connection()).await {
             Ok(Ok(true)) => Ok(format!("{} answered over {}{login}", self.where_(), self.endpoint.security.words())),
             Ok(Ok(false)) => Err(format!("{} took the connection but did not answer NOOP", self.where_())),
             Ok(Err(error)) => {
@@ -122,7 +139,10 @@ impl SmtpTransport {
                     error.status().is_some_and(|c| ["530", "534", "535", "538"].contains(&c.to_string().as_str()));
                 Err(if login { format!("{} refused the login: {reason}", self.where_()) } else { reason })
             }
-            Err(_) => Err(format!("{} did not answer within {:?}", self.where_(), self.timeout)),
+            Err(_) => {
+                self.forget(&mailer);
+                Err(format!("{} did not answer within {:?}", self.where_(), self.timeout))
+            }
         }
     }
 

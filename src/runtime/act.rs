@@ -129,7 +129,7 @@ impl Machine<'_> {
                     render(&message.body)?,
                     None,
                     variant.map(Text::new),
-                    message.body.is_html(),
+                    message.body.html,
                 )
             }
             NodeKind::Call(call) => {

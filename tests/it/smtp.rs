@@ -325,3 +325,39 @@ fn a_channel_that_cannot_be_safe_is_refused_at_start() {
     assert!(!out.status.success());
     assert!(out.stderr.contains("`unsubscribe` needs `server.secret`"), "{}", out.stderr);
 }
+
+#[test]
+fn a_server_slower_than_the_timeout_gets_each_message_again_under_the_same_message_id() {
+    let campaign = "\
+id: note
+channel: email
+contacts:
+  key: email
+steps:
+  - id: hello
+    send: { subject: \"Hello\", text: \"Hi {{ contact.name }}\" }
+";
+    let contacts = "email,name\nann@example.com,Ann\nbo@example.com,Bo\ncy@example.com,Cy\n";
+    let dir = setup(&[("c.yaml", campaign), ("c.csv", contacts)]);
+    let d = dir.path();
+    certificates(d);
+    // The first DATA of each message is answered after 3 s, past the channel's 2 s timeout.
+    let server = SmtpServer::start(d, &["--slow-first", "3"]);
+    std::fs::write(d.join("herald.yaml"), config(server.port, "smtp")).unwrap();
+    let out = run(d);
+    assert!(out.status.success(), "{}\n{}", out.stdout, out.stderr);
+    let mut copies = std::collections::BTreeMap::new();
+    for (eml, _) in server.received() {
+        *copies.entry(header(&eml, "Message-ID").unwrap().to_string()).or_insert(0) += 1;
+    }
+    let want: std::collections::BTreeSet<String> = ["ann", "bo", "cy"]
+        .iter()
+        .map(|who| herald::channel::mail::message_id(&format!("note/{who}@example.com/hello/1"), "acme.example"))
+        .collect();
+    // Nothing lost, nothing under another id; a copy the slow server took late is the same message.
+    assert_eq!(copies.keys().cloned().collect::<std::collections::BTreeSet<_>>(), want, "{:?}", server.attempts());
+    assert!(copies.values().all(|n| (1..=2).contains(n)), "{copies:?}");
+    let store = Store::open(&d.join("h.redb")).unwrap();
+    let history = format!("{:?}", store.history("note", "ann@example.com").unwrap());
+    assert!(history.contains("Outcome { status: \"sent\" }"), "{history}");
+}

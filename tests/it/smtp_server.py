@@ -2,8 +2,9 @@
 
 It requires STARTTLS (or speaks TLS from the first byte with --implicit) and AUTH, and writes
 every accepted message to OUT/<n>.eml with its envelope in OUT/<n>.json. Faults on request:
---fail-first N answers 451 to the first N DATA of each Message-ID, --reject TEXT answers 550 to
-recipients containing TEXT. Every DATA answered is a line in OUT/attempts.log. It prints
+--fail-first N answers 451 to the first N DATA of each Message-ID, --slow-first S waits S
+seconds before answering the first DATA of each (and then takes it), --reject TEXT answers 550
+to recipients containing TEXT. Every DATA answered is a line in OUT/attempts.log. It prints
 `PORT <n>` once listening, and stops when its stdin closes or after --lifetime seconds.
 """
 
@@ -43,6 +44,9 @@ class Handler:
         if tries <= self.args.fail_first:
             self.log("451 %s" % message_id)
             return "451 4.3.0 try again later"
+        if tries == 1 and self.args.slow_first:
+            self.log("slow %s" % message_id)
+            await asyncio.sleep(self.args.slow_first)
         self.count += 1
         base = os.path.join(self.args.out, str(self.count))
         meta = {"mail_from": envelope.mail_from, "rcpt_tos": envelope.rcpt_tos, "tls": getattr(session, "ssl", None) is not None}
@@ -75,6 +79,7 @@ async def main():
     parser.add_argument("--password", required=True)
     parser.add_argument("--implicit", action="store_true")
     parser.add_argument("--fail-first", type=int, default=0)
+    parser.add_argument("--slow-first", type=float, default=0)
     parser.add_argument("--reject", default="")
     parser.add_argument("--lifetime", type=float, default=120)
     args = parser.parse_args()
