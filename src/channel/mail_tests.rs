@@ -19,6 +19,8 @@ fn action(text: &str, html: bool) -> Action {
         agent: None,
         variant: None,
         at: Utc.with_ymd_and_hms(2026, 12, 1, 14, 0, 0).unwrap(),
+        voicemail: None,
+        max_duration: None,
         html,
     }
 }

@@ -53,6 +53,7 @@ fn action(kind: ActionKind) -> Action {
         at: Utc.with_ymd_and_hms(2026, 12, 6, 7, 0, 0).unwrap(),
         voicemail: None,
         max_duration: None,
+        html: false,
     }
 }
 
