@@ -324,9 +324,10 @@ class Handler(BaseHTTPRequestHandler):
         try:
             length = int(self.headers.get("Content-Length", "0"))
         except ValueError:
-            return self.answer(400, {"error": "bad Content-Length"})
-        if length > MAX_BODY:
-            return self.answer(413, {"error": "body too large"})
+            length = -1
+        if length < 0 or length > MAX_BODY:
+            self.close_connection = True  # the body is left unread
+            return self.answer(413 if length > 0 else 400, {"error": "bad or too large Content-Length"})
         body = self.rfile.read(length)
         headers = {name.lower(): value for name, value in self.headers.items()}
         problem = verify(config.key, headers, body, config.tolerance)

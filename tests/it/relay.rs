@@ -9,7 +9,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -60,15 +60,14 @@ impl FakeProvider {
         listener.set_nonblocking(true).unwrap();
         let seen = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
-        let count = Arc::new(AtomicUsize::new(0));
         let (seen2, stop2) = (seen.clone(), stop.clone());
         std::thread::spawn(move || {
             while !stop2.load(Ordering::SeqCst) {
                 match listener.accept() {
                     Ok((stream, _)) => {
                         stream.set_nonblocking(false).unwrap();
-                        let (seen, count) = (seen2.clone(), count.clone());
-                        std::thread::spawn(move || serve(stream, provider, &seen, &count, slow_first));
+                        let seen = seen2.clone();
+                        std::thread::spawn(move || serve(stream, provider, &seen, slow_first));
                     }
                     Err(_) => std::thread::sleep(Duration::from_millis(2)),
                 }
@@ -88,28 +87,33 @@ impl Drop for FakeProvider {
     }
 }
 
-fn serve(
-    stream: TcpStream,
-    provider: &str,
-    seen: &Mutex<Vec<Seen>>,
-    count: &AtomicUsize,
-    slow_first: Option<Duration>,
-) {
+fn serve(stream: TcpStream, provider: &str, seen: &Mutex<Vec<Seen>>, slow_first: Option<Duration>) {
     stream.set_read_timeout(Some(Duration::from_secs(20))).ok();
     let mut reader = BufReader::new(stream.try_clone().unwrap());
     let mut writer = stream;
     while let Some((path, headers, body)) = read_request(&mut reader) {
-        let n = count.fetch_add(1, Ordering::SeqCst);
         let body: serde_json::Value = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
-        seen.lock().unwrap().push(Seen { path, headers, body });
+        // Numbered in the order they are kept: request `n` is `seen[n]` and gets id `…-call-n`.
+        let n = {
+            let mut seen = seen.lock().unwrap();
+            seen.push(Seen { path, headers, body });
+            seen.len() - 1
+        };
         if let (0, Some(wait)) = (n, slow_first) {
             std::thread::sleep(wait);
         }
         let id = format!("{provider}-call-{n}");
         let (status, answer) = match provider {
             "vapi" => (201, format!("{{\"id\":\"{id}\",\"status\":\"queued\",\"type\":\"outboundPhoneCall\"}}")),
-            "retell" => (201, format!("{{\"call_id\":\"{id}\",\"call_status\":\"registered\",\"call_type\":\"phone_call\"}}")),
-            _ => (200, format!("{{\"status\":\"success\",\"message\":\"Call successfully queued.\",\"call_id\":\"{id}\",\"batch_id\":null}}")),
+            "retell" => {
+                (201, format!("{{\"call_id\":\"{id}\",\"call_status\":\"registered\",\"call_type\":\"phone_call\"}}"))
+            }
+            _ => (
+                200,
+                format!(
+                    "{{\"status\":\"success\",\"message\":\"Call successfully queued.\",\"call_id\":\"{id}\",\"batch_id\":null}}"
+                ),
+            ),
         };
         let text = format!(
             "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{answer}",
@@ -355,10 +359,10 @@ fn a_retry_after_a_lost_answer_places_no_second_call() {
     setup(dir.path(), n, &relay.url);
     let started = Instant::now();
     run_once(dir.path());
-    assert!(started.elapsed() >= Duration::from_millis(2500), "herald waited for the slow call");
     let seen = fake.seen();
     let found: Vec<String> = seen.iter().map(|s| herald_key("retell", &s.body)).collect();
     assert_eq!(found.len(), n, "no second call at the provider: {found:?}");
+    assert!(started.elapsed() >= Duration::from_millis(2500), "herald waited for the slow call");
     assert_eq!(found.iter().cloned().collect::<BTreeSet<_>>(), keys(n));
     let slow = &found[0];
     let log = std::fs::read_to_string(dir.path().join("relay.log")).unwrap();
@@ -376,7 +380,8 @@ fn post(url: &str, headers: &[(&str, String)], body: &[u8]) -> u16 {
     let address = url.trim_start_matches("http://").trim_end_matches('/');
     let mut stream = TcpStream::connect(address).unwrap();
     stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let mut text = format!("POST / HTTP/1.1\r\nhost: {address}\r\ncontent-length: {}\r\nconnection: close\r\n", body.len());
+    let mut text =
+        format!("POST / HTTP/1.1\r\nhost: {address}\r\ncontent-length: {}\r\nconnection: close\r\n", body.len());
     for (name, value) in headers {
         text.push_str(&format!("{name}: {value}\r\n"));
     }
