@@ -4,22 +4,20 @@
 //! call's metadata, a retry after a lost answer places no second call, bad signatures are
 //! refused. docs/calling-providers.md describes the relay.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+mod parts;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use herald::runtime::LeadStatus;
 use herald::store::Store;
 
 use crate::channels::SECRET;
-use crate::herald::{Herald, root};
-
-const API_KEY: &str = "test-provider-key-5f2c";
+use crate::herald::Herald;
+use parts::{API_KEY, FakeProvider, First, Relay, Seen};
 const PUBLIC_URL: &str = "https://herald.example.com";
 
 const CAMPAIGN: &str = "\
@@ -35,175 +33,6 @@ steps:
       to: \"{{ contact.phone }}\"
       prompt: \"Ask {{ contact.name }} about the demo\"
 ";
-
-/// One request the fake provider read.
-#[derive(Clone, Debug)]
-struct Seen {
-    path: String,
-    headers: HashMap<String, String>,
-    body: serde_json::Value,
-}
-
-/// An AI calling provider's create-call endpoint on 127.0.0.1: answers as the provider's docs
-/// show (Vapi `201 {"id"}`, Retell `201 {"call_id"}`, Bland `200 {"status":"success","call_id"}`),
-/// the first request after `slow_first` if set.
-struct FakeProvider {
-    url: String,
-    seen: Arc<Mutex<Vec<Seen>>>,
-    stop: Arc<AtomicBool>,
-}
-
-impl FakeProvider {
-    fn start(provider: &'static str, slow_first: Option<Duration>) -> FakeProvider {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        listener.set_nonblocking(true).unwrap();
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (seen2, stop2) = (seen.clone(), stop.clone());
-        std::thread::spawn(move || {
-            while !stop2.load(Ordering::SeqCst) {
-                match listener.accept() {
-                    Ok((stream, _)) => {
-                        stream.set_nonblocking(false).unwrap();
-                        let seen = seen2.clone();
-                        std::thread::spawn(move || serve(stream, provider, &seen, slow_first));
-                    }
-                    Err(_) => std::thread::sleep(Duration::from_millis(2)),
-                }
-            }
-        });
-        FakeProvider { url, seen, stop }
-    }
-
-    fn seen(&self) -> Vec<Seen> {
-        self.seen.lock().unwrap().clone()
-    }
-}
-
-impl Drop for FakeProvider {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-    }
-}
-
-fn serve(stream: TcpStream, provider: &str, seen: &Mutex<Vec<Seen>>, slow_first: Option<Duration>) {
-    stream.set_read_timeout(Some(Duration::from_secs(20))).ok();
-    let mut reader = BufReader::new(stream.try_clone().unwrap());
-    let mut writer = stream;
-    while let Some((path, headers, body)) = read_request(&mut reader) {
-        let body: serde_json::Value = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
-        // Numbered in the order they are kept: request `n` is `seen[n]` and gets id `…-call-n`.
-        let n = {
-            let mut seen = seen.lock().unwrap();
-            seen.push(Seen { path, headers, body });
-            seen.len() - 1
-        };
-        if let (0, Some(wait)) = (n, slow_first) {
-            std::thread::sleep(wait);
-        }
-        let id = format!("{provider}-call-{n}");
-        let (status, answer) = match provider {
-            "vapi" => (201, format!("{{\"id\":\"{id}\",\"status\":\"queued\",\"type\":\"outboundPhoneCall\"}}")),
-            "retell" => {
-                (201, format!("{{\"call_id\":\"{id}\",\"call_status\":\"registered\",\"call_type\":\"phone_call\"}}"))
-            }
-            _ => (
-                200,
-                format!(
-                    "{{\"status\":\"success\",\"message\":\"Call successfully queued.\",\"call_id\":\"{id}\",\"batch_id\":null}}"
-                ),
-            ),
-        };
-        let text = format!(
-            "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{answer}",
-            answer.len()
-        );
-        if writer.write_all(text.as_bytes()).is_err() {
-            return;
-        }
-    }
-}
-
-type Request = (String, HashMap<String, String>, Vec<u8>);
-
-fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Request> {
-    let mut line = String::new();
-    if reader.read_line(&mut line).ok()? == 0 {
-        return None;
-    }
-    let path = line.split_whitespace().nth(1).unwrap_or_default().to_string();
-    let mut headers = HashMap::new();
-    loop {
-        let mut header = String::new();
-        if reader.read_line(&mut header).ok()? == 0 {
-            return None;
-        }
-        let header = header.trim_end();
-        if header.is_empty() {
-            break;
-        }
-        if let Some((name, value)) = header.split_once(':') {
-            headers.insert(name.trim().to_ascii_lowercase(), value.trim().to_string());
-        }
-    }
-    let length: usize = headers.get("content-length").and_then(|l| l.parse().ok()).unwrap_or(0);
-    let mut body = vec![0; length];
-    reader.read_exact(&mut body).ok()?;
-    Some((path, headers, body))
-}
-
-/// `python3 examples/relay/ai_relay.py` on a free port of 127.0.0.1, pointed at `api`; killed
-/// when dropped. Its log goes to `relay.log` in `dir`.
-struct Relay {
-    url: String,
-    child: Child,
-}
-
-impl Relay {
-    fn start(provider: &str, api: &str, dir: &Path) -> Relay {
-        let log = std::fs::File::create(dir.join("relay.log")).unwrap();
-        let mut command = Command::new("python3");
-        command
-            .arg(root().join("examples/relay/ai_relay.py"))
-            .env("RELAY_PROVIDER", provider)
-            .env("RELAY_SECRET", SECRET)
-            .env("RELAY_API_KEY", API_KEY)
-            .env("RELAY_API_BASE", api)
-            .env("RELAY_HOST", "127.0.0.1")
-            .env("RELAY_PORT", "0")
-            .env("RELAY_STATE", dir.join("keys.jsonl"))
-            .env("RELAY_TIMEOUT", "10")
-            .env("RELAY_AGENTS", "{\"sdr\": \"agent-sdr-1\"}")
-            .env("VAPI_PHONE_NUMBER_ID", "pn-123")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(log);
-        let mut child = command.spawn().expect("python3 runs examples/relay/ai_relay.py");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            BufReader::new(stdout).read_line(&mut line).ok();
-            tx.send(line).ok();
-        });
-        let line = rx.recv_timeout(Duration::from_secs(10)).unwrap_or_default();
-        let url = line.split_whitespace().find(|w| w.starts_with("http://")).map(str::to_string);
-        let Some(url) = url else {
-            let _ = child.kill();
-            let log = std::fs::read_to_string(dir.join("relay.log")).unwrap_or_default();
-            panic!("the relay did not start: {line:?}\n{log}");
-        };
-        Relay { url, child }
-    }
-}
-
-impl Drop for Relay {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn phone(i: usize) -> String {
     format!("+1415555011{i}")
@@ -300,7 +129,7 @@ fn assert_shape(provider: &str, seen: &Seen) {
 fn one_call_per_contact(provider: &'static str) {
     let n = 4;
     let dir = tempfile::tempdir().unwrap();
-    let fake = FakeProvider::start(provider, None);
+    let fake = FakeProvider::start(provider, First::Taken);
     let relay = Relay::start(provider, &fake.url, dir.path());
     setup(dir.path(), n, &relay.url);
     run_once(dir.path());
@@ -354,7 +183,7 @@ fn a_retry_after_a_lost_answer_places_no_second_call() {
     // with the same key while the relay is still waiting, then after it has the call id.
     let n = 3;
     let dir = tempfile::tempdir().unwrap();
-    let fake = FakeProvider::start("retell", Some(Duration::from_millis(2500)));
+    let fake = FakeProvider::start("retell", First::Slow(Duration::from_millis(2500)));
     let relay = Relay::start("retell", &fake.url, dir.path());
     setup(dir.path(), n, &relay.url);
     let started = Instant::now();
@@ -396,7 +225,7 @@ fn post(url: &str, headers: &[(&str, String)], body: &[u8]) -> u16 {
 #[test]
 fn the_relay_refuses_bad_and_old_signatures_and_anything_but_calls() {
     let dir = tempfile::tempdir().unwrap();
-    let fake = FakeProvider::start("bland", None);
+    let fake = FakeProvider::start("bland", First::Taken);
     let relay = Relay::start("bland", &fake.url, dir.path());
     let key = herald::channel::sign::webhook_key(SECRET).unwrap();
     let signed = |id: &str, at: i64, body: &[u8]| {
@@ -427,7 +256,65 @@ fn the_relay_refuses_bad_and_old_signatures_and_anything_but_calls() {
     let ping = b"{\"type\":\"ping\"}";
     assert_eq!(post(&relay.url, &signed("ping_1", now, ping), ping), 200, "herald channels check's ping");
     assert!(fake.seen().is_empty(), "nothing reached the provider: {:?}", fake.seen());
+    setup(dir.path(), 1, &relay.url);
+    let check = Herald::new()
+        .dir(dir.path())
+        .env("HOOK_SECRET", SECRET)
+        .args(["channels", "check", "--config", "herald.yaml"])
+        .run()
+        .ok();
+    assert!(check.stdout.contains("answered a signed ping with HTTP 200"), "{}", check.stdout);
+    assert!(fake.seen().is_empty(), "a check places no call");
     assert_eq!(post(&relay.url, &signed(id, now, call), call), 200, "a good one goes through");
     assert_eq!(fake.seen().len(), 1);
     assert_eq!(fake.seen()[0].body["task"], "hi", "no pathway: the prompt is Bland's task");
+}
+
+/// A signed call action for contact `i`, as herald sends it: (headers, body).
+fn signed_call(i: usize) -> (Vec<(&'static str, String)>, Vec<u8>) {
+    let id = format!("calls/{i}/ring/1");
+    let body = serde_json::json!({
+        "key": id, "kind": "call", "to": phone(i), "prompt": "hi", "agent": "sdr", "from": "+14155550100",
+    })
+    .to_string();
+    let key = herald::channel::sign::webhook_key(SECRET).unwrap();
+    let at = chrono::Utc::now().timestamp();
+    let signature = herald::channel::sign::webhook_signature(&key, &id, at, body.as_bytes());
+    let headers = vec![("webhook-id", id), ("webhook-timestamp", at.to_string()), ("webhook-signature", signature)];
+    (headers, body.into_bytes())
+}
+
+#[test]
+fn the_relay_answers_as_the_provider_did_and_never_calls_twice_when_unsure() {
+    let dir = tempfile::tempdir().unwrap();
+    // 429 and 503: herald should retry, and the retry places the call.
+    for (i, status) in [(3, 429), (4, 503)] {
+        let fake = FakeProvider::start("vapi", First::Status(status));
+        let relay = Relay::start("vapi", &fake.url, dir.path());
+        let (headers, body) = signed_call(i);
+        assert_eq!(post(&relay.url, &headers, &body), status);
+        assert_eq!(post(&relay.url, &headers, &body), 200, "the key was freed: the retry calls");
+        assert_eq!(fake.seen().len(), 2);
+    }
+    // 422 (a bad number): refused, passed through.
+    let fake = FakeProvider::start("retell", First::Status(422));
+    let relay = Relay::start("retell", &fake.url, dir.path());
+    let (headers, body) = signed_call(1);
+    assert_eq!(post(&relay.url, &headers, &body), 422);
+    assert_eq!(fake.seen().len(), 1, "the provider's refusal");
+    // No answer in time: maybe placed. The retry is refused (409), not called again.
+    let fake = FakeProvider::start("bland", First::Slow(Duration::from_secs(3)));
+    let relay = Relay::start_with("bland", &fake.url, dir.path(), &[("RELAY_TIMEOUT", "1")]);
+    let (headers, body) = signed_call(2);
+    assert_eq!(post(&relay.url, &headers, &body), 504);
+    assert_eq!(post(&relay.url, &headers, &body), 409);
+    assert_eq!(fake.seen().len(), 1, "one call at most");
+    drop(relay);
+    // A relay started again over the same key file still knows: placed keys answer their id.
+    let fake = FakeProvider::start("bland", First::Taken);
+    let relay = Relay::start("bland", &fake.url, dir.path());
+    assert_eq!(post(&relay.url, &headers, &body), 409, "still unknown after a restart");
+    let (headers, body) = signed_call(4);
+    assert_eq!(post(&relay.url, &headers, &body), 200, "placed before the restart");
+    assert!(fake.seen().is_empty(), "nothing called again: {:?}", fake.seen());
 }
