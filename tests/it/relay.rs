@@ -318,3 +318,20 @@ fn the_relay_answers_as_the_provider_did_and_never_calls_twice_when_unsure() {
     assert_eq!(post(&relay.url, &headers, &body), 200, "placed before the restart");
     assert!(fake.seen().is_empty(), "nothing called again: {:?}", fake.seen());
 }
+
+#[test]
+fn the_example_herald_yaml_is_valid_for_a_call_campaign() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("c.yaml"), CAMPAIGN).unwrap();
+    let config = crate::herald::root().join("examples/relay/herald.yaml");
+    let out = Herald::new()
+        .dir(dir.path())
+        .env("HERALD_RELAY_SECRET", SECRET)
+        .arg("validate")
+        .arg("c.yaml")
+        .arg("--config")
+        .arg(&config)
+        .run()
+        .ok();
+    assert!(out.stdout.contains("0 errors, 0 warnings"), "{}", out.stdout);
+}
