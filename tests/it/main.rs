@@ -27,6 +27,7 @@ mod limits;
 mod ops;
 mod phones;
 mod receiver;
+mod relay;
 mod report;
 mod run;
 mod simulate;
