@@ -22,6 +22,7 @@ mod interpreter;
 mod layers;
 mod limits;
 mod ops;
+mod pacing;
 mod phones;
 mod report;
 mod run;
