@@ -228,14 +228,20 @@ impl Loader<'_> {
 
     /// The campaign's `pacing` (with `channels` when `campaign`), or a step's own.
     pub(super) fn pacing(&mut self, node: &Node, key: Option<Span>, campaign: bool) -> Option<Pacing> {
-        let what = if campaign { "pacing" } else { "a step's pacing" };
-        let mut f = self.fields(node, what)?;
+        let mut f = self.fields(node, "pacing")?;
         let mut pacing = self.limits(&mut f, "pacing");
         pacing.span = key.unwrap_or(node.span);
         if campaign && let Some(channels) = f.take("channels") {
             pacing.channels = self.channel_pacing(channels);
+        } else if let Some(span) = f.key_span("channels") {
+            f.take("channels");
+            self.error(
+                Diagnostic::error("herald::unknown_key", "unknown key `channels` in a step's pacing")
+                    .label(span, "campaign-level only")
+                    .help("a step's `pacing` limits that step; limits per channel go in the campaign's `pacing.channels`"),
+            );
         }
-        self.finish(f, if campaign { keys::PACING } else { keys::PACING_LIMIT }, what);
+        self.finish(f, if campaign { keys::PACING } else { keys::PACING_LIMIT }, "pacing");
         Some(pacing)
     }
 
