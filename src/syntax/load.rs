@@ -238,7 +238,9 @@ impl Loader<'_> {
             self.error(
                 Diagnostic::error("herald::unknown_key", "unknown key `channels` in a step's pacing")
                     .label(span, "campaign-level only")
-                    .help("a step's `pacing` limits that step; limits per channel go in the campaign's `pacing.channels`"),
+                    .help(
+                        "a step's `pacing` limits that step; limits per channel go in the campaign's `pacing.channels`",
+                    ),
             );
         }
         self.finish(f, if campaign { keys::PACING } else { keys::PACING_LIMIT }, "pacing");

@@ -146,14 +146,20 @@ steps:
 ";
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    write(d, "two.yaml", campaign);
-    let csv = write(d, "c.csv", "phone,name\n+14155550100,slow\n+14155550101,fast\n+14155550102,slow\n+14155550103,fast\n+14155550104,slow\n+14155550105,fast\n");
-    let lines = Herald::new()
+    let file = write(d, "two.yaml", campaign);
+    let rows: String =
+        (0..6).map(|i| format!("+1415555010{i},{}\n", if i % 2 == 0 { "slow" } else { "fast" })).collect();
+    let csv = write(d, "c.csv", &format!("phone,name\n{rows}"));
+    let out = Herald::new()
         .dir(d)
-        .args(["simulate", "two.yaml", "--contacts", "c.csv", "--format", "jsonl", "--start", "2026-12-01T15:00:00Z"])
+        .arg("simulate")
+        .arg(&file)
+        .arg("--contacts")
+        .arg(&csv)
+        .args(["--format", "jsonl", "--start", "2026-12-01T15:00:00Z"])
         .run()
         .ok();
-    let lines: Vec<Value> = lines.stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<Value> = out.stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     let sends = |step: &str| -> Vec<String> {
         lines.iter().filter(|l| l["event"] == "send" && l["step"] == step).map(|l| at(l).to_rfc3339()).collect()
     };
