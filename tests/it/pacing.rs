@@ -207,3 +207,47 @@ steps:
     let counts = Store::open(&d.join("h.redb")).unwrap().counts("mixed").unwrap();
     assert_eq!(counts, BTreeMap::from([(LeadStatus::Completed, 2), (LeadStatus::Scheduled, 3)]));
 }
+
+#[test]
+fn one_voice_line_holds_the_calls_not_the_texts() {
+    let campaign = "\
+id: lines
+channel: voice
+contacts: { key: phone }
+pacing:
+  channels:
+    voice: { concurrency: 1 }
+steps:
+  - id: text
+    send: { channel: sms, text: \"We will call you shortly\" }
+  - id: ring
+    call: { prompt: \"Hello\" }
+";
+    let three = "phone\n+14155550101\n+14155550102\n+14155550103\n";
+    let dir = setup(&[("lines.yaml", campaign), ("c.csv", three)]);
+    let d = dir.path();
+    let run = || {
+        herald_in(
+            d,
+            &["run", "lines.yaml", "--contacts", "c.csv", "--db", "h.redb", "--once", "--outbox", "out.jsonl"],
+        )
+        .ok();
+    };
+    let sent = |step: &str| outbox(d).iter().filter(|a| a["step"] == step).count();
+    run();
+    assert_eq!((sent("text"), sent("ring")), (3, 1), "every text goes; one line, one call");
+    // The call has no outcome yet: another run makes no second call (the count of calls in
+    // flight across a restart is driver::run_tests' `a_channels_calls_in_flight_...`).
+    run();
+    assert_eq!((sent("text"), sent("ring")), (3, 1), "{:?}", outbox(d));
+    let store = Store::open(&d.join("h.redb")).unwrap();
+    let history = store.history("lines", "+14155550102").unwrap();
+    let reasons: Vec<String> = history
+        .iter()
+        .filter_map(|r| match &r.event {
+            herald::runtime::Event::Defer { reason, .. } => Some(reason.to_string()),
+            _ => None,
+        })
+        .collect();
+    assert!(!reasons.is_empty() && reasons.iter().all(|r| r == "pacing (channel voice)"), "{reasons:?}");
+}
