@@ -392,8 +392,39 @@ impl Default for Schedule {
     }
 }
 
-#[derive(Clone, Copy, Debug, Default)]
+/// The campaign's `pacing` (every action counts), and the narrower limits of
+/// `pacing.channels` and of steps' own `pacing` (docs/language.md, Pacing).
+#[derive(Clone, Debug, Default)]
 pub struct Pacing {
     pub per_hour: Option<u32>,
     pub concurrency: Option<u32>,
+    pub narrow: Vec<NarrowPacing>,
+}
+
+impl Pacing {
+    /// Whether any limit is set, campaign-wide or narrower.
+    pub fn is_set(&self) -> bool {
+        self.per_hour.is_some() || self.concurrency.is_some() || !self.narrow.is_empty()
+    }
+
+    /// Whether any limit counts starts per hour (they are kept across processes).
+    pub fn has_per_hour(&self) -> bool {
+        self.per_hour.is_some() || self.narrow.iter().any(|n| n.per_hour.is_some())
+    }
+
+    /// Whether any limit counts actions in flight.
+    pub fn has_concurrency(&self) -> bool {
+        self.concurrency.is_some() || self.narrow.iter().any(|n| n.concurrency.is_some())
+    }
+}
+
+/// A limit on some of the campaign's actions: one channel's, or one step's.
+#[derive(Clone, Debug)]
+pub struct NarrowPacing {
+    /// `channel <name>` or `step <id>`: how deferrals and the stored record name it.
+    pub name: String,
+    pub per_hour: Option<u32>,
+    pub concurrency: Option<u32>,
+    /// The send and call steps whose actions it counts.
+    pub steps: Vec<StateId>,
 }

@@ -55,6 +55,21 @@ fn retry() -> Value {
     )
 }
 
+/// `{per_hour?, concurrency?}`: a channel's entry under `pacing.channels`, or a step's own.
+fn pacing_limits(description: &str) -> Value {
+    let mut limits = object(
+        json!({
+            "per_hour": { "type": "integer", "minimum": 1, "description": "actions started in any 60 minutes" },
+            "concurrency": { "type": "integer", "minimum": 1, "description": "actions in flight at once" }
+        }),
+        &[],
+    );
+    if let Some(map) = limits.as_object_mut() {
+        map.insert("description".into(), json!(description));
+    }
+    limits
+}
+
 fn message() -> Value {
     json!({
         "subject": text("subject line (email); a template"),
@@ -94,7 +109,8 @@ fn step() -> Value {
     let common = json!({
         "id": { "type": "string", "pattern": ID }, "name": text("display name"),
         "when": condition("guard: skipped when false"), "next": { "type": "string", "description": "step id or `end`" },
-        "routes": routes(), "retry": retry()
+        "routes": routes(), "retry": retry(),
+        "pacing": pacing_limits("this send or call step's own limits, on top of the campaign's")
     });
     let actions = actions();
     let variants: Vec<Value> = actions
@@ -129,7 +145,10 @@ pub fn schema() -> Value {
                 "days": { "oneOf": [{ "enum": ["weekdays", "weekends", "every_day"] }, { "type": "array", "items": { "enum": ["mon", "tue", "wed", "thu", "fri", "sat", "sun", "weekdays", "weekends", "every_day"] } }] },
                 "start": text("RFC 3339 datetime or date"), "end": text("RFC 3339 datetime or date")
             }), &[]),
-            "pacing": object(json!({ "per_hour": { "type": "integer", "minimum": 1 }, "concurrency": { "type": "integer", "minimum": 1 } }), &[]),
+            "pacing": object(json!({
+                "per_hour": { "type": "integer", "minimum": 1 }, "concurrency": { "type": "integer", "minimum": 1 },
+                "channels": { "type": "object", "additionalProperties": pacing_limits("limits on this channel's actions only"), "description": "channel name -> its own limits, on top of the campaign's" }
+            }), &[]),
             "retry": retry(),
             "goal": condition("true => lead converted"), "exit_when": condition("true => lead exited"),
             "replies": routes(),
@@ -183,6 +202,9 @@ mod tests {
         assert_eq!(keys_of(&schema["properties"]["contacts"]), sorted(keys::CONTACTS));
         assert_eq!(keys_of(&schema["properties"]["schedule"]), sorted(keys::SCHEDULE));
         assert_eq!(keys_of(&schema["properties"]["pacing"]), sorted(keys::PACING));
+        let channel = &schema["properties"]["pacing"]["properties"]["channels"]["additionalProperties"];
+        assert_eq!(keys_of(channel), sorted(keys::PACING_LIMIT));
+        assert_eq!(keys_of(&schema["$defs"]["step"]["oneOf"][0]["properties"]["pacing"]), sorted(keys::PACING_LIMIT));
         assert_eq!(keys_of(&schema["properties"]["retry"]), sorted(keys::RETRY));
         assert_eq!(keys_of(&schema["$defs"]["route"]), sorted(keys::ROUTE));
         let actions = actions();

@@ -19,12 +19,12 @@ impl Checker<'_> {
         let index: FxMap<String, StateId> =
             campaign.steps.iter().enumerate().map(|(i, s)| (step_id(i, s), StateId(i as u32))).rev().collect();
         let schedule = self.schedule(campaign.schedule.as_ref());
-        let pacing = self.pacing(campaign.pacing.as_ref());
         let defaults = Defaults {
             channel: campaign.channel.as_ref().map(|c| c.value.clone()),
             agent: campaign.agent.as_ref().map(|c| c.value.clone()),
             from: campaign.from.as_ref().map(|c| c.value.clone()),
         };
+        let pacing = self.pacing(campaign, &defaults);
         let base_retry = campaign.retry.as_ref().and_then(|r| self.retry(r, true, "", None));
         let mut nodes = Vec::with_capacity(campaign.steps.len());
         for (i, step) in campaign.steps.iter().enumerate() {
@@ -152,7 +152,7 @@ impl Checker<'_> {
         Some((kind, None))
     }
 
-    fn channel(&mut self, channel: Option<&Text>, defaults: &Defaults, fallback: &str) -> String {
+    pub(super) fn channel(&mut self, channel: Option<&Text>, defaults: &Defaults, fallback: &str) -> String {
         channel.map(|c| c.value.clone()).or_else(|| defaults.channel.clone()).unwrap_or_else(|| fallback.to_string())
     }
 

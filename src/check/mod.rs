@@ -4,6 +4,7 @@
 mod build;
 mod exprs;
 mod flow;
+mod pacing;
 mod values;
 
 pub use build::content_hash;

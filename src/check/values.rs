@@ -1,4 +1,4 @@
-//! Durations, times of day, datetimes, zones, schedules, pacing and retry policies.
+//! Durations, times of day, datetimes, zones, schedules and retry policies.
 
 use chrono::{DateTime, NaiveDate, NaiveTime, TimeDelta, TimeZone, Utc};
 use chrono_tz::Tz;
@@ -6,7 +6,7 @@ use chrono_tz::Tz;
 use super::Checker;
 use crate::diagnostic::{Diagnostic, did_you_mean};
 use crate::expr;
-use crate::graph::{Pacing, RetryPolicy, Schedule, Window};
+use crate::graph::{RetryPolicy, Schedule, Window};
 use crate::syntax::{self, Text};
 use crate::vocab::{CallOutcome, MessageOutcome};
 
@@ -194,30 +194,6 @@ impl Checker<'_> {
             self.never_opens(span, "no days are listed");
         }
         out
-    }
-
-    pub fn pacing(&mut self, pacing: Option<&syntax::Pacing>) -> Pacing {
-        let Some(pacing) = pacing else {
-            return Pacing::default();
-        };
-        Pacing {
-            per_hour: pacing.per_hour.as_ref().and_then(|v| self.positive(v, "pacing.per_hour")),
-            concurrency: pacing.concurrency.as_ref().and_then(|v| self.positive(v, "pacing.concurrency")),
-        }
-    }
-
-    fn positive(&mut self, value: &crate::source::Spanned<i64>, what: &str) -> Option<u32> {
-        match u32::try_from(value.value) {
-            Ok(v) if v > 0 => Some(v),
-            _ => {
-                self.push(
-                    Diagnostic::error("herald::invalid_number", format!("`{what}` must be a positive whole number"))
-                        .label(value.span, "out of range")
-                        .help("pacing limits are at least 1"),
-                );
-                None
-            }
-        }
     }
 
     /// A retry policy with `base` (the campaign default) filling what `retry` leaves out.

@@ -54,6 +54,7 @@ impl Live<'_> {
             started_at: self.started_at,
             path: self.path.clone(),
             pace: self.pacer.recent(now),
+            pace_narrow: self.pacer.recent_narrow(now),
             region: self.graph.contacts.region.clone(),
         }
     }
@@ -245,7 +246,7 @@ impl<'a, 'g> Runner<'a, 'g> {
             let stored = self.store.campaign(&live.graph.id)?;
             live.started_at = stored.as_ref().and_then(|s| s.started_at);
             if let Some(stored) = &stored {
-                live.pacer.restore(&stored.pace);
+                live.pacer.restore(stored);
             }
             live.status = match stored.as_ref().map(|s| s.status) {
                 Some(CampaignStatus::Paused) => {
@@ -274,11 +275,7 @@ impl<'a, 'g> Runner<'a, 'g> {
             }
             // Calls placed before a restart are still in flight (only such a lead is
             // `in_progress`): `concurrency` counts them.
-            if live.graph.pacing.concurrency.is_some() {
-                let counts = self.store.counts(&live.graph.id)?;
-                let in_flight = counts.get(&crate::runtime::LeadStatus::InProgress).copied().unwrap_or(0);
-                live.pacer.set_in_flight(in_flight as usize);
-            }
+            live.pacer.count_in_flight(self.store, live.graph)?;
             batch.campaigns.push(live.record(now));
         }
         self.store.write(batch, true)?;
@@ -367,7 +364,7 @@ impl<'a, 'g> Runner<'a, 'g> {
             batch.history.push((graph.id.clone(), contact.key, first_seq, records));
             batch.leads.push((graph.id.clone(), lead));
         }
-        if started || graph.pacing.per_hour.is_some() {
+        if started || graph.pacing.has_per_hour() {
             batch.campaigns.push(live.record(now));
         }
         let actions = batch.outbox.clone();

@@ -41,11 +41,11 @@ struct Loaded {
 struct HandOver;
 
 impl crate::runtime::Pacer for HandOver {
-    fn acquire(&mut self, now: DateTime<Utc>) -> Result<(), DateTime<Utc>> {
+    fn acquire(&mut self, _: crate::graph::StateId, now: DateTime<Utc>) -> Result<(), DateTime<Utc>> {
         Err(now)
     }
 
-    fn reason(&self) -> &'static str {
+    fn reason(&self) -> &str {
         "left to the next run"
     }
 }

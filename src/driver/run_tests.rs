@@ -204,3 +204,22 @@ fn a_call_outcome_routes_the_lead() {
     assert_eq!(w.keys()[2..], ["ring/+14155550100/thanks/1"]);
     assert!(!w.channel.answer("ring/nobody/dial/1", Input::Delivery { status: "failed".into() }, w.clock.now()));
 }
+
+#[test]
+fn a_channels_calls_in_flight_count_after_a_restart() {
+    let campaign = "id: lines\nchannel: voice\ncontacts: { key: phone }\npacing:\n  channels:\n    voice: { concurrency: 1 }\nsteps:\n  - id: text\n    send: { channel: sms, text: \"we will call\" }\n  - id: dial\n    call: { prompt: \"hello\" }\n";
+    let w = world(campaign, start());
+    let dials = |w: &World| w.keys().into_iter().filter(|k| k.contains("/dial/")).collect::<Vec<_>>();
+    w.run(true, true).unwrap();
+    assert_eq!(w.keys().iter().filter(|k| k.contains("/text/")).count(), 2, "the texts are not held: {:?}", w.keys());
+    assert_eq!(dials(&w), ["lines/+14155550100/dial/1"]);
+    // A later process finds Ann's call still in flight: Bob waits for the line.
+    w.clock.advance_to(start() + TimeDelta::minutes(5));
+    w.run(false, true).unwrap();
+    assert_eq!(dials(&w), ["lines/+14155550100/dial/1"]);
+    let answered = Input::Call { status: "answered".into(), duration: Some(30.0), vars: Default::default() };
+    assert!(w.channel.answer("lines/+14155550100/dial/1", answered, w.clock.now()));
+    w.clock.advance_to(start() + TimeDelta::minutes(10));
+    w.run(false, true).unwrap();
+    assert_eq!(dials(&w), ["lines/+14155550100/dial/1", "lines/+14155550101/dial/1"]);
+}

@@ -212,6 +212,7 @@ impl Simulation<'_> {
             started_at: Some(self.start),
             path: self.source.clone(),
             pace: Vec::new(),
+            pace_narrow: Default::default(),
             region: self.graph.contacts.region.clone(),
         }
     }
@@ -281,7 +282,7 @@ impl Simulation<'_> {
     /// pacing; responses are drawn per action), and the output is a summary, which does not
     /// list every contact's lines in time order. The store ends the same either way.
     fn independent(&self) -> bool {
-        !self.format.per_line() && self.graph.pacing.per_hour.is_none() && self.graph.pacing.concurrency.is_none()
+        !self.format.per_line() && !self.graph.pacing.is_set()
     }
 
     /// Wake the lead at each of its due times up to `horizon`, as the time-ordered loop would.

@@ -157,6 +157,7 @@ mod tests {
             started_at: None,
             path: None,
             pace: Vec::new(),
+            pace_narrow: Default::default(),
             region: None,
         };
         Row { record, counts: counts.iter().copied().collect() }

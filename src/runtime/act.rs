@@ -17,7 +17,7 @@ impl Machine<'_> {
         match window::next_open(&self.graph.schedule, self.tz, self.now) {
             Some(t) if t <= self.now => {}
             Some(t) => {
-                self.defer(t, "outside the schedule window");
+                self.defer(t, Text::const_new("outside the schedule window"));
                 return None;
             }
             None => {
@@ -25,8 +25,8 @@ impl Machine<'_> {
                 return None;
             }
         }
-        if let Err(t) = self.pacer.acquire(self.now) {
-            let reason = self.pacer.reason();
+        if let Err(t) = self.pacer.acquire(id, self.now) {
+            let reason = Text::new(self.pacer.reason());
             // Later than `now`, so that this pass does not take the lead again, and no more:
             // what `ingest` leaves to the next run must be due at once when that run starts.
             self.defer(t.max(self.now + TimeDelta::nanoseconds(1)), reason);
@@ -88,13 +88,13 @@ impl Machine<'_> {
         self.go(target);
     }
 
-    fn defer(&mut self, until: DateTime<Utc>, reason: &str) {
+    fn defer(&mut self, until: DateTime<Utc>, reason: Text) {
         let until = match self.graph.schedule.end {
             Some(end) if until > end => end,
             _ => until,
         };
         self.park(Park::Act, until, LeadStatus::Scheduled);
-        self.record(Event::Defer { until, reason: Text::new(reason) });
+        self.record(Event::Defer { until, reason });
     }
 
     /// Render the step's action; the error is the reason recorded against the lead.

@@ -15,25 +15,47 @@ use crate::expr::{Condition, Value};
 use crate::graph::{Graph, NodeKind, Route, StateId, Target, WaitSpec};
 use crate::vocab::{CallOutcome, MessageOutcome, Reason};
 
-/// Campaign-wide pacing, owned by the driver: may an action start now, else when to ask again.
+/// Pacing, owned by the driver: may the action of `step` start now, else when to ask again.
 pub trait Pacer {
-    fn acquire(&mut self, now: DateTime<Utc>) -> Result<(), DateTime<Utc>>;
+    fn acquire(&mut self, step: StateId, now: DateTime<Utc>) -> Result<(), DateTime<Utc>>;
 
-    /// Why an action was held back, for the lead's history.
-    fn reason(&self) -> &'static str {
+    /// Why the last action was held back, for the lead's history.
+    fn reason(&self) -> &str {
         "pacing"
     }
 
-    /// Accounts for one lead's advance: whether it had an action in flight before and after
-    /// (for `concurrency`; nothing to count by default).
-    fn settle(&mut self, _before: bool, _after: bool) {}
+    /// Whether `settle` needs the step of an action in flight (limits per channel or step);
+    /// without them, finding the step is not worth its cost.
+    fn by_step(&self) -> bool {
+        false
+    }
+
+    /// Accounts for one lead's advance: its action in flight before and after (for
+    /// `concurrency`; nothing to count by default).
+    fn settle(&mut self, _before: Flight, _after: Flight) {}
+}
+
+/// A lead's action in flight as `Pacer::settle` sees it: whether there is one, and at which
+/// step (only when the pacer counts `by_step`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Flight {
+    pub on: bool,
+    pub step: Option<StateId>,
+}
+
+impl Flight {
+    fn of(graph: &Graph, lead: &Lead, by_step: bool) -> Flight {
+        let on = lead.in_flight();
+        let step = if on && by_step { lead.step.as_deref().and_then(|s| graph.state(s)) } else { None };
+        Flight { on, step }
+    }
 }
 
 /// No limits.
 pub struct Unpaced;
 
 impl Pacer for Unpaced {
-    fn acquire(&mut self, _: DateTime<Utc>) -> Result<(), DateTime<Utc>> {
+    fn acquire(&mut self, _: StateId, _: DateTime<Utc>) -> Result<(), DateTime<Utc>> {
         Ok(())
     }
 }
@@ -96,10 +118,11 @@ pub fn step_due(
     mut effect: impl FnMut(Effect, &mut Lead),
 ) {
     let mut input = first.map(|input| (input, now)).or_else(|| lead.take_due(now));
+    let by_step = pacer.by_step();
     while let Some(next) = input {
-        let before = lead.in_flight();
+        let before = Flight::of(graph, lead, by_step);
         let effects = advance_dated(graph, pacer, lead, contact, next, now, records);
-        pacer.settle(before, lead.in_flight());
+        pacer.settle(before, Flight::of(graph, lead, by_step));
         for e in effects {
             effect(e, lead);
         }

@@ -16,5 +16,5 @@ pub mod scope;
 pub mod split;
 pub mod window;
 
-pub use advance::{Advance, Pacer, Unpaced, advance, relocate, step_due};
+pub use advance::{Advance, Flight, Pacer, Unpaced, advance, relocate, step_due};
 pub use opt_out::is_opt_out;

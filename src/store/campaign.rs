@@ -1,5 +1,6 @@
 //! A campaign's record in the store: its status, content hash and what later commands need.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
@@ -20,6 +21,10 @@ pub struct CampaignRecord {
     /// (`CampaignPacer::recent`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pace: Vec<(DateTime<Utc>, u32)>,
+    /// The same for each `pacing.channels` or step limit with `per_hour`, by its name
+    /// (`channel voice`, `step remind`; `CampaignPacer::recent_narrow`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub pace_narrow: BTreeMap<String, Vec<(DateTime<Utc>, u32)>>,
     /// `contacts.region`: commands that name a contact read its national numbers there.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,

@@ -92,6 +92,7 @@ fn every_table_round_trips_through_a_reopen() {
         started_at: Some(at(1)),
         path: Some("/campaigns/c.yaml".into()),
         pace: vec![(at(59), 2)],
+        pace_narrow: Default::default(),
         region: Some("GB".into()),
     };
     let mut waiting = lead("a", LeadStatus::Waiting, Some(50));

@@ -179,7 +179,8 @@ impl Loader<'_> {
         }
         campaign.contacts = f.take("contacts").and_then(|n| self.contacts(n));
         campaign.schedule = f.take("schedule").and_then(|n| self.schedule(n));
-        campaign.pacing = f.take("pacing").and_then(|n| self.pacing(n));
+        let pacing_key = f.key_span("pacing");
+        campaign.pacing = f.take("pacing").and_then(|n| self.pacing(n, pacing_key, true));
         campaign.retry = f.take("retry").and_then(|n| self.retry(n));
         campaign.replies = f.take("replies").map(|n| self.routes(n, "replies")).unwrap_or_default();
         match f.take("steps") {
@@ -225,14 +226,48 @@ impl Loader<'_> {
         Some(schedule)
     }
 
-    fn pacing(&mut self, node: &Node) -> Option<Pacing> {
+    /// The campaign's `pacing` (with `channels` when `campaign`), or a step's own.
+    pub(super) fn pacing(&mut self, node: &Node, key: Option<Span>, campaign: bool) -> Option<Pacing> {
         let mut f = self.fields(node, "pacing")?;
-        let pacing = Pacing {
-            per_hour: self.int(f.take("per_hour"), "pacing.per_hour"),
-            concurrency: self.int(f.take("concurrency"), "pacing.concurrency"),
-        };
-        self.finish(f, keys::PACING, "pacing");
+        let mut pacing = self.limits(&mut f, "pacing");
+        pacing.span = key.unwrap_or(node.span);
+        if campaign && let Some(channels) = f.take("channels") {
+            pacing.channels = self.channel_pacing(channels);
+        } else if let Some(span) = f.key_span("channels") {
+            f.take("channels");
+            self.error(
+                Diagnostic::error("herald::unknown_key", "unknown key `channels` in a step's pacing")
+                    .label(span, "campaign-level only")
+                    .help(
+                        "a step's `pacing` limits that step; limits per channel go in the campaign's `pacing.channels`",
+                    ),
+            );
+        }
+        self.finish(f, if campaign { keys::PACING } else { keys::PACING_LIMIT }, "pacing");
         Some(pacing)
+    }
+
+    fn limits(&mut self, f: &mut Fields<'_>, what: &str) -> Pacing {
+        Pacing {
+            per_hour: self.int(f.take("per_hour"), &format!("{what}.per_hour")),
+            concurrency: self.int(f.take("concurrency"), &format!("{what}.concurrency")),
+            ..Pacing::default()
+        }
+    }
+
+    /// `pacing.channels`: channel name -> `{per_hour?, concurrency?}`.
+    fn channel_pacing(&mut self, node: &Node) -> Vec<(Text, Pacing)> {
+        let Some(fields) = self.fields(node, "pacing.channels") else { return Vec::new() };
+        let mut channels = Vec::new();
+        for (name, key, value) in &fields.entries {
+            let what = format!("pacing.channels.{name}");
+            let Some(mut f) = self.fields(value, &what) else { continue };
+            let mut limits = self.limits(&mut f, &what);
+            limits.span = key.span;
+            self.finish(f, keys::PACING_LIMIT, &what);
+            channels.push((Spanned::new(name.to_string(), key.span), limits));
+        }
+        channels
     }
 
     pub(super) fn retry(&mut self, node: &Node) -> Option<Retry> {

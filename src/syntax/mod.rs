@@ -39,9 +39,11 @@ pub mod keys {
     ];
     pub const CONTACTS: &[&str] = &["key", "region", "require", "fields", "where", "suppress"];
     pub const SCHEDULE: &[&str] = &["timezone", "hours", "days", "start", "end"];
-    pub const PACING: &[&str] = &["per_hour", "concurrency"];
+    pub const PACING: &[&str] = &["per_hour", "concurrency", "channels"];
+    /// A channel's entry under `pacing.channels`, and a step's own `pacing`.
+    pub const PACING_LIMIT: &[&str] = &["per_hour", "concurrency"];
     pub const RETRY: &[&str] = &["attempts", "interval", "on", "until"];
-    pub const STEP_COMMON: &[&str] = &["id", "name", "when", "next", "routes", "retry"];
+    pub const STEP_COMMON: &[&str] = &["id", "name", "when", "next", "routes", "retry", "pacing"];
     pub const ACTIONS: &[&str] = &["send", "call", "wait", "await", "branch", "split", "set", "exit"];
     pub const SEND: &[&str] = &["channel", "to", "from", "subject", "text", "template", "variants"];
     pub const VARIANT: &[&str] = &["subject", "text", "template"];
@@ -101,6 +103,10 @@ pub struct Schedule {
 pub struct Pacing {
     pub per_hour: Option<Spanned<i64>>,
     pub concurrency: Option<Spanned<i64>>,
+    /// `pacing.channels`: each channel name with its own limits (campaign level only).
+    pub channels: Vec<(Text, Pacing)>,
+    /// The `pacing:` key.
+    pub span: Span,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -121,6 +127,8 @@ pub struct Step {
     pub next: Option<Text>,
     pub routes: Option<Spanned<Vec<Route>>>,
     pub retry: Option<Retry>,
+    /// The step's own `pacing` (send and call steps).
+    pub pacing: Option<Pacing>,
     pub action: Option<Spanned<Action>>,
     pub span: Span,
 }

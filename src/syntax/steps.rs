@@ -47,6 +47,10 @@ impl Loader<'_> {
             next: self.text(f.take("next"), "next"),
             routes,
             retry: f.take("retry").and_then(|n| self.retry(n)),
+            pacing: {
+                let key = f.key_span("pacing");
+                f.take("pacing").and_then(|n| self.pacing(n, key, false))
+            },
             action,
             span: node.span,
         };

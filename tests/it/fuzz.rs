@@ -195,7 +195,7 @@ const YAML_KEYS: &[&str] = &[
     "concurrency", "vars", "exit_when", "replies", "steps", "send", "call", "wait", "await", "branch", "split",
     "set", "exit", "when", "next", "routes", "retry", "attempts", "interval", "on", "until", "to", "subject",
     "text", "template", "variants", "prompt", "max_duration", "voicemail", "reply", "event", "timeout", "if",
-    "else", "goto", "variant", "weight", "chanel", "<<", "? complex", "\"quoted key\"",
+    "else", "goto", "variant", "weight", "chanel", "channels", "<<", "? complex", "\"quoted key\"",
 ];
 
 #[rustfmt::skip]

@@ -25,6 +25,7 @@ mod interpreter;
 mod layers;
 mod limits;
 mod ops;
+mod pacing;
 mod phones;
 mod receiver;
 mod relay;

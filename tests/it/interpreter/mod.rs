@@ -53,7 +53,7 @@ fn wake(now: &'static str) -> Feed {
 struct Refuse(DateTime<Utc>);
 
 impl Pacer for Refuse {
-    fn acquire(&mut self, now: DateTime<Utc>) -> Result<(), DateTime<Utc>> {
+    fn acquire(&mut self, _: herald::graph::StateId, now: DateTime<Utc>) -> Result<(), DateTime<Utc>> {
         if now < self.0 { Err(self.0) } else { Ok(()) }
     }
 }
