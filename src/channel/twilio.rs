@@ -148,7 +148,7 @@ impl TwilioTransport {
         };
         let status = response.status().as_u16();
         let wait = response.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_string);
-        match response.text().await {
+        match super::http::body_start(response, super::http::ANSWER_LIMIT).await {
             Ok(body) => classify(status, wait.as_deref(), &body),
             // The status line came back: Twilio answered, only the body was cut.
             Err(_) if (200..300).contains(&status) => Attempt::Accepted { id: None },
@@ -171,7 +171,7 @@ impl TwilioTransport {
             }
         };
         let status = response.status().as_u16();
-        let body = response.text().await.unwrap_or_default();
+        let body = super::http::body_start(response, super::http::ANSWER_LIMIT).await.unwrap_or_default();
         if status == 401 {
             return Err("Twilio refused the credentials (HTTP 401): the account_sid or auth_token is wrong".into());
         }

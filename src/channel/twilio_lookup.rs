@@ -59,7 +59,7 @@ impl TwilioTransport {
         };
         let status = response.status().as_u16();
         let wait = response.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_string);
-        let body = match response.text().await {
+        let body = match super::super::http::body_start(response, 1 << 20).await {
             Ok(body) => body,
             Err(error) => return Err(still_maybe_sent(looked(super::super::http::describe(&error)))),
         };

@@ -56,7 +56,7 @@ impl WebhookTransport {
         body.to_string().into_bytes()
     }
 
-    pub async fn attempt(&self, action: &Action, _t: Try) -> Attempt {
+    pub async fn attempt(&self, action: &Action, t: Try) -> Attempt {
         let body = self.body(action);
         let mut request = self.client.post(self.url.expose()).header("content-type", "application/json");
         if let Some(key) = &self.key {
@@ -78,11 +78,15 @@ impl WebhookTransport {
         };
         let status = response.status();
         if status.is_success() {
-            let text = response.text().await.unwrap_or_default();
+            let text = super::http::body_start(response, super::http::ANSWER_LIMIT).await.unwrap_or_default();
             return Attempt::Accepted { id: provider_id(&text) };
         }
+        // A receiver that already has this `webhook-id` from a try whose answer was lost.
+        if status == reqwest::StatusCode::CONFLICT && t.maybe_sent {
+            return Attempt::Accepted { id: None };
+        }
         let wait = retry_after(response.headers().get("retry-after").and_then(|v| v.to_str().ok()));
-        let text = response.text().await.unwrap_or_default();
+        let text = super::http::body_start(response, super::http::ANSWER_LIMIT).await.unwrap_or_default();
         let reason = format!("HTTP {}: {}", status.as_u16(), excerpt(&text));
         if super::http::transient(status) {
             Attempt::Transient { reason, retry_after: wait, maybe_sent: true }

@@ -115,8 +115,12 @@ async fn deliver(transport: &Transport, limits: &Limits, pace: &Pace, job: Job) 
                 t.maybe_sent |= maybe_sent;
                 let wait = backoff(limits.backoff, t.number, &action.key).max(retry_after.unwrap_or_default());
                 if started.elapsed() + wait > limits.retry_for {
-                    let reason = format!("gave up after {} tries over {:.0?}: {reason}", t.number, started.elapsed());
-                    return refused(&limits.name, action, reason, false);
+                    let tries = format!("gave up after {} tries over {:.0?}: {reason}", t.number, started.elapsed());
+                    return if t.maybe_sent {
+                        unknown(&limits.name, action, tries)
+                    } else {
+                        refused(&limits.name, action, tries, false)
+                    };
                 }
                 tokio::time::sleep(wait).await;
             }
@@ -139,6 +143,15 @@ fn refused(channel: &str, action: &Action, reason: String, opt_out: bool) -> Ans
         Input::Delivery { status: "failed".into() }
     };
     Answer::settling(action, Some(input), Some(format!("channel `{channel}` did not take it: {reason}")))
+}
+
+/// Given up on, but a try may have reached the provider (its answer was lost): failing it would
+/// let a retry send a second copy under a new key. A message counts as `sent`; a call waits for
+/// its outcome (or its timeout) as if taken. The history says what is not known.
+fn unknown(channel: &str, action: &Action, reason: String) -> Answer {
+    let input = (action.kind == ActionKind::Send).then(|| Input::Delivery { status: "sent".into() });
+    let note = format!("channel `{channel}` {reason}; a try may have reached it, so it is not sent again");
+    Answer::settling(action, input, Some(note))
 }
 
 /// Exponential backoff with full jitter over its upper half: `first * 2^(n-1)`, capped,

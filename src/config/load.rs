@@ -180,7 +180,7 @@ impl Reader<'_, '_> {
     }
 
     fn log(&mut self, f: &mut Fields<'_>, what: &str) -> Option<super::Kind> {
-        let outbox = self.loader.text(f.take("outbox"), &format!("{what}.outbox"));
+        let outbox = self.expanded(f.take("outbox"), &format!("{what}.outbox"));
         Some(super::Kind::Log { outbox: outbox.map(|o| self.base.join(PathBuf::from(o.value))) })
     }
 
@@ -201,6 +201,14 @@ impl Reader<'_, '_> {
                 _ => self.loader.wrong_type(node, &format!("{what}.headers"), "a map of header names to values"),
             }
         }
+        if written_password(url.written()) {
+            self.loader.error(
+                Diagnostic::error("herald::config_secret", format!("`{what}.url` has its password written out"))
+                    .label(f.span, "in this channel")
+                    .help("write the password as ${WEBHOOK_PASSWORD}, or send a key in `headers` from ${…}"),
+            );
+            return None;
+        }
         if !url.expose().starts_with("http://") && !url.expose().starts_with("https://") {
             self.loader.error(
                 Diagnostic::error("herald::config_url", format!("`{what}.url` must start with http:// or https://"))
@@ -214,8 +222,8 @@ impl Reader<'_, '_> {
     fn twilio(&mut self, f: &mut Fields<'_>, what: &str) -> Option<super::Kind> {
         let account_sid = self.required(f, "account_sid", what, false);
         let auth_token = self.required(f, "auth_token", what, true);
-        let from = self.loader.text(f.take("from"), &format!("{what}.from")).map(|t| t.value);
-        let service = self.loader.text(f.take("messaging_service_sid"), &format!("{what}.messaging_service_sid"));
+        let from = self.expanded(f.take("from"), &format!("{what}.from")).map(|t| t.value);
+        let service = self.expanded(f.take("messaging_service_sid"), &format!("{what}.messaging_service_sid"));
         let whatsapp = match f.take("whatsapp") {
             Some(Node { kind: Yaml::Bool(b), .. }) => *b,
             Some(node) => {
@@ -234,7 +242,7 @@ impl Reader<'_, '_> {
             );
         }
         let text = |r: &mut Self, key: &str, f: &mut Fields<'_>| {
-            r.loader.text(f.take(key), &format!("{what}.{key}")).map(|t| t.value)
+            r.expanded(f.take(key), &format!("{what}.{key}")).map(|t| t.value)
         };
         let base_url = text(self, "base_url", f).unwrap_or_else(|| "https://api.twilio.com".to_string());
         let status_callback = text(self, "status_callback", f);
@@ -255,16 +263,12 @@ impl Reader<'_, '_> {
 
     fn smtp(&mut self, f: &mut Fields<'_>, what: &str) -> Option<super::Kind> {
         let url = self.required(f, "url", what, false)?;
-        let from = self.loader.text(f.take("from"), &format!("{what}.from"));
-        let reply_to = self.loader.text(f.take("reply_to"), &format!("{what}.reply_to")).map(|t| t.value);
-        let unsubscribe = self.loader.text(f.take("unsubscribe"), &format!("{what}.unsubscribe")).map(|t| t.value);
-        let ca_file = self.loader.text(f.take("ca_file"), &format!("{what}.ca_file")).map(|t| self.base.join(t.value));
+        let from = self.expanded(f.take("from"), &format!("{what}.from"));
+        let reply_to = self.expanded(f.take("reply_to"), &format!("{what}.reply_to")).map(|t| t.value);
+        let unsubscribe = self.expanded(f.take("unsubscribe"), &format!("{what}.unsubscribe")).map(|t| t.value);
+        let ca_file = self.expanded(f.take("ca_file"), &format!("{what}.ca_file")).map(|t| self.base.join(t.value));
         let scheme_ok = url.expose().starts_with("smtp://") || url.expose().starts_with("smtps://");
-        let written_password = url
-            .written()
-            .split_once("://")
-            .and_then(|(_, rest)| rest.split_once('@'))
-            .and_then(|(userinfo, _)| userinfo.split_once(':').map(|(_, password)| !password.contains("${")));
+        let written_password = written_password(url.written()).then_some(true);
         if !scheme_ok {
             self.loader.error(
                 Diagnostic::error("herald::config_url", format!("`{what}.url` must start with smtp:// or smtps://"))
@@ -298,8 +302,8 @@ impl Reader<'_, '_> {
 
     fn server(&mut self, node: &Node) -> Option<Server> {
         let mut f = self.loader.fields(node, "server")?;
-        let listen = self.loader.text(f.take("listen"), "server.listen").map(|t| t.value);
-        let public_url = self.loader.text(f.take("public_url"), "server.public_url").map(|t| t.value);
+        let listen = self.expanded(f.take("listen"), "server.listen").map(|t| t.value);
+        let public_url = self.expanded(f.take("public_url"), "server.public_url").map(|t| t.value);
         let secret = f.take("secret").and_then(|n| self.secret(n, "server.secret"));
         self.loader.finish(f, SERVER, "server");
         Some(Server { listen, public_url, secret })
@@ -319,6 +323,13 @@ impl Reader<'_, '_> {
                 None
             }
         }
+    }
+
+    /// A plain setting that may use `${VAR}` too; its value is not secret (it may be shown).
+    fn expanded(&mut self, node: Option<&Node>, what: &str) -> Option<crate::source::Spanned<String>> {
+        let node = node?;
+        let value = self.value(node, what, false)?;
+        Some(crate::source::Spanned::new(value.expose().to_string(), node.span))
     }
 
     fn secret(&mut self, node: &Node, what: &str) -> Option<Secret> {
@@ -408,4 +419,12 @@ impl Reader<'_, '_> {
             }
         }
     }
+}
+
+/// Whether a URL as written carries a password that is not a `${VAR}`.
+fn written_password(url: &str) -> bool {
+    let Some((_, rest)) = url.split_once("://") else { return false };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let Some((userinfo, _)) = authority.rsplit_once('@') else { return false };
+    userinfo.split_once(':').is_some_and(|(_, password)| !password.is_empty() && !password.contains("${"))
 }

@@ -66,6 +66,7 @@ channels:
   voice: { kind: webhook, url: "https://x.example", secret: "${NOT_SET}", rate: fast, concurency: 3 }
   email: { kind: smtp, url: "smtp://u:hunter2@mail.example", from: "a@b.example" }
   bare:  { kind: twilio, account_sid: AC1, auth_token: plain-token }
+  hook:  { kind: webhook, url: "https://relay:pa55@relay.example/calls" }
 serevr: {}
 "#,
     );
@@ -77,6 +78,7 @@ serevr: {}
         "herald::config_secret: `channels.email.url` has its password written out",
         "herald::config_secret: `channels.bare.auth_token` is a secret written out in the file",
         "herald::config_missing: `channels.bare` needs `from` or `messaging_service_sid`",
+        "herald::config_secret: `channels.hook.url` has its password written out",
         "herald::unknown_key: unknown key `serevr` in herald.yaml",
     ];
     for w in want {

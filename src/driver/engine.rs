@@ -202,6 +202,15 @@ impl<'a, 'g> Runner<'a, 'g> {
         Ok(())
     }
 
+    fn say_left(&self) {
+        if self.in_flight > 0 {
+            crate::say!(
+                "run: {} actions still in flight are handed over again, with their keys, by the next run",
+                self.in_flight
+            );
+        }
+    }
+
     fn store_answers(&mut self) -> Result<usize, RunError> {
         let stored = super::answers::store(self.store, &mut *self.channel)?;
         self.in_flight = self.in_flight.saturating_sub(stored.settled);
@@ -223,9 +232,13 @@ impl<'a, 'g> Runner<'a, 'g> {
             if self.in_flight <= limit || grace.is_some_and(|g| started.elapsed() >= g) {
                 return Ok(());
             }
-            // A stop while waiting for room: the caller's stop path waits with its grace.
+            // A stop while waiting for room: the caller's stop path waits with its grace. A stop
+            // during the last wait (`--once`, or every campaign final) takes the grace here.
             if grace.is_none() && self.stop.load(Ordering::SeqCst) {
-                return Ok(());
+                if limit > 0 {
+                    return Ok(());
+                }
+                return Box::pin(self.settle(0, Some(STOP_GRACE), wake)).await.map(|()| self.say_left());
             }
             if said.elapsed() >= std::time::Duration::from_secs(5) {
                 crate::say!("run: waiting for channels: {} actions in flight", self.in_flight);
