@@ -103,6 +103,17 @@ impl Channel for Dispatcher {
         self.send(actions, false)
     }
 
+    fn room(&self, channel: &str) -> Option<(usize, std::time::Duration)> {
+        match self.routes.iter().find(|(name, _)| name == channel) {
+            Some((_, Route::Worker(worker))) => worker.room(),
+            _ => None,
+        }
+    }
+
+    fn routes(&self, channel: &str) -> bool {
+        self.routes.iter().any(|(name, _)| name == channel)
+    }
+
     fn reoffer(&mut self, actions: &[Action]) -> Result<Handed, ChannelError> {
         self.send(actions, true)
     }

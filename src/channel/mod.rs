@@ -88,6 +88,17 @@ pub trait Channel {
     /// through `answers`.
     fn hand_over(&mut self, actions: &[Action]) -> Result<Handed, ChannelError>;
 
+    /// How many more actions `channel` should take now, and how long a lead held back for it
+    /// waits; None when it takes any number (it keeps up, or has no rate to pace it).
+    fn room(&self, _channel: &str) -> Option<(usize, std::time::Duration)> {
+        None
+    }
+
+    /// Whether actions on `channel` can be handed over here (herald.yaml defines it).
+    fn routes(&self, _channel: &str) -> bool {
+        true
+    }
+
     /// Actions recorded before a stop or a crash and not marked done: the channel may have
     /// sent them already, with these keys.
     fn reoffer(&mut self, actions: &[Action]) -> Result<Handed, ChannelError> {

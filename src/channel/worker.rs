@@ -40,6 +40,10 @@ pub struct Job {
 /// A handle to a running worker: send jobs to it.
 pub struct Worker {
     jobs: mpsc::UnboundedSender<Job>,
+    /// Actions queued or being tried, not yet answered.
+    waiting: Arc<std::sync::atomic::AtomicUsize>,
+    rate: Option<Rate>,
+    concurrency: usize,
 }
 
 struct Limits {
@@ -63,13 +67,26 @@ impl Worker {
             timeout: config.timeout,
             backoff: config.backoff,
         };
-        tokio::spawn(run(queue, Arc::new(transport), Arc::new(limits), outcomes));
-        Worker { jobs }
+        let waiting = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (rate, concurrency) = (limits.rate, limits.concurrency);
+        tokio::spawn(run(queue, Arc::new(transport), Arc::new(limits), outcomes, waiting.clone()));
+        Worker { jobs, waiting, rate, concurrency }
     }
 
     /// Queues an action; false when the worker has stopped (the runtime is shutting down).
     pub fn send(&self, job: Job) -> bool {
+        self.waiting.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         self.jobs.send(job).is_ok()
+    }
+
+    /// Room for more actions when the channel has a `rate`: two minutes of it ahead of the
+    /// sender (at least two rounds of `concurrency`); a lead held back waits a minute.
+    pub fn room(&self) -> Option<(usize, Duration)> {
+        let rate = self.rate?;
+        let per_two_minutes = (u64::from(rate.count) * 120 / rate.per.as_secs().max(1)) as usize;
+        let cap = per_two_minutes.max(2 * self.concurrency);
+        let waiting = self.waiting.load(std::sync::atomic::Ordering::SeqCst);
+        Some((cap.saturating_sub(waiting), Duration::from_secs(60)))
     }
 }
 
@@ -78,15 +95,18 @@ async fn run(
     transport: Arc<Transport>,
     limits: Arc<Limits>,
     outcomes: Outcomes,
+    waiting: Arc<std::sync::atomic::AtomicUsize>,
 ) {
     let slots = Arc::new(Semaphore::new(limits.concurrency));
     let pace = Arc::new(Pace::new(limits.rate));
     while let Some(job) = queue.recv().await {
         let Ok(slot) = slots.clone().acquire_owned().await else { return };
         let (transport, limits, outcomes, pace) = (transport.clone(), limits.clone(), outcomes.clone(), pace.clone());
+        let waiting = waiting.clone();
         tokio::spawn(async move {
             let answer = deliver(&transport, &limits, &pace, job).await;
             drop(slot);
+            waiting.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
             outcomes.push(answer);
         });
     }

@@ -13,12 +13,12 @@ use crate::store::Batch;
 use crate::store::Store;
 
 /// What one `store` did.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Stored {
     /// Leads given an answer.
     pub leads: usize,
-    /// Actions whose hand-over finished (their keys are now done).
-    pub settled: usize,
+    /// Keys of actions whose hand-over finished (now done).
+    pub settled: Vec<String>,
 }
 
 /// Stores every answer the channel has now in one durable transaction. An answer that names no
@@ -65,7 +65,7 @@ pub fn store(store: &Store, channel: &mut dyn Channel) -> Result<Stored, RunErro
         }
         changed.insert(id, (contact, lead, records));
     }
-    let settled = batch.done.len();
+    let settled = batch.done.clone();
     for id in order {
         let Some((contact, lead, records)) = changed.remove(&id) else { continue };
         if !records.is_empty() {

@@ -84,8 +84,10 @@ pub struct Runner<'a, 'g> {
     clock: &'a dyn Clock,
     stop: Arc<AtomicBool>,
     actions: u64,
-    /// Actions handed to a channel that settles later, not settled yet.
-    in_flight: usize,
+    /// Keys of actions handed to a channel that settles later, not settled yet.
+    in_flight: std::collections::HashSet<String>,
+    /// When actions recorded earlier were last re-offered, if some were held back then.
+    held_since: Option<DateTime<Utc>>,
 }
 
 impl<'a, 'g> Runner<'a, 'g> {
@@ -104,7 +106,8 @@ impl<'a, 'g> Runner<'a, 'g> {
             clock,
             stop: Arc::new(AtomicBool::new(false)),
             actions: 0,
-            in_flight: 0,
+            in_flight: std::collections::HashSet::new(),
+            held_since: None,
         }
     }
 
@@ -146,9 +149,14 @@ impl<'a, 'g> Runner<'a, 'g> {
         loop {
             let mut advanced = 0;
             self.store_answers()?;
+            // Actions held at the last re-offer (a closed window, a paused campaign) go when
+            // they may, in this run, not only at the next start.
+            if self.held_since.is_some_and(|at| self.clock.now() - at >= chrono::TimeDelta::minutes(1)) {
+                self.reoffer()?;
+            }
             for i in 0..self.campaigns.len() {
                 while self.campaigns[i].active() && !self.stop.load(Ordering::SeqCst) {
-                    if self.in_flight >= MAX_IN_FLIGHT {
+                    if self.in_flight.len() >= MAX_IN_FLIGHT {
                         self.settle(MAX_IN_FLIGHT / 2, None, wake).await?;
                         continue;
                     }
@@ -166,12 +174,7 @@ impl<'a, 'g> Runner<'a, 'g> {
             if self.stop.load(Ordering::SeqCst) {
                 progress.done();
                 self.settle(0, Some(STOP_GRACE), wake).await?;
-                if self.in_flight > 0 {
-                    crate::say!(
-                        "run: {} actions still in flight are handed over again, with their keys, by the next run",
-                        self.in_flight
-                    );
-                }
+                self.say_left();
                 crate::say!("run: stopped by a signal; every lead is saved, `herald run` resumes");
                 break;
             }
@@ -203,17 +206,19 @@ impl<'a, 'g> Runner<'a, 'g> {
     }
 
     fn say_left(&self) {
-        if self.in_flight > 0 {
+        if !self.in_flight.is_empty() {
             crate::say!(
                 "run: {} actions still in flight are handed over again, with their keys, by the next run",
-                self.in_flight
+                self.in_flight.len()
             );
         }
     }
 
     fn store_answers(&mut self) -> Result<usize, RunError> {
         let stored = super::answers::store(self.store, &mut *self.channel)?;
-        self.in_flight = self.in_flight.saturating_sub(stored.settled);
+        for key in &stored.settled {
+            self.in_flight.remove(key);
+        }
         Ok(stored.leads)
     }
 
@@ -229,7 +234,7 @@ impl<'a, 'g> Runner<'a, 'g> {
         let mut said = std::time::Instant::now();
         loop {
             self.store_answers()?;
-            if self.in_flight <= limit || grace.is_some_and(|g| started.elapsed() >= g) {
+            if self.in_flight.len() <= limit || grace.is_some_and(|g| started.elapsed() >= g) {
                 return Ok(());
             }
             // A stop while waiting for room: the caller's stop path waits with its grace. A stop
@@ -241,7 +246,7 @@ impl<'a, 'g> Runner<'a, 'g> {
                 return Box::pin(self.settle(0, Some(STOP_GRACE), wake)).await.map(|()| self.say_left());
             }
             if said.elapsed() >= std::time::Duration::from_secs(5) {
-                crate::say!("run: waiting for channels: {} actions in flight", self.in_flight);
+                crate::say!("run: waiting for channels: {} actions in flight", self.in_flight.len());
                 said = std::time::Instant::now();
             }
             tokio::select! {
@@ -303,7 +308,17 @@ impl<'a, 'g> Runner<'a, 'g> {
         let mut statuses = std::collections::HashMap::new();
         let (mut hand, mut held, mut dropped) = (Vec::new(), 0, Batch::default());
         let now = self.clock.now();
+        let mut unrouted: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
         for action in pending {
+            if self.in_flight.contains(&*action.key) {
+                continue;
+            }
+            // Recorded for a campaign of another run, on a channel this herald.yaml lacks: it
+            // waits for a run that has it, rather than stop this one.
+            if !self.channel.routes(&action.channel) {
+                *unrouted.entry(action.channel.to_string()).or_default() += 1;
+                continue;
+            }
             if !statuses.contains_key(&action.campaign) {
                 let status = match self.campaigns.iter().find(|l| l.graph.id == action.campaign) {
                     Some(live) => Some(live.status),
@@ -327,6 +342,11 @@ impl<'a, 'g> Runner<'a, 'g> {
         if held > 0 {
             crate::say!("run: {held} actions recorded earlier wait (their campaign paused, or their window closed)");
         }
+        for (channel, n) in &unrouted {
+            let channel = crate::terminal::clean(channel);
+            crate::say!("run: {n} actions recorded earlier wait: herald.yaml has no channel `{channel}`");
+        }
+        self.held_since = (held > 0).then_some(now);
         if hand.is_empty() {
             return Ok(());
         }
@@ -357,10 +377,20 @@ impl<'a, 'g> Runner<'a, 'g> {
         let channel: &dyn Channel = &*self.channel;
         let at_once = |action: &crate::runtime::Action| channel.answer_at_once(action);
         let mut batch = Batch::default();
+        let space: std::collections::HashMap<String, super::room::Space> = graph
+            .channels()
+            .into_iter()
+            .filter_map(|(name, _)| {
+                let (left, wait) = channel.room(name)?;
+                let wait = chrono::TimeDelta::from_std(wait).unwrap_or(chrono::TimeDelta::minutes(1));
+                Some((name.to_string(), super::room::Space { left, wait }))
+            })
+            .collect();
+        let mut room = super::room::Room::new(&mut live.pacer, graph, space);
         for (contact, mut lead) in due {
             let suppressed = suppressions && super::guard::contact_suppressed(self.store, &contact)?;
             let before = batch.outbox.len();
-            let mut records = step(graph, &mut live.pacer, &contact, &mut lead, now, &mut batch, suppressed, &at_once);
+            let mut records = step(graph, &mut room, &contact, &mut lead, now, &mut batch, suppressed, &at_once);
             // The address the action goes to may be suppressed when the key is not (an SMS to
             // `{{ contact.phone }}` in a campaign keyed by email): it is not sent, and the lead
             // ends as an opt-out does.
@@ -371,7 +401,7 @@ impl<'a, 'g> Runner<'a, 'g> {
                 batch.outbox.truncate(before);
                 let reason = format!("not handed over: {address} is suppressed");
                 records.push(lead.note_error(now, reason.into()));
-                records.extend(step(graph, &mut live.pacer, &contact, &mut lead, now, &mut batch, true, &at_once));
+                records.extend(step(graph, &mut room, &contact, &mut lead, now, &mut batch, true, &at_once));
             }
             let first_seq = lead.seq - records.len() as u32;
             batch.history.push((graph.id.clone(), contact.key, first_seq, records));
@@ -405,7 +435,7 @@ impl<'a, 'g> Runner<'a, 'g> {
                 let done = actions.iter().map(|a| a.key.to_string()).collect();
                 self.store.write(Batch { done, ..Batch::default() }, true)?;
             }
-            Handed::Later => self.in_flight += actions.len(),
+            Handed::Later => self.in_flight.extend(actions.iter().map(|a| a.key.to_string())),
         }
         Ok(())
     }

@@ -18,6 +18,7 @@ pub mod output;
 pub mod pacing;
 pub mod progress;
 pub mod responses;
+mod room;
 pub mod run;
 pub mod simulate;
 mod sorter;

@@ -320,3 +320,60 @@ fn sigterm_waits_for_actions_in_flight_to_settle_then_exits_cleanly() {
     let accepted = receiver.accepted();
     assert!(accepted.values().all(|n| *n == 1), "{accepted:?}");
 }
+
+#[test]
+fn a_slow_channel_holds_back_only_its_own_leads() {
+    let receiver = Receiver::start(SECRET, &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let one_send = |id: &str, channel: &str| {
+        format!(
+            "id: {id}\nchannel: {channel}\ncontacts:\n  key: id\nsteps:\n  - id: hello\n    send: {{ text: \"Hi\" }}\n"
+        )
+    };
+    std::fs::write(dir.path().join("calls.yaml"), one_send("calls", "voice")).unwrap();
+    std::fs::write(dir.path().join("texts.yaml"), one_send("texts", "sms")).unwrap();
+    let mut csv = String::from("id\n");
+    for i in 0..200 {
+        csv.push_str(&format!("{i}\n"));
+    }
+    std::fs::write(dir.path().join("c.csv"), csv).unwrap();
+    let url = &receiver.url;
+    std::fs::write(
+        dir.path().join("herald.yaml"),
+        format!(
+            "channels:\n  voice: {{ kind: webhook, url: \"{url}\", secret: \"${{HOOK_SECRET}}\", rate: 1/s, concurrency: 1 }}\n  \
+             sms: {{ kind: webhook, url: \"{url}\", secret: \"${{HOOK_SECRET}}\" }}\n"
+        ),
+    )
+    .unwrap();
+    let mut command = Herald::new()
+        .dir(dir.path())
+        .env("HOOK_SECRET", SECRET)
+        .args(["run", "calls.yaml", "texts.yaml", "--contacts", "c.csv", "--db", "s.redb", "--config", "herald.yaml"])
+        .command();
+    command.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
+    let child = command.spawn().unwrap();
+    // Every text goes out while the calls trickle at 1/s.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let texts = || receiver.requests().iter().filter(|r| r.body["campaign"] == "texts").count();
+    while texts() < 200 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let calls = receiver.requests().iter().filter(|r| r.body["campaign"] == "calls").count();
+    // SAFETY: kill(2) on the pid of our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(texts(), 200, "the texts were held behind the calls");
+    assert!(calls < 40, "{calls} calls went out at 1/s");
+    // The calls past two minutes of the channel's rate wait as paced leads do, saying why.
+    let store = Store::open(&dir.path().join("s.redb")).unwrap();
+    let busy = (0..200)
+        .filter(|i| {
+            let history = serde_json::to_string(&store.history("calls", &i.to_string()).unwrap()).unwrap();
+            history.contains("channel `voice` busy")
+        })
+        .count();
+    // 120 fit in two minutes of the rate: the other 80 wait.
+    assert_eq!(busy, 80, "leads deferred for the channel");
+}
