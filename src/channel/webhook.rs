@@ -50,6 +50,12 @@ impl WebhookTransport {
                 body[key] = json!(value);
             }
         }
+        if let Some(voicemail) = &action.voicemail {
+            body["voicemail"] = json!(voicemail);
+        }
+        if let Some(seconds) = action.max_duration {
+            body["max_duration"] = json!(seconds);
+        }
         if let Some(url) = &self.callback_url {
             body["callback_url"] = json!(url);
         }

@@ -33,7 +33,7 @@ const SERVER: &[&str] = &["listen", "public_url", "secret"];
 /// Default requests in flight per channel.
 pub const DEFAULT_CONCURRENCY: usize = 16;
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15);
-const DEFAULT_RETRY_FOR: Duration = Duration::from_secs(3600);
+const DEFAULT_RETRY_FOR: Duration = Duration::from_secs(15 * 60);
 const DEFAULT_BACKOFF: Duration = Duration::from_millis(500);
 
 /// Loads a configuration; `base` is where relative paths (`outbox`) are taken from.

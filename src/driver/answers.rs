@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use super::error::RunError;
 use crate::channel::Channel;
 use crate::contacts::Contact;
-use crate::runtime::{Lead, Record};
+use crate::runtime::{Input, Lead, Park, Record};
 use crate::store::Batch;
 use crate::store::Store;
 
@@ -57,7 +57,10 @@ pub fn store(store: &Store, channel: &mut dyn Channel) -> Result<Stored, RunErro
             records.push(lead.note_error(answer.at, note.into()));
         }
         if let Some(input) = answer.input {
-            if lead.status.is_final() {
+            // An outcome for an action the lead no longer has in flight (its timeout moved it
+            // on, to a retry perhaps) is kept in its history and decides nothing.
+            let stale = matches!(input, Input::Delivery { .. } | Input::Call { .. }) && !in_flight(&lead, &answer.key);
+            if lead.status.is_final() || stale {
                 records.push(lead.note(answer.at, &input));
             } else {
                 lead.deliver_at(answer.at, input);
@@ -77,4 +80,38 @@ pub fn store(store: &Store, channel: &mut dyn Channel) -> Result<Stored, RunErro
     let leads = batch.leads.len();
     store.write(batch, true)?;
     Ok(Stored { leads, settled })
+}
+
+/// Whether `key` (`campaign/contact/step/attempt`) is the action `lead` waits on now.
+fn in_flight(lead: &Lead, key: &str) -> bool {
+    let mut parts = key.rsplitn(3, '/');
+    let (Some(attempt), Some(step)) = (parts.next(), parts.next()) else { return false };
+    let Ok(attempt) = attempt.parse::<u32>() else { return false };
+    let Some(current) = lead.step.as_deref() else { return false };
+    if lead.park != Park::Outcome || current != step {
+        return false;
+    }
+    // A step a lead can come back to counts its actions across visits (`Lead::key_attempt`).
+    let expected = lead.acts.iter().find(|(s, _)| s.as_str() == step).map_or(lead.attempts, |(_, n)| *n);
+    attempt == expected
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_action_in_flight_takes_an_outcome() {
+        let mut lead = Lead::new("a/b", chrono::DateTime::UNIX_EPOCH);
+        lead.step = Some("call".into());
+        lead.park = Park::Outcome;
+        lead.attempts = 2;
+        assert!(in_flight(&lead, "c/a/b/call/2"), "the contact's key may hold slashes");
+        assert!(!in_flight(&lead, "c/a/b/call/1"), "an earlier attempt's late answer");
+        assert!(!in_flight(&lead, "c/a/b/other/2"));
+        lead.acts.push(("call".into(), 5));
+        assert!(in_flight(&lead, "c/a/b/call/5"), "a step counted across visits");
+        lead.park = Park::Act;
+        assert!(!in_flight(&lead, "c/a/b/call/5"), "waiting to retry: nothing in flight");
+    }
 }
