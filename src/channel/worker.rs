@@ -103,8 +103,16 @@ async fn run(
         let Ok(slot) = slots.clone().acquire_owned().await else { return };
         let (transport, limits, outcomes, pace) = (transport.clone(), limits.clone(), outcomes.clone(), pace.clone());
         let waiting = waiting.clone();
+        let action = job.action.clone();
         tokio::spawn(async move {
-            let answer = deliver(&transport, &limits, &pace, job).await;
+            let name = limits.name.clone();
+            let trying = tokio::spawn(async move { deliver(&transport, &limits, &pace, job).await });
+            // A bug in a transport must not leave the action unsettled (`--once` would wait for
+            // it forever): it is answered as a try that may have arrived.
+            let answer = match trying.await {
+                Ok(answer) => answer,
+                Err(_) => unknown(&name, &action, "stopped on an unexpected error".into()),
+            };
             drop(slot);
             waiting.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
             outcomes.push(answer);
