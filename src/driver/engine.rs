@@ -88,6 +88,8 @@ pub struct Runner<'a, 'g> {
     in_flight: std::collections::HashSet<String>,
     /// When actions recorded earlier were last re-offered, if some were held back then.
     held_since: Option<DateTime<Utc>>,
+    /// The channel's answers taken and not yet stored.
+    pending: super::answers::Pending,
 }
 
 impl<'a, 'g> Runner<'a, 'g> {
@@ -108,6 +110,7 @@ impl<'a, 'g> Runner<'a, 'g> {
             actions: 0,
             in_flight: std::collections::HashSet::new(),
             held_since: None,
+            pending: super::answers::Pending::default(),
         }
     }
 
@@ -146,9 +149,13 @@ impl<'a, 'g> Runner<'a, 'g> {
         }
         self.reoffer()?;
         let progress = super::progress::Progress::new();
+        let mut first = true;
         loop {
             let mut advanced = 0;
-            self.store_answers()?;
+            // Answers that arrived between runs are stored before the first page; later ones in
+            // batches (`answers::Pending`), at most a tenth of a second late.
+            self.store_answers(first || args.once)?;
+            first = false;
             // Actions held at the last re-offer (a closed window, a paused campaign) go when
             // they may, in this run, not only at the next start.
             if self.held_since.is_some_and(|at| self.clock.now() - at >= chrono::TimeDelta::minutes(1)) {
@@ -191,8 +198,10 @@ impl<'a, 'g> Runner<'a, 'g> {
                 break;
             }
             let next = self.next_due()?.unwrap_or_else(|| self.clock.now() + chrono::TimeDelta::seconds(1));
+            // Answers waiting to be stored bound the sleep.
+            let store_by = self.pending.deadline().map(|d| d.saturating_duration_since(std::time::Instant::now()));
             if (advanced == 0 || next > self.clock.now())
-                && let Some(wait) = self.clock.wait_until(next)
+                && let Some(wait) = self.clock.wait_until(next).map(|w| store_by.map_or(w, |s| w.min(s)))
             {
                 tokio::select! {
                     _ = tokio::time::sleep(wait) => {}
@@ -201,6 +210,7 @@ impl<'a, 'g> Runner<'a, 'g> {
             }
         }
         progress.done();
+        self.store_answers(true)?;
         crate::say!("run: {} actions handed to channels", self.actions);
         Ok(())
     }
@@ -214,12 +224,14 @@ impl<'a, 'g> Runner<'a, 'g> {
         }
     }
 
-    fn store_answers(&mut self) -> Result<usize, RunError> {
-        let stored = super::answers::store(self.store, &mut *self.channel)?;
-        for key in &stored.settled {
-            self.in_flight.remove(key);
+    /// Takes the channel's answers (what they settle is no longer in flight), and stores them
+    /// when enough wait, or they waited long enough, or `force`.
+    fn store_answers(&mut self, force: bool) -> Result<usize, RunError> {
+        for key in self.pending.take(&mut *self.channel) {
+            self.in_flight.remove(&key);
         }
-        Ok(stored.leads)
+        let name = self.channel.name().to_string();
+        self.pending.store(self.store, &name, force)
     }
 
     /// Stores answers as they come until at most `limit` actions are in flight, or `grace` has
@@ -233,8 +245,10 @@ impl<'a, 'g> Runner<'a, 'g> {
         let started = std::time::Instant::now();
         let mut said = std::time::Instant::now();
         loop {
-            self.store_answers()?;
+            self.store_answers(false)?;
             if self.in_flight.len() <= limit || grace.is_some_and(|g| started.elapsed() >= g) {
+                // Before a stop or the end, everything taken is stored.
+                self.store_answers(limit == 0)?;
                 return Ok(());
             }
             // A stop while waiting for room: the caller's stop path waits with its grace. A stop
@@ -251,7 +265,7 @@ impl<'a, 'g> Runner<'a, 'g> {
             }
             tokio::select! {
                 _ = wake.notified() => {}
-                _ = tokio::time::sleep(std::time::Duration::from_millis(200)) => {}
+                _ = tokio::time::sleep(std::time::Duration::from_millis(50)) => {}
             }
         }
     }
