@@ -88,6 +88,17 @@ enum Command {
         #[arg(long)]
         rejects: Option<PathBuf>,
     },
+    /// Every message and call of a campaign rendered in full for one contact (the first row by
+    /// default): step, channel, to, from, subject, text or prompt, each variant
+    Preview {
+        file: PathBuf,
+        /// The contacts CSV
+        #[arg(long)]
+        contacts: PathBuf,
+        /// The contact's key (default: the CSV's first row)
+        #[arg(long)]
+        contact: Option<String>,
+    },
     /// Import contacts, start the campaigns and run them on the real clock until every lead is final
     Run {
         /// Campaign files
@@ -136,6 +147,15 @@ enum Command {
         /// Leave cells as they are (no `'` before cells a spreadsheet would run as formulas)
         #[arg(long)]
         raw: bool,
+    },
+    /// One lead's whole path: steps entered, conditions with the values they read, deferrals,
+    /// retries, actions with their keys, and where it stands now
+    Explain {
+        campaign: String,
+        /// The contact's key (a phone as written in an address book, an email in any case)
+        contact: String,
+        #[arg(long, value_enum, default_value_t = ops::explain::ExplainFormat::Text)]
+        format: ops::explain::ExplainFormat,
     },
     /// Apply replies, call outcomes, deliveries, opt-outs and events: JSON lines from FILE (`-`: stdin)
     Ingest {
@@ -296,6 +316,10 @@ fn try_main() -> Result<ExitCode, Error> {
                 _ => Ok(ExitCode::SUCCESS),
             }
         }
+        Command::Preview { file, contacts, contact } => {
+            crate::driver::preview::command(&crate::driver::preview::Args { file, contacts, contact }, out)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Run { files, contacts, once, outbox, rejects } => {
             crate::driver::run::command(crate::driver::run::Args {
                 files,
@@ -322,6 +346,9 @@ fn try_main() -> Result<ExitCode, Error> {
         Command::Report { campaign, format } => done(crate::report::command(&db, &campaign, format, out)),
         Command::Export { campaign, output, raw } => {
             done(ops::export::command(&db, &ops::export::Args { campaign, output, raw }, out))
+        }
+        Command::Explain { campaign, contact, format } => {
+            done(ops::explain::command(&db, &campaign, &contact, format, out))
         }
         Command::Pause { campaign } => done(ops::lifecycle::pause(&db, &campaign, out)),
         Command::Resume { campaign } => done(ops::lifecycle::resume(&db, &campaign, out)),

@@ -1,0 +1,205 @@
+//! `herald explain` on databases `simulate --db` made from the repository's campaigns and
+//! examples, and `herald preview` of campaigns for one contact: the binary end to end.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::herald::{Out, herald};
+use crate::support::{setup, write};
+
+/// `herald --db DB ARGS`.
+fn on(db: &Path, args: &[&str]) -> Out {
+    let mut all = vec!["--db", db.to_str().expect("utf-8 path")];
+    all.extend_from_slice(args);
+    herald(&all)
+}
+
+/// Simulates appointment-reminders with its example contacts and responses into `db`.
+fn simulate_reminders(db: &Path) {
+    let args = [
+        "simulate",
+        "campaigns/appointment-reminders.yaml",
+        "--contacts",
+        "examples/appointment-reminders.csv",
+        "--responses",
+        "examples/appointment-reminders.responses.yaml",
+        "--format",
+        "summary",
+    ];
+    on(db, &args).ok();
+}
+
+/// The lines of `text` that contain `needle`.
+fn lines_with<'a>(text: &'a str, needle: &str) -> Vec<&'a str> {
+    text.lines().filter(|l| l.contains(needle)).collect()
+}
+
+#[test]
+fn explain_shows_conditions_with_values_deferrals_retries_keys_and_where_the_lead_stands() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("h.redb");
+    simulate_reminders(&db);
+    // David Cho: voicemail on all three calls, the SMS fallback, "Yes" by text, confirmed.
+    let out = on(&db, &["explain", "appointment-reminders", "(415) 555-0114"]).ok().stdout;
+    assert!(out.starts_with("lead `+14155550114` in campaign `appointment-reminders`"), "{out}");
+    assert!(out.contains("local times in America/Los_Angeles (the campaign's schedule)"), "{out}");
+    // Steps entered, each with UTC and local time: the wait ends at midnight before the day.
+    let wait = lines_with(&out, "wait until");
+    assert_eq!(wait.len(), 2, "{out}");
+    assert!(wait[0].contains("Wed 2026-12-02 00:00 PST (2026-12-02T08:00:00Z)"), "{out}");
+    // The call waits for the window to open at 08:00 local.
+    let deferred = lines_with(&out, "deferred to");
+    assert!(
+        deferred.iter().any(|l| l.contains("Wed 2026-12-02 08:00 PST (2026-12-02T16:00:00Z) (outside the schedule window)")),
+        "{out}"
+    );
+    // Three calls, each with its key; two retries, each after the voicemail that caused it.
+    let calls = lines_with(&out, "call voice +14155550114");
+    assert_eq!(calls.len(), 3, "{out}");
+    for (i, call) in calls.iter().enumerate() {
+        let n = i + 1;
+        assert!(call.contains(&format!("(attempt {n}), key appointment-reminders/+14155550114/confirm_call/{n}")), "{call}");
+        assert!(call.contains("confirm_call"), "{call}");
+    }
+    let retries = lines_with(&out, "retry after outcome voicemail");
+    assert_eq!(retries.len(), 2, "{out}");
+    assert!(retries[0].contains("attempt 2 at Wed 2026-12-02 12:00 PST"), "{out}");
+    // The retry's `until` with the values it read.
+    assert!(
+        out.contains("until: vars.confirmed == true or vars.reschedule == true → false, vars.confirmed = null, vars.reschedule = null"),
+        "{out}"
+    );
+    // The reply and the route condition that matched it, with the value it read.
+    assert!(out.contains("reply: \"Yes\""), "{out}");
+    let matched = lines_with(&out, "if: reply.text matches");
+    assert!(matched.iter().any(|l| l.ends_with("→ true, reply.text = \"Yes\"")), "{out}");
+    assert!(out.contains("set vars.confirmed = true"), "{out}");
+    // Sends with their keys, and where the lead stands now.
+    assert!(out.contains("send sms to +14155550114, key appointment-reminders/+14155550114/sms_fallback/1"), "{out}");
+    assert!(out.contains("■ completed"), "{out}");
+    assert!(out.contains("now: completed\n"), "{out}");
+    assert!(out.contains("  next due: never (final)"), "{out}");
+    assert!(out.contains("  vars.confirmed = true"), "{out}");
+}
+
+#[test]
+fn explain_as_json_and_a_lead_not_yet_final() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("h.redb");
+    let args = [
+        "simulate",
+        "campaigns/appointment-reminders.yaml",
+        "--contacts",
+        "examples/appointment-reminders.csv",
+        "--responses",
+        "examples/appointment-reminders.responses.yaml",
+        "--until",
+        "2026-12-02T17:00:00Z",
+        "--format",
+        "summary",
+    ];
+    on(&db, &args).ok();
+    // Erin never answers: at 17:00Z her first call's outcome is in, and a retry is due 4h later.
+    let out = on(&db, &["explain", "appointment-reminders", "+14155550115", "--format", "json"]).ok().stdout;
+    let json: Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(json["contact"], "+14155550115");
+    assert_eq!(json["timezone"], "America/Los_Angeles");
+    let now = &json["now"];
+    assert_eq!(now["status"], "scheduled", "{out}");
+    assert_eq!(now["step"], "confirm_call", "{out}");
+    assert_eq!(now["next_due"], "2026-12-02T20:00:00Z", "{out}");
+    assert_eq!(now["next_due_local"], "Wed 2026-12-02 12:00 PST", "{out}");
+    let history = json["history"].as_array().unwrap();
+    let retry = history.iter().find(|r| r["event"] == "retry").expect("a retry");
+    assert_eq!(retry["after"], "outcome no_answer", "{out}");
+    assert_eq!(retry["attempt"], 2);
+    let until = history.iter().find(|r| r["event"] == "condition" && r["what"] == "until").expect("until");
+    assert_eq!(until["result"], false);
+    assert_eq!(until["values"]["vars.confirmed"], "null");
+    let call = history.iter().find(|r| r["event"] == "call").expect("a call");
+    assert_eq!(call["key"], "appointment-reminders/+14155550115/confirm_call/1");
+    assert!(history.iter().all(|r| r["at"].as_str().is_some_and(|t| t.ends_with('Z'))), "{out}");
+}
+
+#[test]
+fn explain_of_an_unknown_contact_or_campaign_fails_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("h.redb");
+    simulate_reminders(&db);
+    on(&db, &["explain", "appointment-reminders", "+14155550199"])
+        .fails(1, "campaign `appointment-reminders` has no lead for contact `+14155550199`");
+    on(&db, &["explain", "appointment-reminder", "+14155550114"])
+        .fails(1, "no campaign `appointment-reminder`")
+        .fails(1, "did you mean `appointment-reminders`?");
+    // A skipped contact has a lead: its one record says why.
+    let out = on(&db, &["explain", "appointment-reminders", "+14155550117"]).ok().stdout;
+    assert!(out.contains("■ skipped (suppressed)"), "{out}");
+    // No database: never made.
+    let missing = dir.path().join("none.redb");
+    on(&missing, &["explain", "appointment-reminders", "+14155550114"]).exits(2);
+    assert!(!missing.exists());
+}
+
+#[test]
+fn preview_renders_subjects_and_texts_of_every_variant_for_the_first_contact_and_the_one_named() {
+    let out = herald(&["preview", "campaigns/winback-email.yaml", "--contacts", "examples/winback-email.csv"]).ok().stdout;
+    assert!(out.starts_with("preview of `winback-email` for contact `hannah.bell@example.com`"), "{out}");
+    assert!(out.contains("── first_email · send · email · variant discount"), "{out}");
+    assert!(out.contains("  subject: Hannah, 20% off to welcome you back"), "{out}");
+    assert!(out.contains("── first_email · send · email · variant story"), "{out}");
+    assert!(out.contains("  subject: New in knitwear since your last visit"), "{out}");
+    assert!(out.contains("    A lot has changed since your last order: new knitwear,"), "{out}");
+    assert!(out.contains("  from:    Juniper & Co <hello@juniper.example.com>"), "{out}");
+    assert!(out.contains("  to:      hannah.bell@example.com"), "{out}");
+    assert!(out.contains("  html:"), "{out}");
+    assert!(out.contains("  subject: Last day: COMEBACK20 expires December 15"), "{out}");
+    assert!(out.contains("  when:    variant.assign == \"discount\""), "{out}");
+    // Another contact, by key in any case.
+    let out = herald(&[
+        "preview",
+        "campaigns/winback-email.yaml",
+        "--contacts",
+        "examples/winback-email.csv",
+        "--contact",
+        "Marco.Rossi@example.com",
+    ])
+    .ok()
+    .stdout;
+    assert!(out.contains("for contact `marco.rossi@example.com`"), "{out}");
+    assert!(out.contains("  subject: Marco, 20% off to welcome you back"), "{out}");
+    assert!(out.contains("  subject: New in shoes since your last visit"), "{out}");
+    assert!(!out.contains("Hannah"), "{out}");
+    // A call: prompt and agent.
+    let out = herald(&[
+        "preview",
+        "campaigns/appointment-reminders.yaml",
+        "--contacts",
+        "examples/appointment-reminders.csv",
+        "--contact",
+        "(415) 555-0114",
+    ])
+    .ok()
+    .stdout;
+    assert!(out.contains("── confirm_call (Confirmation call) · call · voice"), "{out}");
+    assert!(out.contains("  agent:   reminder-assistant"), "{out}");
+    assert!(out.contains("You are calling David Cho on behalf of Northside Auto Service"), "{out}");
+    herald(&["preview", "campaigns/winback-email.yaml", "--contacts", "examples/winback-email.csv", "--contact", "x@y.z"])
+        .fails(1, "has no contact `x@y.z`");
+}
+
+#[test]
+fn preview_names_the_step_and_the_missing_value() {
+    let dir = setup(&[]);
+    let campaign = write(
+        dir.path(),
+        "remind.yaml",
+        "id: remind\nchannel: sms\nsteps:\n  - id: hello\n    send:\n      text: Hi {{ contact.name }}\n  - id: remind\n    \
+         send:\n      text: See you on {{ contact.appointment_date }}\n",
+    );
+    let contacts = write(dir.path(), "c.csv", "phone,name\n+14155550111,Ana\n");
+    let out = herald(&["preview", campaign.to_str().unwrap(), "--contacts", contacts.to_str().unwrap()])
+        .fails(1, "error: step `remind`: `contact.appointment_date` is undefined");
+    // The steps that render are still shown.
+    assert!(out.stdout.contains("    Hi Ana"), "{}", out.stdout);
+}
