@@ -30,12 +30,7 @@ pub fn command(args: &Args, out: &mut dyn Write) -> Result<(), DriverError> {
     let now = Utc::now();
     let (contact, row) = find(&graph, &args.contacts, args.contact.as_deref(), now)?;
     let mut say = |text: &str| writeln!(out, "{}", crate::terminal::clean_lines(text)).map_err(DriverError::Output);
-    say(&format!(
-        "preview of `{}` for contact `{}` ({}, row {row})",
-        graph.id,
-        contact.key,
-        args.contacts.display()
-    ))?;
+    say(&format!("preview of `{}` for contact `{}` ({}, row {row})", graph.id, contact.key, args.contacts.display()))?;
     if let Some(note) = left_out(&graph, &args.contacts, &contact.key, now)? {
         say(&format!("note: the campaign would not reach this contact: {note}"))?;
     }

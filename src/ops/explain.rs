@@ -11,7 +11,7 @@ use serde_json::{Map, Value as Json, json};
 
 use super::{OpsError, say_out};
 use crate::contact::Contact;
-use crate::runtime::{Event, Lead, Park, Record};
+use crate::runtime::{Event, Lead, Park, Record, Text};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum ExplainFormat {
@@ -84,9 +84,13 @@ fn text(
     let tz = zone.tz;
     say_out(out, &format!("lead `{}` in campaign `{campaign}`", contact.key))?;
     say_out(out, &format!("local times in {} ({})", tz.name(), zone.from))?;
+    say_out(out, "`goal` and `exit_when` are shown when what they read changes (`--format json` has every check)")?;
     say_out(out, "")?;
     say_out(out, &format!("{:<20}  {:<24}  {:<18}  what", "UTC", "local", "step"))?;
     for (i, record) in history.iter().enumerate() {
+        if repeated(history, i) {
+            continue;
+        }
         let line = format!(
             "{:<20}  {:<24}  {:<18}  {}",
             utc(record.at),
@@ -104,6 +108,22 @@ fn text(
         say_out(out, &line)?;
     }
     Ok(())
+}
+
+/// Whether the record at `i` is a `goal` or `exit_when` check that says what the last one
+/// said: they are checked after every input, and the repeats would bury the path.
+fn repeated(history: &[Record], i: usize) -> bool {
+    let Event::Condition { what, source, result, values } = &history[i].event else { return false };
+    if what != "goal" && what != "exit_when" {
+        return false;
+    }
+    let same = |r: &Record| match &r.event {
+        Event::Condition { what: w, source: s, .. } => w == what && s == source,
+        _ => false,
+    };
+    history[..i].iter().rev().find(|r| same(r)).is_some_and(
+        |last| matches!(&last.event, Event::Condition { result: r, values: v, .. } if r == result && v == values),
+    )
 }
 
 /// What the record at `i` says, in words.
@@ -141,7 +161,7 @@ fn describe(history: &[Record], i: usize, tz: Tz) -> String {
 }
 
 /// `until: vars.confirmed == true → false, vars.confirmed = null`
-fn condition(what: &str, source: &str, result: bool, values: &[(crate::runtime::Text, crate::runtime::Text)]) -> String {
+fn condition(what: &str, source: &str, result: bool, values: &[(Text, Text)]) -> String {
     let mut line = format!("{what}: {} → {result}", one_line_raw(source));
     for (name, value) in values {
         line += &format!(", {name} = {value}");
@@ -150,20 +170,18 @@ fn condition(what: &str, source: &str, result: bool, values: &[(crate::runtime::
 }
 
 /// What made a retry: the outcome recorded before it on the same step (`outcome no_answer`),
-/// or the `until` condition that was still false.
+/// else the `until` condition still false (its line comes just before).
 fn retry_cause(history: &[Record], i: usize) -> Option<String> {
     let step = &history[i].step;
-    let mut until_false = false;
     for record in history[..i].iter().rev().take_while(|r| &r.step == step) {
         match &record.event {
-            Event::Outcome { status } if until_false => return Some(format!("outcome {status} (`until` still false)")),
             Event::Outcome { status } => return Some(format!("outcome {status}")),
-            Event::Condition { what, result: false, .. } if what == "until" => until_false = true,
             Event::Send { .. } | Event::Call { .. } | Event::Enter => break,
             _ => {}
         }
     }
-    until_false.then(|| "`until` still false".to_string())
+    let until_false = |r: &Record| matches!(&r.event, Event::Condition { what, result: false, .. } if what == "until");
+    history[..i].last().filter(|r| until_false(r)).map(|_| "`until` still false".to_string())
 }
 
 fn one_line_raw(text: &str) -> String {

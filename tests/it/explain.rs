@@ -51,7 +51,9 @@ fn explain_shows_conditions_with_values_deferrals_retries_keys_and_where_the_lea
     // The call waits for the window to open at 08:00 local.
     let deferred = lines_with(&out, "deferred to");
     assert!(
-        deferred.iter().any(|l| l.contains("Wed 2026-12-02 08:00 PST (2026-12-02T16:00:00Z) (outside the schedule window)")),
+        deferred
+            .iter()
+            .any(|l| l.contains("Wed 2026-12-02 08:00 PST (2026-12-02T16:00:00Z) (outside the schedule window)")),
         "{out}"
     );
     // Three calls, each with its key; two retries, each after the voicemail that caused it.
@@ -59,12 +61,17 @@ fn explain_shows_conditions_with_values_deferrals_retries_keys_and_where_the_lea
     assert_eq!(calls.len(), 3, "{out}");
     for (i, call) in calls.iter().enumerate() {
         let n = i + 1;
-        assert!(call.contains(&format!("(attempt {n}), key appointment-reminders/+14155550114/confirm_call/{n}")), "{call}");
+        assert!(
+            call.contains(&format!("(attempt {n}), key appointment-reminders/+14155550114/confirm_call/{n}")),
+            "{call}"
+        );
         assert!(call.contains("confirm_call"), "{call}");
     }
     let retries = lines_with(&out, "retry after outcome voicemail");
     assert_eq!(retries.len(), 2, "{out}");
-    assert!(retries[0].contains("attempt 2 at Wed 2026-12-02 12:00 PST"), "{out}");
+    assert!(retries[0].ends_with("attempt 2 at Wed 2026-12-02 12:01 PST (2026-12-02T20:01:00Z)"), "{out}");
+    // `exit_when` is shown when what it read changes, not after every input.
+    assert_eq!(lines_with(&out, "exit_when: reply.intent").len(), 1, "{out}");
     // The retry's `until` with the values it read.
     assert!(
         out.contains("until: vars.confirmed == true or vars.reschedule == true → false, vars.confirmed = null, vars.reschedule = null"),
@@ -95,12 +102,13 @@ fn explain_as_json_and_a_lead_not_yet_final() {
         "--responses",
         "examples/appointment-reminders.responses.yaml",
         "--until",
-        "2026-12-02T17:00:00Z",
+        "2026-12-03T17:00:00Z",
         "--format",
         "summary",
     ];
     on(&db, &args).ok();
-    // Erin never answers: at 17:00Z her first call's outcome is in, and a retry is due 4h later.
+    // Erin never answers: at 09:00 local on the day before, her first call's outcome is in, and
+    // a retry is due 4h after it.
     let out = on(&db, &["explain", "appointment-reminders", "+14155550115", "--format", "json"]).ok().stdout;
     let json: Value = serde_json::from_str(&out).expect("json");
     assert_eq!(json["contact"], "+14155550115");
@@ -108,8 +116,9 @@ fn explain_as_json_and_a_lead_not_yet_final() {
     let now = &json["now"];
     assert_eq!(now["status"], "scheduled", "{out}");
     assert_eq!(now["step"], "confirm_call", "{out}");
-    assert_eq!(now["next_due"], "2026-12-02T20:00:00Z", "{out}");
-    assert_eq!(now["next_due_local"], "Wed 2026-12-02 12:00 PST", "{out}");
+    assert_eq!(now["next_due"], "2026-12-03T20:00:30Z", "{out}");
+    assert_eq!(now["next_due_local"], "Thu 2026-12-03 12:00 PST", "{out}");
+    assert_eq!(now["waiting_for"], "to act again (a retry, the schedule window or pacing)", "{out}");
     let history = json["history"].as_array().unwrap();
     let retry = history.iter().find(|r| r["event"] == "retry").expect("a retry");
     assert_eq!(retry["after"], "outcome no_answer", "{out}");
@@ -143,7 +152,8 @@ fn explain_of_an_unknown_contact_or_campaign_fails_clearly() {
 
 #[test]
 fn preview_renders_subjects_and_texts_of_every_variant_for_the_first_contact_and_the_one_named() {
-    let out = herald(&["preview", "campaigns/winback-email.yaml", "--contacts", "examples/winback-email.csv"]).ok().stdout;
+    let out =
+        herald(&["preview", "campaigns/winback-email.yaml", "--contacts", "examples/winback-email.csv"]).ok().stdout;
     assert!(out.starts_with("preview of `winback-email` for contact `hannah.bell@example.com`"), "{out}");
     assert!(out.contains("── first_email · send · email · variant discount"), "{out}");
     assert!(out.contains("  subject: Hannah, 20% off to welcome you back"), "{out}");
@@ -184,8 +194,15 @@ fn preview_renders_subjects_and_texts_of_every_variant_for_the_first_contact_and
     assert!(out.contains("── confirm_call (Confirmation call) · call · voice"), "{out}");
     assert!(out.contains("  agent:   reminder-assistant"), "{out}");
     assert!(out.contains("You are calling David Cho on behalf of Northside Auto Service"), "{out}");
-    herald(&["preview", "campaigns/winback-email.yaml", "--contacts", "examples/winback-email.csv", "--contact", "x@y.z"])
-        .fails(1, "has no contact `x@y.z`");
+    herald(&[
+        "preview",
+        "campaigns/winback-email.yaml",
+        "--contacts",
+        "examples/winback-email.csv",
+        "--contact",
+        "x@y.z",
+    ])
+    .fails(1, "has no contact `x@y.z`");
 }
 
 #[test]
