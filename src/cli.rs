@@ -98,6 +98,9 @@ enum Command {
         /// The contact's key (default: the CSV's first row)
         #[arg(long)]
         contact: Option<String>,
+        /// A variable as if the run had set it, NAME=VALUE (repeatable; JSON values: 3, true)
+        #[arg(long = "var", value_name = "NAME=VALUE", value_parser = crate::driver::preview::parse_var)]
+        vars: Vec<(String, serde_json::Value)>,
     },
     /// Import contacts, start the campaigns and run them on the real clock until every lead is final
     Run {
@@ -316,8 +319,8 @@ fn try_main() -> Result<ExitCode, Error> {
                 _ => Ok(ExitCode::SUCCESS),
             }
         }
-        Command::Preview { file, contacts, contact } => {
-            crate::driver::preview::command(&crate::driver::preview::Args { file, contacts, contact }, out)?;
+        Command::Preview { file, contacts, contact, vars } => {
+            crate::driver::preview::command(&crate::driver::preview::Args { file, contacts, contact, vars }, out)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Run { files, contacts, once, outbox, rejects } => {

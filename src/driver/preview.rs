@@ -21,11 +21,33 @@ pub struct Args {
     pub contacts: PathBuf,
     /// The contact's key as typed; the CSV's first row when `None`.
     pub contact: Option<String>,
+    /// `vars.*` as if the run had set them (`--var NAME=VALUE`).
+    pub vars: Vec<(String, serde_json::Value)>,
+}
+
+/// `--var NAME=VALUE`: the value as JSON when it reads as JSON (`3`, `true`, `"x"`), else
+/// as text.
+pub fn parse_var(arg: &str) -> Result<(String, serde_json::Value), String> {
+    let (name, value) = arg.split_once('=').ok_or_else(|| format!("`{arg}` is not NAME=VALUE"))?;
+    let name = name.trim();
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(format!("`{name}` is not a variable name (letters, digits and `_`)"));
+    }
+    let value = serde_json::from_str(value).unwrap_or_else(|_| serde_json::Value::String(value.to_string()));
+    Ok((name.to_string(), value))
 }
 
 /// Prints the preview; a step that did not render is an error naming it (exit 1), after the
 /// steps that did are printed.
 pub fn command(args: &Args, out: &mut dyn Write) -> Result<(), DriverError> {
+    match print(args, out) {
+        // A closed stdout (`herald preview … | head`): the reader has what it wanted.
+        Err(DriverError::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        result => result,
+    }
+}
+
+fn print(args: &Args, out: &mut dyn Write) -> Result<(), DriverError> {
     let graph = load::campaign(&args.file, None)?;
     let now = Utc::now();
     let (contact, row) = find(&graph, &args.contacts, args.contact.as_deref(), now)?;
@@ -41,6 +63,7 @@ pub fn command(args: &Args, out: &mut dyn Write) -> Result<(), DriverError> {
             say("")?;
             say(&heading(node, variant))?;
             let mut lead = lead_for(&graph, node, variant, &contact.key, now);
+            lead.vars.extend(args.vars.iter().cloned());
             match render_action(&graph, &mut lead, &contact, id, now) {
                 Ok(action) => say(&body(node, variant, &action))?,
                 Err(reason) => {
@@ -241,7 +264,7 @@ fn explain_failure(
 fn hint(name: &str) -> &'static str {
     match name.split('.').next() {
         Some("contact") => " (no such column in the CSV, or the cell is empty)",
-        Some("vars") => " (it is set while the campaign runs; a preview starts with none)",
+        Some("vars") => " (the run sets it; give one with --var NAME=VALUE)",
         _ => "",
     }
 }

@@ -219,4 +219,13 @@ fn preview_names_the_step_and_the_missing_value() {
         .fails(1, "error: step `remind`: `contact.appointment_date` is undefined");
     // The steps that render are still shown.
     assert!(out.stdout.contains("    Hi Ana"), "{}", out.stdout);
+    // A variable the run sets: missing in a preview unless given with --var.
+    let survey = ["preview", "campaigns/satisfaction-survey.yaml", "--contacts", "examples/satisfaction-survey.csv"];
+    herald(&survey).fails(1, "error: step `escalate`: `vars.score` is undefined (the run sets it; give one with --var");
+    let mut with_vars = survey.to_vec();
+    with_vars.extend(["--var", "score=3", "--var", "feedback=Late and messy"]);
+    let out = herald(&with_vars).ok().stdout;
+    assert!(out.contains("scored 3/10"), "{out}");
+    assert!(out.contains("They said: \"Late and messy\""), "{out}");
+    herald(&[&survey[..], &["--var", "score"]].concat()).fails(2, "`score` is not NAME=VALUE");
 }
