@@ -48,7 +48,10 @@ pub fn command(args: &Args, out: &mut dyn Write) -> Result<(), DriverError> {
 }
 
 fn print(args: &Args, out: &mut dyn Write) -> Result<(), DriverError> {
-    let graph = load::campaign(&args.file, None)?;
+    // Checked against the CSV's columns, as `simulate` does: a column the file lacks is a
+    // check error at its line; a cell empty for this contact is a render error below.
+    let columns = crate::contacts::read_header(&args.contacts)?;
+    let graph = load::campaign(&args.file, Some(columns))?;
     let now = Utc::now();
     let (contact, row) = find(&graph, &args.contacts, args.contact.as_deref(), now)?;
     let mut say = |text: &str| writeln!(out, "{}", crate::terminal::clean_lines(text)).map_err(DriverError::Output);
@@ -263,7 +266,7 @@ fn explain_failure(
 /// What to do about a missing value, by its root.
 fn hint(name: &str) -> &'static str {
     match name.split('.').next() {
-        Some("contact") => " (no such column in the CSV, or the cell is empty)",
+        Some("contact") => " (its cell is empty for this contact)",
         Some("vars") => " (the run sets it; give one with --var NAME=VALUE)",
         _ => "",
     }

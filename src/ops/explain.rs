@@ -48,15 +48,22 @@ pub fn command(
     }
 }
 
-/// The contact's `timezone`, else the campaign's schedule zone (from the campaign file as last
-/// run, when it still checks), else UTC.
+/// The contact's `timezone`, else the campaign's schedule zone, read from the campaign file as
+/// last run (only its `schedule.timezone`: the file need not check against contacts here),
+/// else UTC, the schedule's default.
 fn zone(contact: &Contact, file: Option<&Path>) -> Zone {
     if let Some(tz) = contact.timezone.as_deref().and_then(|z| z.parse().ok()) {
         return Zone { tz, from: "the contact's timezone" };
     }
-    match file.map(|path| crate::driver::load::campaign(path, None)) {
-        Some(Ok(graph)) => Zone { tz: graph.schedule.timezone, from: "the campaign's schedule" },
-        _ => Zone { tz: Tz::UTC, from: "the campaign file could not be read" },
+    let Some((source, None)) = file.and_then(|path| crate::validate::read_source(path).ok()) else {
+        return Zone { tz: Tz::UTC, from: "the campaign file could not be read" };
+    };
+    let campaign = crate::syntax::load(&source, &mut crate::diagnostic::Diagnostics::default());
+    let written = campaign.as_ref().and_then(|c| c.schedule.as_ref()).and_then(|s| s.timezone.as_ref());
+    match written.map(|tz| tz.value.parse::<Tz>()) {
+        Some(Ok(tz)) => Zone { tz, from: "the campaign's schedule" },
+        Some(Err(_)) => Zone { tz: Tz::UTC, from: "the campaign's timezone is not valid" },
+        None => Zone { tz: Tz::UTC, from: "the campaign's schedule, by default" },
     }
 }
 

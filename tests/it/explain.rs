@@ -211,14 +211,25 @@ fn preview_names_the_step_and_the_missing_value() {
     let campaign = write(
         dir.path(),
         "remind.yaml",
-        "id: remind\nchannel: sms\nsteps:\n  - id: hello\n    send:\n      text: Hi {{ contact.name }}\n  - id: remind\n    \
+        "id: remind\nchannel: sms\ncontacts:\n  fields: { name: string, appointment_date: date }\nsteps:\n  \
+         - id: hello\n    send:\n      text: Hi {{ contact.name }}\n  - id: remind\n    \
          send:\n      text: See you on {{ contact.appointment_date }}\n",
     );
-    let contacts = write(dir.path(), "c.csv", "phone,name\n+14155550111,Ana\n");
-    let out = herald(&["preview", campaign.to_str().unwrap(), "--contacts", contacts.to_str().unwrap()])
-        .fails(1, "error: step `remind`: `contact.appointment_date` is undefined");
+    let (campaign, d) = (campaign.to_str().unwrap(), dir.path());
+    let contacts = write(d, "c.csv", "phone,name,appointment_date\n+14155550112,Bo,2026-12-09\n+14155550111,Ana,\n");
+    let contacts = contacts.to_str().unwrap();
+    let out = herald(&["preview", campaign, "--contacts", contacts]).ok().stdout;
+    assert!(out.contains("    See you on 2026-12-09"), "{out}");
+    // Ana's cell is empty: her preview names the step and the value.
+    let out = herald(&["preview", campaign, "--contacts", contacts, "--contact", "(415) 555-0111"])
+        .fails(1, "error: step `remind`: `contact.appointment_date` is undefined (its cell is empty for this contact)");
     // The steps that render are still shown.
     assert!(out.stdout.contains("    Hi Ana"), "{}", out.stdout);
+    // A column the CSV does not have at all is a check error at its line, as for `simulate`.
+    let no_column = write(d, "n.csv", "phone,name\n+14155550111,Ana\n");
+    herald(&["preview", campaign, "--contacts", no_column.to_str().unwrap()])
+        .fails(1, "unknown contact column `appointment_date`")
+        .fails(1, "remind.yaml:11");
     // A variable the run sets: missing in a preview unless given with --var.
     let survey = ["preview", "campaigns/satisfaction-survey.yaml", "--contacts", "examples/satisfaction-survey.csv"];
     herald(&survey).fails(1, "error: step `escalate`: `vars.score` is undefined (the run sets it; give one with --var");
@@ -228,4 +239,125 @@ fn preview_names_the_step_and_the_missing_value() {
     assert!(out.contains("scored 3/10"), "{out}");
     assert!(out.contains("They said: \"Late and messy\""), "{out}");
     herald(&[&survey[..], &["--var", "score"]].concat()).fails(2, "`score` is not NAME=VALUE");
+}
+
+/// Every kind of step and check: a split, a `when` that skips, a branch that sets a variable,
+/// the schedule window and pacing, a message that does not render.
+const TOUR: &str = "\
+id: tour
+channel: sms
+contacts:
+  key: phone
+  fields: { date: date }
+schedule:
+  timezone: Europe/Berlin
+  hours: \"09:00-17:00\"
+  start: 2026-12-07T08:00:00+01:00
+pacing:
+  per_hour: 1
+vars: [bought]
+goal: vars.bought == true
+steps:
+  - id: pick
+    split:
+      - { variant: a, weight: 50, goto: hello }
+      - { variant: b, weight: 50, goto: hello }
+  - id: hello
+    send: { text: \"Hi {{ contact.name }}\" }
+  - id: vip_only
+    when: contact.tier == \"vip\"
+    send: { text: \"VIP perk\" }
+  - id: check
+    branch:
+      - if: contact.tier == \"gold\"
+        set: { bought: true }
+        goto: end
+      - else: broken
+  - id: broken
+    send: { text: \"Your date: {{ contact.date }}\" }
+";
+
+#[test]
+fn explain_walks_every_kind_of_step_in_the_contacts_own_zone() {
+    let dir = setup(&[("tour.yaml", TOUR)]);
+    let d = dir.path();
+    let csv =
+        "phone,name,tier,date,timezone\n+4915112345678,Ada,gold,2026-12-24,\n+4915112345679,Bo,plain,,Asia/Tokyo\n";
+    let contacts = write(d, "c.csv", csv);
+    let db = d.join("h.redb");
+    let file = d.join("tour.yaml");
+    on(&db, &["simulate", file.to_str().unwrap(), "--contacts", contacts.to_str().unwrap(), "--format", "summary"])
+        .ok();
+    // Ada: the campaign's zone; the branch matches and sets the variable.
+    let ada = on(&db, &["explain", "tour", "+4915112345678"]).ok().stdout;
+    assert!(ada.contains("local times in Europe/Berlin (the campaign's schedule)"), "{ada}");
+    assert!(ada.contains("split → variant a") || ada.contains("split → variant b"), "{ada}");
+    assert!(
+        ada.contains("deferred to Mon 2026-12-07 09:00 CET (2026-12-07T08:00:00Z) (outside the schedule window)"),
+        "{ada}"
+    );
+    assert!(ada.contains("when: contact.tier == \"vip\" → false, contact.tier = \"gold\""), "{ada}");
+    assert!(ada.contains("skipped: its `when` condition is false"), "{ada}");
+    assert!(ada.contains("if: contact.tier == \"gold\" → true, contact.tier = \"gold\""), "{ada}");
+    assert!(ada.contains("set vars.bought = true"), "{ada}");
+    assert!(ada.contains("goal: vars.bought == true → false, vars.bought = null"), "{ada}");
+    // Bo: his own zone; held back by pacing; his empty date does not render.
+    let bo = on(&db, &["explain", "tour", "+4915112345679"]).ok().stdout;
+    assert!(bo.contains("local times in Asia/Tokyo (the contact's timezone)"), "{bo}");
+    // 16:00 in Tokyo is inside the window: sent at once; the next send waits for pacing, and
+    // then for the window to open again the next morning in Tokyo.
+    assert!(bo.contains("Mon 2026-12-07 16:00 JST  hello               send sms to +4915112345679"), "{bo}");
+    assert!(bo.contains("deferred to Mon 2026-12-07 17:00 JST (2026-12-07T08:00:00Z) (pacing)"), "{bo}");
+    assert!(
+        bo.contains("deferred to Tue 2026-12-08 09:00 JST (2026-12-08T00:00:00Z) (outside the schedule window)"),
+        "{bo}"
+    );
+    assert!(bo.contains("if: contact.tier == \"gold\" → false, contact.tier = \"plain\""), "{bo}");
+    assert!(bo.contains("→ broken"), "{bo}");
+    assert!(bo.contains("error: undefined value"), "{bo}");
+    assert!(bo.contains("■ failed (render_failed)"), "{bo}");
+    assert!(bo.contains("now: failed\n  step: broken (attempt 1)\n  outcome: render_failed\n"), "{bo}");
+}
+
+#[test]
+fn explain_reads_a_run_database_and_says_what_the_lead_waits_for() {
+    let ask = "\
+id: ask
+channel: sms
+contacts:
+  key: phone
+steps:
+  - id: question
+    send: { text: \"Coming tomorrow, {{ contact.name }}?\" }
+  - id: answer
+    await: { reply: 1d }
+    routes:
+      - if: reply.text matches \"(?i)^yes\"
+        goto: end
+      - if: reply.timed_out
+        goto: end
+      - else: nudge
+  - id: nudge
+    send: { text: \"Sorry, was that a yes?\" }
+  - id: again
+    await: { reply: 1d }
+";
+    let dir = setup(&[("ask.yaml", ask), ("c.csv", "phone,name\n+14155550101,Ada\n")]);
+    let d = dir.path();
+    let run = ["run", "ask.yaml", "--contacts", "c.csv", "--db", "h.redb", "--once", "--outbox", "out.jsonl"];
+    crate::herald::herald_in(d, &run).ok();
+    std::fs::write(d.join("e.jsonl"), "{\"type\":\"reply\",\"contact\":\"+14155550101\",\"text\":\"maybe\"}\n")
+        .unwrap();
+    crate::herald::herald_in(d, &["ingest", "e.jsonl", "--db", "h.redb"]).ok();
+    crate::herald::herald_in(d, &run).ok();
+    let out = crate::herald::herald_in(d, &["explain", "ask", "4155550101", "--db", "h.redb"]).ok().stdout;
+    assert!(out.contains("send sms to +14155550101, key ask/+14155550101/question/1"), "{out}");
+    assert!(out.contains("reply: \"maybe\""), "{out}");
+    assert!(out.contains("if: reply.text matches \"(?i)^yes\" → false, reply.text = \"maybe\""), "{out}");
+    assert!(out.contains("send sms to +14155550101, key ask/+14155550101/nudge/1"), "{out}");
+    assert!(out.contains("now: waiting\n  step: again"), "{out}");
+    assert!(out.contains("waiting for a reply or event, else the timeout"), "{out}");
+    // Read-only: explaining changes nothing a second look would show.
+    let again = crate::herald::herald_in(d, &["explain", "ask", "+14155550101", "--db", "h.redb"]).ok().stdout;
+    assert_eq!(out, again);
 }
