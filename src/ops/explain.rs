@@ -91,7 +91,15 @@ fn text(
     let tz = zone.tz;
     say_out(out, &format!("lead `{}` in campaign `{campaign}`", contact.key))?;
     say_out(out, &format!("local times in {} ({})", tz.name(), zone.from))?;
-    say_out(out, "`goal` and `exit_when` are shown when what they read changes (`--format json` has every check)")?;
+    let folded = (0..history.len()).filter(|&i| repeated(history, i)).count();
+    if folded > 0 {
+        say_out(
+            out,
+            &format!(
+                "{folded} `goal`/`exit_when` checks that read what the one before read are left out (`--format json` has them)"
+            ),
+        )?;
+    }
     say_out(out, "")?;
     say_out(out, &format!("{:<20}  {:<24}  {:<18}  what", "UTC", "local", "step"))?;
     for (i, record) in history.iter().enumerate() {
@@ -159,6 +167,10 @@ fn describe(history: &[Record], i: usize, tz: Tz) -> String {
         }
         Event::Defer { until, reason } => format!("deferred to {} ({reason})", both(*until, tz)),
         Event::Skip { reason } => format!("skipped: its `{reason}` condition is false"),
+        // The runtime records only that a value was missing; preview names it.
+        Event::Error { reason } if reason == "undefined value" => {
+            "error: undefined value (`herald preview FILE --contacts CSV --contact KEY` names it)".into()
+        }
         Event::Error { reason } => format!("error: {reason}"),
         Event::Exit { lead_status, reason } => match reason {
             Some(reason) => format!("■ {lead_status} ({reason})"),
