@@ -52,7 +52,8 @@ fn print(args: &Args, out: &mut dyn Write) -> Result<(), DriverError> {
     // check error at its line; a cell empty for this contact is a render error below.
     let columns = crate::contacts::read_header(&args.contacts)?;
     let graph = load::campaign(&args.file, Some(columns))?;
-    let now = Utc::now();
+    // As at the campaign's start, else now: `simulate`'s default start.
+    let now = graph.schedule.start.unwrap_or_else(Utc::now);
     let (contact, row) = find(&graph, &args.contacts, args.contact.as_deref(), now)?;
     let mut say = |text: &str| writeln!(out, "{}", crate::terminal::clean_lines(text)).map_err(DriverError::Output);
     say(&format!("preview of `{}` for contact `{}` ({}, row {row})", graph.id, contact.key, args.contacts.display()))?;

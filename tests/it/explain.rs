@@ -180,6 +180,22 @@ fn preview_renders_subjects_and_texts_of_every_variant_for_the_first_contact_and
     assert!(out.contains("  subject: Marco, 20% off to welcome you back"), "{out}");
     assert!(out.contains("  subject: New in shoes since your last visit"), "{out}");
     assert!(!out.contains("Hannah"), "{out}");
+    // A contact `where` leaves out is still shown, with a note.
+    let out = herald(&[
+        "preview",
+        "campaigns/winback-email.yaml",
+        "--contacts",
+        "examples/winback-email.csv",
+        "--contact",
+        "olivia.grant@example.com",
+    ])
+    .ok()
+    .stdout;
+    assert!(
+        out.contains("note: the campaign would not reach this contact: contacts.where is not true for the contact"),
+        "{out}"
+    );
+    assert!(out.contains("  subject: Olivia, 20% off to welcome you back"), "{out}");
     // A call: prompt and agent.
     let out = herald(&[
         "preview",
