@@ -91,6 +91,7 @@ enum Command {
     /// Every message and call of a campaign rendered in full for one contact (the first row by
     /// default): step, channel, to, from, subject, text or prompt, each variant
     Preview {
+        /// The campaign file
         file: PathBuf,
         /// The contacts CSV
         #[arg(long)]
@@ -154,9 +155,11 @@ enum Command {
     /// One lead's whole path: steps entered, conditions with the values they read, deferrals,
     /// retries, actions with their keys, and where it stands now
     Explain {
+        /// The campaign's id (`herald status` lists them)
         campaign: String,
         /// The contact's key (a phone as written in an address book, an email in any case)
         contact: String,
+        /// `text` for people (one line per record, UTC and local time), `json` for tools
         #[arg(long, value_enum, default_value_t = ops::explain::ExplainFormat::Text)]
         format: ops::explain::ExplainFormat,
     },
