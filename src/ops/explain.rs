@@ -11,7 +11,7 @@ use serde_json::{Map, Value as Json, json};
 
 use super::{OpsError, say_out};
 use crate::contact::Contact;
-use crate::runtime::{Event, Lead, Park, Record, Text};
+use crate::runtime::{Event, Input, Lead, Park, Record, Text};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum ExplainFormat {
@@ -242,6 +242,9 @@ fn now_lines(lead: &Lead, tz: Tz) -> Vec<String> {
         None if lead.status.is_final() => lines.push("  next due: never (final)".into()),
         None => lines.push(format!("  next due: not set, waiting for {}", waiting_for(lead))),
     }
+    for (at, input) in lead.inbox.iter().filter(|_| !lead.status.is_final()) {
+        lines.push(format!("  queued: {} at {}", queued(input), both(*at, tz)));
+    }
     for (split, variant) in &lead.variants {
         lines.push(format!("  variant.{split} = {variant}"));
     }
@@ -249,6 +252,20 @@ fn now_lines(lead: &Lead, tz: Tz) -> Vec<String> {
         lines.push(format!("  vars.{name} = {value}"));
     }
     lines
+}
+
+/// An input already known and due later (a simulated reply, a call's outcome), in words.
+fn queued(input: &Input) -> String {
+    match input {
+        Input::Wake => "a wake-up".into(),
+        Input::Call { status, .. } => format!("call outcome {status}"),
+        Input::Delivery { status } => format!("delivery {status}"),
+        Input::Reply { text, .. } => {
+            format!("reply {}", text.as_deref().map_or("(no text)".into(), |t| one_line(t, 60)))
+        }
+        Input::Event { name, .. } => format!("event {name}"),
+        Input::OptOut => "opt-out".into(),
+    }
 }
 
 fn json(campaign: &str, contact: &Contact, lead: &Lead, history: &[Record], zone: &Zone) -> Json {
@@ -277,6 +294,9 @@ fn json(campaign: &str, contact: &Contact, lead: &Lead, history: &[Record], zone
         })
         .collect();
     let due = lead.wake_at.filter(|_| !lead.status.is_final());
+    let inbox: Vec<Json> = (lead.inbox.iter().filter(|_| !lead.status.is_final()))
+        .map(|(at, input)| json!({ "at": utc(*at), "what": queued(input) }))
+        .collect();
     json!({
         "campaign": campaign,
         "contact": contact.key,
@@ -290,6 +310,7 @@ fn json(campaign: &str, contact: &Contact, lead: &Lead, history: &[Record], zone
             "next_due": due.map(utc),
             "next_due_local": due.map(|at| local(at, tz)),
             "waiting_for": (!lead.status.is_final()).then(|| waiting_for(lead)),
+            "queued": inbox,
             "variants": lead.variants,
             "vars": lead.vars,
         },

@@ -132,6 +132,29 @@ fn explain_as_json_and_a_lead_not_yet_final() {
 }
 
 #[test]
+fn explain_lists_inputs_already_queued_for_the_lead() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("h.redb");
+    let args = [
+        "simulate",
+        "campaigns/appointment-reminders.yaml",
+        "--contacts",
+        "examples/appointment-reminders.csv",
+        "--responses",
+        "examples/appointment-reminders.responses.yaml",
+        "--until",
+        "2026-12-03T00:10:00Z",
+        "--format",
+        "summary",
+    ];
+    on(&db, &args).ok();
+    // David's "Yes" comes 25 minutes after the SMS fallback went at 16:03 local.
+    let out = on(&db, &["explain", "appointment-reminders", "+14155550114"]).ok().stdout;
+    assert!(out.contains("now: waiting\n  step: await_confirm"), "{out}");
+    assert!(out.contains("  queued: reply \"Yes\" at Wed 2026-12-02 16:28 PST (2026-12-03T00:28:00Z)"), "{out}");
+}
+
+#[test]
 fn explain_of_an_unknown_contact_or_campaign_fails_clearly() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("h.redb");
