@@ -88,6 +88,21 @@ enum Command {
         #[arg(long)]
         rejects: Option<PathBuf>,
     },
+    /// Every message and call of a campaign rendered in full for one contact (the first row by
+    /// default): step, channel, to, from, subject, text or prompt, each variant
+    Preview {
+        /// The campaign file
+        file: PathBuf,
+        /// The contacts CSV
+        #[arg(long)]
+        contacts: PathBuf,
+        /// The contact's key (default: the CSV's first row)
+        #[arg(long)]
+        contact: Option<String>,
+        /// A variable as if the run had set it, NAME=VALUE (repeatable; JSON values: 3, true)
+        #[arg(long = "var", value_name = "NAME=VALUE", value_parser = crate::driver::preview::parse_var)]
+        vars: Vec<(String, serde_json::Value)>,
+    },
     /// Import contacts, start the campaigns and run them on the real clock until every lead is final
     Run {
         /// Campaign files
@@ -136,6 +151,17 @@ enum Command {
         /// Leave cells as they are (no `'` before cells a spreadsheet would run as formulas)
         #[arg(long)]
         raw: bool,
+    },
+    /// One lead's whole path: steps entered, conditions with the values they read, deferrals,
+    /// retries, actions with their keys, and where it stands now
+    Explain {
+        /// The campaign's id (`herald status` lists them)
+        campaign: String,
+        /// The contact's key (a phone as written in an address book, an email in any case)
+        contact: String,
+        /// `text` for people (one line per record, UTC and local time), `json` for tools
+        #[arg(long, value_enum, default_value_t = ops::explain::ExplainFormat::Text)]
+        format: ops::explain::ExplainFormat,
     },
     /// Apply replies, call outcomes, deliveries, opt-outs and events: JSON lines from FILE (`-`: stdin)
     Ingest {
@@ -296,6 +322,10 @@ fn try_main() -> Result<ExitCode, Error> {
                 _ => Ok(ExitCode::SUCCESS),
             }
         }
+        Command::Preview { file, contacts, contact, vars } => {
+            crate::driver::preview::command(&crate::driver::preview::Args { file, contacts, contact, vars }, out)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Run { files, contacts, once, outbox, rejects } => {
             crate::driver::run::command(crate::driver::run::Args {
                 files,
@@ -322,6 +352,9 @@ fn try_main() -> Result<ExitCode, Error> {
         Command::Report { campaign, format } => done(crate::report::command(&db, &campaign, format, out)),
         Command::Export { campaign, output, raw } => {
             done(ops::export::command(&db, &ops::export::Args { campaign, output, raw }, out))
+        }
+        Command::Explain { campaign, contact, format } => {
+            done(ops::explain::command(&db, &campaign, &contact, format, out))
         }
         Command::Pause { campaign } => done(ops::lifecycle::pause(&db, &campaign, out)),
         Command::Resume { campaign } => done(ops::lifecycle::resume(&db, &campaign, out)),

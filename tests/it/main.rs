@@ -16,6 +16,7 @@ mod contacts;
 mod crash;
 mod damaged;
 mod events_in;
+mod explain;
 mod fixture;
 mod fuzz;
 mod guard;
