@@ -21,6 +21,7 @@ mod fuzz;
 mod guard;
 mod hostile;
 mod ingest;
+mod init;
 mod interpreter;
 mod layers;
 mod limits;
