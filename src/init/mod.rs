@@ -33,6 +33,8 @@ pub enum InitError {
     Exists(Vec<PathBuf>),
     #[error("cannot create {}: {source}", .path.display())]
     Write { path: PathBuf, source: std::io::Error },
+    #[error("cannot create the starter project in {}: it is a file, not a folder", .0.display())]
+    NotAFolder(PathBuf),
 }
 
 impl InitError {
@@ -57,6 +59,9 @@ pub fn command(dir: &Path, out: &mut dyn Write) -> Result<(), InitError> {
     let here = dir == Path::new(".") || dir.as_os_str().is_empty();
     let targets: Vec<PathBuf> =
         FILES.iter().map(|(name, ..)| if here { PathBuf::from(name) } else { dir.join(name) }).collect();
+    if dir.exists() && !dir.is_dir() {
+        return Err(InitError::NotAFolder(dir.to_path_buf()));
+    }
     // `symlink_metadata`: a dangling link is still something not to write through.
     let existing: Vec<PathBuf> = targets.iter().filter(|p| p.symlink_metadata().is_ok()).cloned().collect();
     if !existing.is_empty() {
@@ -69,9 +74,12 @@ pub fn command(dir: &Path, out: &mut dyn Write) -> Result<(), InitError> {
             for path in &written {
                 let _ = std::fs::remove_file(path);
             }
-            return Err(match source.kind() {
-                std::io::ErrorKind::AlreadyExists => InitError::Exists(vec![target.clone()]),
-                _ => InitError::Write { path: target.clone(), source },
+            // AlreadyExists also comes from a folder on the way that is a file.
+            let appeared = source.kind() == std::io::ErrorKind::AlreadyExists && target.symlink_metadata().is_ok();
+            return Err(if appeared {
+                InitError::Exists(vec![target.clone()])
+            } else {
+                InitError::Write { path: target.clone(), source }
             });
         }
         written.push(target.clone());

@@ -92,6 +92,11 @@ fn init_refuses_over_an_existing_file_and_writes_nothing() {
     // A folder that is a file is an environment error too.
     std::fs::write(d.join("taken"), "").unwrap();
     herald_in(d, &["init", "taken"]).fails(2, "cannot create");
+    // A file where a folder must go fails midway: what was written before it is removed.
+    std::fs::create_dir(d.join("half")).unwrap();
+    std::fs::write(d.join("half/campaigns"), "").unwrap();
+    herald_in(d, &["init", "half"]).fails(2, "cannot create");
+    assert!(!d.join("half/herald.yaml").exists(), "herald.yaml was left behind");
 }
 
 #[test]
@@ -100,7 +105,8 @@ fn completions_for_each_shell_cover_the_commands() {
     for shell in ["bash", "zsh", "fish"] {
         let out = herald_in(dir.path(), &["completions", shell]).ok();
         assert!(out.stdout.len() > 500, "{shell}: {}", out.stdout);
-        for word in ["simulate", "init", "--contacts"] {
+        // fish writes flags as `-l contacts`.
+        for word in ["simulate", "init", "completions", "contacts"] {
             assert!(out.stdout.contains(word), "{shell} lacks {word}");
         }
     }
