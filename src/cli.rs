@@ -189,8 +189,7 @@ enum Command {
     /// Write a starter project: a campaign, its tests, contacts, responses and herald.yaml
     Init {
         /// The folder to write into, created if missing (default: the current folder)
-        #[arg(default_value = ".")]
-        dir: PathBuf,
+        dir: Option<PathBuf>,
     },
     /// Print a shell completion script (bash, zsh or fish) on stdout
     ///
@@ -224,7 +223,7 @@ enum LeadCommand {
 struct LeadArgs {
     /// The campaign's id
     campaign: String,
-    /// The contact's key (a phone number or an email, written as in the contacts CSV)
+    /// The contact's key: a phone number (in any usual form) or an email (in any case)
     contact: String,
 }
 
@@ -397,7 +396,7 @@ fn try_main() -> Result<ExitCode, Error> {
         }
         Command::Channels { action: ChannelsCommand::Check } => channels_check(config.as_deref()),
         Command::Init { dir } => {
-            crate::init::command(&dir, out)?;
+            crate::init::command(&dir.unwrap_or_else(|| PathBuf::from(".")), out)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Completions { shell } => completions(shell),
