@@ -22,6 +22,7 @@ mod fuzz;
 mod guard;
 mod hostile;
 mod ingest;
+mod init;
 mod interpreter;
 mod layers;
 mod limits;
