@@ -28,7 +28,7 @@ const DEFAULT_DB: &str = "herald.redb";
 #[derive(Parser, Debug)]
 #[command(name = "herald", version, about = "Campaigns as code: check, compile and run outbound campaigns")]
 struct Cli {
-    /// Database file (default: herald.redb). Used by run, ingest, status, report, export, pause,
+    /// Database file (default: herald.redb). Used by run, ingest, status, report, explain, export, pause,
     /// resume, cancel, retry-failed and lead; simulate keeps its state there only when given
     #[arg(long, global = true, value_name = "PATH")]
     db: Option<PathBuf>,
