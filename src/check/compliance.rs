@@ -26,8 +26,9 @@ pub enum Medium {
 pub struct ChannelFacts {
     pub name: String,
     pub medium: Medium,
-    /// Whether the channel sends a one-click unsubscribe header (an `smtp` channel's `unsubscribe`).
-    pub unsubscribe: bool,
+    /// For an `smtp` channel, whether it sends a one-click unsubscribe header (its
+    /// `unsubscribe`); `None` for other kinds, whose messages are checked on their text.
+    pub unsubscribe: Option<bool>,
 }
 
 impl ChannelFacts {
@@ -39,10 +40,10 @@ impl ChannelFacts {
             .iter()
             .map(|c| {
                 let (medium, unsubscribe) = match &c.kind {
-                    Kind::Smtp(smtp) => (Medium::Email, smtp.unsubscribe.is_some()),
-                    Kind::Twilio(t) if t.whatsapp => (Medium::WhatsApp, false),
-                    Kind::Twilio(_) => (Medium::Sms, false),
-                    Kind::Log { .. } | Kind::Webhook(_) => (medium_by_name(&c.name), false),
+                    Kind::Smtp(smtp) => (Medium::Email, Some(smtp.unsubscribe.is_some())),
+                    Kind::Twilio(t) if t.whatsapp => (Medium::WhatsApp, None),
+                    Kind::Twilio(_) => (Medium::Sms, None),
+                    Kind::Log { .. } | Kind::Webhook(_) => (medium_by_name(&c.name), None),
                 };
                 ChannelFacts { name: c.name.clone(), medium, unsubscribe }
             })
@@ -178,10 +179,9 @@ impl Checker<'_> {
                 continue;
             }
             let facts = self.channels.and_then(|all| all.iter().find(|c| c.name == send.channel));
-            let smtp = facts.filter(|f| f.medium == Medium::Email && f.name == send.channel);
-            let (ok, label, help) = match smtp {
-                Some(facts) => (
-                    facts.unsubscribe,
+            let (ok, label, help) = match facts.and_then(|f| f.unsubscribe) {
+                Some(header) => (
+                    header,
                     format!("channel `{}` has no `unsubscribe` in herald.yaml", send.channel),
                     format!(
                         "set `unsubscribe:` on the `{}` channel: every email then carries a one-click List-Unsubscribe header (docs/channels.md)",
