@@ -85,7 +85,8 @@ impl Checker<'_> {
             self.unsubscribe(campaign, graph);
         }
         if on("whatsapp_window") {
-            let whatsapp: Vec<bool> = graph.nodes.iter().map(|n| self.send_medium(&n.kind) == Medium::WhatsApp).collect();
+            let whatsapp: Vec<bool> =
+                graph.nodes.iter().map(|n| self.send_medium(&n.kind) == Medium::WhatsApp).collect();
             for i in late_sends(campaign, graph, edges, &whatsapp) {
                 self.whatsapp_window(&campaign.steps[i]);
             }
@@ -108,7 +109,8 @@ impl Checker<'_> {
     }
 
     fn calling_hours(&mut self, campaign: &Campaign, graph: &Graph) {
-        let Some(window) = graph.schedule.hours.iter().find(|w| w.open < EARLIEST || w.close.is_none_or(|c| c > LATEST))
+        let Some(window) =
+            graph.schedule.hours.iter().find(|w| w.open < EARLIEST || w.close.is_none_or(|c| c > LATEST))
         else {
             return;
         };
@@ -169,7 +171,10 @@ impl Checker<'_> {
         for span in &silent[1..] {
             diagnostic = diagnostic.label(*span, "nor in this variant");
         }
-        self.push(diagnostic.help("add e.g. \"Reply STOP to opt out.\" to it (CTIA messaging principles; docs/compliance.md)"));
+        self.push(
+            diagnostic
+                .help("add e.g. \"Reply STOP to opt out.\" to it (CTIA messaging principles; docs/compliance.md)"),
+        );
     }
 
     fn unsubscribe(&mut self, campaign: &Campaign, graph: &Graph) {
@@ -231,7 +236,8 @@ impl Checker<'_> {
                 Some(Action::Call(call)) => call.retry.as_ref(),
                 _ => None,
             };
-            let span = step.retry.as_ref().or(call_retry).or(campaign.retry.as_ref()).map_or(action_span(step), |r| r.span);
+            let span =
+                step.retry.as_ref().or(call_retry).or(campaign.retry.as_ref()).map_or(action_span(step), |r| r.span);
             self.push(
                 Diagnostic::warning("herald::call_retries", format!("this call can be tried {tries} times within 24 hours"))
                     .label(span, format!("more than {MAX_CALLS_PER_DAY} calls a day"))
@@ -322,7 +328,8 @@ mod tests {
     #[test]
     fn tries_count_within_a_sliding_day() {
         let hours = |h: Vec<i64>| h.into_iter().map(chrono::TimeDelta::hours).collect();
-        let retry = |attempts, intervals| RetryPolicy { attempts, intervals, on: vec!["no_answer".into()], until: None };
+        let retry =
+            |attempts, intervals| RetryPolicy { attempts, intervals, on: vec!["no_answer".into()], until: None };
         assert_eq!(tries_in_a_day(&retry(3, hours(vec![4]))), 4);
         assert_eq!(tries_in_a_day(&retry(2, hours(vec![4]))), 3);
         assert_eq!(tries_in_a_day(&retry(5, hours(vec![4, 4, 24]))), 3);
