@@ -27,7 +27,8 @@ fn main() {
         Some("throughput") => runtime.block_on(throughput(n(1, 100_000))),
         Some("rate") => runtime.block_on(rate(n(1, 6_000), n(2, 100))),
         Some("memory") => runtime.block_on(memory(n(1, 1_000_000), n(2, 60))),
-        _ => eprintln!("usage: channels_bench throughput N | rate N R | memory N SECS"),
+        Some("setup") => runtime.block_on(setup_only(n(1, 100_000), n(2, 120))),
+        _ => eprintln!("usage: channels_bench throughput N | rate N R | memory N SECS | setup N SECS"),
     }
 }
 
@@ -219,4 +220,14 @@ async fn memory(n: u64, seconds: u64) {
         started.elapsed().as_secs_f64(),
         rx.count.load(Ordering::Relaxed)
     );
+}
+
+/// A receiver and a folder for N contacts, kept SECS seconds: to profile `herald run` by hand
+/// (`cd FOLDER && HOOK_SECRET=… perf record -g herald run c.yaml …`).
+async fn setup_only(n: u64, seconds: u64) {
+    let rx = receiver(Duration::ZERO, false).await;
+    let dir = setup(n, &rx.url, "");
+    println!("{}", dir.path().display());
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    println!("{} requests received", rx.count.load(Ordering::Relaxed));
 }

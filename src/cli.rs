@@ -28,12 +28,14 @@ const DEFAULT_DB: &str = "herald.redb";
 #[derive(Parser, Debug)]
 #[command(name = "herald", version, about = "Campaigns as code: check, compile and run outbound campaigns")]
 struct Cli {
-    /// Database file (default: herald.redb; `simulate` uses a temporary one unless given)
-    #[arg(long, global = true)]
+    /// Database file (default: herald.redb). Used by run, ingest, status, report, explain, export, pause,
+    /// resume, cancel, retry-failed and lead; simulate keeps its state there only when given
+    #[arg(long, global = true, value_name = "PATH")]
     db: Option<PathBuf>,
-    /// herald.yaml: each channel name's kind and settings (run sends through them; validate,
-    /// simulate and test check it; default: every channel is `log`)
-    #[arg(long, global = true)]
+    /// Channel configuration (default: herald.yaml here, if there is one; else every channel is
+    /// `log`). run sends through it; validate, simulate and test check it; channels check
+    /// reaches its channels
+    #[arg(long, global = true, value_name = "PATH")]
     config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
@@ -48,6 +50,7 @@ enum Command {
         /// A contacts CSV whose columns `contact.<column>` must name
         #[arg(long)]
         contacts: Option<PathBuf>,
+        /// How to print the problems: `github` writes pull-request annotations
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
         /// Treat warnings as errors (exit 1)
@@ -56,9 +59,12 @@ enum Command {
     },
     /// Print the compiled step graph
     Graph {
+        /// The campaign file
         file: PathBuf,
+        /// `mermaid` renders in GitHub Markdown; `dot` is for Graphviz
         #[arg(long, value_enum, default_value_t = GraphFormat::Text)]
         format: GraphFormat,
+        /// A contacts CSV whose columns `contact.<column>` must name
         #[arg(long)]
         contacts: Option<PathBuf>,
     },
@@ -66,6 +72,7 @@ enum Command {
     Schema,
     /// Run a campaign on a virtual clock and show what would happen to whom, and when
     Simulate {
+        /// The campaign file
         file: PathBuf,
         /// The contacts CSV
         #[arg(long)]
@@ -82,11 +89,27 @@ enum Command {
         /// Seed of the responses' randomness
         #[arg(long, default_value_t = 0)]
         seed: u64,
+        /// What to print: each event in time order, JSON lines, totals, or the `report` of the run
         #[arg(long, value_enum, default_value_t = SimFormat::Timeline)]
         format: SimFormat,
         /// Write every row skipped for a problem to this CSV (its columns, then line, column, value, reason)
         #[arg(long)]
         rejects: Option<PathBuf>,
+    },
+    /// Every message and call of a campaign rendered in full for one contact (the first row by
+    /// default): step, channel, to, from, subject, text or prompt, each variant
+    Preview {
+        /// The campaign file
+        file: PathBuf,
+        /// The contacts CSV
+        #[arg(long)]
+        contacts: PathBuf,
+        /// The contact's key (default: the CSV's first row)
+        #[arg(long)]
+        contact: Option<String>,
+        /// A variable as if the run had set it, NAME=VALUE (repeatable; JSON values: 3, true)
+        #[arg(long = "var", value_name = "NAME=VALUE", value_parser = crate::driver::preview::parse_var)]
+        vars: Vec<(String, serde_json::Value)>,
     },
     /// Import contacts, start the campaigns and run them on the real clock until every lead is final
     Run {
@@ -111,17 +134,22 @@ enum Command {
     Test {
         /// Test files or directories (default: campaigns/)
         paths: Vec<PathBuf>,
+        /// How to print the results: `github` writes pull-request annotations
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
     },
-    /// Campaign status and lead counts per status (every campaign, or the one named)
+    /// Campaign status, lead counts per status, the next due time and the leads due within the
+    /// hour (every campaign, or the one named)
     Status {
+        /// The campaign's id (default: every campaign in the database)
         campaign: Option<String>,
+        /// `json` gives every lead status, zeros included
         #[arg(long, value_enum, default_value_t = StatusFormat::Table)]
         format: StatusFormat,
     },
     /// What happened in a campaign: funnel per step, outcomes, calls per attempt, variants compared
     Report {
+        /// The campaign's id
         campaign: String,
         /// `html` is one self-contained page (charts, no network): `--format html > report.html`
         #[arg(long, value_enum, default_value_t = crate::report::ReportFormat::Table)]
@@ -129,6 +157,7 @@ enum Command {
     },
     /// One CSV row per lead: status, outcome, step, variants, last call/message/reply, vars
     Export {
+        /// The campaign's id
         campaign: String,
         /// Write to FILE instead of stdout
         #[arg(long, short, value_name = "FILE")]
@@ -137,19 +166,42 @@ enum Command {
         #[arg(long)]
         raw: bool,
     },
+    /// One lead's whole path: steps entered, conditions with the values they read, deferrals,
+    /// retries, actions with their keys, and where it stands now
+    Explain {
+        /// The campaign's id (`herald status` lists them)
+        campaign: String,
+        /// The contact's key (a phone as written in an address book, an email in any case)
+        contact: String,
+        /// `text` for people (one line per record, UTC and local time), `json` for tools
+        #[arg(long, value_enum, default_value_t = ops::explain::ExplainFormat::Text)]
+        format: ops::explain::ExplainFormat,
+    },
     /// Apply replies, call outcomes, deliveries, opt-outs and events: JSON lines from FILE (`-`: stdin)
     Ingest {
         /// A file of JSON lines, or `-` for stdin
         file: PathBuf,
     },
     /// Pause a campaign: its leads stay where they are until `resume`
-    Pause { campaign: String },
+    Pause {
+        /// The campaign's id
+        campaign: String,
+    },
     /// Resume a paused campaign
-    Resume { campaign: String },
+    Resume {
+        /// The campaign's id
+        campaign: String,
+    },
     /// Cancel a campaign for good: every lead not yet final becomes `cancelled`
-    Cancel { campaign: String },
+    Cancel {
+        /// The campaign's id
+        campaign: String,
+    },
     /// Put the campaign's `failed` leads back on the send or call step they failed on
-    RetryFailed { campaign: String },
+    RetryFailed {
+        /// The campaign's id
+        campaign: String,
+    },
     /// Manage one lead
     Lead {
         #[command(subcommand)]
@@ -159,6 +211,21 @@ enum Command {
     Channels {
         #[command(subcommand)]
         action: ChannelsCommand,
+    },
+    /// Write a starter project: a campaign, its tests, contacts, responses and herald.yaml
+    Init {
+        /// The folder to write into, created if missing (default: the current folder)
+        dir: Option<PathBuf>,
+    },
+    /// Print a shell completion script (bash, zsh or fish) on stdout
+    ///
+    /// bash: `herald completions bash > ~/.local/share/bash-completion/completions/herald`;
+    /// zsh: `herald completions zsh > ~/.zfunc/_herald` (with `fpath+=~/.zfunc` before
+    /// `compinit` in ~/.zshrc); fish: `herald completions fish > ~/.config/fish/completions/herald.fish`
+    Completions {
+        /// The shell to complete in
+        #[arg(value_enum)]
+        shell: CompletionShell,
     },
 }
 
@@ -171,11 +238,26 @@ enum ChannelsCommand {
 #[derive(Subcommand, Debug)]
 enum LeadCommand {
     /// Start the lead again from the first step, as a new lead (its history is kept)
-    Reset { campaign: String, contact: String },
+    Reset(LeadArgs),
     /// Mark the lead completed by hand (outcome `manual`)
-    Complete { campaign: String, contact: String },
+    Complete(LeadArgs),
     /// Delete the lead and its history
-    Remove { campaign: String, contact: String },
+    Remove(LeadArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct LeadArgs {
+    /// The campaign's id
+    campaign: String,
+    /// The contact's key: a phone number (in any usual form) or an email (in any case)
+    contact: String,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum CompletionShell {
+    Bash,
+    Zsh,
+    Fish,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -202,7 +284,9 @@ pub enum Error {
     Ops(#[from] OpsError),
     #[error(transparent)]
     Test(#[from] TestError),
-    /// Writing `schema` or `graph` to stdout failed.
+    #[error(transparent)]
+    Init(#[from] crate::init::InitError),
+    /// Writing `schema`, `graph` or `completions` to stdout failed.
     #[error("{0}")]
     Output(std::io::Error),
 }
@@ -217,6 +301,7 @@ impl Error {
             Error::Driver(e) => e.exit_code(),
             Error::Ops(e) => e.exit_code(),
             Error::Test(e) => e.exit_code(),
+            Error::Init(e) => e.exit_code(),
         }
     }
 
@@ -296,6 +381,10 @@ fn try_main() -> Result<ExitCode, Error> {
                 _ => Ok(ExitCode::SUCCESS),
             }
         }
+        Command::Preview { file, contacts, contact, vars } => {
+            crate::driver::preview::command(&crate::driver::preview::Args { file, contacts, contact, vars }, out)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Run { files, contacts, once, outbox, rejects } => {
             crate::driver::run::command(crate::driver::run::Args {
                 files,
@@ -323,19 +412,27 @@ fn try_main() -> Result<ExitCode, Error> {
         Command::Export { campaign, output, raw } => {
             done(ops::export::command(&db, &ops::export::Args { campaign, output, raw }, out))
         }
+        Command::Explain { campaign, contact, format } => {
+            done(ops::explain::command(&db, &campaign, &contact, format, out))
+        }
         Command::Pause { campaign } => done(ops::lifecycle::pause(&db, &campaign, out)),
         Command::Resume { campaign } => done(ops::lifecycle::resume(&db, &campaign, out)),
         Command::Cancel { campaign } => done(ops::lifecycle::cancel(&db, &campaign, out)),
         Command::RetryFailed { campaign } => done(ops::lifecycle::retry_failed(&db, &campaign, out)),
         Command::Lead { action } => {
-            let (action, campaign, contact) = match action {
-                LeadCommand::Reset { campaign, contact } => (LeadAction::Reset, campaign, contact),
-                LeadCommand::Complete { campaign, contact } => (LeadAction::Complete, campaign, contact),
-                LeadCommand::Remove { campaign, contact } => (LeadAction::Remove, campaign, contact),
+            let (action, LeadArgs { campaign, contact }) = match action {
+                LeadCommand::Reset(args) => (LeadAction::Reset, args),
+                LeadCommand::Complete(args) => (LeadAction::Complete, args),
+                LeadCommand::Remove(args) => (LeadAction::Remove, args),
             };
             done(ops::lead::command(&db, action, &campaign, &contact, out))
         }
         Command::Channels { action: ChannelsCommand::Check } => channels_check(config.as_deref()),
+        Command::Init { dir } => {
+            crate::init::command(&dir.unwrap_or_else(|| PathBuf::from(".")), out)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Completions { shell } => completions(shell),
     }
 }
 
@@ -362,6 +459,21 @@ fn channels_check(config: Option<&std::path::Path>) -> Result<ExitCode, Error> {
         print(&format!("{}\n", crate::terminal::clean(&line)))?;
     }
     Ok(verdict(failed))
+}
+
+/// `completions SHELL`: the script on stdout. Made in memory first: clap_complete panics on a
+/// write error, and a closed stdout is not one.
+fn completions(shell: CompletionShell) -> Result<ExitCode, Error> {
+    use clap_complete::Shell;
+    let shell = match shell {
+        CompletionShell::Bash => Shell::Bash,
+        CompletionShell::Zsh => Shell::Zsh,
+        CompletionShell::Fish => Shell::Fish,
+    };
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut <Cli as clap::CommandFactory>::command(), "herald", &mut script);
+    print(&String::from_utf8_lossy(&script))?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The end of a command on a database. A closed stdout (`herald export x | head`) is not an
@@ -430,4 +542,30 @@ fn graph(path: PathBuf, format: GraphFormat, contacts: Option<PathBuf>) -> Resul
     };
     print(&text)?;
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    /// Every flag and argument of every command, in `--help`, says what it is.
+    #[test]
+    fn every_argument_has_a_description() {
+        fn visit(command: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in command.get_arguments() {
+                let builtin = matches!(arg.get_id().as_str(), "help" | "version");
+                if !builtin && arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path} {}", arg.get_id()));
+                }
+            }
+            for sub in command.get_subcommands() {
+                visit(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        visit(&Cli::command(), "herald", &mut missing);
+        assert!(missing.is_empty(), "arguments without a description:\n{}", missing.join("\n"));
+    }
 }

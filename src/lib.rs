@@ -49,6 +49,7 @@ pub mod expr;
 pub mod fields;
 pub mod fxhash;
 pub mod graph;
+pub mod init;
 pub mod ops;
 pub mod phone;
 pub mod report;

@@ -136,6 +136,19 @@ impl Templates {
         self.env.get_template(&template.name).ok().map(|t| t.source().to_string())
     }
 
+    /// The dotted names a compiled template reads (`contact.first_name`, `brand`), sorted:
+    /// for naming the value a render found undefined.
+    pub fn variables(&self, template: &Template) -> Vec<String> {
+        let Ok(compiled) = self.env.get_template(&template.name) else { return Vec::new() };
+        let mut names: Vec<String> = compiled
+            .undeclared_variables(true)
+            .into_iter()
+            .filter(|n| !BUILTINS.contains(&n.split('.').next().unwrap_or_default()))
+            .collect();
+        names.sort();
+        names
+    }
+
     /// Render a plain template (text and `{{ root.field }}` only) from `lookup`; `None` when
     /// the template is not plain or a value is not a string, for `render` to do it.
     pub fn render_plain<'a>(

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use super::error::RunError;
-use crate::channel::Channel;
+use crate::channel::{Answer, Channel};
 use crate::contacts::Contact;
 use crate::runtime::{Input, Lead, Park, Record};
 use crate::store::Batch;
@@ -21,10 +21,50 @@ pub struct Stored {
     pub settled: Vec<String>,
 }
 
-/// Stores every answer the channel has now in one durable transaction. An answer that names no
-/// lead is reported and dropped (its key, if it settles, is still marked done).
-pub fn store(store: &Store, channel: &mut dyn Channel) -> Result<Stored, RunError> {
-    let answers = channel.answers();
+/// Answers taken from the channel and not stored yet: stored together, so that a stream of
+/// answers costs one durable commit per batch, not one per arrival.
+#[derive(Default)]
+pub struct Pending {
+    answers: Vec<Answer>,
+    since: Option<std::time::Instant>,
+}
+
+/// Answers stored together at most this late, or once this many wait.
+const BATCH_AGE: std::time::Duration = std::time::Duration::from_millis(100);
+const BATCH_SIZE: usize = 5_000;
+
+impl Pending {
+    /// Takes what the channel has; returns the keys it settles (their hand-over is over).
+    pub fn take(&mut self, channel: &mut dyn Channel) -> Vec<String> {
+        let new = channel.answers();
+        if new.is_empty() {
+            return Vec::new();
+        }
+        self.since.get_or_insert_with(std::time::Instant::now);
+        let settled = new.iter().filter(|a| a.settles).map(|a| a.key.clone()).collect();
+        self.answers.extend(new);
+        settled
+    }
+
+    /// When the answers waiting must be stored at the latest; None when none wait.
+    pub fn deadline(&self) -> Option<std::time::Instant> {
+        self.since.map(|since| since + BATCH_AGE)
+    }
+
+    /// Stores the answers waiting if there are enough, or they waited long enough, or `force`.
+    pub fn store(&mut self, store: &Store, channel: &str, force: bool) -> Result<usize, RunError> {
+        let due = self.answers.len() >= BATCH_SIZE || self.deadline().is_some_and(|d| d <= std::time::Instant::now());
+        if self.answers.is_empty() || !(force || due) {
+            return Ok(0);
+        }
+        self.since = None;
+        Ok(write(store, channel, std::mem::take(&mut self.answers))?.leads)
+    }
+}
+
+/// Stores answers in one durable transaction. An answer that names no lead is reported and
+/// dropped (its key, if it settles, is still marked done).
+pub fn write(store: &Store, channel: &str, answers: Vec<Answer>) -> Result<Stored, RunError> {
     if answers.is_empty() {
         return Ok(Stored::default());
     }
@@ -48,7 +88,7 @@ pub fn store(store: &Store, channel: &mut dyn Channel) -> Result<Stored, RunErro
                 }
                 None => {
                     let key = crate::terminal::clean(&answer.key);
-                    crate::say!("run: channel `{}` answered {key}, which names no lead; ignored", channel.name());
+                    crate::say!("run: channel `{channel}` answered {key}, which names no lead; ignored");
                     continue;
                 }
             },

@@ -43,6 +43,9 @@ pub enum DriverError {
     NoDatabase(std::path::PathBuf),
     #[error("cannot read {}: {source}", .path.display())]
     Input { path: std::path::PathBuf, source: std::io::Error },
+    /// `preview`: a contact that is not there or would be skipped, a message that does not render.
+    #[error("{0}")]
+    Preview(String),
 }
 
 impl DriverError {
@@ -53,7 +56,7 @@ impl DriverError {
             DriverError::Load(e) => e.exit_code(),
             DriverError::Contacts(e) => import_exit_code(e),
             DriverError::Responses(ResponsesError::Read { .. }) => 2,
-            DriverError::Responses(_) | DriverError::DuplicateCampaign(_) => 1,
+            DriverError::Responses(_) | DriverError::DuplicateCampaign(_) | DriverError::Preview(_) => 1,
             DriverError::Run(e) => e.exit_code(),
             DriverError::Simulate(e) => e.exit_code(),
             DriverError::Time(_)

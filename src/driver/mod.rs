@@ -16,6 +16,7 @@ pub mod live_edit;
 pub mod load;
 pub mod output;
 pub mod pacing;
+pub mod preview;
 pub mod progress;
 pub mod responses;
 mod room;

@@ -29,23 +29,26 @@ pub fn command(
 ) -> Result<(), OpsError> {
     let mut store = super::open(db)?;
     let record = super::campaign(&store, campaign)?;
-    let mut found = None;
-    for key in crate::contacts::lookup_keys(typed, record.region.as_deref()) {
-        if let Some(lead) = store.lead(campaign, &key)? {
-            found = Some(lead);
-            break;
-        }
-    }
-    let Some((contact, lead)) = found else {
-        let suggestion = suggest(&store, campaign, typed)?;
-        return Err(OpsError::UnknownContact { campaign: campaign.into(), contact: typed.into(), suggestion });
-    };
+    let (contact, lead) = find(&store, &record, typed)?;
     let line = match action {
         LeadAction::Reset => reset(&mut store, record, &contact, lead)?,
         LeadAction::Complete => complete(&mut store, campaign, lead)?,
         LeadAction::Remove => remove(&mut store, campaign, lead)?,
     };
     say_out(out, &line)
+}
+
+/// The campaign's lead for the contact as typed (a phone as written in an address book, an
+/// email in any case), or an error with the closest key there is.
+pub(super) fn find(store: &Store, record: &CampaignRecord, typed: &str) -> Result<(Contact, Lead), OpsError> {
+    let campaign = record.id.as_str();
+    for key in crate::contacts::lookup_keys(typed, record.region.as_deref()) {
+        if let Some(found) = store.lead(campaign, &key)? {
+            return Ok(found);
+        }
+    }
+    let suggestion = suggest(store, campaign, typed)?;
+    Err(OpsError::UnknownContact { campaign: campaign.into(), contact: typed.into(), suggestion })
 }
 
 /// Back to the start as a new lead. The seq is kept so that the history it writes next

@@ -1,4 +1,4 @@
-//! Operating campaigns that ran: `status`, `export`, the lifecycle commands (`pause`,
+//! Operating campaigns that ran: `status`, `export`, `explain`, the lifecycle commands (`pause`,
 //! `resume`, `cancel`, `retry-failed`, `lead reset|complete|remove`). The parser of inbound
 //! event lines moved to `driver/` with `ingest`; it is re-exported here.
 //!
@@ -7,6 +7,7 @@
 
 pub use crate::driver::{event_key, events};
 
+pub mod explain;
 pub mod export;
 pub mod lead;
 pub mod lifecycle;

@@ -1,16 +1,17 @@
-//! `herald status [CAMPAIGN]`: each campaign's status and its leads per status, as an aligned
-//! table for people or JSON for scripts.
+//! `herald status [CAMPAIGN]`: each campaign's status, its leads per status, when its next lead
+//! is due and how many are due within the hour, as an aligned table for people or JSON for
+//! scripts.
 
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 
-use chrono::SecondsFormat;
+use chrono::{DateTime, SecondsFormat, Utc};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
 use super::{OpsError, status_name};
 use crate::runtime::LeadStatus;
-use crate::store::CampaignRecord;
+use crate::store::{CampaignRecord, Purpose};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum StatusFormat {
@@ -22,6 +23,11 @@ pub enum StatusFormat {
 struct Row {
     record: CampaignRecord,
     counts: BTreeMap<LeadStatus, u64>,
+    /// The earliest wake time of its unfinished leads.
+    next_due: Option<DateTime<Utc>>,
+    /// Its leads due within the hour, overdue ones included; `None` in a simulation's
+    /// database, whose leads wake on a virtual clock that no longer runs.
+    due_soon: Option<u64>,
 }
 
 impl Row {
@@ -41,15 +47,19 @@ pub fn command(db: &Path, campaign: Option<&str>, format: StatusFormat, out: &mu
         Some(id) => vec![super::campaign(&store, id)?],
         None => store.campaigns()?,
     };
+    let real_clock = store.purpose()? != Some(Purpose::Simulate);
+    let within_hour = Utc::now() + chrono::Duration::hours(1);
     let mut rows = Vec::with_capacity(records.len());
     for record in records {
         let counts = store.counts(&record.id)?;
-        rows.push(Row { record, counts });
+        let next_due = store.next_due(&record.id)?;
+        let due_soon = if real_clock { Some(store.due_count(&record.id, within_hour)?) } else { None };
+        rows.push(Row { record, counts, next_due, due_soon });
     }
     let text = match format {
         StatusFormat::Json => json(&rows, campaign.is_some())?,
         StatusFormat::Table if rows.is_empty() => format!("no campaigns in {}\n", db.display()),
-        StatusFormat::Table => table(&rows),
+        StatusFormat::Table => table(&rows, real_clock),
     };
     out.write_all(text.as_bytes()).map_err(OpsError::stdout)
 }
@@ -68,7 +78,7 @@ fn json(rows: &[Row], one: bool) -> Result<String, OpsError> {
 impl Serialize for Row {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let record = &self.record;
-        let mut map = serializer.serialize_map(Some(6))?;
+        let mut map = serializer.serialize_map(Some(8))?;
         map.serialize_entry("id", &record.id)?;
         map.serialize_entry("name", &record.name)?;
         map.serialize_entry("status", status_name(record.status))?;
@@ -76,6 +86,8 @@ impl Serialize for Row {
         map.serialize_entry("started_at", &started)?;
         map.serialize_entry("leads", &Counts(self))?;
         map.serialize_entry("total", &self.total())?;
+        map.serialize_entry("next_due", &self.next_due.map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true)))?;
+        map.serialize_entry("due_next_hour", &self.due_soon)?;
         map.end()
     }
 }
@@ -93,30 +105,46 @@ impl Serialize for Counts<'_> {
     }
 }
 
-/// Campaign columns, then one column per lead status that any row has, then the total; a
-/// totals row when there is more than one campaign.
-fn table(rows: &[Row]) -> String {
+/// Campaign columns, then one column per lead status that any row has, then the total, then
+/// (on the real clock) the next due time and the leads due within the hour; a totals row when
+/// there is more than one campaign.
+fn table(rows: &[Row], real_clock: bool) -> String {
     let statuses: Vec<LeadStatus> =
         LeadStatus::ALL.into_iter().filter(|s| rows.iter().any(|r| r.count(*s) > 0)).collect();
     let mut header: Vec<String> = ["campaign", "name", "status", "started"].map(String::from).into();
     header.extend(statuses.iter().map(|s| s.as_str().to_string()));
     header.push("total".into());
+    if real_clock {
+        header.extend(["next_due".into(), "due_1h".into()]);
+    }
     let mut lines = vec![header];
     for row in rows {
         let record = &row.record;
-        let started = record.started_at.map_or("-".to_string(), |t| t.format("%Y-%m-%d %H:%M UTC").to_string());
+        let started = minute(record.started_at);
         let mut line = vec![record.id.clone(), record.name.clone(), status_name(record.status).into(), started];
         line.extend(statuses.iter().map(|s| row.count(*s).to_string()));
         line.push(row.total().to_string());
+        if real_clock {
+            line.extend([minute(row.next_due), row.due_soon.unwrap_or(0).to_string()]);
+        }
         lines.push(line);
     }
     if rows.len() > 1 {
         let mut line = vec!["total".to_string(), String::new(), String::new(), String::new()];
         line.extend(statuses.iter().map(|s| rows.iter().map(|r| r.count(*s)).sum::<u64>().to_string()));
         line.push(rows.iter().map(Row::total).sum::<u64>().to_string());
+        if real_clock {
+            let next = rows.iter().filter_map(|r| r.next_due).min();
+            line.extend([minute(next), rows.iter().filter_map(|r| r.due_soon).sum::<u64>().to_string()]);
+        }
         lines.push(line);
     }
     align(&lines, 4)
+}
+
+/// A time to the minute, as the table shows it; `-` for none.
+fn minute(at: Option<DateTime<Utc>>) -> String {
+    at.map_or("-".to_string(), |t| t.format("%Y-%m-%d %H:%M UTC").to_string())
 }
 
 /// Columns padded to their widest cell, two spaces apart; columns from `numbers_from` on are
@@ -160,7 +188,7 @@ mod tests {
             pace_narrow: Default::default(),
             region: None,
         };
-        Row { record, counts: counts.iter().copied().collect() }
+        Row { record, counts: counts.iter().copied().collect(), next_due: None, due_soon: None }
     }
 
     #[test]
@@ -173,7 +201,26 @@ b         b name  running  -             10          0       2     12
 a         a name  running  -              0          3       0      3
 total                                    10          3       2     15
 ";
-        assert_eq!(table(&rows), expected);
+        assert_eq!(table(&rows, false), expected);
+    }
+
+    #[test]
+    fn on_the_real_clock_the_table_adds_the_next_due_time_and_the_leads_due_within_the_hour() {
+        let at = |h| DateTime::parse_from_rfc3339(&format!("2026-12-07T{h:02}:30:00Z")).unwrap().to_utc();
+        let mut a = row("a", &[(LeadStatus::Waiting, 4)]);
+        (a.next_due, a.due_soon) = (Some(at(14)), Some(3));
+        let mut b = row("b", &[(LeadStatus::Completed, 2)]);
+        b.due_soon = Some(0);
+        let mut c = row("c", &[(LeadStatus::Scheduled, 1)]);
+        (c.next_due, c.due_soon) = (Some(at(9)), Some(1));
+        let expected = "\
+campaign  name    status   started  scheduled  waiting  completed  total              next_due  due_1h
+a         a name  running  -                0        4          0      4  2026-12-07 14:30 UTC       3
+b         b name  running  -                0        0          2      2                     -       0
+c         c name  running  -                1        0          0      1  2026-12-07 09:30 UTC       1
+total                                       1        4          2      7  2026-12-07 09:30 UTC       4
+";
+        assert_eq!(table(&[a, b, c], true), expected);
     }
 
     #[test]

@@ -4,12 +4,27 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-use super::advance::Machine;
-use super::lead::{Action, ActionKind, Effect, Event, LeadStatus, Park, Text, action_key};
+use super::advance::{Machine, Unpaced};
+use super::lead::{Action, ActionKind, Effect, Event, Lead, LeadStatus, Park, Text, action_key};
 use super::scope::LeadScope;
 use super::window;
-use crate::graph::{Message, NodeKind, StateId, Target};
+use crate::contact::Contact;
+use crate::graph::{Graph, Message, NodeKind, StateId, Target};
 use crate::vocab::Reason;
+
+/// The action a send or call step makes for `lead` at `now`, rendered and addressed as a run
+/// does (`herald preview`); the error is what stopped it (a template, no address).
+pub fn render_action(
+    graph: &Graph,
+    lead: &mut Lead,
+    contact: &Contact,
+    id: StateId,
+    now: DateTime<Utc>,
+) -> Result<Action, String> {
+    let (mut pacer, mut records) = (Unpaced, Vec::new());
+    let attempt = lead.attempts;
+    Machine::new(graph, &mut pacer, lead, contact, now, &mut records).action(id, attempt)
+}
 
 impl Machine<'_> {
     /// Make the step's send or call, inside the window and pacing, or defer it.

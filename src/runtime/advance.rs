@@ -165,7 +165,7 @@ pub(super) struct Machine<'a> {
 }
 
 impl<'a> Machine<'a> {
-    fn new(
+    pub(super) fn new(
         graph: &'a Graph,
         pacer: &'a mut dyn Pacer,
         lead: &'a mut Lead,

@@ -16,5 +16,6 @@ pub mod scope;
 pub mod split;
 pub mod window;
 
+pub use act::render_action;
 pub use advance::{Advance, Flight, Pacer, Unpaced, advance, relocate, step_due};
 pub use opt_out::is_opt_out;

@@ -18,6 +18,7 @@ mod batch;
 mod campaign;
 mod codec;
 pub mod damage;
+mod due;
 mod error;
 mod handle;
 mod purpose;

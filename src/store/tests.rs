@@ -156,6 +156,22 @@ fn due_is_earliest_first_ties_by_key_within_until_and_limit() {
 }
 
 #[test]
+fn due_count_counts_one_campaigns_due_leads_up_to_a_time() {
+    let (_dir, store) = new_store();
+    let sub_second =
+        Lead { wake_at: Some(at(20) + chrono::Duration::nanoseconds(5)), ..lead("e", LeadStatus::Scheduled, None) };
+    let c = [("a", 10), ("b", 20), ("c", 20), ("d", 30)].map(|(k, t)| lead(k, LeadStatus::Waiting, Some(t)));
+    import(&store, "c", &[&c[..], &[sub_second, lead("f", LeadStatus::Completed, None)]].concat());
+    import(&store, "d", &[lead("z", LeadStatus::Scheduled, Some(0))]);
+    import(&store, "b", &[lead("y", LeadStatus::Scheduled, Some(15))]);
+    let counts: Vec<u64> = [9, 10, 19, 20, 21, 100].map(|t| store.due_count("c", at(t)).unwrap()).into();
+    // Due at 10, 20, 20, 20 s + 5 ns and 30; the completed lead is never due.
+    assert_eq!(counts, [0, 1, 1, 3, 4, 5]);
+    assert_eq!(store.due_count("d", at(100)).unwrap(), 1);
+    assert_eq!(store.due_count("none", at(100)).unwrap(), 0);
+}
+
+#[test]
 fn due_index_follows_the_lead() {
     let (_dir, store) = new_store();
     import(&store, "c", &[lead("a", LeadStatus::Pending, Some(0)), lead("b", LeadStatus::Pending, Some(5))]);

@@ -5,7 +5,7 @@
 //! `To` and `From` (newest first), and the account fetch. Faults are scripted per create.
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -227,33 +227,15 @@ fn respond(out: &mut TcpStream, status: u16, body: &str, retry: Option<u32>) {
 }
 
 fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Request> {
-    let mut line = String::new();
-    reader.read_line(&mut line).ok()?;
-    let mut parts = line.split_whitespace();
-    let (method, target) = (parts.next()?.to_string(), parts.next()?.to_string());
-    let (mut length, mut auth) = (0usize, None);
-    loop {
-        let mut header = String::new();
-        if reader.read_line(&mut header).ok()? == 0 || header.trim().is_empty() {
-            break;
-        }
-        let (name, value) = header.split_once(':')?;
-        match name.trim().to_ascii_lowercase().as_str() {
-            "content-length" => length = value.trim().parse().ok()?,
-            "authorization" => auth = Some(value.trim().to_string()),
-            _ => {}
-        }
-    }
-    let mut body = vec![0; length];
-    reader.read_exact(&mut body).ok()?;
-    let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+    let raw = crate::receiver::read_request(reader)?;
+    let (path, query) = raw.target.split_once('?').unwrap_or((&raw.target, ""));
     let expected = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{SID}:{TOKEN}")));
     Some(Request {
-        method,
+        method: raw.method.clone(),
         path: path.to_string(),
         query: decode_form(query),
-        form: decode_form(&String::from_utf8_lossy(&body)),
-        authorized: auth.as_deref() == Some(expected.as_str()),
+        form: decode_form(&String::from_utf8_lossy(&raw.body)),
+        authorized: raw.headers.get("authorization").map(String::as_str) == Some(expected.as_str()),
     })
 }
 

@@ -148,7 +148,7 @@ fn serve(stream: TcpStream, shared: &Shared) {
     stream.set_read_timeout(Some(Duration::from_secs(30))).ok();
     let mut reader = BufReader::new(stream.try_clone().unwrap());
     let mut writer = stream;
-    while let Some((headers, body)) = read_request(&mut reader) {
+    while let Some(Raw { headers, body, .. }) = read_request(&mut reader) {
         let n = shared.count.fetch_add(1, Ordering::SeqCst);
         let id = headers.get("webhook-id").cloned().unwrap_or_default();
         let signed = match (headers.get("webhook-timestamp"), headers.get("webhook-signature")) {
@@ -211,11 +211,24 @@ fn serve(stream: TcpStream, shared: &Shared) {
     }
 }
 
-fn read_request(reader: &mut BufReader<TcpStream>) -> Option<(HashMap<String, String>, Vec<u8>)> {
+/// One HTTP/1.1 request as read off a connection: the fakes of the channel tests share it.
+pub struct Raw {
+    pub method: String,
+    /// The path and query, as sent.
+    pub target: String,
+    /// Header names in lower case.
+    pub headers: HashMap<String, String>,
+    pub body: Vec<u8>,
+}
+
+/// The next request on a connection; None when the client closed it or sent something broken.
+pub fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Raw> {
     let mut line = String::new();
     if reader.read_line(&mut line).ok()? == 0 {
         return None;
     }
+    let mut parts = line.split_whitespace();
+    let (method, target) = (parts.next()?.to_string(), parts.next()?.to_string());
     let mut headers = HashMap::new();
     loop {
         let mut header = String::new();
@@ -233,5 +246,5 @@ fn read_request(reader: &mut BufReader<TcpStream>) -> Option<(HashMap<String, St
     let length: usize = headers.get("content-length").and_then(|l| l.parse().ok()).unwrap_or(0);
     let mut body = vec![0; length];
     reader.read_exact(&mut body).ok()?;
-    Some((headers, body))
+    Some(Raw { method, target, headers, body })
 }

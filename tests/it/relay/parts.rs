@@ -3,7 +3,7 @@
 //! `python3 examples/relay/ai_relay.py`, started on a free port.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -81,7 +81,9 @@ fn serve(stream: TcpStream, provider: &str, seen: &Mutex<Vec<Seen>>, first: Firs
     stream.set_read_timeout(Some(Duration::from_secs(20))).ok();
     let mut reader = BufReader::new(stream.try_clone().unwrap());
     let mut writer = stream;
-    while let Some((path, headers, body)) = read_request(&mut reader) {
+    while let Some(crate::receiver::Raw { target: path, headers, body, .. }) =
+        crate::receiver::read_request(&mut reader)
+    {
         let body: serde_json::Value = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
         // Numbered in the order they are kept: request `n` is `seen[n]` and gets id `…-call-n`.
         let n = {
@@ -116,34 +118,6 @@ fn serve(stream: TcpStream, provider: &str, seen: &Mutex<Vec<Seen>>, first: Firs
             return;
         }
     }
-}
-
-type Request = (String, HashMap<String, String>, Vec<u8>);
-
-fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Request> {
-    let mut line = String::new();
-    if reader.read_line(&mut line).ok()? == 0 {
-        return None;
-    }
-    let path = line.split_whitespace().nth(1).unwrap_or_default().to_string();
-    let mut headers = HashMap::new();
-    loop {
-        let mut header = String::new();
-        if reader.read_line(&mut header).ok()? == 0 {
-            return None;
-        }
-        let header = header.trim_end();
-        if header.is_empty() {
-            break;
-        }
-        if let Some((name, value)) = header.split_once(':') {
-            headers.insert(name.trim().to_ascii_lowercase(), value.trim().to_string());
-        }
-    }
-    let length: usize = headers.get("content-length").and_then(|l| l.parse().ok()).unwrap_or(0);
-    let mut body = vec![0; length];
-    reader.read_exact(&mut body).ok()?;
-    Some((path, headers, body))
 }
 
 /// `python3 examples/relay/ai_relay.py` on a free port of 127.0.0.1, pointed at `api`; killed

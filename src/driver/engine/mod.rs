@@ -15,12 +15,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::{DateTime, Utc};
 
+mod flight;
+
 use super::clock::Clock;
 use super::error::RunError;
 use super::pacing::CampaignPacer;
 use super::run::Args;
 use super::step::step;
-use crate::channel::{Channel, Handed};
+use crate::channel::Channel;
 use crate::graph::Graph;
 use crate::store::{Batch, CampaignRecord, CampaignStatus, Store};
 
@@ -88,6 +90,8 @@ pub struct Runner<'a, 'g> {
     in_flight: std::collections::HashSet<String>,
     /// When actions recorded earlier were last re-offered, if some were held back then.
     held_since: Option<DateTime<Utc>>,
+    /// The channel's answers taken and not yet stored.
+    pending: super::answers::Pending,
 }
 
 impl<'a, 'g> Runner<'a, 'g> {
@@ -108,6 +112,7 @@ impl<'a, 'g> Runner<'a, 'g> {
             actions: 0,
             in_flight: std::collections::HashSet::new(),
             held_since: None,
+            pending: super::answers::Pending::default(),
         }
     }
 
@@ -146,9 +151,13 @@ impl<'a, 'g> Runner<'a, 'g> {
         }
         self.reoffer()?;
         let progress = super::progress::Progress::new();
+        let mut first = true;
         loop {
             let mut advanced = 0;
-            self.store_answers()?;
+            // Answers that arrived between runs are stored before the first page; later ones in
+            // batches (`answers::Pending`), at most a tenth of a second late.
+            self.store_answers(first || args.once)?;
+            first = false;
             // Actions held at the last re-offer (a closed window, a paused campaign) go when
             // they may, in this run, not only at the next start.
             if self.held_since.is_some_and(|at| self.clock.now() - at >= chrono::TimeDelta::minutes(1)) {
@@ -191,8 +200,10 @@ impl<'a, 'g> Runner<'a, 'g> {
                 break;
             }
             let next = self.next_due()?.unwrap_or_else(|| self.clock.now() + chrono::TimeDelta::seconds(1));
+            // Answers waiting to be stored bound the sleep.
+            let store_by = self.pending.deadline().map(|d| d.saturating_duration_since(std::time::Instant::now()));
             if (advanced == 0 || next > self.clock.now())
-                && let Some(wait) = self.clock.wait_until(next)
+                && let Some(wait) = self.clock.wait_until(next).map(|w| store_by.map_or(w, |s| w.min(s)))
             {
                 tokio::select! {
                     _ = tokio::time::sleep(wait) => {}
@@ -201,59 +212,9 @@ impl<'a, 'g> Runner<'a, 'g> {
             }
         }
         progress.done();
+        self.store_answers(true)?;
         crate::say!("run: {} actions handed to channels", self.actions);
         Ok(())
-    }
-
-    fn say_left(&self) {
-        if !self.in_flight.is_empty() {
-            crate::say!(
-                "run: {} actions still in flight are handed over again, with their keys, by the next run",
-                self.in_flight.len()
-            );
-        }
-    }
-
-    fn store_answers(&mut self) -> Result<usize, RunError> {
-        let stored = super::answers::store(self.store, &mut *self.channel)?;
-        for key in &stored.settled {
-            self.in_flight.remove(key);
-        }
-        Ok(stored.leads)
-    }
-
-    /// Stores answers as they come until at most `limit` actions are in flight, or `grace` has
-    /// passed (a stop, so a second signal is not needed to leave).
-    async fn settle(
-        &mut self,
-        limit: usize,
-        grace: Option<std::time::Duration>,
-        wake: &tokio::sync::Notify,
-    ) -> Result<(), RunError> {
-        let started = std::time::Instant::now();
-        let mut said = std::time::Instant::now();
-        loop {
-            self.store_answers()?;
-            if self.in_flight.len() <= limit || grace.is_some_and(|g| started.elapsed() >= g) {
-                return Ok(());
-            }
-            // A stop while waiting for room: the caller's stop path waits with its grace. A stop
-            // during the last wait (`--once`, or every campaign final) takes the grace here.
-            if grace.is_none() && self.stop.load(Ordering::SeqCst) {
-                if limit > 0 {
-                    return Ok(());
-                }
-                return Box::pin(self.settle(0, Some(STOP_GRACE), wake)).await.map(|()| self.say_left());
-            }
-            if said.elapsed() >= std::time::Duration::from_secs(5) {
-                crate::say!("run: waiting for channels: {} actions in flight", self.in_flight.len());
-                said = std::time::Instant::now();
-            }
-            tokio::select! {
-                _ = wake.notified() => {}
-                _ = tokio::time::sleep(std::time::Duration::from_millis(200)) => {}
-            }
-        }
     }
 
     /// Records each campaign as started (or notes it is paused or cancelled), after checking
@@ -298,61 +259,6 @@ impl<'a, 'g> Runner<'a, 'g> {
         }
         self.store.write(batch, true)?;
         Ok(())
-    }
-
-    /// Hands over actions recorded before a crash and not marked done, with their keys.
-    fn reoffer(&mut self) -> Result<(), RunError> {
-        let pending = self.store.pending_actions()?;
-        // Each is checked again now: recorded earlier (by `ingest`, or before a crash), it may
-        // have become unwanted (an opt-out, a cancel) or untimely (its window closed) since.
-        let mut statuses = std::collections::HashMap::new();
-        let (mut hand, mut held, mut dropped) = (Vec::new(), 0, Batch::default());
-        let now = self.clock.now();
-        let mut unrouted: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
-        for action in pending {
-            if self.in_flight.contains(&*action.key) {
-                continue;
-            }
-            // Recorded for a campaign of another run, on a channel this herald.yaml lacks: it
-            // waits for a run that has it, rather than stop this one.
-            if !self.channel.routes(&action.channel) {
-                *unrouted.entry(action.channel.to_string()).or_default() += 1;
-                continue;
-            }
-            if !statuses.contains_key(&action.campaign) {
-                let status = match self.campaigns.iter().find(|l| l.graph.id == action.campaign) {
-                    Some(live) => Some(live.status),
-                    None => self.store.campaign(&action.campaign)?.map(|c| c.status),
-                };
-                statuses.insert(action.campaign.clone(), status);
-            }
-            let graph = self.campaigns.iter().find(|l| l.graph.id == action.campaign).map(|l| l.graph);
-            match super::guard::recheck(self.store, &action, statuses[&action.campaign], graph, now)? {
-                super::guard::Verdict::Hand => hand.push(action),
-                super::guard::Verdict::Hold => held += 1,
-                super::guard::Verdict::Drop(reason) => {
-                    crate::say!("run: {} not handed over: {reason}", crate::terminal::clean(&action.key));
-                    super::guard::drop_action(self.store, &mut dropped, &action, &reason, now)?;
-                }
-            }
-        }
-        if !dropped.done.is_empty() {
-            self.store.write(dropped, true)?;
-        }
-        if held > 0 {
-            crate::say!("run: {held} actions recorded earlier wait (their campaign paused, or their window closed)");
-        }
-        for (channel, n) in &unrouted {
-            let channel = crate::terminal::clean(channel);
-            crate::say!("run: {n} actions recorded earlier wait: herald.yaml has no channel `{channel}`");
-        }
-        self.held_since = (held > 0).then_some(now);
-        if hand.is_empty() {
-            return Ok(());
-        }
-        crate::say!("run: handing over {} actions recorded earlier (by `ingest`, or before a stop)", hand.len());
-        let handed = self.channel.reoffer(&hand)?;
-        self.handed(&hand, handed)
     }
 
     /// Advances one page of due leads of campaign `i`; returns how many.
@@ -414,30 +320,6 @@ impl<'a, 'g> Runner<'a, 'g> {
         self.store.write(batch, true)?;
         self.hand_over(&actions)?;
         Ok(n)
-    }
-
-    /// Hands recorded actions to the channel, which owns them on return, then marks them done
-    /// at once, durably: one more fsync per page, so that a kill re-offers only what was handed
-    /// over in the instant between the hand-over and this commit.
-    fn hand_over(&mut self, actions: &[crate::runtime::Action]) -> Result<(), RunError> {
-        if actions.is_empty() {
-            return Ok(());
-        }
-        let handed = self.channel.hand_over(actions)?;
-        self.handed(actions, handed)
-    }
-
-    /// Marks what the channel owns now as done; counts what settles later.
-    fn handed(&mut self, actions: &[crate::runtime::Action], handed: Handed) -> Result<(), RunError> {
-        self.actions += actions.len() as u64;
-        match handed {
-            Handed::Owned => {
-                let done = actions.iter().map(|a| a.key.to_string()).collect();
-                self.store.write(Batch { done, ..Batch::default() }, true)?;
-            }
-            Handed::Later => self.in_flight.extend(actions.iter().map(|a| a.key.to_string())),
-        }
-        Ok(())
     }
 
     /// The earliest wake time over the active campaigns.
