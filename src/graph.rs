@@ -67,6 +67,17 @@ pub struct Graph {
     /// Step ids removed from the file, and where their leads go now.
     pub moved: Vec<(String, Target)>,
     pub templates: Templates,
+    /// `purpose:` (marketing unless the file says otherwise).
+    pub purpose: Purpose,
+}
+
+/// What the campaign's messages are for: transactional ones (a reminder the contact booked,
+/// an alert they signed up for) are exempt from the calling-hours check (docs/compliance.md).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Purpose {
+    #[default]
+    Marketing,
+    Transactional,
 }
 
 impl Graph {

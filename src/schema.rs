@@ -55,6 +55,19 @@ fn retry() -> Value {
     )
 }
 
+/// `checks:`: each compliance check that may be switched off, with its reason.
+fn checks() -> Value {
+    let off = object(
+        json!({ "off": { "type": "string", "minLength": 1, "description": "why this check does not apply to the campaign (reported by `validate --format json`)" } }),
+        &["off"],
+    );
+    let properties: serde_json::Map<String, Value> =
+        crate::syntax::keys::CHECKS.iter().map(|name| (name.to_string(), off.clone())).collect();
+    let mut checks = object(Value::Object(properties), &[]);
+    checks["description"] = json!("compliance checks switched off for this campaign (docs/compliance.md)");
+    checks
+}
+
 /// `{per_hour?, concurrency?}`: a channel's entry under `pacing.channels`, or a step's own.
 fn pacing_limits(description: &str) -> Value {
     let mut limits = object(
@@ -154,6 +167,8 @@ pub fn schema() -> Value {
             "replies": routes(),
             "vars": strings("variables set from outside: post-call variables and event vars"),
             "moved": { "type": "object", "additionalProperties": { "type": "string" }, "description": "removed step id -> where its leads go" },
+            "purpose": { "enum": crate::syntax::keys::PURPOSES, "description": "transactional: messages the contact asked for or expects (reminders, alerts); exempt from the calling-hours check" },
+            "checks": checks(),
             "steps": { "type": "array", "items": { "$ref": "#/$defs/step" } }
         }),
         &["steps"],
@@ -206,6 +221,8 @@ mod tests {
         assert_eq!(keys_of(channel), sorted(keys::PACING_LIMIT));
         assert_eq!(keys_of(&schema["$defs"]["step"]["oneOf"][0]["properties"]["pacing"]), sorted(keys::PACING_LIMIT));
         assert_eq!(keys_of(&schema["properties"]["retry"]), sorted(keys::RETRY));
+        assert_eq!(keys_of(&schema["properties"]["checks"]), sorted(keys::CHECKS));
+        assert_eq!(keys_of(&schema["properties"]["checks"]["properties"]["tcpa_hours"]), sorted(keys::CHECK));
         assert_eq!(keys_of(&schema["$defs"]["route"]), sorted(keys::ROUTE));
         let actions = actions();
         assert_eq!(actions.as_object().map(|m| m.len()), Some(keys::ACTIONS.len()));

@@ -43,6 +43,8 @@ impl ValidateError {
 pub struct Checked {
     pub file: SourceFile,
     pub diagnostics: Diagnostics,
+    /// The compliance checks the file switches off, with their reasons (`checks:`).
+    pub checks_off: Vec<crate::syntax::CheckOff>,
 }
 
 /// Every campaign file under `paths` (directories recursively), sorted.
@@ -155,26 +157,32 @@ pub fn check_all(
 ) -> Result<Vec<Checked>, ValidateError> {
     let mut out = Vec::with_capacity(files.len() + 1);
     let mut graphs = Vec::new();
+    // herald.yaml first: the compliance checks look at its channels' kinds.
+    let config = config.map(load_config).transpose()?;
+    let channels = config.as_ref().and_then(|(_, _, c)| c.as_ref()).map(check::ChannelFacts::of);
     for path in files {
         let (file, problem) = read_source(path)?;
-        let diagnostics = match problem {
-            Some(diagnostic) => Diagnostics { items: vec![diagnostic] },
+        let (diagnostics, checks_off) = match problem {
+            Some(diagnostic) => (Diagnostics { items: vec![diagnostic] }, Vec::new()),
             None => {
                 let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
                 let options = Options { base_dir, ..options.clone() };
-                let (graph, diagnostics) = check::check_file(&file, &options);
-                graphs.extend(graph);
-                diagnostics
+                let report = check::check_file_report(&file, &options, channels.as_deref());
+                graphs.extend(report.graph);
+                (report.diagnostics, report.checks_off)
             }
         };
-        out.push(Checked { file, diagnostics });
+        out.push(Checked { file, diagnostics, checks_off });
     }
     if let Some(contacts) = contacts.filter(|_| !graphs.is_empty()) {
         let (file, diagnostics) = crate::contact_rows::check(contacts, &graphs.iter().collect::<Vec<_>>());
-        out.push(Checked { file, diagnostics });
+        out.push(Checked { file, diagnostics, checks_off: Vec::new() });
     }
-    if let Some(config) = config {
-        out.push(check_config(config, &graphs)?.0);
+    if let Some((file, mut diagnostics, config)) = config {
+        if let Some(config) = &config {
+            diagnostics.items.extend(config_channels(config, &graphs));
+        }
+        out.push(Checked { file, diagnostics, checks_off: Vec::new() });
     }
     Ok(out)
 }
@@ -184,6 +192,24 @@ pub fn check_config(
     path: &Path,
     graphs: &[crate::graph::Graph],
 ) -> Result<(Checked, Option<crate::config::Config>), ValidateError> {
+    let (file, mut diagnostics, config) = load_config(path)?;
+    if let Some(config) = &config {
+        diagnostics.items.extend(config_channels(config, graphs));
+    }
+    Ok((Checked { file, diagnostics, checks_off: Vec::new() }, config))
+}
+
+/// Whether herald.yaml defines each channel the campaigns use, fit for what its steps do.
+fn config_channels(config: &crate::config::Config, graphs: &[crate::graph::Graph]) -> Vec<Diagnostic> {
+    let used: Vec<(String, String, bool)> = graphs
+        .iter()
+        .flat_map(|g| g.channels().into_iter().map(|(c, call)| (g.id.clone(), c.to_string(), call)))
+        .collect();
+    crate::config::check_channels(config, &used)
+}
+
+/// herald.yaml on its own: its text, what is wrong in it, and the config when it loads.
+fn load_config(path: &Path) -> Result<(SourceFile, Diagnostics, Option<crate::config::Config>), ValidateError> {
     let (file, not_utf8) = read_source(path)?;
     let mut diagnostics = Diagnostics::default();
     let config = match not_utf8 {
@@ -196,14 +222,7 @@ pub fn check_config(
             crate::config::load(&file, base, &crate::config::secret::process_env, &mut diagnostics)
         }
     };
-    if let Some(config) = &config {
-        let used: Vec<(String, String, bool)> = graphs
-            .iter()
-            .flat_map(|g| g.channels().into_iter().map(|(c, call)| (g.id.clone(), c.to_string(), call)))
-            .collect();
-        diagnostics.items.extend(crate::config::check_channels(config, &used));
-    }
-    Ok((Checked { file, diagnostics }, config))
+    Ok((file, diagnostics, config))
 }
 
 /// Print in `format`; returns (errors, warnings).
@@ -236,7 +255,12 @@ pub fn print(checked: &[Checked], format: Format, color: bool, out: &mut dyn Wri
                 .map(|c| {
                     let diagnostics: Vec<_> =
                         c.diagnostics.items.iter().map(|d| diagnostic::to_json(&c.file, d)).collect();
-                    json!({ "file": c.file.name, "diagnostics": diagnostics })
+                    let mut entry = json!({ "file": c.file.name, "diagnostics": diagnostics });
+                    // Only files that switch a check off have the key, so other reports stay as they were.
+                    if !c.checks_off.is_empty() {
+                        entry["checks_off"] = checks_off(&c.file, &c.checks_off);
+                    }
+                    entry
                 })
                 .collect();
             let report = json!({ "files": files, "summary": { "files": checked.len(), "errors": errors, "warnings": warnings } });
@@ -244,6 +268,18 @@ pub fn print(checked: &[Checked], format: Format, color: bool, out: &mut dyn Wri
         }
     }
     Ok((errors, warnings))
+}
+
+/// `[{check, reason, line, column}]`: each check a file switches off, where it says so.
+fn checks_off(file: &SourceFile, off: &[crate::syntax::CheckOff]) -> serde_json::Value {
+    let entries: Vec<_> = off
+        .iter()
+        .map(|c| {
+            let (line, column) = file.line_col(c.name.span.start);
+            json!({ "check": format!("herald::{}", c.name.value), "reason": c.reason.value, "line": line, "column": column })
+        })
+        .collect();
+    serde_json::Value::Array(entries)
 }
 
 fn summary(files: usize, errors: usize, warnings: usize) -> String {

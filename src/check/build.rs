@@ -57,7 +57,24 @@ impl Checker<'_> {
             events: std::mem::take(&mut self.events).into_iter().collect(),
             moved: moved?,
             templates: std::mem::take(&mut self.templates),
+            purpose: self.purpose(campaign.purpose.as_ref()),
         })
+    }
+
+    fn purpose(&mut self, purpose: Option<&Text>) -> Purpose {
+        match purpose.map(|p| (p.value.as_str(), p.span)) {
+            None | Some(("marketing", _)) => Purpose::Marketing,
+            Some(("transactional", _)) => Purpose::Transactional,
+            Some((other, span)) => {
+                self.push(
+                    Diagnostic::error("herald::invalid_value", format!("`purpose` is `marketing` or `transactional`, not `{other}`"))
+                        .label(span, "unknown purpose")
+                        .help("`transactional`: messages the contact asked for or expects (reminders, alerts); `marketing` otherwise")
+                        .maybe_help(did_you_mean(other, syntax::keys::PURPOSES.iter().copied())),
+                );
+                Purpose::Marketing
+            }
+        }
     }
 
     fn file_stem(&self) -> String {

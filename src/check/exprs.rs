@@ -238,7 +238,7 @@ pub const MAX_TEMPLATE_BYTES: u64 = 256 * 1024;
 /// Read a `template:` file: it must resolve (symlinks and `..` followed) inside the campaign
 /// file's directory tree, be a regular file and be at most `MAX_TEMPLATE_BYTES`, so a campaign
 /// cannot send `/proc/self/environ` or `../../.env` to its contacts.
-fn read_template(base_dir: &std::path::Path, written: &str) -> Result<String, (String, String)> {
+pub(super) fn read_template(base_dir: &std::path::Path, written: &str) -> Result<String, (String, String)> {
     use std::io::Read as _;
     let relative = "template paths are relative to the campaign file".to_string();
     let unreadable = |error: std::io::Error| (format!("cannot read template `{written}`: {error}"), relative.clone());

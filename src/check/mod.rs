@@ -2,12 +2,15 @@
 //! are no errors.
 
 mod build;
+mod compliance;
 mod exprs;
 mod flow;
 mod pacing;
 mod values;
+mod whatsapp;
 
 pub use build::content_hash;
+pub use compliance::{ChannelFacts, Medium};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -31,14 +34,31 @@ pub struct Options {
 
 /// Load and check one file: the graph when it has no errors, and every diagnostic.
 pub fn check_file(file: &SourceFile, options: &Options) -> (Option<Graph>, Diagnostics) {
+    let report = check_file_report(file, options, None);
+    (report.graph, report.diagnostics)
+}
+
+/// What `validate` learns of one file.
+pub struct Report {
+    pub graph: Option<Graph>,
+    pub diagnostics: Diagnostics,
+    /// The compliance checks the file switches off (`checks:`), with their reasons.
+    pub checks_off: Vec<syntax::CheckOff>,
+}
+
+/// `check_file`, with the channels of herald.yaml when known (`validate --config`), and the
+/// compliance checks the file switches off.
+pub fn check_file_report(file: &SourceFile, options: &Options, channels: Option<&[ChannelFacts]>) -> Report {
     crate::diagnostic::reset_suggestion_budget();
     let mut diagnostics = Diagnostics::default();
-    let graph = syntax::load(file, &mut diagnostics).and_then(|campaign| {
-        let graph = check(file, &campaign, options, &mut diagnostics);
+    let mut checks_off = Vec::new();
+    let graph = syntax::load(file, &mut diagnostics).and_then(|mut campaign| {
+        let graph = check_with(file, &campaign, options, channels, &mut diagnostics);
+        checks_off = std::mem::take(&mut campaign.checks_off);
         graph.filter(|_| !diagnostics.has_errors())
     });
     diagnostics.sort();
-    (graph, diagnostics)
+    Report { graph, diagnostics, checks_off }
 }
 
 /// Check a loaded campaign, compiling it as we go.
@@ -48,12 +68,27 @@ pub fn check(
     options: &Options,
     diagnostics: &mut Diagnostics,
 ) -> Option<Graph> {
+    check_with(file, campaign, options, None, diagnostics)
+}
+
+fn check_with(
+    file: &SourceFile,
+    campaign: &Campaign,
+    options: &Options,
+    channels: Option<&[ChannelFacts]>,
+    diagnostics: &mut Diagnostics,
+) -> Option<Graph> {
     let mut checker = Checker::new(file, campaign, options, diagnostics);
+    checker.channels = channels;
     let mut graph = checker.build(campaign);
     let had_errors = checker.diagnostics.has_errors();
     let edges = flow::analyse(&mut checker, campaign, graph.as_ref());
     if let Some(graph) = graph.as_mut() {
         graph.mark_reentrant(&edges);
+        // Rules about what a campaign sends only mean something once it compiles.
+        if !checker.diagnostics.has_errors() {
+            checker.compliance(campaign, graph, &edges);
+        }
     }
     graph.filter(|_| !had_errors)
 }
@@ -71,6 +106,8 @@ pub(crate) struct Checker<'a> {
     pub events: BTreeSet<String>,
     /// Every step id, sorted, then `end`: made once, for the help of each unknown target.
     pub step_names: Option<Vec<String>>,
+    /// herald.yaml's channels, when `validate --config` gave it.
+    pub channels: Option<&'a [ChannelFacts]>,
 }
 
 impl<'a> Checker<'a> {
@@ -95,6 +132,7 @@ impl<'a> Checker<'a> {
             data_keys: data_keys.into_keys().collect(),
             events: BTreeSet::new(),
             step_names: None,
+            channels: None,
         }
     }
 

@@ -169,6 +169,7 @@ impl Loader<'_> {
             exit_when: self.text(f.take("exit_when"), "exit_when"),
             vars: self.texts(f.take("vars"), "vars"),
             moved: self.pairs(f.take("moved"), "moved"),
+            purpose: self.text(f.take("purpose"), "purpose"),
             steps_span: f.key_span("steps").unwrap_or(Span::at(0)),
             ..Campaign::default()
         };
@@ -182,6 +183,7 @@ impl Loader<'_> {
         let pacing_key = f.key_span("pacing");
         campaign.pacing = f.take("pacing").and_then(|n| self.pacing(n, pacing_key, true));
         campaign.retry = f.take("retry").and_then(|n| self.retry(n));
+        campaign.checks_off = f.take("checks").map(|n| self.checks(n)).unwrap_or_default();
         campaign.replies = f.take("replies").map(|n| self.routes(n, "replies")).unwrap_or_default();
         match f.take("steps") {
             Some(steps) => campaign.steps = self.steps(steps),
@@ -268,6 +270,38 @@ impl Loader<'_> {
             channels.push((Spanned::new(name.to_string(), key.span), limits));
         }
         channels
+    }
+
+    /// `checks:`: check name -> `{off: "<reason>"}`; a check is only switched off with a reason.
+    fn checks(&mut self, node: &Node) -> Vec<CheckOff> {
+        let Some(mut fields) = self.fields(node, "checks") else { return Vec::new() };
+        let mut out = Vec::new();
+        let names: Vec<(String, Span)> = fields.keys().map(|(k, span)| (k.to_string(), span)).collect();
+        for (name, key_span) in names {
+            if !keys::CHECKS.contains(&name.as_str()) {
+                continue;
+            }
+            let Some(value) = fields.take(&name) else { continue };
+            let what = format!("checks.{name}");
+            let Some(mut f) = self.fields(value, &what) else { continue };
+            let off = f.take("off");
+            let reason = self.text(off, &format!("{what}.off"));
+            self.finish(f, keys::CHECK, &what);
+            match reason {
+                Some(reason) if !reason.value.trim().is_empty() => {
+                    out.push(CheckOff { name: Spanned::new(name, key_span), reason })
+                }
+                // A reason of the wrong type is reported as such already.
+                None if off.is_some_and(|n| !matches!(n.kind, Kind::Null)) => {}
+                _ => self.error(
+                    Diagnostic::error("herald::missing_key", format!("`{what}` needs a reason in `off`"))
+                        .label(key_span, "no reason given")
+                        .help(format!("write `{name}: {{ off: \"why this rule does not apply here\" }}`")),
+                ),
+            }
+        }
+        self.finish(fields, keys::CHECKS, "checks");
+        out
     }
 
     pub(super) fn retry(&mut self, node: &Node) -> Option<Retry> {

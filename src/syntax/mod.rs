@@ -35,10 +35,18 @@ pub mod keys {
         "replies",
         "vars",
         "moved",
+        "purpose",
+        "checks",
         "steps",
     ];
     pub const CONTACTS: &[&str] = &["key", "region", "require", "fields", "where", "suppress"];
     pub const SCHEDULE: &[&str] = &["timezone", "hours", "days", "start", "end"];
+    /// `purpose:` values: a transactional campaign is exempt from the calling-hours check.
+    pub const PURPOSES: &[&str] = &["marketing", "transactional"];
+    /// The compliance checks `checks:` can switch off (docs/compliance.md), and their one key.
+    pub const CHECKS: &[&str] =
+        &["tcpa_hours", "stop_notice", "unsubscribe", "whatsapp_window", "call_retries", "call_pacing"];
+    pub const CHECK: &[&str] = &["off"];
     pub const PACING: &[&str] = &["per_hour", "concurrency", "channels"];
     /// A channel's entry under `pacing.channels`, and a step's own `pacing`.
     pub const PACING_LIMIT: &[&str] = &["per_hour", "concurrency"];
@@ -72,9 +80,21 @@ pub struct Campaign {
     pub replies: Vec<Route>,
     pub vars: Vec<Text>,
     pub moved: Vec<(Text, Text)>,
+    /// `purpose: marketing | transactional` (checked by `check`).
+    pub purpose: Option<Text>,
+    /// `checks:`: each compliance check switched off, with the reason written for it.
+    pub checks_off: Vec<CheckOff>,
     pub steps: Vec<Step>,
     /// The `steps:` key, or the file start when it is missing.
     pub steps_span: Span,
+}
+
+/// `checks: { <name>: { off: "<reason>" } }`.
+#[derive(Debug, Clone)]
+pub struct CheckOff {
+    /// The check's short name, e.g. `tcpa_hours`, at its key.
+    pub name: Text,
+    pub reason: Text,
 }
 
 #[derive(Debug, Default)]

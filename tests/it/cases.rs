@@ -1,6 +1,7 @@
 //! Language behaviour as fixture files: every `cases/err_*.yaml` must produce diagnostics
-//! (snapshotted as rendered, without colour, at a fixed width), and every `cases/ok_*.yaml`
-//! must check cleanly (its `graph --format text` snapshotted). Files the repository should
+//! (snapshotted as rendered, without colour, at a fixed width), every `cases/warn_*.yaml`
+//! warnings and no error (snapshotted the same way), and every `cases/ok_*.yaml` must check
+//! cleanly (its `graph --format text` snapshotted). Files the repository should
 //! not hold (10 MB, binary) are generated here.
 
 use std::path::{Path, PathBuf};
@@ -68,6 +69,20 @@ fn error_cases_report_errors() {
     each_fixture(files, |stem, path| {
         let (text, errors) = render(path, &format!("cases/{stem}.yaml"));
         assert!(errors > 0, "{stem} should have errors but has none:\n{text}");
+        snapshot(stem, &text);
+    });
+}
+
+#[test]
+fn warning_cases_report_only_warnings() {
+    let files = fixtures("warn_");
+    assert!(files.len() >= 6, "expected a warning fixture per compliance check, found {}", files.len());
+    each_fixture(files, |stem, path| {
+        let (text, errors) = render(path, &format!("cases/{stem}.yaml"));
+        assert_eq!(errors, 0, "{stem} should have no errors:\n{text}");
+        // The fixture is named after the check it shows, and shows it.
+        let code = format!("herald::{}", stem.trim_start_matches("warn_"));
+        assert!(text.contains(&code), "{stem} should report {code}:\n{text}");
         snapshot(stem, &text);
     });
 }

@@ -16,6 +16,10 @@ steps:
     next: ned
 ";
 
+/// Appended to the small campaigns below: they are never sent, and the compliance rules
+/// (docs/compliance.md) are not what these tests are about.
+const NOT_SENT: &str = "purpose: transactional\nchecks: { stop_notice: { off: \"a test campaign, never sent\" } }\n";
+
 #[test]
 fn every_campaign_validates_without_warnings() {
     let r = herald(&["validate", "campaigns", "--deny-warnings"]);
@@ -65,8 +69,8 @@ fn json_format_is_one_document() {
 #[test]
 fn warnings_pass_unless_denied() {
     let dir = tempfile::tempdir().unwrap();
-    let text = "steps:\n  - send: { text: hi }\n    next: end\n  - send: { text: never }\n";
-    let file = write(dir.path(), "warn.yaml", text);
+    let text = format!("steps:\n  - send: {{ text: hi }}\n    next: end\n  - send: {{ text: never }}\n{NOT_SENT}");
+    let file = write(dir.path(), "warn.yaml", &text);
     let r = herald(&["validate", file.to_str().unwrap()]);
     assert_eq!(r.code, 0, "{}", r.stdout);
     assert!(r.stdout.contains("herald::unreachable_step"), "{}", r.stdout);
@@ -79,8 +83,8 @@ fn warnings_pass_unless_denied() {
 fn directories_are_walked_recursively_and_test_files_skipped() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("a/b")).unwrap();
-    write(dir.path(), "a/one.yaml", "steps:\n  - send: { text: hi }\n");
-    write(dir.path(), "a/b/two.yml", "steps:\n  - send: { text: hi }\n");
+    write(dir.path(), "a/one.yaml", &format!("steps:\n  - send: {{ text: hi }}\n{NOT_SENT}"));
+    write(dir.path(), "a/b/two.yml", &format!("steps:\n  - send: {{ text: hi }}\n{NOT_SENT}"));
     write(dir.path(), "a/b/two.test.yaml", "not: a campaign\n");
     write(dir.path(), "a/notes.txt", "ignored");
     let r = herald(&["validate", dir.path().to_str().unwrap()]);
@@ -132,8 +136,8 @@ fn schema_command_matches_the_stored_schema() {
 #[test]
 fn github_format_prints_warnings_as_warning_annotations() {
     let dir = tempfile::tempdir().unwrap();
-    let text = "steps:\n  - send: { text: hi }\n    next: end\n  - send: { text: never }\n";
-    let file = write(dir.path(), "warn.yaml", text);
+    let text = format!("steps:\n  - send: {{ text: hi }}\n    next: end\n  - send: {{ text: never }}\n{NOT_SENT}");
+    let file = write(dir.path(), "warn.yaml", &text);
     let r = herald(&["validate", file.to_str().unwrap(), "--format", "github"]);
     assert_eq!(r.code, 0, "{}", r.stdout);
     let lines: Vec<&str> = r.stdout.lines().filter(|l| l.starts_with("::")).collect();
@@ -181,9 +185,13 @@ fn non_utf8_file_is_a_content_error_and_the_others_are_still_checked() {
 #[test]
 fn summary_counts_every_file_in_every_format() {
     let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "1-clean.yaml", "steps:\n  - send: { text: hi }\n");
+    write(dir.path(), "1-clean.yaml", &format!("steps:\n  - send: {{ text: hi }}\n{NOT_SENT}"));
     write(dir.path(), "2-errors.yaml", "chanel: sms\nsteps:\n  - send: { text: hi }\n    next: nowhere\n");
-    write(dir.path(), "3-warning.yaml", "steps:\n  - send: { text: hi }\n    next: end\n  - send: { text: never }\n");
+    write(
+        dir.path(),
+        "3-warning.yaml",
+        &format!("steps:\n  - send: {{ text: hi }}\n    next: end\n  - send: {{ text: never }}\n{NOT_SENT}"),
+    );
     let path = dir.path().to_str().unwrap();
     let r = herald(&["validate", path]);
     assert_eq!(r.code, 1);
@@ -242,7 +250,7 @@ fn a_reader_that_goes_away_is_not_a_crash() {
     }
 }
 
-const SMALL: &str = "id: ok\nchannel: sms\nsteps:\n  - id: hi\n    send: { text: \"Hi\" }\n";
+const SMALL: &str = "id: ok\nchannel: sms\nsteps:\n  - id: hi\n    send: { text: \"Hi. Reply STOP to opt out.\" }\npurpose: transactional\n";
 
 #[cfg(unix)]
 #[test]
@@ -292,7 +300,9 @@ fn deep_conditions_are_errors_and_the_other_files_are_still_checked() {
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "a_ok.yaml", SMALL);
     let step = |when: String| {
-        format!("id: deep\nchannel: sms\nsteps:\n  - id: hi\n    when: \"{when}\"\n    send: {{ text: hi }}\n")
+        format!(
+            "id: deep\nchannel: sms\nsteps:\n  - id: hi\n    when: \"{when}\"\n    send: {{ text: hi }}\n{NOT_SENT}"
+        )
     };
     write(dir.path(), "b_parens.yaml", &step(format!("{}true{}", "(".repeat(7_000), ")".repeat(7_000))));
     write(dir.path(), "c_calls.yaml", &step(format!("{}contact.x{} == 1", "len(".repeat(1_000), ")".repeat(1_000))));

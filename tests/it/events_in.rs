@@ -223,6 +223,9 @@ fn a_goal_reading_events_validates_without_warnings() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let campaign = ONBOARD.replace("goal: events.activated != null", "goal: days_since(events.activated) < 7");
+    // Never sent: the compliance rules (docs/compliance.md) are not what this test is about.
+    let campaign =
+        format!("{campaign}purpose: transactional\nchecks: {{ stop_notice: {{ off: \"a test campaign\" }} }}\n");
     write(d, "onboard.yaml", &campaign);
     let out = herald_in(d, &["validate", "onboard.yaml", "--deny-warnings"]);
     assert!(out.status.success(), "{}{}", out.stdout.clone(), out.stderr);

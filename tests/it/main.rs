@@ -12,6 +12,7 @@ mod support;
 mod cases;
 mod channels;
 mod cli;
+mod compliance;
 mod contacts;
 mod crash;
 mod damaged;
