@@ -30,29 +30,35 @@ impl<'a> Room<'a> {
     pub fn new(inner: &'a mut dyn Pacer, graph: &'a Graph, space: HashMap<String, Space>) -> Room<'a> {
         Room { inner, graph, space, held: None }
     }
+}
 
-    fn channel(&self, step: StateId) -> Option<&str> {
-        match &self.graph.node(step).kind {
-            NodeKind::Send(send) => Some(&send.channel),
-            NodeKind::Call(call) => Some(&call.channel),
-            _ => None,
-        }
+/// The channel a step acts on, if it acts.
+fn channel_of(graph: &Graph, step: StateId) -> Option<&str> {
+    match &graph.node(step).kind {
+        NodeKind::Send(send) => Some(&send.channel),
+        NodeKind::Call(call) => Some(&call.channel),
+        _ => None,
     }
 }
 
 impl Pacer for Room<'_> {
     fn acquire(&mut self, step: StateId, now: DateTime<Utc>) -> Result<(), DateTime<Utc>> {
         self.held = None;
-        let channel = self.channel(step).map(str::to_string);
-        let space = channel.as_deref().and_then(|c| self.space.get(c)).copied();
-        if let (Some(space), Some(channel)) = (space, &channel)
+        // Most campaigns have no rate-limited channel: nothing to look up.
+        if self.space.is_empty() {
+            return self.inner.acquire(step, now);
+        }
+        let graph = self.graph;
+        let channel = channel_of(graph, step);
+        if let Some(channel) = channel
+            && let Some(space) = self.space.get(channel)
             && space.left == 0
         {
             self.held = Some(format!("channel `{channel}` busy"));
             return Err(now + space.wait);
         }
         self.inner.acquire(step, now)?;
-        if let Some(space) = channel.as_deref().and_then(|c| self.space.get_mut(c)) {
+        if let Some(space) = channel.and_then(|c| self.space.get_mut(c)) {
             space.left -= 1;
         }
         Ok(())
