@@ -55,6 +55,7 @@ pub mod phone;
 pub mod report;
 pub mod runtime;
 pub mod schema;
+pub mod server;
 pub mod short;
 pub mod source;
 pub mod store;

@@ -4,6 +4,7 @@
 
 mod admit;
 mod answers;
+pub mod arrival;
 pub mod clock;
 pub mod engine;
 pub mod error;
