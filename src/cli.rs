@@ -129,6 +129,10 @@ enum Command {
         /// one file each: rejects.<campaign>.csv)
         #[arg(long)]
         rejects: Option<PathBuf>,
+        /// Serve HTTP on this address (`127.0.0.1:8080`) for replies, delivery reports, call
+        /// results and events while the campaigns run, until stopped (docs/server.md)
+        #[arg(long, value_name = "ADDR", conflicts_with = "once")]
+        listen: Option<String>,
     },
     /// Run campaign tests (`*.test.yaml`, directories recursively) on a virtual clock
     Test {
@@ -385,16 +389,15 @@ fn try_main() -> Result<ExitCode, Error> {
             crate::driver::preview::command(&crate::driver::preview::Args { file, contacts, contact, vars }, out)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Run { files, contacts, once, outbox, rejects } => {
-            crate::driver::run::command(crate::driver::run::Args {
-                files,
-                contacts,
-                db,
-                once,
-                outbox,
-                rejects,
-                config,
-            })?;
+        Command::Run { files, contacts, once, outbox, rejects, listen } => {
+            // `--once` does what is due and exits: a `server.listen` in herald.yaml does not keep it.
+            let serve = |serving: crate::driver::run::Serving<'_>| {
+                if once { Ok(false) } else { crate::server::start(serving, listen.as_deref()) }
+            };
+            crate::driver::run::command(
+                crate::driver::run::Args { files, contacts, db, once, outbox, rejects, config },
+                Some(&serve),
+            )?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Test { paths, format } => {

@@ -28,7 +28,7 @@ const TWILIO: &[&str] = &[
     "twiml",
 ];
 const SMTP: &[&str] = &["url", "from", "reply_to", "unsubscribe", "ca_file"];
-const SERVER: &[&str] = &["listen", "public_url", "secret"];
+const SERVER: &[&str] = &["listen", "public_url", "secret", "vapi_secret", "retell_api_key", "bland_secret"];
 
 /// Default requests in flight per channel.
 pub const DEFAULT_CONCURRENCY: usize = 16;
@@ -305,8 +305,11 @@ impl Reader<'_, '_> {
         let listen = self.expanded(f.take("listen"), "server.listen").map(|t| t.value);
         let public_url = self.expanded(f.take("public_url"), "server.public_url").map(|t| t.value);
         let secret = f.take("secret").and_then(|n| self.secret(n, "server.secret"));
+        let vapi_secret = f.take("vapi_secret").and_then(|n| self.secret(n, "server.vapi_secret"));
+        let retell_api_key = f.take("retell_api_key").and_then(|n| self.secret(n, "server.retell_api_key"));
+        let bland_secret = f.take("bland_secret").and_then(|n| self.secret(n, "server.bland_secret"));
         self.loader.finish(f, SERVER, "server");
-        Some(Server { listen, public_url, secret })
+        Some(Server { listen, public_url, secret, vapi_secret, retell_api_key, bland_secret })
     }
 
     /// A key that must be there; `secret` ones must be written as `${VAR}`.

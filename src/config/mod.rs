@@ -113,6 +113,12 @@ pub struct Server {
     pub listen: Option<String>,
     pub public_url: Option<String>,
     pub secret: Option<Secret>,
+    /// What Vapi sends as `x-vapi-secret` (its server URL secret).
+    pub vapi_secret: Option<Secret>,
+    /// Retell signs its webhooks with the account's API key.
+    pub retell_api_key: Option<Secret>,
+    /// Bland's webhook signing secret.
+    pub bland_secret: Option<Secret>,
 }
 
 /// `N/s`, `N/m` or `N/h`.

@@ -34,14 +34,15 @@ const BATCH_AGE: std::time::Duration = std::time::Duration::from_millis(100);
 const BATCH_SIZE: usize = 5_000;
 
 impl Pending {
-    /// Takes what the channel has; returns the keys it settles (their hand-over is over).
-    pub fn take(&mut self, channel: &mut dyn Channel) -> Vec<String> {
+    /// Takes what the channel has; returns the keys it settles (their hand-over is over), each
+    /// with what settled it (`sent`, `failed`, …).
+    pub fn take(&mut self, channel: &mut dyn Channel) -> Vec<(String, &'static str)> {
         let new = channel.answers();
         if new.is_empty() {
             return Vec::new();
         }
         self.since.get_or_insert_with(std::time::Instant::now);
-        let settled = new.iter().filter(|a| a.settles).map(|a| a.key.clone()).collect();
+        let settled = new.iter().filter(|a| a.settles).map(|a| (a.key.clone(), result(a))).collect();
         self.answers.extend(new);
         settled
     }
@@ -60,6 +61,18 @@ impl Pending {
         self.since = None;
         Ok(write(store, channel, std::mem::take(&mut self.answers))?.leads)
     }
+}
+
+/// What settled an action, in a word of the vocabulary (for `/metrics`).
+fn result(answer: &Answer) -> &'static str {
+    let status = match &answer.input {
+        Some(Input::Delivery { status } | Input::Call { status, .. }) => status.as_str(),
+        _ => return "settled",
+    };
+    crate::vocab::MessageOutcome::parse(status)
+        .map(|o| o.as_str())
+        .or_else(|| crate::vocab::CallOutcome::parse(status).map(|o| o.as_str()))
+        .unwrap_or("settled")
 }
 
 /// Stores answers in one durable transaction. An answer that names no lead is reported and
@@ -123,7 +136,7 @@ pub fn write(store: &Store, channel: &str, answers: Vec<Answer>) -> Result<Store
 }
 
 /// Whether `key` (`campaign/contact/step/attempt`) is the action `lead` waits on now.
-fn in_flight(lead: &Lead, key: &str) -> bool {
+pub(super) fn in_flight(lead: &Lead, key: &str) -> bool {
     let mut parts = key.rsplitn(3, '/');
     let (Some(attempt), Some(step)) = (parts.next(), parts.next()) else { return false };
     let Ok(attempt) = attempt.parse::<u32>() else { return false };

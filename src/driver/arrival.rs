@@ -17,6 +17,10 @@ pub enum Arrival {
     /// A §6 event: its lead is found as `ingest` finds it (campaign named or the contact's only
     /// one; the contact normalised as at import).
     Event(Inbound),
+    /// A message the contact sent (an inbound SMS), naming no campaign: when several campaigns
+    /// have the contact, it goes to the lead that waits for a reply, else to the one that moved
+    /// last, rather than being refused as an ambiguous event is.
+    Message(Inbound),
     /// The outcome of the action under `key` (`campaign/contact/step/attempt`): a Twilio status
     /// callback, an AI calling provider's end-of-call report.
     Outcome { key: String, input: Input, at: DateTime<Utc>, notes: Option<CallNotes> },

@@ -43,6 +43,9 @@ pub enum DriverError {
     NoDatabase(std::path::PathBuf),
     #[error("cannot read {}: {source}", .path.display())]
     Input { path: std::path::PathBuf, source: std::io::Error },
+    /// `run --listen`: the server cannot start (no `server.secret`, an address in use).
+    #[error("{0}")]
+    Serve(String),
     /// `preview`: a contact that is not there or would be skipped, a message that does not render.
     #[error("{0}")]
     Preview(String),
@@ -67,6 +70,7 @@ impl DriverError {
             | DriverError::TempDb(_)
             | DriverError::Output(_)
             | DriverError::NoDatabase(_)
+            | DriverError::Serve(_)
             | DriverError::Input { .. } => 2,
         }
     }

@@ -127,7 +127,11 @@ fn hint(suggestion: &Option<String>) -> String {
 
 /// Parses one event line.
 pub fn parse_line(line: &str) -> Result<Inbound, EventError> {
-    let value: Value = serde_json::from_str(line).map_err(not_json)?;
+    parse_value(serde_json::from_str(line).map_err(not_json)?)
+}
+
+/// Checks one event already read as JSON (an element of the array `POST /events` takes).
+pub fn parse_value(value: Value) -> Result<Inbound, EventError> {
     let Value::Object(fields) = value else { return Err(EventError::NotObject { found: kind_of(&value) }) };
     let kind = event_type(&fields)?;
     check_fields(&fields, kind)?;
@@ -222,7 +226,7 @@ impl<R: BufRead> Iterator for Lines<R> {
     }
 }
 
-fn not_json(error: serde_json::Error) -> EventError {
+pub(crate) fn not_json(error: serde_json::Error) -> EventError {
     // serde_json's message ends with its own position; the line number is the caller's.
     let text = error.to_string();
     let reason = text.rsplit_once(" at line ").map_or(text.as_str(), |(reason, _)| reason);

@@ -4,6 +4,7 @@
 
 mod admit;
 mod answers;
+pub mod apply;
 pub mod arrival;
 pub mod clock;
 pub mod engine;
@@ -15,6 +16,7 @@ mod import;
 pub mod ingest;
 pub mod live_edit;
 pub mod load;
+pub mod metrics;
 pub mod output;
 pub mod pacing;
 pub mod preview;

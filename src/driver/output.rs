@@ -218,6 +218,9 @@ pub fn timeline(out: &mut impl Write, contact: &str, tz: Tz, record: &Record) ->
             Some(reason) => format!("■ {lead_status} ({reason})"),
             None => format!("■ {lead_status}"),
         },
+        Event::CallReport { summary, .. } => {
+            format!("call report: {}", summary.as_deref().map_or("(no summary)".into(), |s| one_line(s, 80)))
+        }
     };
     writeln!(
         out,

@@ -26,7 +26,21 @@ pub struct Args {
     pub config: Option<PathBuf>,
 }
 
-pub fn command(args: Args) -> Result<(), DriverError> {
+/// What the live server gets from the run that serves it (`server::start`, which sits above
+/// the driver, is given to `command` as a function).
+pub struct Serving<'a> {
+    pub store: Arc<Store>,
+    pub inbox: Arc<super::arrival::Inbox>,
+    pub metrics: Arc<super::metrics::Metrics>,
+    pub runtime: tokio::runtime::Handle,
+    pub config: Option<&'a crate::config::Config>,
+}
+
+/// Starts the live server if `--listen` or `server.listen` asks for it (true), or says why it
+/// cannot (before any lead moves).
+pub type Serve<'s> = &'s dyn Fn(Serving<'_>) -> Result<bool, DriverError>;
+
+pub fn command(args: Args, serve: Option<Serve<'_>>) -> Result<(), DriverError> {
     let columns = args.contacts.as_deref().map(crate::contacts::read_header).transpose()?;
     let mut graphs = Vec::new();
     for file in &args.files {
@@ -36,7 +50,7 @@ pub fn command(args: Args) -> Result<(), DriverError> {
         return Err(DriverError::DuplicateCampaign(dup.id.clone()));
     }
     let config = args.config.as_deref().map(|path| super::load::config(path, &graphs)).transpose()?;
-    let store = Store::open(&args.db).and_then(|store| store.claim(Purpose::Run).map(|()| store))?;
+    let store = Arc::new(Store::open(&args.db).and_then(|store| store.claim(Purpose::Run).map(|()| store))?);
     let out: Box<dyn std::io::Write + Send> = match &args.outbox {
         Some(path) => Box::new(crate::channel::file::OutboxFile::open(path)?),
         None => Box::new(std::io::stdout()),
@@ -58,7 +72,18 @@ pub fn command(args: Args) -> Result<(), DriverError> {
             Box::new(dispatcher)
         }
     };
-    let mut runner = Runner::new(&store, &graphs, &args.files, &mut *channel, &SystemClock);
+    let metrics = Arc::new(super::metrics::Metrics::default());
+    let mut runner =
+        Runner::new(&store, &graphs, &args.files, &mut *channel, &SystemClock).with_metrics(metrics.clone());
+    if let Some(serve) = serve {
+        let inbox = super::arrival::Inbox::new(wake.clone());
+        let handle = runtime.handle().clone();
+        let serving =
+            Serving { store: store.clone(), inbox: inbox.clone(), metrics, runtime: handle, config: config.as_ref() };
+        if serve(serving)? {
+            runner = runner.with_inbox(inbox);
+        }
+    }
     let stop = runner.stop_flag();
     match Signals::new(&runtime) {
         Ok(signals) => drop(runtime.spawn(watch_signals(signals, stop.clone(), wake.clone()))),

@@ -176,6 +176,17 @@ fn describe(history: &[Record], i: usize, tz: Tz) -> String {
             Some(reason) => format!("■ {lead_status} ({reason})"),
             None => format!("■ {lead_status}"),
         },
+        Event::CallReport { summary, transcript, recording_url } => {
+            let mut line =
+                format!("call report: {}", summary.as_deref().map_or("(no summary)".into(), |s| one_line(s, 200)));
+            if let Some(transcript) = transcript {
+                line += &format!("; transcript {}", one_line(transcript, 200));
+            }
+            if let Some(url) = recording_url {
+                line += &format!("; recording {url}");
+            }
+            line
+        }
     }
 }
 

@@ -43,8 +43,16 @@ impl Row {
 /// Every campaign (or the one named), printed in `format`.
 pub fn command(db: &Path, campaign: Option<&str>, format: StatusFormat, out: &mut dyn Write) -> Result<(), OpsError> {
     let store = super::open(db)?;
+    let text = text(&store, campaign, format)?;
+    out.write_all(text.as_bytes()).map_err(OpsError::stdout)
+}
+
+/// The status from a store already open (the live server's `GET /status` while `run` holds
+/// the database).
+pub fn text(store: &crate::store::Store, campaign: Option<&str>, format: StatusFormat) -> Result<String, OpsError> {
+    let db = store.path();
     let records = match campaign {
-        Some(id) => vec![super::campaign(&store, id)?],
+        Some(id) => vec![super::campaign(store, id)?],
         None => store.campaigns()?,
     };
     let real_clock = store.purpose()? != Some(Purpose::Simulate);
@@ -61,7 +69,7 @@ pub fn command(db: &Path, campaign: Option<&str>, format: StatusFormat, out: &mu
         StatusFormat::Table if rows.is_empty() => format!("no campaigns in {}\n", db.display()),
         StatusFormat::Table => table(&rows, real_clock),
     };
-    out.write_all(text.as_bytes()).map_err(OpsError::stdout)
+    Ok(text)
 }
 
 /// One object for a named campaign, else an array of them (empty when there are none).

@@ -102,16 +102,22 @@ pub struct VariantRow {
     pub test: Option<ChiSquare>,
 }
 
-pub fn command(db: &Path, campaign: &str, format: ReportFormat, out: &mut dyn Write) -> Result<(), OpsError> {
-    let store = crate::ops::open(db)?;
-    let record = crate::ops::campaign(&store, campaign)?;
-    let report = build(&store, &record.id)?;
-    let text = match format {
+/// The campaign's report in `format`, from a store already open (the live server's `GET
+/// /report/{campaign}` while `run` holds the database).
+pub fn text(store: &crate::store::Store, campaign: &str, format: ReportFormat) -> Result<String, OpsError> {
+    let record = crate::ops::campaign(store, campaign)?;
+    let report = build(store, &record.id)?;
+    Ok(match format {
         ReportFormat::Table => render::table(&report),
         ReportFormat::Json => render::json(&report),
         ReportFormat::Csv => render::csv(&report),
         ReportFormat::Html => html::page(&report),
-    };
+    })
+}
+
+pub fn command(db: &Path, campaign: &str, format: ReportFormat, out: &mut dyn Write) -> Result<(), OpsError> {
+    let store = crate::ops::open(db)?;
+    let text = text(&store, campaign, format)?;
     out.write_all(text.as_bytes()).map_err(|source| OpsError::Output { what: "the report".into(), source })
 }
 

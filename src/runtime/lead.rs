@@ -413,6 +413,12 @@ pub enum Event {
         lead_status: LeadStatus,
         reason: Option<Text>,
     },
+    /// What a call's report said beyond its outcome (an AI calling provider's summary).
+    CallReport {
+        summary: Option<Text>,
+        transcript: Option<Text>,
+        recording_url: Option<Text>,
+    },
 }
 
 /// What the driver does after an advance.

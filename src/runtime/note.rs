@@ -19,6 +19,32 @@ impl Lead {
         self.seq += 1;
         Record { at, step: self.step.clone(), event: Event::Error { reason } }
     }
+
+    /// The record of what a call's report says beyond its outcome (kept for people: `herald
+    /// explain`, `export`), at the lead's step.
+    pub fn note_call_report(
+        &mut self,
+        at: DateTime<Utc>,
+        summary: Option<String>,
+        transcript: Option<String>,
+        recording_url: Option<String>,
+    ) -> Record {
+        self.seq += 1;
+        let cut = |text: Option<String>| text.map(|t| Text::from(bounded_text(t)));
+        let event =
+            Event::CallReport { summary: cut(summary), transcript: cut(transcript), recording_url: cut(recording_url) };
+        Record { at, step: self.step.clone(), event }
+    }
+}
+
+/// The longest text a call report keeps per field, in characters; a longer one is cut, marked.
+pub const MAX_REPORT_CHARS: usize = 100_000;
+
+fn bounded_text(text: String) -> String {
+    match text.char_indices().nth(MAX_REPORT_CHARS) {
+        Some((end, _)) => format!("{}… (cut)", &text[..end]),
+        None => text,
+    }
 }
 
 fn noted(input: &Input) -> Event {

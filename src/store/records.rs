@@ -448,6 +448,12 @@ fn put_event<'r>(e: &mut impl Sink<'r>, event: &'r Event) {
             e.byte(status_byte(*lead_status));
             e.opt_text(reason.as_deref());
         }
+        Event::CallReport { summary, transcript, recording_url } => {
+            e.byte(16);
+            e.opt_text(summary.as_deref());
+            e.opt_text(transcript.as_deref());
+            e.opt_text(recording_url.as_deref());
+        }
     }
 }
 
@@ -482,6 +488,7 @@ fn get_event(d: &mut impl Source) -> Res<Event> {
             let lead_status = status_from_byte(byte).ok_or_else(|| format!("unknown status {byte}"))?;
             Event::Exit { lead_status, reason: d.opt_text()? }
         }
+        16 => Event::CallReport { summary: d.opt_text()?, transcript: d.opt_text()?, recording_url: d.opt_text()? },
         tag => return Err(format!("unknown event tag {tag}")),
     })
 }

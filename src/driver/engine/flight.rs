@@ -22,11 +22,15 @@ impl Runner<'_, '_> {
     /// Takes the channel's answers (what they settle is no longer in flight), and stores them
     /// when enough wait, or they waited long enough, or `force`.
     pub(super) fn store_answers(&mut self, force: bool) -> Result<usize, RunError> {
-        for key in self.pending.take(&mut *self.channel) {
-            self.in_flight.remove(&key);
+        for (key, result) in self.pending.take(&mut *self.channel) {
+            if let Some((channel, since)) = self.in_flight.remove(&key) {
+                self.metrics.settled(&channel, result, since.elapsed());
+            }
         }
         let name = self.channel.name().to_string();
-        self.pending.store(self.store, &name, force)
+        let stored = self.pending.store(self.store, &name, force)?;
+        self.apply_arrivals()?;
+        Ok(stored)
     }
 
     /// Stores answers as they come until at most `limit` actions are in flight, or `grace` has
@@ -75,7 +79,7 @@ impl Runner<'_, '_> {
         let now = self.clock.now();
         let mut unrouted: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
         for action in pending {
-            if self.in_flight.contains(&*action.key) {
+            if self.in_flight.contains_key(&*action.key) {
                 continue;
             }
             // Recorded for a campaign of another run, on a channel this herald.yaml lacks: it
@@ -134,12 +138,18 @@ impl Runner<'_, '_> {
     /// Marks what the channel owns now as done; counts what settles later.
     pub(super) fn handed(&mut self, actions: &[crate::runtime::Action], handed: Handed) -> Result<(), RunError> {
         self.actions += actions.len() as u64;
+        for action in actions {
+            self.metrics.handed(&action.channel, 1);
+        }
         match handed {
             Handed::Owned => {
                 let done = actions.iter().map(|a| a.key.to_string()).collect();
                 self.store.write(Batch { done, ..Batch::default() }, true)?;
             }
-            Handed::Later => self.in_flight.extend(actions.iter().map(|a| a.key.to_string())),
+            Handed::Later => {
+                let now = std::time::Instant::now();
+                self.in_flight.extend(actions.iter().map(|a| (a.key.to_string(), (a.channel.clone(), now))));
+            }
         }
         Ok(())
     }

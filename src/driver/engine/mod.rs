@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::{DateTime, Utc};
 
+mod arrivals;
 mod flight;
 
 use super::clock::Clock;
@@ -86,12 +87,16 @@ pub struct Runner<'a, 'g> {
     clock: &'a dyn Clock,
     stop: Arc<AtomicBool>,
     actions: u64,
-    /// Keys of actions handed to a channel that settles later, not settled yet.
-    in_flight: std::collections::HashSet<String>,
+    /// Actions handed to a channel that settles later, not settled yet: key -> channel and
+    /// when it was handed over.
+    in_flight: std::collections::HashMap<String, (crate::runtime::Text, std::time::Instant)>,
     /// When actions recorded earlier were last re-offered, if some were held back then.
     held_since: Option<DateTime<Utc>>,
     /// The channel's answers taken and not yet stored.
     pending: super::answers::Pending,
+    metrics: Arc<super::metrics::Metrics>,
+    /// What the live server takes, when it runs.
+    inbox: Option<Arc<super::arrival::Inbox>>,
 }
 
 impl<'a, 'g> Runner<'a, 'g> {
@@ -110,10 +115,25 @@ impl<'a, 'g> Runner<'a, 'g> {
             clock,
             stop: Arc::new(AtomicBool::new(false)),
             actions: 0,
-            in_flight: std::collections::HashSet::new(),
+            in_flight: std::collections::HashMap::new(),
             held_since: None,
             pending: super::answers::Pending::default(),
+            metrics: Arc::new(super::metrics::Metrics::default()),
+            inbox: None,
         }
+    }
+
+    /// Counts into `metrics` (the live server shows them).
+    pub fn with_metrics(mut self, metrics: Arc<super::metrics::Metrics>) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    /// Takes what the live server queues, and runs until stopped (not only until every campaign
+    /// is final: a late reply or an opt-out still arrives).
+    pub fn with_inbox(mut self, inbox: Arc<super::arrival::Inbox>) -> Self {
+        self.inbox = Some(inbox);
+        self
     }
 
     /// Set it to finish the page in flight and return.
@@ -188,7 +208,7 @@ impl<'a, 'g> Runner<'a, 'g> {
                 break;
             }
             self.complete_finished()?;
-            if self.campaigns.iter().all(|l| !l.active()) {
+            if self.campaigns.iter().all(|l| !l.active()) && self.inbox.is_none() {
                 if self.campaigns.iter().any(|l| l.status == CampaignStatus::Paused) {
                     crate::say!("run: only paused campaigns are left; `herald resume` them and run again");
                 }
@@ -199,7 +219,8 @@ impl<'a, 'g> Runner<'a, 'g> {
                 self.settle(0, None, wake).await?;
                 break;
             }
-            let next = self.next_due()?.unwrap_or_else(|| self.clock.now() + chrono::TimeDelta::seconds(1));
+            let idle = if self.inbox.is_some() { 60 } else { 1 };
+            let next = self.next_due()?.unwrap_or_else(|| self.clock.now() + chrono::TimeDelta::seconds(idle));
             // Answers waiting to be stored bound the sleep.
             let store_by = self.pending.deadline().map(|d| d.saturating_duration_since(std::time::Instant::now()));
             if (advanced == 0 || next > self.clock.now())
@@ -213,6 +234,7 @@ impl<'a, 'g> Runner<'a, 'g> {
         }
         progress.done();
         self.store_answers(true)?;
+        self.close_inbox();
         crate::say!("run: {} actions handed to channels", self.actions);
         Ok(())
     }
