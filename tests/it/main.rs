@@ -7,6 +7,8 @@
 mod fake_twilio;
 #[allow(dead_code)]
 mod herald;
+#[allow(dead_code)]
+mod live;
 mod support;
 
 mod cases;
@@ -34,6 +36,7 @@ mod receiver;
 mod relay;
 mod report;
 mod run;
+mod server;
 mod simulate;
 mod simulate_whole;
 mod smtp;

@@ -155,6 +155,7 @@ fn record(record: &Record) -> Option<String> {
         Event::Skip { reason } => format!("skip ({reason})"),
         Event::Error { reason } => format!("error ({reason})"),
         Event::Exit { lead_status, reason } => format!("exit {lead_status} {}", reason.as_deref().unwrap_or("-")),
+        Event::CallReport { summary, .. } => format!("call report {}", summary.as_deref().unwrap_or("-")),
     };
     Some(format!("{} {what}", show(record.at)))
 }
