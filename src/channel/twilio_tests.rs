@@ -31,7 +31,14 @@ fn transport(twilio: Twilio, public_url: Option<&str>) -> TwilioTransport {
         retry_for: Duration::from_secs(1),
         backoff: Duration::from_millis(100),
     };
-    let server = public_url.map(|u| Server { listen: None, public_url: Some(u.into()), secret: None });
+    let server = public_url.map(|u| Server {
+        listen: None,
+        public_url: Some(u.into()),
+        secret: None,
+        vapi_secret: None,
+        retell_api_key: None,
+        bland_secret: None,
+    });
     TwilioTransport::new(&config, &twilio, server.as_ref()).unwrap()
 }
 
