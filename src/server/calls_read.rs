@@ -146,11 +146,13 @@ pub(super) fn vapi_status(reason: &str) -> Option<CallOutcome> {
 }
 
 /// Retell's `call_analyzed` event: it carries everything `call_ended` does plus the analysis
-/// (summary, extracted data), so it alone is applied; `call_ended`, `call_started` and the
-/// others are ignored (applying both would drop the analysis as a duplicate of the same call).
+/// (summary, extracted data), so a connected call is applied from it alone (applying both would
+/// drop the analysis as a duplicate of the same call). A call that never connected has nothing
+/// to analyse, so its `call_ended` is applied too, in case no `call_analyzed` follows; the
+/// second of the two is then a duplicate. `call_started` and the others are ignored.
 pub(super) fn retell(json: &Value) -> Result<Read, Refused> {
     let event = first_text(json, &["/event", "/event_type"]).ok_or_else(|| malformed("retell", "no event"))?;
-    if event != "call_analyzed" {
+    if event != "call_analyzed" && event != "call_ended" {
         return Ok(Read::Ignored(format!("retell {event} event (herald applies call_analyzed)")));
     }
     if !json.get("call").is_some_and(Value::is_object) {
@@ -163,6 +165,11 @@ pub(super) fn retell(json: &Value) -> Result<Read, Refused> {
     // Retell's analysis can tell a voicemail from a person when the call ended by a hangup.
     if status == CallOutcome::Answered && json.pointer("/call/call_analysis/in_voicemail") == Some(&Value::Bool(true)) {
         status = CallOutcome::Voicemail;
+    }
+    if event == "call_ended" && matches!(status, CallOutcome::Answered | CallOutcome::Voicemail) {
+        return Ok(Read::Ignored(
+            "retell call_ended event of a connected call (herald applies its call_analyzed)".into(),
+        ));
     }
     let started = millis(json, "/call/start_timestamp");
     let ended_at = millis(json, "/call/end_timestamp");

@@ -156,6 +156,12 @@ fn voicemail_no_answer_and_busy_samples_map_to_their_statuses() {
         assert_eq!(got.key, KEY, "{name}");
         assert!(!got.call_id.is_empty(), "{name}");
     }
+    // A Retell call that never connected is applied from `call_ended` as well.
+    let mut ended: Value = serde_json::from_slice(&fixture("retell_no_answer.json")).unwrap();
+    ended["event"] = json!("call_ended");
+    ended["call"].as_object_mut().unwrap().remove("call_analysis");
+    let got = report(Provider::Retell, &serde_json::to_vec(&ended).unwrap());
+    assert_eq!((got.status, got.call_id.as_str(), got.summary), (NoAnswer, "Na7c1TXYYJHfvl6Syypi88rdAHYHmcq8", None));
     let vm = report(Provider::Vapi, &fixture("vapi_voicemail.json"));
     assert_eq!(vm.recording_url.as_deref(), Some("https://storage.vapi.ai/7a1c-mono.wav"));
     assert_eq!(vm.summary.as_deref(), Some("Reached voicemail; left no message."));
@@ -218,10 +224,12 @@ fn retell_signature_matches_the_sdk_test_vector() {
     let at = Utc.timestamp_millis_opt(millis).unwrap();
     let retell = Secrets { retell: Some("test-api-key".into()), ..Secrets::default() };
     let ok = read(Provider::Retell, &headers(&[("x-retell-signature", header.clone())]), body, &retell, at);
-    assert!(matches!(ok, Ok(Read::Ignored(_))), "{ok:?}");
+    // The signature holds; the SDK's sample body is then too short to be a call_ended.
+    assert_eq!(ok, Err(Refused::Malformed("retell: no call object".into())));
     // Five minutes either way is still fresh; one millisecond more is not.
     let edge = at + chrono::Duration::milliseconds(300_000);
-    assert!(read(Provider::Retell, &headers(&[("x-retell-signature", header.clone())]), body, &retell, edge).is_ok());
+    let at_edge = read(Provider::Retell, &headers(&[("x-retell-signature", header.clone())]), body, &retell, edge);
+    assert!(matches!(at_edge, Err(Refused::Malformed(_))), "{at_edge:?}");
     for late in [edge + chrono::Duration::milliseconds(1), at - chrono::Duration::milliseconds(300_001)] {
         let result = read(Provider::Retell, &headers(&[("x-retell-signature", header.clone())]), body, &retell, late);
         assert!(matches!(result, Err(Refused::Stale(_))), "{result:?}");
