@@ -443,3 +443,17 @@ fn providers_parse_and_secrets_do_not_print() {
     let encoded = base64::engine::general_purpose::STANDARD.encode(sign::webhook_key(GENERIC_SECRET).unwrap());
     assert!(!shown.contains(&encoded));
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+    /// Any signed bytes get an answer: a report, an ignored message or a reason, never a panic.
+    #[test]
+    fn signed_arbitrary_bytes_get_an_answer(body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300), pick in 0usize..4) {
+        let provider = Provider::ALL[pick];
+        match read(provider, &signed(provider, &body), &body, &secrets(), now()) {
+            Ok(_) | Err(Refused::Malformed(_)) => {}
+            Err(other) => proptest::prop_assert!(false, "{other:?}"),
+        }
+    }
+}
