@@ -97,7 +97,7 @@ pub(super) fn vapi(json: &Value) -> Result<Read, Refused> {
     Ok(Read::Report(report))
 }
 
-/// Vapi's `endedReason` (627 values in its API reference; the rules below cover them all,
+/// Vapi's `endedReason` (595 distinct values in its API reference; the rules below cover them all,
 /// tests/fixtures/providers/vapi_ended_reasons.txt).
 pub(super) fn vapi_status(reason: &str) -> Option<CallOutcome> {
     use CallOutcome::*;
