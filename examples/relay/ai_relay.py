@@ -79,6 +79,8 @@ class Config:
         if self.provider == "vapi":
             self.default_agent = env("VAPI_ASSISTANT_ID")
             self.phone_number_id = env("VAPI_PHONE_NUMBER_ID", required=True)
+            # The Vapi credential (X-Vapi-Secret, bearer or HMAC) herald's /calls/vapi checks.
+            self.credential_id = env("VAPI_CREDENTIAL_ID")
             if not self.default_agent and not self.agents:
                 raise ConfigError("set VAPI_ASSISTANT_ID (or RELAY_AGENTS): Vapi needs an assistant")
         elif self.provider == "retell":
@@ -158,6 +160,8 @@ def request_for(config, action):
         overrides = {"variableValues": variables(action), "metadata": {"herald_key": key}}
         if hook:
             overrides["server"] = {"url": hook}
+            if config.credential_id:
+                overrides["server"]["credentialId"] = config.credential_id
         body = {
             "assistantId": agent,
             "phoneNumberId": config.phone_number_id,

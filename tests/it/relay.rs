@@ -101,6 +101,7 @@ fn assert_shape(provider: &str, seen: &Seen) {
             assert_eq!(overrides["variableValues"]["prompt"], prompt);
             assert_eq!(overrides["variableValues"]["contact"], i.to_string());
             assert_eq!(overrides["server"]["url"], format!("{PUBLIC_URL}/calls/vapi"));
+            assert_eq!(overrides["server"]["credentialId"], "cred-herald");
         }
         "retell" => {
             assert_eq!(seen.path, "/v2/create-phone-call");

@@ -147,6 +147,7 @@ impl Relay {
             .env("RELAY_TIMEOUT", "10")
             .env("RELAY_AGENTS", "{\"sdr\": \"agent-sdr-1\"}")
             .env("VAPI_PHONE_NUMBER_ID", "pn-123")
+            .env("VAPI_CREDENTIAL_ID", "cred-herald")
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
