@@ -100,6 +100,7 @@ fn body(j: usize) -> String {
 
 fn main() {
     let options = options();
+    herald::channel::tls::install();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     std::fs::write(d.join("campaign.yaml"), CAMPAIGN).unwrap();

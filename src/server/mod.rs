@@ -6,15 +6,7 @@
 //! Connections are served by hyper directly (not `axum::serve`) so that a client that sends its
 //! headers slowly is cut off, and the number of open connections is bounded.
 
-pub mod calls {
-    //! Being written.
-    pub struct Secrets {
-        pub vapi: Option<String>,
-        pub retell: Option<String>,
-        pub bland: Option<String>,
-        pub generic: Option<Vec<u8>>,
-    }
-}
+pub mod calls;
 mod hooks;
 mod metrics_text;
 mod reply;
