@@ -127,7 +127,8 @@ pub fn status(query: Option<&str>, params: &[(String, String)], now: DateTime<Ut
     let form = Form(params);
     let (sid, twilio_status, input) = if let Some(status) = form.get("MessageStatus").or(form.get("SmsStatus")) {
         // `SmsSid` and `SmsStatus` are the older names of the same fields.
-        let name = if form.get("MessageSid").is_none() && form.get("SmsSid").is_some() { "SmsSid" } else { "MessageSid" };
+        let name =
+            if form.get("MessageSid").is_none() && form.get("SmsSid").is_some() { "SmsSid" } else { "MessageSid" };
         let sid = form.sid(name)?;
         (sid, status, message_input(status, &form)?)
     } else if let Some(status) = form.get("CallStatus") {
@@ -173,10 +174,8 @@ fn call_input(status: &str, form: &Form) -> Result<Option<Input>, String> {
         other => return Err(format!("unknown `CallStatus` {:?}", shown(other))),
     };
     // A duration that does not parse is left out rather than refusing the outcome.
-    let duration = form
-        .get("CallDuration")
-        .and_then(|d| d.trim().parse::<f64>().ok())
-        .filter(|d| d.is_finite() && *d >= 0.0);
+    let duration =
+        form.get("CallDuration").and_then(|d| d.trim().parse::<f64>().ok()).filter(|d| d.is_finite() && *d >= 0.0);
     Ok(Some(Input::Call { status: outcome.as_str().into(), duration, vars: serde_json::Map::new() }))
 }
 

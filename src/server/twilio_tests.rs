@@ -103,13 +103,8 @@ fn url_forms_keep_everything_but_the_port() {
 
 #[test]
 fn a_repeated_pair_counts_once_as_in_twilio_sdks() {
-    let params = pairs(&[
-        ("Sid", "CA123"),
-        ("SidAccount", "AC123"),
-        ("Digits", "5678"),
-        ("Digits", "1234"),
-        ("Digits", "1234"),
-    ]);
+    let params =
+        pairs(&[("Sid", "CA123"), ("SidAccount", "AC123"), ("Digits", "5678"), ("Digits", "1234"), ("Digits", "1234")]);
     assert!(verify(&["12345"], URL, &params, "IK+Dwps556ElfBT0I3Rgjkr1wJU="));
 }
 
@@ -134,7 +129,10 @@ fn an_inbound_sms_is_a_reply() {
         channel: Some("sms".into()),
     };
     let event = Inbound { campaign: None, contact: "+14155551234".into(), at: None, id: None, input: reply };
-    assert_eq!(item, Item { arrival: Arrival::Event(event), id: Some("twilio:SM2f6b1e8a9c3d4e5f60718293a4b5c6d7".into()) });
+    assert_eq!(
+        item,
+        Item { arrival: Arrival::Event(event), id: Some("twilio:SM2f6b1e8a9c3d4e5f60718293a4b5c6d7".into()) }
+    );
 }
 
 #[test]
@@ -142,7 +140,10 @@ fn an_inbound_whatsapp_stop_is_a_reply_without_the_prefix() {
     let item = inbound(&fixture("inbound_whatsapp")).unwrap();
     let reply = Input::Reply { text: Some("Stop".into()), intent: None, channel: Some("whatsapp".into()) };
     let event = Inbound { campaign: None, contact: "+14155551234".into(), at: None, id: None, input: reply };
-    assert_eq!(item, Item { arrival: Arrival::Event(event), id: Some("twilio:SM9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b".into()) });
+    assert_eq!(
+        item,
+        Item { arrival: Arrival::Event(event), id: Some("twilio:SM9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b".into()) }
+    );
 }
 
 #[test]
@@ -315,7 +316,10 @@ fn status_callbacks_without_what_they_need_are_refused() {
 #[test]
 fn sms_status_alone_is_read_like_message_status() {
     let params = pairs(&[("SmsSid", "SM1"), ("SmsStatus", "delivered")]);
-    assert_eq!(status(Some(QUERY), &params, now()).unwrap(), outcome(delivery("delivered"), now(), "twilio:SM1:delivered"));
+    assert_eq!(
+        status(Some(QUERY), &params, now()).unwrap(),
+        outcome(delivery("delivered"), now(), "twilio:SM1:delivered")
+    );
 }
 
 #[test]
