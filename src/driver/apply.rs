@@ -153,7 +153,13 @@ impl<'a, 'g> Applier<'a, 'g> {
         {
             records.push(lead.note_call_report(at, notes.summary, notes.transcript, notes.recording_url));
         }
-        if lead.status.is_final() || !super::answers::in_flight(&lead, key) {
+        // An opt-out a provider reports (Twilio's 21610) suppresses the contact whatever the
+        // lead waits on.
+        if matches!(input, Input::OptOut) {
+            self.batch.suppress.push(contact.key.to_string());
+        }
+        let opt_out = matches!(input, Input::OptOut) && !lead.status.is_final();
+        if !opt_out && (lead.status.is_final() || !super::answers::in_flight(&lead, key)) {
             records.push(lead.note(at, &input));
         } else {
             lead.deliver_at(at, input);
