@@ -409,6 +409,14 @@ fn one_click_unsubscribe_suppresses_the_contact_only_on_post_and_never_redirects
         assert_eq!(header(&headers, "location"), None);
     }
 
+    // A genuine token whose lead is gone (removed, or its campaign with it): the person asked,
+    // so the address is suppressed all the same, and the page says so.
+    for (campaign, contact) in [("hold", "7"), ("gone", "8")] {
+        let (done, _) = send("POST", &token(campaign, contact));
+        assert_eq!(done.status, 200, "{campaign}/{contact}: {done:?}");
+        assert!(done.body.contains("You will not receive these messages again"), "{}", done.body);
+    }
+
     wait_for(&live, "hold", "opted_out", 1);
     wait_for(&live, "later", "opted_out", 1);
     assert_eq!(live.stop(), Some(0));
@@ -416,6 +424,7 @@ fn one_click_unsubscribe_suppresses_the_contact_only_on_post_and_never_redirects
     let db = d.join("h.redb");
     let store = Store::open(&db).unwrap();
     assert!(store.is_suppressed("0").unwrap());
+    assert!(store.is_suppressed("7").unwrap() && store.is_suppressed("8").unwrap(), "a lead-less unsubscribe");
     assert!(!store.is_suppressed("1").unwrap(), "a GET or a forged token suppressed");
     drop(store);
     for campaign in ["hold", "later"] {
