@@ -200,6 +200,20 @@ fn ai_call_reports_settle_the_call_once_route_the_lead_and_keep_the_report() {
     assert!(a.json()["error"].as_str().unwrap().contains("unknown campaign `nope`"), "{a:?}");
     assert_eq!(live.request("POST", "/calls/twilio", &[], b"{}").status, 404);
 
+    let metrics = live.get("/metrics").body;
+    for (endpoint, result, n) in [
+        ("calls/vapi", "applied", 1),
+        ("calls/vapi", "duplicate", 1),
+        ("calls/vapi", "unauthorized", 2),
+        ("calls/vapi", "ignored", 1),
+        ("calls/generic", "duplicate", 1),
+        ("calls/generic", "not_found", 1),
+        ("calls/bland", "unauthorized", 1),
+    ] {
+        let line = format!("herald_events_total{{endpoint=\"{endpoint}\",result=\"{result}\"}} {n}\n");
+        assert!(metrics.contains(&line), "no {line} in\n{metrics}");
+    }
+
     wait_for(&live, "qualify", "completed", 1);
     wait_for(&live, "qualify", "exited", 3);
     assert_eq!(live.stop(), Some(0));
