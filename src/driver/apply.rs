@@ -216,7 +216,7 @@ impl<'a, 'g> Applier<'a, 'g> {
             Input::Reply { text, .. } => text.as_deref().is_some_and(crate::runtime::is_opt_out),
             _ => false,
         };
-        let mut targets = self.targets(&event, opts_out)?;
+        let mut targets = self.targets(&event, opts_out, message)?;
         if message && !opts_out && targets.len() > 1 {
             targets = vec![self.likeliest(targets, &event.contact)];
         }
@@ -307,9 +307,10 @@ impl<'a, 'g> Applier<'a, 'g> {
     }
 
     /// The campaigns the event applies to: the one it names, or every campaign that has the
-    /// contact for an opt-out, or the contact's only campaign; each with the lead read from the
-    /// store (`None`: it is among the leads changed since the last write).
-    fn targets(&self, event: &Inbound, opts_out: bool) -> Result<Vec<(String, Found)>, Rejected> {
+    /// contact for an opt-out or a `message` (which then picks one), or the contact's only
+    /// campaign; each with the lead read from the store (`None`: it is among the leads changed
+    /// since the last write).
+    fn targets(&self, event: &Inbound, opts_out: bool, message: bool) -> Result<Vec<(String, Found)>, Rejected> {
         if let Some(campaign) = &event.campaign {
             self.known(campaign)?;
             if !opts_out {
@@ -334,7 +335,7 @@ impl<'a, 'g> Applier<'a, 'g> {
             0 if opts_out => Ok(found),
             0 => Err(Rejected::NotFound(format!("no campaign has a lead for contact `{}`", event.contact))),
             1 => Ok(found),
-            _ if opts_out => Ok(found),
+            _ if opts_out || message => Ok(found),
             _ => Err(Rejected::Content(format!(
                 "contact `{}` is in campaigns {}; give `campaign`",
                 event.contact,

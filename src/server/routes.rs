@@ -128,13 +128,10 @@ async fn unsubscribe(state: Shared, Path(token): Path<String>, body: axum::body:
         state.metrics.event(endpoint, "unauthorized", 1);
         return reply::page(StatusCode::NOT_FOUND, "Link not valid", "<p>This unsubscribe link is not valid.</p>");
     };
-    let event = Inbound {
-        campaign: Some(campaign.clone()),
-        contact: contact.clone(),
-        at: None,
-        id: None,
-        input: crate::runtime::Input::OptOut,
-    };
+    // Named or not, an opt-out ends the contact's leads in every campaign; unnamed, it is also
+    // kept when the lead is gone (removed, or its campaign with it): the person still asked.
+    let event =
+        Inbound { campaign: None, contact: contact.clone(), at: None, id: None, input: crate::runtime::Input::OptOut };
     let item = Item { arrival: Arrival::Event(event), id: Some(format!("unsubscribe:{campaign}/{contact}")) };
     match reply::store(&state, vec![item]).await {
         Ok(verdicts) => {

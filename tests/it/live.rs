@@ -145,6 +145,31 @@ pub fn request(
     headers: &[(&str, String)],
     body: &[u8],
 ) -> std::io::Result<Answer> {
+    parse(&exchange(addr, method, path, headers, body)?)
+}
+
+/// `request`, with the answer's headers as well (names lower-cased, in the order received).
+pub fn request_with_headers(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, String)],
+    body: &[u8],
+) -> std::io::Result<(Answer, Vec<(String, String)>)> {
+    let raw = exchange(addr, method, path, headers, body)?;
+    let text = String::from_utf8_lossy(&raw);
+    let head = text.split_once("\r\n\r\n").map_or("", |(head, _)| head);
+    let fields = head
+        .lines()
+        .skip(1)
+        .filter_map(|line| line.split_once(':'))
+        .map(|(name, value)| (name.trim().to_ascii_lowercase(), value.trim().to_string()))
+        .collect();
+    Ok((parse(&raw)?, fields))
+}
+
+/// Sends one request on its own connection and reads the whole answer.
+fn exchange(addr: &str, method: &str, path: &str, headers: &[(&str, String)], body: &[u8]) -> std::io::Result<Vec<u8>> {
     let mut stream = TcpStream::connect(addr)?;
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
     let mut head =
@@ -157,7 +182,7 @@ pub fn request(
     stream.write_all(body)?;
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw)?;
-    parse(&raw)
+    Ok(raw)
 }
 
 fn parse(raw: &[u8]) -> std::io::Result<Answer> {

@@ -38,6 +38,7 @@ mod report;
 mod run;
 mod server;
 mod server_crash;
+mod server_hooks;
 mod simulate;
 mod simulate_whole;
 mod smtp;
