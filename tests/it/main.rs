@@ -37,6 +37,7 @@ mod relay;
 mod report;
 mod run;
 mod server;
+mod server_loop;
 mod simulate;
 mod simulate_whole;
 mod smtp;
