@@ -114,8 +114,18 @@ impl Provider {
         Provider { url, calls, stop }
     }
 
+    /// The calls, once each one's report has its answer (at most 30 s): the report's thread
+    /// notes it a moment after herald has applied it.
     fn calls(&self) -> BTreeMap<String, Vec<Call>> {
-        self.calls.lock().unwrap().clone()
+        let until = Instant::now() + Duration::from_secs(30);
+        loop {
+            let calls = self.calls.lock().unwrap().clone();
+            let answered = calls.values().flatten().all(|c| !c.signed || !c.answers.is_empty());
+            if answered || Instant::now() > until {
+                return calls;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 }
 
