@@ -39,6 +39,7 @@ mod run;
 mod server;
 mod server_crash;
 mod server_hooks;
+mod server_loop;
 mod simulate;
 mod simulate_whole;
 mod smtp;
