@@ -140,6 +140,17 @@ impl<'a, 'g> Applier<'a, 'g> {
         if self.seen(&by_id(id))? {
             return Ok(false);
         }
+        // An opt-out a provider reports (Twilio's 21610) ends every lead of the contact at once,
+        // as a STOP reply does, whatever the lead of this key waits on.
+        if matches!(input, Input::OptOut) {
+            if self.find(campaign, contact)?.is_none() {
+                return unreachable_lead(campaign, contact);
+            }
+            let event = Inbound { campaign: None, contact: contact.to_string(), at: Some(at), id: None, input };
+            self.apply(event, false, at)?;
+            self.pending.insert(by_id(id));
+            return Ok(true);
+        }
         let entry_key = (campaign.to_string(), contact.to_string());
         let (contact, mut lead, mut records) = match self.changed.remove(&entry_key) {
             Some(entry) => entry,
@@ -153,13 +164,7 @@ impl<'a, 'g> Applier<'a, 'g> {
         {
             records.push(lead.note_call_report(at, notes.summary, notes.transcript, notes.recording_url));
         }
-        // An opt-out a provider reports (Twilio's 21610) suppresses the contact whatever the
-        // lead waits on.
-        if matches!(input, Input::OptOut) {
-            self.batch.suppress.push(contact.key.to_string());
-        }
-        let opt_out = matches!(input, Input::OptOut) && !lead.status.is_final();
-        if !opt_out && (lead.status.is_final() || !super::answers::in_flight(&lead, key)) {
+        if lead.status.is_final() || !super::answers::in_flight(&lead, key) {
             records.push(lead.note(at, &input));
         } else {
             lead.deliver_at(at, input);

@@ -52,7 +52,9 @@ pub async fn calls(
         arrival: Arrival::Outcome {
             key: report.key,
             input,
-            at: report.ended_at.unwrap_or_else(chrono::Utc::now),
+            // When herald learned it: a provider's clock may be off, and the lead's history is
+            // in herald's time.
+            at: chrono::Utc::now(),
             notes: Some(notes),
         },
         id: Some(format!("{}:{}", provider.as_str(), report.call_id)),

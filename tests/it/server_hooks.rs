@@ -336,6 +336,8 @@ fn twilio_status_callbacks_settle_the_action_of_their_key_once() {
 
     wait_for(&live, "ring", "exited", 1);
     wait_for(&live, "remind", "opted_out", 1);
+    // 21610 ends the contact's lead in the other campaign too, at once, as a STOP reply does.
+    wait_for(&live, "ring", "opted_out", 1);
     assert_eq!(live.stop(), Some(0));
 
     let db = d.join("h.redb");
@@ -346,6 +348,7 @@ fn twilio_status_callbacks_settle_the_action_of_their_key_once() {
     assert_eq!(outcomes(&history).iter().filter(|s| *s == "voicemail").count(), 1, "{history:#?}");
     let (b, history) = lead(&db, "ring", "+14155550102");
     assert!(b.call.is_none() && !outcomes(&history).contains(&"busy".to_string()), "{history:#?}");
+    assert_eq!(b.status, LeadStatus::OptedOut, "{history:#?}");
 
     let (a, history) = lead(&db, "remind", "+14155550101");
     assert_eq!((a.status, a.step.as_deref()), (LeadStatus::Waiting, Some("wait_reply")));
