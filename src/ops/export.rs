@@ -46,12 +46,7 @@ pub fn command(db: &Path, args: &Args, stdout: &mut dyn Write) -> Result<(), Ops
         check_output(path, db)?;
     }
     let store = super::open(db)?;
-    super::campaign(&store, &args.campaign)?;
-    let mut columns = Columns::default();
-    store.for_each_lead(&args.campaign, |_, lead| {
-        add(&mut columns.splits, lead.variants.keys());
-        add(&mut columns.vars, lead.vars.keys());
-    })?;
+    let columns = columns(&store, &args.campaign)?;
     let export = Export { store: &store, args, columns: &columns };
     match output {
         None => export.write(stdout, "the output").map(drop),
@@ -61,6 +56,24 @@ pub fn command(db: &Path, args: &Args, stdout: &mut dyn Write) -> Result<(), Ops
             Ok(())
         }
     }
+}
+
+/// The CSV of a store already open (the live server's `GET /export/{campaign}` while `run`
+/// holds the database); returns the rows written.
+pub fn csv(store: &Store, args: &Args, out: &mut dyn Write) -> Result<u64, OpsError> {
+    let columns = columns(store, &args.campaign)?;
+    Export { store, args, columns: &columns }.write(out, "the output")
+}
+
+/// First pass: the split and variable columns of the campaign's leads.
+fn columns(store: &Store, campaign: &str) -> Result<Columns, OpsError> {
+    super::campaign(store, campaign)?;
+    let mut columns = Columns::default();
+    store.for_each_lead(campaign, |_, lead| {
+        add(&mut columns.splits, lead.variants.keys());
+        add(&mut columns.vars, lead.vars.keys());
+    })?;
+    Ok(columns)
 }
 
 /// Refuses an output path whose replacement would destroy something: the database itself

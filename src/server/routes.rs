@@ -28,6 +28,7 @@ pub fn router(state: Arc<State>) -> Router {
         .route("/metrics", get(metrics))
         .route("/status", get(status))
         .route("/report/{campaign}", get(report))
+        .route("/export/{campaign}", get(export))
         .fallback(|| async { Refusal::new(StatusCode::NOT_FOUND, "unknown", "no such endpoint (docs/server.md)") })
         .with_state(state)
 }
@@ -185,6 +186,35 @@ async fn report(state: Shared, Path(campaign): Path<String>, Query(query): Query
     let store = state.store.clone();
     let text = tokio::task::spawn_blocking(move || crate::report::text(&store, &campaign, format)).await;
     text_or_error(text.map_err(|e| e.to_string()), kind)
+}
+
+/// `GET /export/{campaign}[?raw=true]`: `herald export` while the run goes on. It shows every
+/// contact, so it needs `Authorization: Bearer <server.secret>`.
+async fn export(
+    state: Shared,
+    Path(campaign): Path<String>,
+    Query(query): Query<ExportQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let token =
+        headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    if !token.is_some_and(|t| crate::channel::sign::constant_time_eq(t.trim().as_bytes(), &state.secret)) {
+        return Refusal::unauthorized("give `Authorization: Bearer <server.secret>`: an export shows every contact")
+            .answer(&state, "export");
+    }
+    let store = state.store.clone();
+    let text = tokio::task::spawn_blocking(move || {
+        let args = crate::ops::export::Args { campaign, output: None, raw: query.raw.unwrap_or(false) };
+        let mut out = Vec::new();
+        crate::ops::export::csv(&store, &args, &mut out).map(|_| String::from_utf8_lossy(&out).into_owned())
+    })
+    .await;
+    text_or_error(text.map_err(|e| e.to_string()), "text/csv; charset=utf-8")
+}
+
+#[derive(serde::Deserialize)]
+struct ExportQuery {
+    raw: Option<bool>,
 }
 
 fn text_or_error(text: Result<Result<String, crate::ops::OpsError>, String>, kind: &'static str) -> Response {

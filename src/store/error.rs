@@ -6,7 +6,10 @@ use super::{Purpose, SCHEMA_VERSION, purpose};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("database {} is in use by another herald process", path.display())]
+    #[error(
+        "database {} is in use by another herald process (a `herald run`? if it serves with --listen, ask it: GET /status, /report/CAMPAIGN, /export/CAMPAIGN; docs/server.md)",
+        path.display()
+    )]
     Locked { path: PathBuf },
     #[error("the database file {} is damaged or is not a herald database: {detail}", path.display())]
     Corrupt { path: PathBuf, detail: String },

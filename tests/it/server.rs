@@ -144,12 +144,75 @@ fn signed_events_apply_once_and_bad_requests_change_nothing() {
     let report = live.get("/report/hold");
     assert_eq!(report.status, 200, "{report:?}");
     assert_eq!(live.get("/report/nope").status, 404);
+    // The export shows contacts: only with the secret as a bearer token.
+    assert_eq!(live.get("/export/hold").status, 401);
+    let wrong = [("authorization", "Bearer whsec_nope".to_string())];
+    assert_eq!(live.request("GET", "/export/hold", &wrong, b"").status, 401);
+    let bearer = [("authorization", format!("Bearer {SECRET}"))];
+    let export = live.request("GET", "/export/hold", &bearer, b"");
+    assert_eq!(export.status, 200, "{export:?}");
+    assert_eq!(export.body.lines().count(), 4, "a header and three leads: {}", export.body);
+    assert!(export.body.starts_with("key,status"), "{}", export.body);
+    // While the run holds the database, the CLI says where to ask instead.
+    let locked = crate::herald::herald_in(d, &["status", "--db", "h.redb"]);
+    assert!(locked.stderr.contains("GET /status"), "{}", locked.stderr);
 
     assert_eq!(live.stop(), Some(0));
     let db = d.join("h.redb");
     assert_eq!(events_of(&db, "hold", "0"), ["ping"], "applied once; nothing of the refused requests");
     assert_eq!(events_of(&db, "hold", "1"), ["a"]);
     assert_eq!(events_of(&db, "hold", "2"), ["b"]);
+}
+
+/// Garbage, half requests and clients that stall: each is answered or cut off, and the run
+/// goes on serving (the header and body timeouts are 10 s).
+#[test]
+fn slow_and_garbage_requests_are_cut_off_and_the_run_goes_on() {
+    use std::io::{Read, Write};
+    use std::time::{Duration, Instant};
+    let dir = folder(HOLD, 1);
+    let live = Live::start(dir.path(), RUN);
+    let stall = |bytes: &'static [u8]| {
+        let addr = live.addr.clone();
+        std::thread::spawn(move || {
+            let mut stream = std::net::TcpStream::connect(addr).unwrap();
+            stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+            stream.write_all(bytes).unwrap();
+            let started = Instant::now();
+            let mut answer = Vec::new();
+            let _ = stream.read_to_end(&mut answer);
+            (started.elapsed(), String::from_utf8_lossy(&answer).into_owned())
+        })
+    };
+    // Headers that never end; a body shorter than its Content-Length.
+    let headers = stall(b"POST /events HTTP/1.1\r\nHost: x\r\nwebhook-id: 1\r\n");
+    let body = stall(b"POST /events HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"type\"");
+    let mut seed = 7;
+    for i in 0..200 {
+        let n = 1 + crate::support::next(&mut seed) as usize % 300;
+        let junk: Vec<u8> = (0..n).map(|_| crate::support::next(&mut seed) as u8).collect();
+        let raw = if i % 2 == 0 {
+            junk
+        } else {
+            [b"POST /events HTTP/1.1\r\nContent-Length: 3\r\n\r\n".as_slice(), &junk[..3.min(n)]].concat()
+        };
+        if let Ok(mut stream) = std::net::TcpStream::connect(&live.addr) {
+            stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let _ = stream.write_all(&raw);
+            let _ = stream.shutdown(std::net::Shutdown::Write);
+            let _ = stream.read_to_end(&mut Vec::new());
+        }
+    }
+    assert_eq!(live.get("/healthz").status, 200, "serving after garbage");
+    let (took, answer) = headers.join().unwrap();
+    assert!(took >= Duration::from_secs(9) && took < Duration::from_secs(25), "{took:?} {answer:?}");
+    let (took, answer) = body.join().unwrap();
+    assert!(took >= Duration::from_secs(9) && took < Duration::from_secs(25), "{took:?}");
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    let a = live.post_signed("/events", "after", &event("0", "still"));
+    assert_eq!(a.status, 200, "{a:?}");
+    assert_eq!(live.stop(), Some(0));
+    assert_eq!(events_of(&dir.path().join("h.redb"), "hold", "0"), ["still"]);
 }
 
 #[test]
