@@ -24,6 +24,8 @@ use crate::store::Store;
 const HEAD: &[&str] = &["key", "status", "outcome", "step", "attempts"];
 /// The columns between the variant and variable columns, in order.
 const MIDDLE: &[&str] = &["call_status", "call_duration", "message_status", "reply_text", "reply_intent"];
+/// The last columns, when a lead has a call report.
+const REPORT: &[&str] = &["call_summary", "call_recording_url", "call_transcript"];
 
 pub struct Args {
     pub campaign: String,
@@ -38,6 +40,9 @@ pub struct Args {
 struct Columns {
     splits: BTreeSet<String>,
     vars: BTreeSet<String>,
+    /// Some lead has a call report (`run --listen`): its summary, recording and transcript get
+    /// columns.
+    reports: bool,
 }
 
 pub fn command(db: &Path, args: &Args, stdout: &mut dyn Write) -> Result<(), OpsError> {
@@ -69,11 +74,30 @@ pub fn csv(store: &Store, args: &Args, out: &mut dyn Write) -> Result<u64, OpsEr
 fn columns(store: &Store, campaign: &str) -> Result<Columns, OpsError> {
     super::campaign(store, campaign)?;
     let mut columns = Columns::default();
+    let mut failed = None;
     store.for_each_lead(campaign, |_, lead| {
         add(&mut columns.splits, lead.variants.keys());
         add(&mut columns.vars, lead.vars.keys());
+        if !columns.reports && lead.call.is_some() && failed.is_none() {
+            match call_report(store, campaign, lead) {
+                Ok(report) => columns.reports = report.is_some(),
+                Err(e) => failed = Some(e),
+            }
+        }
     })?;
-    Ok(columns)
+    failed.map_or(Ok(columns), Err)
+}
+
+/// The last call report in a lead's history: summary, recording URL, transcript.
+fn call_report(store: &Store, campaign: &str, lead: &Lead) -> Result<Option<[String; 3]>, OpsError> {
+    let history = store.history(campaign, &lead.contact)?;
+    Ok(history.into_iter().rev().find_map(|record| match record.event {
+        crate::runtime::Event::CallReport { summary, transcript, recording_url } => {
+            let text = |t: Option<crate::runtime::Text>| t.map(|t| t.to_string()).unwrap_or_default();
+            Some([text(summary), text(recording_url), text(transcript)])
+        }
+        _ => None,
+    }))
 }
 
 /// Refuses an output path whose replacement would destroy something: the database itself
@@ -139,9 +163,20 @@ impl Export<'_> {
         writer.write_record(header(self.columns)).map_err(failed)?;
         let mut rows = 0;
         let mut error = None;
+        let mut stored = None;
         self.store.for_each_lead(&self.args.campaign, |_, lead| {
-            if error.is_none() {
-                let record = row(self.columns, lead);
+            if error.is_none() && stored.is_none() {
+                let mut record = row(self.columns, lead);
+                if self.columns.reports {
+                    let report = match lead.call {
+                        Some(_) => call_report(self.store, &self.args.campaign, lead),
+                        None => Ok(None),
+                    };
+                    match report {
+                        Ok(report) => record.extend(report.unwrap_or_default()),
+                        Err(e) => stored = Some(e),
+                    }
+                }
                 let cells: Vec<Cow<str>> =
                     record.iter().map(|c| if self.args.raw { Cow::from(c.as_str()) } else { guard(c) }).collect();
                 match writer.write_record(cells.iter().map(|c| c.as_bytes())) {
@@ -152,6 +187,9 @@ impl Export<'_> {
         })?;
         if let Some(e) = error {
             return Err(failed(e));
+        }
+        if let Some(e) = stored {
+            return Err(e);
         }
         writer.flush().map_err(OpsError::output(what))?;
         Ok(rows)
@@ -179,6 +217,9 @@ fn header(columns: &Columns) -> Vec<String> {
     header.extend(columns.splits.iter().map(|s| format!("variant.{s}")));
     header.extend(MIDDLE.iter().map(|c| c.to_string()));
     header.extend(columns.vars.iter().map(|v| format!("var.{v}")));
+    if columns.reports {
+        header.extend(REPORT.iter().map(|c| c.to_string()));
+    }
     header
 }
 

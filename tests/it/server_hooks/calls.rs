@@ -297,4 +297,21 @@ fn assert_leads(d: &std::path::Path) {
         "{}",
         out.stdout
     );
+
+    // `export` has the report's columns: the summary and recording of Ann's voicemail.
+    let export = crate::herald::Herald::new()
+        .dir(d)
+        .args(["--db", "h.redb", "export", "qualify", "--raw"])
+        .timeout(std::time::Duration::from_secs(30))
+        .run();
+    assert!(export.status.success(), "{}", export.stderr);
+    let mut csv = csv::Reader::from_reader(export.stdout.as_bytes());
+    let header = csv.headers().unwrap().clone();
+    let at = |name: &str| header.iter().position(|h| h == name).unwrap_or_else(|| panic!("{name} in {header:?}"));
+    let (summary, recording) = (at("call_summary"), at("call_recording_url"));
+    let ann = csv.records().map(Result::unwrap).find(|r| &r[0] == "+14155550111").unwrap();
+    assert_eq!(
+        (&ann[summary], &ann[recording]),
+        ("Reached voicemail; left no message.", "https://storage.vapi.ai/7a1c-mono.wav")
+    );
 }
