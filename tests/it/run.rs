@@ -401,3 +401,20 @@ fn a_campaign_paused_before_its_start_resumes_scheduled() {
     let store = Store::open(&d.join("h.redb")).unwrap();
     assert_eq!(store.campaign("later").unwrap().unwrap().status, herald::store::CampaignStatus::Scheduled);
 }
+
+/// `run --once` with nothing due says when the next lead wakes and why (issue 24).
+#[test]
+fn run_once_with_nothing_due_says_when_and_why() {
+    use chrono::Timelike;
+    let open = (chrono::Utc::now().hour() + 3) % 24;
+    let campaign = format!(
+        "id: later\nchannel: sms\ncontacts:\n  key: id\nschedule:\n  timezone: UTC\n  hours: \"{open:02}:00-{:02}:00\"\nsteps:\n  - id: hi\n    send:\n      text: \"hi, reply STOP to opt out\"\n",
+        (open + 1) % 24
+    );
+    let dir = crate::support::setup(&[("c.yaml", &campaign), ("c.csv", "id\n1\n2\n")]);
+    let d = dir.path();
+    crate::herald::herald_in(d, &["run", "c.yaml", "--contacts", "c.csv", "--db", "h.redb", "--once"]).ok();
+    let again = crate::herald::herald_in(d, &["run", "c.yaml", "--db", "h.redb", "--once"]).ok();
+    assert!(again.stderr.contains("run: later: 0 due now; next at "), "{}", again.stderr);
+    assert!(again.stderr.contains(&format!("{open:02}:00 UTC (outside the schedule window)")), "{}", again.stderr);
+}

@@ -17,6 +17,7 @@ use chrono::{DateTime, Utc};
 
 mod arrivals;
 mod flight;
+mod idle;
 
 use super::clock::Clock;
 use super::error::RunError;
@@ -217,6 +218,9 @@ impl<'a, 'g> Runner<'a, 'g> {
             }
             if args.once {
                 self.settle(0, None, wake).await?;
+                if advanced == 0 {
+                    self.say_idle()?;
+                }
                 break;
             }
             let idle = if self.inbox.is_some() { 60 } else { 1 };
