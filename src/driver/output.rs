@@ -222,15 +222,46 @@ pub fn timeline(out: &mut impl Write, contact: &str, tz: Tz, record: &Record) ->
             format!("call report: {}", summary.as_deref().map_or("(no summary)".into(), |s| one_line(s, 80)))
         }
     };
+    let (dim, paint, reset) = match COLOR.get().copied().unwrap_or(false) {
+        true => ("\x1b[2m", paint(&record.event), "\x1b[0m"),
+        false => ("", "", ""),
+    };
     writeln!(
         out,
-        "{}  {:<16} {:<18} {:<16} {what}",
+        "{dim}{}  {:<16}{reset} {:<18} {:<16} {paint}{what}{reset}",
         record.at.format("%Y-%m-%d %H:%M"),
         local(record.at, tz),
         crate::terminal::clean(contact),
         record.step.as_deref().unwrap_or("-"),
         what = crate::terminal::clean(&what),
     )
+}
+
+/// Whether `timeline` colours its lines: set once by `simulate` for a terminal (`terminal::color`,
+/// so `NO_COLOR` is respected); unset (plain) everywhere else.
+static COLOR: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+
+pub fn color_timeline(on: bool) {
+    let _ = COLOR.set(on);
+}
+
+/// The colour of what happened: actions cyan, replies magenta, good outcomes and ends green,
+/// bad ones red, waits and deferrals yellow.
+fn paint(event: &Event) -> &'static str {
+    const GOOD: &[&str] = &["answered", "delivered", "sent", "opened", "clicked"];
+    match event {
+        Event::Send { .. } | Event::Call { .. } => "\x1b[36m",
+        Event::Reply { .. } | Event::Event { .. } => "\x1b[35m",
+        Event::Outcome { status } if GOOD.contains(&status.as_str()) => "\x1b[32m",
+        Event::Outcome { .. } | Event::Error { .. } => "\x1b[31m",
+        Event::Exit { lead_status, .. } => match lead_status.as_str() {
+            "completed" | "converted" => "\x1b[1;32m",
+            "failed" | "opted_out" | "expired" | "cancelled" => "\x1b[1;31m",
+            _ => "\x1b[1m",
+        },
+        Event::Wait { .. } | Event::Defer { .. } | Event::Retry { .. } => "\x1b[33m",
+        _ => "",
+    }
 }
 
 fn local(at: DateTime<Utc>, tz: Tz) -> String {

@@ -403,6 +403,7 @@ pub fn command(args: Args) -> Result<String, DriverError> {
         source: std::path::absolute(&args.file).ok(),
         inject: Vec::new(),
     };
+    output::color_timeline(crate::terminal::color(crate::terminal::Stream::Stdout));
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
     let outcome = match simulation.run(&mut out) {

@@ -1238,3 +1238,37 @@ fn a_step_sent_again_in_a_loop_gets_a_new_idempotency_key_each_time() {
     let unique: BTreeSet<&String> = ann.iter().chain(&bob).collect();
     assert_eq!(unique.len(), ann.len() + bob.len(), "no two actions share a key: {ann:?} {bob:?}");
 }
+
+/// The timeline is coloured on a terminal (a pseudo-terminal from `script`), and plain with
+/// `NO_COLOR` or into a pipe.
+#[test]
+fn the_timeline_is_coloured_on_a_terminal_unless_no_color() {
+    let root = crate::herald::root();
+    let command = format!(
+        "{} simulate campaigns/winback-email.yaml --contacts examples/winback-email.csv --responses examples/winback-email.responses.yaml",
+        crate::herald::BIN
+    );
+    let on_tty = |no_color: bool| {
+        let mut script = std::process::Command::new("script");
+        script.current_dir(root).args(["-qec", &command, "/dev/null"]).env_remove("NO_COLOR");
+        if no_color {
+            script.env("NO_COLOR", "1");
+        }
+        let out = script.output().expect("script (util-linux) runs");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let coloured = on_tty(false);
+    assert!(coloured.contains("\u{1b}[36msend email to"), "{coloured}");
+    assert!(coloured.contains("\u{1b}[2m2026-"), "{coloured}");
+    let plain = on_tty(true);
+    assert!(plain.contains("send email to") && !plain.contains('\u{1b}'), "{plain}");
+    let piped = crate::herald::herald(&[
+        "simulate",
+        "campaigns/winback-email.yaml",
+        "--contacts",
+        "examples/winback-email.csv",
+        "--responses",
+        "examples/winback-email.responses.yaml",
+    ]);
+    assert!(!piped.stdout.contains('\u{1b}'));
+}
