@@ -202,6 +202,13 @@ fn main() {
     let store = herald::store::Store::open(&d.join("h.redb")).unwrap();
     let mut seen: HashMap<String, usize> = HashMap::new();
     for lead in 0..LEADS {
+        // What the run took and had not advanced when it stopped waits in the lead's inbox.
+        let (_, stored) = store.lead("hold", &lead.to_string()).unwrap().unwrap();
+        for (_, input) in stored.inbox {
+            if let herald::runtime::Input::Event { name, .. } = input {
+                *seen.entry(name).or_default() += 1;
+            }
+        }
         for record in store.history("hold", &lead.to_string()).unwrap() {
             if let herald::runtime::Event::Event { name } = record.event {
                 *seen.entry(name.to_string()).or_default() += 1;

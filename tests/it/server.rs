@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use herald::runtime::Event;
+use herald::runtime::{Event, Input};
 use herald::store::Store;
 
 use crate::live::{Live, SECRET, now, signed};
@@ -45,10 +45,11 @@ pub fn folder(campaign: &str, leads: usize) -> tempfile::TempDir {
 
 pub const RUN: &[&str] = &["run", "campaign.yaml", "--contacts", "c.csv", "--db", "h.redb", "--config", "herald.yaml"];
 
-/// Names of the `event` records in a lead's history.
+/// Names of the events a lead took: the `event` records of its history, then those still in its
+/// inbox (stored, and not yet advanced when the run stopped: the next run takes them).
 pub fn events_of(db: &Path, campaign: &str, contact: &str) -> Vec<String> {
     let store = Store::open(db).unwrap();
-    store
+    let mut names: Vec<String> = store
         .history(campaign, contact)
         .unwrap()
         .into_iter()
@@ -56,7 +57,14 @@ pub fn events_of(db: &Path, campaign: &str, contact: &str) -> Vec<String> {
             Event::Event { name } => Some(name.to_string()),
             _ => None,
         })
-        .collect()
+        .collect();
+    if let Some((_, lead)) = store.lead(campaign, contact).unwrap() {
+        names.extend(lead.inbox.into_iter().filter_map(|(_, input)| match input {
+            Input::Event { name, .. } => Some(name),
+            _ => None,
+        }));
+    }
+    names
 }
 
 fn event(contact: &str, name: &str) -> String {
