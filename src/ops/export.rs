@@ -294,6 +294,7 @@ mod tests {
         let columns = Columns {
             splits: ["ab".to_string(), "offer".to_string()].into(),
             vars: ["budget".to_string(), "note".to_string(), "tags".to_string()].into(),
+            reports: false,
         };
         assert_eq!(
             header(&columns).join(","),
