@@ -74,3 +74,44 @@ fn an_idle_keep_alive_connection_is_closed() {
     assert!(started.elapsed() < Duration::from_secs(25), "{:?}", started.elapsed());
     assert_eq!(live.stop(), Some(0));
 }
+
+/// A campaign whose many leads are all due at once (a blast) is advanced page by page; what
+/// the server takes meanwhile is applied between two pages, not after the last one, so that a
+/// reply is not kept waiting past the provider's timeout (Twilio gives up after 15 s, and does
+/// not send an inbound message again).
+#[test]
+fn events_are_applied_between_the_pages_of_a_blast() {
+    const LEADS: usize = 150_000;
+    let dir = folder(HOLD, 0);
+    let mut csv = String::from("id,name,phone\n");
+    for i in 0..LEADS {
+        csv.push_str(&format!("{i},C{i},+1415555{:04}\n", i % 10_000));
+    }
+    std::fs::write(dir.path().join("c.csv"), csv).unwrap();
+    let live = Live::start(dir.path(), RUN);
+    let started = Instant::now();
+    while !live.stderr().contains("imported") {
+        assert!(started.elapsed() < Duration::from_secs(120), "{}", live.stderr());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The first may be taken before the first page; the second comes while the pages run.
+    let event = r#"{"type":"event","campaign":"hold","contact":"7","name":"ping"}"#;
+    let answer = live.post_signed("/events", "msg_blast", event);
+    assert_eq!(answer.status, 200, "{answer:?}");
+    let event = r#"{"type":"event","campaign":"hold","contact":"7","name":"pong"}"#;
+    let answer = live.post_signed("/events", "msg_blast_2", event);
+    assert_eq!(answer.status, 200, "{answer:?}");
+    let all_advanced = format!("{LEADS} leads advanced");
+    assert!(!live.stderr().contains(&all_advanced), "answered only after every page:\n{}", live.stderr());
+    assert_eq!(live.stop(), Some(0));
+    // Stored: in the lead's history, or still in its inbox when the stop came first.
+    let db = dir.path().join("h.redb");
+    let mut names = crate::server::events_of(&db, "hold", "7");
+    let (_, lead) = herald::store::Store::open(&db).unwrap().lead("hold", "7").unwrap().unwrap();
+    names.extend(lead.inbox.iter().filter_map(|(_, input)| match input {
+        herald::runtime::Input::Event { name, .. } => Some(name.to_string()),
+        _ => None,
+    }));
+    names.sort();
+    assert_eq!(names, ["ping", "pong"]);
+}
