@@ -32,6 +32,11 @@ const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Connections served at once; further ones wait in the kernel's backlog.
 const MAX_CONNECTIONS: usize = 1024;
 
+/// Reads that walk the database (`/status`, `/metrics`, `/report`, `/export`) run at once, and
+/// how long one waits for its turn before it is answered 503.
+const MAX_SCANS: usize = 2;
+const SCAN_WAIT: Duration = Duration::from_secs(10);
+
 /// How far a signed request's timestamp may be from now before it is refused as a replay.
 const TOLERANCE: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
 
@@ -50,6 +55,8 @@ pub struct State {
     /// The auth tokens of the `twilio` channels (a request may come from any of them).
     twilio_tokens: Vec<String>,
     calls: calls::Secrets,
+    /// Turns of `MAX_SCANS` for the reads that walk the database.
+    scans: Arc<tokio::sync::Semaphore>,
 }
 
 /// Starts the server when `listen` (from `--listen`) or `server.listen` names an address;
@@ -91,6 +98,7 @@ pub fn start(serving: Serving<'_>, listen: Option<&str>) -> Result<bool, DriverE
         secret: secret.expose().as_bytes().to_vec(),
         public_url: server.public_url.as_ref().map(|u| u.trim_end_matches('/').to_string()),
         twilio_tokens,
+        scans: Arc::new(tokio::sync::Semaphore::new(MAX_SCANS)),
     });
     let listener = std::net::TcpListener::bind(address)
         .and_then(|l| l.set_nonblocking(true).map(|()| l))

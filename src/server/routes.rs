@@ -157,11 +157,10 @@ async fn healthz() -> Response {
 /// `GET /status`: the JSON of `herald status --format json`, read while the run goes on.
 async fn status(state: Shared) -> Response {
     let store = state.store.clone();
-    let text = tokio::task::spawn_blocking(move || {
-        crate::ops::status::text(&store, None, crate::ops::status::StatusFormat::Json)
-    })
-    .await;
-    text_or_error(text.map_err(|e| e.to_string()), "application/json")
+    let text =
+        scan(&state.scans, move || crate::ops::status::text(&store, None, crate::ops::status::StatusFormat::Json))
+            .await;
+    text_or_error(text, "application/json")
 }
 
 #[derive(serde::Deserialize)]
@@ -184,8 +183,8 @@ async fn report(state: Shared, Path(campaign): Path<String>, Query(query): Query
         }
     };
     let store = state.store.clone();
-    let text = tokio::task::spawn_blocking(move || crate::report::text(&store, &campaign, format)).await;
-    text_or_error(text.map_err(|e| e.to_string()), kind)
+    let text = scan(&state.scans, move || crate::report::text(&store, &campaign, format)).await;
+    text_or_error(text, kind)
 }
 
 /// `GET /export/{campaign}[?raw=true]`: `herald export` while the run goes on. It shows every
@@ -203,13 +202,13 @@ async fn export(
             .answer(&state, "export");
     }
     let store = state.store.clone();
-    let text = tokio::task::spawn_blocking(move || {
+    let text = scan(&state.scans, move || {
         let args = crate::ops::export::Args { campaign, output: None, raw: query.raw.unwrap_or(false) };
         let mut out = Vec::new();
         crate::ops::export::csv(&store, &args, &mut out).map(|_| String::from_utf8_lossy(&out).into_owned())
     })
     .await;
-    text_or_error(text.map_err(|e| e.to_string()), "text/csv; charset=utf-8")
+    text_or_error(text, "text/csv; charset=utf-8")
 }
 
 #[derive(serde::Deserialize)]
@@ -217,14 +216,36 @@ struct ExportQuery {
     raw: Option<bool>,
 }
 
-fn text_or_error(text: Result<Result<String, crate::ops::OpsError>, String>, kind: &'static str) -> Response {
+/// Runs `read` (a walk over the database) on the blocking pool, at most `MAX_SCANS` at once: these
+/// endpoints need no signature, and a flood of them must not take the cores and the disk from
+/// the campaigns (nor pin old pages of the database with many long read transactions).
+async fn scan<T: Send + 'static>(
+    turns: &Arc<tokio::sync::Semaphore>,
+    read: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, Refusal> {
+    let busy =
+        || Refusal::new(StatusCode::SERVICE_UNAVAILABLE, "busy", "other reads of the database are running; try again");
+    let Ok(Ok(permit)) = tokio::time::timeout(super::SCAN_WAIT, turns.clone().acquire_owned()).await else {
+        return Err(busy());
+    };
+    // The turn is held by the read itself: a client that goes away does not free it early.
+    tokio::task::spawn_blocking(move || {
+        let answer = read();
+        drop(permit);
+        answer
+    })
+    .await
+    .map_err(|e| Refusal::new(StatusCode::INTERNAL_SERVER_ERROR, "error", e.to_string()))
+}
+
+fn text_or_error(text: Result<Result<String, crate::ops::OpsError>, Refusal>, kind: &'static str) -> Response {
     match text {
         Ok(Ok(text)) => ([(header::CONTENT_TYPE, kind)], text).into_response(),
         Ok(Err(crate::ops::OpsError::UnknownCampaign { id, .. })) => {
             Refusal::new(StatusCode::NOT_FOUND, "not_found", format!("unknown campaign `{id}`")).into_response()
         }
         Ok(Err(e)) => Refusal::new(StatusCode::INTERNAL_SERVER_ERROR, "error", e.to_string()).into_response(),
-        Err(e) => Refusal::new(StatusCode::INTERNAL_SERVER_ERROR, "error", e).into_response(),
+        Err(refusal) => refusal.into_response(),
     }
 }
 
@@ -232,10 +253,51 @@ fn text_or_error(text: Result<Result<String, crate::ops::OpsError>, String>, kin
 async fn metrics(state: Shared) -> Response {
     let store = state.store.clone();
     let counts = state.metrics.snapshot();
-    let text = tokio::task::spawn_blocking(move || super::metrics_text::render(&store, &counts)).await;
+    let text = scan(&state.scans, move || super::metrics_text::render(&store, &counts)).await;
     match text {
         Ok(Ok(text)) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response(),
         Ok(Err(e)) => Refusal::new(StatusCode::INTERNAL_SERVER_ERROR, "error", e.to_string()).into_response(),
-        Err(e) => Refusal::new(StatusCode::INTERNAL_SERVER_ERROR, "error", e.to_string()).into_response(),
+        Err(refusal) => refusal.into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use super::*;
+
+    /// At most `MAX_SCANS` reads run at once, also when the clients that asked went away.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn reads_of_the_database_take_turns() {
+        let turns = Arc::new(tokio::sync::Semaphore::new(super::super::MAX_SCANS));
+        let (running, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let mut asks = Vec::new();
+        for i in 0..8 {
+            let (turns, running, most) = (turns.clone(), running.clone(), most.clone());
+            asks.push(tokio::spawn(async move {
+                scan(&turns, move || {
+                    let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                    most.fetch_max(now, Ordering::SeqCst);
+                    std::thread::sleep(Duration::from_millis(100));
+                    running.fetch_sub(1, Ordering::SeqCst);
+                    i
+                })
+                .await
+                .ok()
+            }));
+        }
+        // Half of the clients hang up while they wait or while their read runs.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        for ask in &asks[..4] {
+            ask.abort();
+        }
+        for ask in asks.drain(4..) {
+            assert!(ask.await.unwrap().is_some());
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(most.load(Ordering::SeqCst), super::super::MAX_SCANS);
+        assert_eq!(running.load(Ordering::SeqCst), 0);
     }
 }

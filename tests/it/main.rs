@@ -40,6 +40,7 @@ mod server;
 mod server_crash;
 mod server_hooks;
 mod server_loop;
+mod server_stall;
 mod simulate;
 mod simulate_whole;
 mod smtp;

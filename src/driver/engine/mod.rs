@@ -192,6 +192,9 @@ impl<'a, 'g> Runner<'a, 'g> {
                     }
                     let n = self.page(i, self.clock.now())?;
                     advanced += n;
+                    // What the server took is applied between two pages of a blast, not after the
+                    // last: a provider gives up on a request within seconds (docs/server.md).
+                    self.apply_arrivals()?;
                     if n < PAGE {
                         break;
                     }
