@@ -38,7 +38,9 @@ impl Letter {
             builder = builder.reply_to(reply_to.clone());
         }
         if let Some(unsubscribe) = &self.unsubscribe {
-            let token = super::sign::unsubscribe_token(&unsubscribe.secret, &action.campaign, &action.contact);
+            let address = Some(action.to.as_str());
+            let token =
+                super::sign::unsubscribe_token_for(&unsubscribe.secret, &action.campaign, &action.contact, address);
             let url = format!("<{}/{token}>", unsubscribe.base);
             builder = builder
                 .raw_header(HeaderValue::new(HeaderName::new_from_ascii_str("List-Unsubscribe"), url))

@@ -47,16 +47,31 @@ pub fn twilio_signature(auth_token: &str, url: &str, params: &[(String, String)]
 /// the HMAC-SHA256 under `secret` (the bytes of `server.secret` as written). The server reads
 /// the campaign and contact back from it, and no one without the secret can make one.
 pub fn unsubscribe_token(secret: &[u8], campaign: &str, contact: &str) -> String {
-    let mut payload = Vec::with_capacity(campaign.len() + contact.len() + 1);
+    unsubscribe_token_for(secret, campaign, contact, None)
+}
+
+/// The token of a message sent to `address` when that is not the contact's key (a campaign
+/// keyed by id): the address rides along, so that unsubscribing suppresses the address mailed.
+pub fn unsubscribe_token_for(secret: &[u8], campaign: &str, contact: &str, address: Option<&str>) -> String {
+    let mut payload = Vec::with_capacity(campaign.len() + contact.len() + 2);
     payload.extend_from_slice(campaign.as_bytes());
     payload.push(0);
     payload.extend_from_slice(contact.as_bytes());
+    if let Some(address) = address.filter(|a| *a != contact) {
+        payload.push(0);
+        payload.extend_from_slice(address.as_bytes());
+    }
     let mac = unsubscribe_mac(secret, &payload);
     format!("{}.{}", URL_SAFE_NO_PAD.encode(&payload), URL_SAFE_NO_PAD.encode(mac))
 }
 
 /// The campaign and contact of a token made with `secret`; `None` for anything else.
 pub fn unsubscribe_verify(secret: &[u8], token: &str) -> Option<(String, String)> {
+    unsubscribe_read(secret, token).map(|(campaign, contact, _)| (campaign, contact))
+}
+
+/// The campaign, contact and (when it differs from the contact) address of a token.
+pub fn unsubscribe_read(secret: &[u8], token: &str) -> Option<(String, String, Option<String>)> {
     let (payload, mac) = token.split_once('.')?;
     let payload = URL_SAFE_NO_PAD.decode(payload).ok()?;
     let mac = URL_SAFE_NO_PAD.decode(mac).ok()?;
@@ -64,8 +79,9 @@ pub fn unsubscribe_verify(secret: &[u8], token: &str) -> Option<(String, String)
         return None;
     }
     let text = String::from_utf8(payload).ok()?;
-    let (campaign, contact) = text.split_once('\0')?;
-    Some((campaign.to_string(), contact.to_string()))
+    let mut parts = text.splitn(3, '\0');
+    let (campaign, contact) = (parts.next()?, parts.next()?);
+    Some((campaign.to_string(), contact.to_string(), parts.next().map(str::to_string)))
 }
 
 /// Domain-separated, so that no other signature made with `server.secret` passes for a token.
@@ -107,6 +123,14 @@ mod tests {
         let other = unsubscribe_token(b"s3cret", "winback", "bo@example.com");
         let forged = format!("{}.{}", other.split('.').next().unwrap(), token.split('.').nth(1).unwrap());
         assert_eq!(unsubscribe_verify(b"s3cret", &forged), None);
+        // The address mailed rides along when it is not the contact's key.
+        let by_id = unsubscribe_token_for(b"s3cret", "winback", "42", Some("ann@example.com"));
+        assert_eq!(
+            unsubscribe_read(b"s3cret", &by_id),
+            Some(("winback".into(), "42".into(), Some("ann@example.com".into())))
+        );
+        assert_eq!(unsubscribe_verify(b"s3cret", &by_id), Some(("winback".into(), "42".into())));
+        assert_eq!(unsubscribe_token_for(b"s3cret", "winback", "ann@example.com", Some("ann@example.com")), token);
         // The separator keeps ("a", "bc") and ("ab", "c") apart.
         assert_ne!(unsubscribe_token(b"k", "a", "bc"), unsubscribe_token(b"k", "ab", "c"));
         for bad in ["", ".", "abc", "!!.!!", &token[..token.len() - 2]] {

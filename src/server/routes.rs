@@ -125,7 +125,7 @@ async fn unsubscribe(state: Shared, Path(token): Path<String>, body: axum::body:
     if let Err(refusal) = reply::body(body).await {
         return refusal.answer(&state, endpoint);
     }
-    let Some((campaign, contact)) = crate::channel::sign::unsubscribe_verify(&state.secret, &token) else {
+    let Some((campaign, contact, address)) = crate::channel::sign::unsubscribe_read(&state.secret, &token) else {
         state.metrics.event(endpoint, "unauthorized", 1);
         return reply::page(StatusCode::NOT_FOUND, "Link not valid", "<p>This unsubscribe link is not valid.</p>");
     };
@@ -133,8 +133,24 @@ async fn unsubscribe(state: Shared, Path(token): Path<String>, body: axum::body:
     // kept when the lead is gone (removed, or its campaign with it): the person still asked.
     let event =
         Inbound { campaign: None, contact: contact.clone(), at: None, id: None, input: crate::runtime::Input::OptOut };
-    let item = Item { arrival: Arrival::Event(event), id: Some(format!("unsubscribe:{campaign}/{contact}")) };
-    match reply::store(&state, vec![item]).await {
+    let mut items =
+        vec![Item { arrival: Arrival::Event(event), id: Some(format!("unsubscribe:{campaign}/{contact}")) }];
+    // The address mailed, when the campaign is keyed by something else (an id): suppressed too,
+    // so that campaigns keyed by email stop mailing it.
+    if let Some(address) = address {
+        let event = Inbound {
+            campaign: None,
+            contact: address.clone(),
+            at: None,
+            id: None,
+            input: crate::runtime::Input::OptOut,
+        };
+        items.push(Item {
+            arrival: Arrival::Event(event),
+            id: Some(format!("unsubscribe:{campaign}/{contact}/{address}")),
+        });
+    }
+    match reply::store(&state, items).await {
         Ok(verdicts) => {
             reply::count(&state, endpoint, &verdicts);
             match verdicts.first() {

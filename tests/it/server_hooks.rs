@@ -420,12 +420,18 @@ fn one_click_unsubscribe_suppresses_the_contact_only_on_post_and_never_redirects
         assert!(done.body.contains("You will not receive these messages again"), "{}", done.body);
     }
 
+    // A campaign keyed by id mails an address: its token carries the address, which is
+    // suppressed too, so that campaigns keyed by email stop mailing the person.
+    let by_id = herald::channel::sign::unsubscribe_token_for(SECRET.as_bytes(), "hold", "9", Some("Zoe@Example.com"));
+    assert_eq!(send("POST", &by_id).0.status, 200);
+
     wait_for(&live, "hold", "opted_out", 1);
     wait_for(&live, "later", "opted_out", 1);
     assert_eq!(live.stop(), Some(0));
 
     let db = d.join("h.redb");
     let store = Store::open(&db).unwrap();
+    assert!(store.is_suppressed("9").unwrap() && store.is_suppressed("zoe@example.com").unwrap());
     assert!(store.is_suppressed("0").unwrap());
     assert!(store.is_suppressed("7").unwrap() && store.is_suppressed("8").unwrap(), "a lead-less unsubscribe");
     assert!(!store.is_suppressed("1").unwrap(), "a GET or a forged token suppressed");
