@@ -6,6 +6,7 @@
 //! environment errors (no test files, unreadable paths).
 
 pub mod check;
+mod facts;
 mod expect;
 pub mod format;
 pub mod report;
@@ -97,7 +98,7 @@ pub fn test_file(path: &Path) -> Result<FileReport, ValidateError> {
         }
         graph
     });
-    let Some(graph) = graph else {
+    let Some(mut graph) = graph else {
         report.problems.splice(0..0, diagnostics.into_iter().map(|d| (file.clone(), d)));
         return Ok(report);
     };
@@ -115,7 +116,10 @@ pub fn test_file(path: &Path) -> Result<FileReport, ValidateError> {
         return Ok(report);
     }
     for (i, case) in test.cases.iter().enumerate() {
-        match run::run_case(&test, &graph, case, resolved.rows[i], resolved.starts[i]) {
+        let saved = run::force_variants(&mut graph, &case.variants);
+        let result = run::run_case(&test, &graph, case, resolved.rows[i], resolved.starts[i]);
+        run::restore_weights(&mut graph, saved);
+        match result {
             Ok(result) => report.cases.push(result),
             Err(message) => report.problems.push((
                 file.clone(),
