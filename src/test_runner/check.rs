@@ -145,7 +145,8 @@ impl Checker<'_> {
         let clock_ok = chrono::NaiveTime::parse_from_str(clock, "%H:%M").is_ok() && clock.len() == 5;
         if !day_ok || !clock_ok {
             let help = match day.filter(|_| !day_ok) {
-                Some(d) => did_you_mean(d, WEEKDAYS.iter().copied()).unwrap_or_else(|| format!("weekdays are: {}", WEEKDAYS.join(", "))),
+                Some(d) => did_you_mean(d, WEEKDAYS.iter().copied())
+                    .unwrap_or_else(|| format!("weekdays are: {}", WEEKDAYS.join(", "))),
                 None => "write the contact's local time as `09:00`, or with the weekday as `Mon 09:00`".into(),
             };
             self.error(time, format!("`{}` is not a local time", time.value), help);

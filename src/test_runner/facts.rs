@@ -153,7 +153,8 @@ impl Facts<'_> {
             } else {
                 want.local_time.as_ref().and_then(|time| {
                     let local = self.local_as(record.at, &time.value);
-                    (local != time.value).then(|| (format!("send {n} at {} local time", time.value), format!("at {local}")))
+                    (local != time.value)
+                        .then(|| (format!("send {n} at {} local time", time.value), format!("at {local}")))
                 })
             };
             if let Some((expected, actual)) = problem {
@@ -186,7 +187,8 @@ impl Facts<'_> {
             } else {
                 want.local_time.as_ref().and_then(|time| {
                     let local = self.local_as(record.at, &time.value);
-                    (local != time.value).then(|| (format!("call {n} at {} local time", time.value), format!("at {local}")))
+                    (local != time.value)
+                        .then(|| (format!("call {n} at {} local time", time.value), format!("at {local}")))
                 })
             };
             if let Some((expected, actual)) = problem {

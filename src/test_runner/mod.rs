@@ -6,11 +6,12 @@
 //! environment errors (no test files, unreadable paths).
 
 pub mod check;
-mod facts;
 mod expect;
+mod facts;
 pub mod format;
 pub mod report;
 pub mod run;
+pub mod schema;
 #[cfg(test)]
 mod tests;
 

@@ -52,7 +52,12 @@ pub fn run_case(
         .iter()
         .filter_map(|e| Some((crate::expr::parse_datetime(&e.at.as_ref()?.value, tz)?, input(e))))
         .collect();
-    let until = case.until.as_ref().or(test.until.as_ref()).and_then(|t| crate::expr::parse_datetime(&t.value, tz)).unwrap_or(start + HORIZON);
+    let until = case
+        .until
+        .as_ref()
+        .or(test.until.as_ref())
+        .and_then(|t| crate::expr::parse_datetime(&t.value, tz))
+        .unwrap_or(start + HORIZON);
     let db = dir.path().join("test.redb");
     let store = Store::open(&db).map_err(|e| e.to_string())?;
     let simulation = Simulation {
