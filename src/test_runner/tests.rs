@@ -108,3 +108,28 @@ fn calls_as_a_count_still_parse() {
     let (_, diagnostics) = parse("campaign: c.yaml\ncontacts: []\ncases:\n  - { name: n, expect: { calls: many } }\n");
     assert!(diagnostics.iter().any(|d| d.code == "herald::wrong_type"), "{diagnostics:?}");
 }
+
+#[test]
+fn forced_variants_are_weights_and_are_put_back() {
+    use crate::graph::NodeKind;
+    use crate::source::Spanned;
+    let campaign = "id: c\nsteps:\n  - id: ab\n    split:\n      - { variant: a, weight: 30, goto: end }\n      \
+                    - { variant: b, weight: 70, goto: end }\n";
+    let options = crate::check::Options { contact_columns: None, base_dir: Default::default() };
+    let (graph, found) = crate::check::check_file(&SourceFile::new("c.yaml", campaign), &options);
+    let mut graph = graph.unwrap_or_else(|| panic!("{:?}", found.items));
+    let weights = |graph: &crate::graph::Graph| match &graph.nodes[0].kind {
+        NodeKind::Split(arms) => arms.iter().map(|a| a.weight).collect::<Vec<_>>(),
+        _ => panic!("not a split"),
+    };
+    let span = crate::source::Span::new(0, 0);
+    let forced = [(Spanned::new("ab".to_string(), span), Spanned::new("a".to_string(), span))];
+    let saved = super::run::force_variants(&mut graph, &forced);
+    assert_eq!(weights(&graph), [1.0, 0.0]);
+    let NodeKind::Split(arms) = &graph.nodes[0].kind else { unreachable!() };
+    for key in ["+14155550100", "+14155550101", "x@example.com"] {
+        assert_eq!(crate::runtime::split::choose(arms, "c", "ab", key).map(|a| a.variant.as_str()), Some("a"));
+    }
+    super::run::restore_weights(&mut graph, saved);
+    assert_eq!(weights(&graph), [30.0, 70.0]);
+}
