@@ -71,7 +71,13 @@ pub struct Responses {
     rules: Vec<Rule>,
     /// The `--seed`, as text: one of the parts every draw hashes.
     seed: String,
+    /// Every action answered, kept only for `herald test` (whose sends check `subject` and
+    /// `from`, which the history does not store); `None` for `simulate`.
+    log: Option<ActionLog>,
 }
+
+/// The actions a `Responses` answered, shared with whoever reads them after the run.
+pub type ActionLog = std::sync::Arc<std::sync::Mutex<Vec<Action>>>;
 
 /// What an action brings back (`Responses::respond`): its outcome, then maybe a reply and an
 /// event. They are queued in that order, so a reply or event at the same instant (no `after`)
@@ -100,7 +106,7 @@ fn call_length(status: &str) -> TimeDelta {
 
 impl Responses {
     pub fn none(seed: u64) -> Responses {
-        Responses { rules: Vec::new(), seed: seed.to_string() }
+        Responses { rules: Vec::new(), seed: seed.to_string(), log: None }
     }
 
     /// Read a responses file for `graph`; `columns` (the contacts CSV header) lets `when`
@@ -198,11 +204,21 @@ impl Responses {
             let vars = file.vars.unwrap_or_default();
             rules.push(Rule { step: file.step, when, call, vars, reply, delivery, event });
         }
-        Ok(Responses { rules, seed: seed.to_string() })
+        Ok(Responses { rules, seed: seed.to_string(), log: None })
+    }
+
+    /// Keep every action answered in `log` (for `herald test`).
+    pub fn logging(self, log: ActionLog) -> Responses {
+        Responses { log: Some(log), ..self }
     }
 
     /// What an action brings back, each with when it arrives.
     pub fn respond(&self, graph: &Graph, lead: &Lead, contact: &Contact, action: &Action) -> Responded {
+        if let Some(log) = &self.log
+            && let Ok(mut log) = log.lock()
+        {
+            log.push(action.clone());
+        }
         let tz = timezone_of(graph, contact);
         let scope = LeadScope { attempt: Some(action.attempt), ..LeadScope::of(graph, lead, contact, action.at, tz) };
         let matching = self

@@ -19,11 +19,8 @@ pub fn check(test: &TestFile, graph: &Graph, diagnostics: &mut Vec<Diagnostic>) 
     let mut c = Checker { graph, diagnostics };
     let mut resolved = Resolved { rows: Vec::new(), starts: Vec::new() };
     let file_start = test.start.as_ref().and_then(|t| c.time(t));
-    if let Some(until) = &test.until
-        && let Some(at) = c.time(until)
-        && file_start.or(graph.schedule.start).is_some_and(|start| at <= start)
-    {
-        c.error(until, "`until` is not after the start".into(), "the clock runs from `start` to `until`".into());
+    if let Some(until) = &test.until {
+        c.until(until, file_start.or(graph.schedule.start));
     }
     let key_column = key_column(test, graph);
     if test.contacts.rows.is_empty() {
@@ -43,6 +40,10 @@ pub fn check(test: &TestFile, graph: &Graph, diagnostics: &mut Vec<Diagnostic>) 
                     .help("the campaign has no `schedule.start`: give `start:` in the test file or the case"),
             );
         }
+        if let Some(until) = &case.until {
+            c.until(until, start);
+        }
+        case.variants.iter().for_each(|(step, variant)| c.variant(step, variant));
         resolved.starts.push(start.unwrap_or_default());
         resolved.rows.push(c.contact(test, case.contact.as_ref(), key_column, &case.name));
         for event in &case.events {
@@ -70,7 +71,18 @@ pub fn check(test: &TestFile, graph: &Graph, diagnostics: &mut Vec<Diagnostic>) 
                 Expect::Status(status) => {
                     c.word(status, LeadStatus::NAMES, "lead status");
                 }
-                Expect::Sends(sends) => sends.iter().filter_map(|s| s.step.as_ref()).for_each(|s| c.step(s, false)),
+                Expect::Sends(sends) => {
+                    for send in sends {
+                        send.step.iter().for_each(|s| c.step(s, false));
+                        send.local_time.iter().for_each(|t| c.local_time(t));
+                    }
+                }
+                Expect::CallList(calls) => {
+                    for call in calls {
+                        call.step.iter().for_each(|s| c.step(s, false));
+                        call.local_time.iter().for_each(|t| c.local_time(t));
+                    }
+                }
                 Expect::Variant(pairs) => pairs.iter().for_each(|(step, variant)| c.variant(step, variant)),
                 _ => {}
             }
@@ -88,6 +100,9 @@ pub fn key_column(test: &TestFile, graph: &Graph) -> Option<usize> {
         None => position("phone").or_else(|| position("email")).or_else(|| position("id")),
     }
 }
+
+/// The weekdays as `local_time` writes them (chrono's `%a`).
+const WEEKDAYS: &[&str] = &["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
 
 struct Checker<'a> {
     graph: &'a Graph,
@@ -109,6 +124,33 @@ impl Checker<'_> {
             );
         }
         time
+    }
+
+    /// The end of the clock, which must come after the start.
+    fn until(&mut self, until: &Text, start: Option<DateTime<Utc>>) {
+        if let Some(at) = self.time(until)
+            && start.is_some_and(|start| at <= start)
+        {
+            self.error(until, "`until` is not after the start".into(), "the clock runs from `start` to `until`".into());
+        }
+    }
+
+    /// A local time as `sends` and `calls` entries compare it: `09:00` or `Mon 09:00`.
+    fn local_time(&mut self, time: &Text) {
+        let (day, clock) = match time.value.split_once(' ') {
+            Some((day, clock)) => (Some(day), clock),
+            None => (None, time.value.as_str()),
+        };
+        let day_ok = day.is_none_or(|d| WEEKDAYS.contains(&d));
+        let clock_ok = chrono::NaiveTime::parse_from_str(clock, "%H:%M").is_ok() && clock.len() == 5;
+        if !day_ok || !clock_ok {
+            let help = match day.filter(|_| !day_ok) {
+                Some(d) => did_you_mean(d, WEEKDAYS.iter().copied())
+                    .unwrap_or_else(|| format!("weekdays are: {}", WEEKDAYS.join(", "))),
+                None => "write the contact's local time as `09:00`, or with the weekday as `Mon 09:00`".into(),
+            };
+            self.error(time, format!("`{}` is not a local time", time.value), help);
+        }
     }
 
     fn word(&mut self, text: &Text, known: &[&str], what: &str) {

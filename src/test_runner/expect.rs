@@ -1,10 +1,11 @@
 //! The `expect:` part of a test file: what must hold when a case's clock stops.
 
-use super::format::{EXPECT_KEYS, Expect, Expectation, Parser, SendExpect, Text};
+use super::format::{CallExpect, EXPECT_KEYS, Expect, Expectation, Parser, SendExpect, Text};
 use crate::diagnostic::Diagnostic;
 use crate::syntax::yaml::{Kind, Node};
 
-const SEND_KEYS: &[&str] = &["step", "channel", "contains", "matches", "local_time"];
+pub const SEND_KEYS: &[&str] = &["step", "channel", "contains", "matches", "local_time", "to", "subject", "from"];
+pub const CALL_KEYS: &[&str] = &["step", "local_time", "attempt"];
 
 impl Parser<'_> {
     pub(super) fn expect(&mut self, node: &Node) -> Vec<Expectation> {
@@ -25,7 +26,10 @@ impl Parser<'_> {
                     Kind::Seq(items) => Some(Expect::Sends(items.iter().filter_map(|i| self.send(i)).collect())),
                     _ => self.int(value, key).map(Expect::SendCount),
                 },
-                "calls" => self.int(value, key).map(Expect::Calls),
+                "calls" => match &value.kind {
+                    Kind::Seq(items) => Some(Expect::CallList(items.iter().filter_map(|i| self.call(i)).collect())),
+                    _ => self.int(value, key).map(Expect::Calls),
+                },
                 "vars" => self.vars(value, key).map(Expect::Vars),
                 "variant" => self.text_map(value, key).map(Expect::Variant),
                 "in_window" => self.bool(value, key).map(Expect::InWindow),
@@ -38,7 +42,7 @@ impl Parser<'_> {
         out
     }
 
-    fn text_map(&mut self, node: &Node, what: &str) -> Option<Vec<(Text, Text)>> {
+    pub(super) fn text_map(&mut self, node: &Node, what: &str) -> Option<Vec<(Text, Text)>> {
         let Kind::Map(entries) = &node.kind else {
             self.wrong(node, what, "a map of split step ids to variants");
             return None;
@@ -56,7 +60,10 @@ impl Parser<'_> {
                 "step" => send.step = text,
                 "channel" => send.channel = text.map(|t| t.value),
                 "contains" => send.contains = text.map(|t| t.value),
-                "local_time" => send.local_time = text.map(|t| t.value),
+                "local_time" => send.local_time = text,
+                "to" => send.to = text.map(|t| t.value),
+                "subject" => send.subject = text.map(|t| t.value),
+                "from" => send.from = text.map(|t| t.value),
                 _ => match text.map(|t| regex::Regex::new(&t.value)) {
                     Some(Ok(re)) => send.matches = Some(re),
                     Some(Err(e)) => self.diagnostics.push(
@@ -69,5 +76,18 @@ impl Parser<'_> {
             }
         }
         Some(send)
+    }
+
+    fn call(&mut self, node: &Node) -> Option<CallExpect> {
+        let fields = self.map(node, "a call", CALL_KEYS)?;
+        let mut call = CallExpect { span: node.span, ..CallExpect::default() };
+        for (key, _, value) in fields {
+            match key {
+                "step" => call.step = self.text(value, key),
+                "local_time" => call.local_time = self.text(value, key),
+                _ => call.attempt = self.int(value, key),
+            }
+        }
+        Some(call)
     }
 }

@@ -35,6 +35,10 @@ pub struct Case {
     pub name: Text,
     pub contact: Option<Text>,
     pub start: Option<Text>,
+    /// This case's own end of the clock (else the file's `until`).
+    pub until: Option<Text>,
+    /// Split step id -> the variant this case's contact is put in.
+    pub variants: Vec<(Text, Text)>,
     pub events: Vec<ScriptEvent>,
     pub expect: Vec<Expectation>,
 }
@@ -69,6 +73,7 @@ pub enum Expect {
     SendCount(i64),
     Sends(Vec<SendExpect>),
     Calls(i64),
+    CallList(Vec<CallExpect>),
     Vars(Map<String, Json>),
     Variant(Vec<(Text, Text)>),
     InWindow(bool),
@@ -82,13 +87,27 @@ pub struct SendExpect {
     pub channel: Option<String>,
     pub contains: Option<String>,
     pub matches: Option<regex::Regex>,
-    pub local_time: Option<String>,
+    pub local_time: Option<Text>,
+    pub to: Option<String>,
+    pub subject: Option<String>,
+    pub from: Option<String>,
 }
 
-const FILE_KEYS: &[&str] = &["campaign", "start", "until", "contacts", "cases"];
-const CASE_KEYS: &[&str] = &["name", "contact", "start", "events", "expect"];
-const EVENT_KEYS: &[&str] =
+/// One entry of `calls: [ … ]`.
+#[derive(Default)]
+pub struct CallExpect {
+    pub span: Span,
+    pub step: Option<Text>,
+    /// `09:00` or with the weekday, `Mon 09:00`, in the contact's time zone.
+    pub local_time: Option<Text>,
+    pub attempt: Option<i64>,
+}
+
+pub const FILE_KEYS: &[&str] = &["campaign", "start", "until", "contacts", "cases"];
+pub const CASE_KEYS: &[&str] = &["name", "contact", "start", "until", "variants", "events", "expect"];
+pub const EVENT_KEYS: &[&str] =
     &["step", "attempt", "call", "vars", "reply", "delivery", "after", "at", "event", "opt_out"];
+pub const REPLY_KEYS: &[&str] = &["text", "intent"];
 pub const EXPECT_KEYS: &[&str] =
     &["path", "status", "outcome", "sends", "calls", "vars", "variant", "in_window", "max_messages"];
 
@@ -272,6 +291,8 @@ impl Parser<'_> {
             name: Spanned::new(String::new(), node.span),
             contact: None,
             start: None,
+            until: None,
+            variants: Vec::new(),
             events: Vec::new(),
             expect: Vec::new(),
         };
@@ -282,6 +303,8 @@ impl Parser<'_> {
                 "name" => case.name = self.text(value, key)?,
                 "contact" => case.contact = self.text(value, key),
                 "start" => case.start = self.text(value, key),
+                "until" => case.until = self.text(value, key),
+                "variants" => case.variants = self.text_map(value, key).unwrap_or_default(),
                 "events" => match &value.kind {
                     Kind::Seq(items) => case.events = items.iter().filter_map(|e| self.event(e)).collect(),
                     Kind::Null => {}
@@ -329,7 +352,7 @@ impl Parser<'_> {
                 _ => {
                     event.reply = match &value.kind {
                         Kind::Map(_) => {
-                            let fields = self.map(value, "a reply", &["text", "intent"])?;
+                            let fields = self.map(value, "a reply", REPLY_KEYS)?;
                             let mut reply = (None, None, value.span);
                             for (k, _, v) in fields {
                                 let text = self.text(v, k).map(|t| t.value);

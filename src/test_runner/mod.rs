@@ -7,9 +7,11 @@
 
 pub mod check;
 mod expect;
+mod facts;
 pub mod format;
 pub mod report;
 pub mod run;
+pub mod schema;
 #[cfg(test)]
 mod tests;
 
@@ -97,7 +99,7 @@ pub fn test_file(path: &Path) -> Result<FileReport, ValidateError> {
         }
         graph
     });
-    let Some(graph) = graph else {
+    let Some(mut graph) = graph else {
         report.problems.splice(0..0, diagnostics.into_iter().map(|d| (file.clone(), d)));
         return Ok(report);
     };
@@ -115,7 +117,10 @@ pub fn test_file(path: &Path) -> Result<FileReport, ValidateError> {
         return Ok(report);
     }
     for (i, case) in test.cases.iter().enumerate() {
-        match run::run_case(&test, &graph, case, resolved.rows[i], resolved.starts[i]) {
+        let saved = run::force_variants(&mut graph, &case.variants);
+        let result = run::run_case(&test, &graph, case, resolved.rows[i], resolved.starts[i]);
+        run::restore_weights(&mut graph, saved);
+        match result {
             Ok(result) => report.cases.push(result),
             Err(message) => report.problems.push((
                 file.clone(),

@@ -222,3 +222,127 @@ fn the_shipped_campaign_tests_pass() {
     assert_eq!(output.status.code(), Some(0), "{stdout}");
     assert!(stdout.contains(" 0 failed"), "{stdout}");
 }
+
+/// A split, a send with per-variant subjects and a `from`, a call with a retry, and a var.
+const SPLIT_CAMPAIGN: &str = "\
+id: ab
+schedule: { timezone: America/New_York, hours: \"09:00-17:00\", days: every_day }
+from: \"Shop <hi@shop.example.com>\"
+vars: [flag]
+steps:
+  - id: pick
+    split:
+      - { variant: short, weight: 50, goto: mail }
+      - { variant: long, weight: 50, goto: mail }
+  - id: mail
+    send:
+      channel: email
+      subject: \"Hello {{ contact.first_name }}\"
+      text: Hi
+      variants:
+        long: { subject: \"A longer hello, {{ contact.first_name }}\", text: Hi there }
+  - id: ring
+    call: { channel: voice, prompt: Say hi }
+    retry: { attempts: 1, interval: 2h, on: [no_answer] }
+  - id: note
+    set: { seen: \"true\" }
+";
+
+fn run_split(cases: &str) -> Out {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("ab.yaml"), SPLIT_CAMPAIGN).unwrap();
+    let header = "campaign: ab.yaml\nstart: 2026-12-07T09:00:00-05:00\n\
+                  contacts:\n  - { phone: \"+14155550111\", email: ana@example.com, first_name: Ana }\ncases:\n";
+    std::fs::write(dir.path().join("ab.test.yaml"), format!("{header}{cases}")).unwrap();
+    Herald::new().dir(dir.path()).arg("test").arg("ab.test.yaml").run()
+}
+
+const FORCED: &str = "  - name: forced VARIANT
+    variants: { pick: VARIANT }
+    events:
+      - { step: ring, attempt: 1, call: no_answer }
+    expect:
+      variant: { pick: VARIANT }
+      sends: [{ step: mail, to: ana@example.com, from: \"Shop <hi@shop.example.com>\", subject: \"SUBJECT\" }]
+      calls:
+        - { step: ring, attempt: 1, local_time: \"Mon 09:00\" }
+        - { step: ring, attempt: 2, local_time: \"Mon 11:00\" }
+      vars: { flag: null, seen: true }
+";
+
+#[test]
+fn forced_variants_subjects_and_a_list_of_calls() {
+    let cases = FORCED.replace("VARIANT", "short").replace("SUBJECT", "Hello Ana")
+        + &FORCED.replace("VARIANT", "long").replace("SUBJECT", "A longer hello, Ana");
+    let out = run_split(&cases);
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    assert!(out.stdout.contains("2 cases, 2 passed, 0 failed"), "{}", out.stdout);
+}
+
+#[test]
+fn new_expectations_fail_with_the_entry_pointed_at() {
+    // The other variant's subject, a wrong attempt, a var expected unset that is set.
+    let cases = FORCED.replace("VARIANT", "short").replace("SUBJECT", "A longer hello, Ana");
+    let out = run_split(&cases);
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(out.stdout.contains("send 1 with subject \"A longer hello, Ana\""), "{}", out.stdout);
+    assert!(out.stdout.contains("actual: \"Hello Ana\""), "{}", out.stdout);
+    let cases = FORCED
+        .replace("VARIANT", "short")
+        .replace("SUBJECT", "Hello Ana")
+        .replace("attempt: 2, local_time: \"Mon 11:00\"", "attempt: 3, local_time: \"Mon 11:00\"")
+        .replace("flag: null, seen: true", "seen: null");
+    let out = run_split(&cases);
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(out.stdout.contains("call 2 to be attempt 3"), "{}", out.stdout);
+    assert!(out.stdout.contains("ab.test.yaml:15:13"), "points at the call entry: {}", out.stdout);
+    assert!(out.stdout.contains("`vars` expected seen unset, got seen = true"), "{}", out.stdout);
+}
+
+#[test]
+fn a_case_until_stops_its_clock_only() {
+    let cases = "  - name: stopped early
+    until: 2026-12-07T08:00:00-05:00
+    start: 2026-12-07T07:00:00-05:00
+    expect: { path: [pick, mail], max_messages: 0 }
+  - name: runs on
+    expect: { path: [pick, mail, ring, note], status: completed }
+";
+    let out = run_split(cases);
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    let broken = cases.replace("07:00:00-05:00", "09:00:00-05:00");
+    let out = run_split(&broken);
+    assert!(out.stdout.contains("`until` is not after the start"), "{}", out.stdout);
+}
+
+#[test]
+fn new_keys_are_checked_with_did_you_mean_and_spans() {
+    let cases = "  - name: typos
+    variants: { pikc: short }
+    expect:
+      calls: [{ step: ring, atempt: 1 }, { local_time: \"Mnd 09:00\" }]
+      sends: [{ subjct: Hi }]
+  - name: wrong variant
+    variants: { pick: shrt }
+    expect: { calls: [{ attempt: first }] }
+  - name: wrong type
+    variants: [pick]
+    until: { at: noon }
+    expect: { sends: 1 }
+";
+    let out = run_split(cases);
+    let stdout = &out.stdout;
+    assert_eq!(out.code, 1, "{stdout}");
+    assert!(stdout.contains("no split step `pikc` in campaign `ab`"), "{stdout}");
+    assert!(stdout.contains("did you mean `pick`?"), "{stdout}");
+    assert!(stdout.contains("split `pick` has no variant `shrt`"), "{stdout}");
+    assert!(stdout.contains("did you mean `short`?"), "{stdout}");
+    assert!(stdout.contains("unknown key `atempt` in a call"), "{stdout}");
+    assert!(stdout.contains("did you mean `attempt`?"), "{stdout}");
+    assert!(stdout.contains("unknown key `subjct` in a send"), "{stdout}");
+    assert!(stdout.contains("did you mean `subject`?"), "{stdout}");
+    assert!(stdout.contains("`attempt` must be a whole number of 0 or more, found"), "{stdout}");
+    assert!(stdout.contains("`variants` must be a map of split step ids to variants"), "{stdout}");
+    assert!(stdout.contains("`until` must be a string"), "{stdout}");
+    assert!(stdout.contains("ab.test.yaml:15:"), "points at `variants: [pick]`: {stdout}");
+}
