@@ -36,8 +36,14 @@ impl Refusal {
     }
 }
 
+/// Bodies read at once: each may hold up to `MAX_BODY` before its signature is checked, so the
+/// memory an unsigned client can take is bounded by this, not by the connection count.
+static READING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(64);
+
 /// The body, at most `MAX_BODY` bytes, sent within `BODY_TIMEOUT`.
 pub async fn body(body: axum::body::Body) -> Result<axum::body::Bytes, Refusal> {
+    let busy = || Refusal::new(StatusCode::SERVICE_UNAVAILABLE, "busy", "too many requests at once; send it again");
+    let Ok(Ok(_turn)) = tokio::time::timeout(BODY_TIMEOUT, READING.acquire()).await else { return Err(busy()) };
     match tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, MAX_BODY)).await {
         Err(_) => Err(Refusal::new(StatusCode::REQUEST_TIMEOUT, "timed_out", "the body did not arrive in time")),
         Ok(Ok(bytes)) => Ok(bytes),
