@@ -107,11 +107,6 @@ fn events_are_applied_between_the_pages_of_a_blast() {
     // Stored: in the lead's history, or still in its inbox when the stop came first.
     let db = dir.path().join("h.redb");
     let mut names = crate::server::events_of(&db, "hold", "7");
-    let (_, lead) = herald::store::Store::open(&db).unwrap().lead("hold", "7").unwrap().unwrap();
-    names.extend(lead.inbox.iter().filter_map(|(_, input)| match input {
-        herald::runtime::Input::Event { name, .. } => Some(name.to_string()),
-        _ => None,
-    }));
     names.sort();
     assert_eq!(names, ["ping", "pong"]);
 }
