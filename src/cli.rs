@@ -371,12 +371,24 @@ fn try_main() -> Result<ExitCode, Error> {
                 _ => None,
             };
             let db = forecast.as_ref().map(|dir| dir.path().join("forecast.redb")).or(cli.db);
-            // Simulate sends nothing: herald.yaml is only checked against the campaign.
+            // Simulate sends nothing: herald.yaml is checked against the campaign, and its
+            // policy's quiet hours hold as in a run.
+            let mut quiet = None;
             if let (Some(config), Ok(graph)) = (&config, load::campaign(&file, None)) {
-                load::config(config, std::slice::from_ref(&graph)).map_err(DriverError::Load)?;
+                quiet = load::config(config, std::slice::from_ref(&graph)).map_err(DriverError::Load)?.policy.quiet_hours;
             }
-            let args =
-                simulate::Args { file, contacts, responses, start, until, seed, format, db: db.clone(), rejects };
+            let args = simulate::Args {
+                file,
+                contacts,
+                responses,
+                start,
+                until,
+                seed,
+                format,
+                db: db.clone(),
+                rejects,
+                quiet,
+            };
             let campaign = simulate::command(args)?;
             match (format, db) {
                 (SimFormat::Report, Some(db)) => {
@@ -401,12 +413,13 @@ fn try_main() -> Result<ExitCode, Error> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Test { paths, format } => {
-            // Tests send nothing: herald.yaml is only checked, on its own (`validate` checks it
-            // against the campaigns).
+            // Tests send nothing: herald.yaml is checked on its own (`validate` checks it
+            // against the campaigns), and its policy's quiet hours hold as in a run.
+            let mut quiet = None;
             if let Some(config) = &config {
-                load::config(config, &[]).map_err(DriverError::Load)?;
+                quiet = load::config(config, &[]).map_err(DriverError::Load)?.policy.quiet_hours;
             }
-            let failed = crate::test_runner::command(paths, format, color(Stream::Stdout))?;
+            let failed = crate::test_runner::command(paths, format, color(Stream::Stdout), quiet)?;
             Ok(verdict(failed))
         }
         Command::Ingest { file } => Ok(verdict(crate::driver::ingest::command(&db, &file)? > 0)),

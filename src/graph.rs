@@ -375,6 +375,27 @@ pub struct Schedule {
     pub days: [bool; 7],
     pub start: Option<DateTime<Utc>>,
     pub end: Option<DateTime<Utc>>,
+    /// herald.yaml's `policy.quiet_hours`, set on the graph after loading when a config has
+    /// them: no send or call acts inside, whatever the hours above say (docs/policy.md).
+    pub quiet: Option<Quiet>,
+}
+
+/// Local hours in which nothing acts; `start > end` spans midnight, and they never are equal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Quiet {
+    pub start: NaiveTime,
+    pub end: NaiveTime,
+}
+
+impl Quiet {
+    /// Whether the local clock showing `time` is inside the quiet hours.
+    pub fn holds(&self, time: NaiveTime) -> bool {
+        if self.start < self.end {
+            self.start <= time && time < self.end
+        } else {
+            time >= self.start || time < self.end
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -399,6 +420,7 @@ impl Default for Schedule {
             days: [true; 7],
             start: None,
             end: None,
+            quiet: None,
         }
     }
 }

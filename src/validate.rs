@@ -45,6 +45,8 @@ pub struct Checked {
     pub diagnostics: Diagnostics,
     /// The compliance checks the file switches off, with their reasons (`checks:`).
     pub checks_off: Vec<crate::syntax::CheckOff>,
+    /// herald.yaml's entry: its `checks_off` are the policy's, for every campaign.
+    pub policy: bool,
 }
 
 /// Every campaign file under `paths` (directories recursively), sorted.
@@ -160,6 +162,7 @@ pub fn check_all(
     // herald.yaml first: the compliance checks look at its channels' kinds.
     let config = config.map(load_config).transpose()?;
     let channels = config.as_ref().and_then(|(_, _, c)| c.as_ref()).map(check::ChannelFacts::of);
+    let policy = config.as_ref().and_then(|(_, _, c)| c.as_ref()).map(|c| &c.policy);
     for path in files {
         let (file, problem) = read_source(path)?;
         let (diagnostics, checks_off) = match problem {
@@ -167,22 +170,24 @@ pub fn check_all(
             None => {
                 let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
                 let options = Options { base_dir, ..options.clone() };
-                let report = check::check_file_report(&file, &options, channels.as_deref());
+                let report = check::check_file_report(&file, &options, channels.as_deref(), policy);
                 graphs.extend(report.graph);
                 (report.diagnostics, report.checks_off)
             }
         };
-        out.push(Checked { file, diagnostics, checks_off });
+        out.push(Checked { file, diagnostics, checks_off, policy: false });
     }
     if let Some(contacts) = contacts.filter(|_| !graphs.is_empty()) {
         let (file, diagnostics) = crate::contact_rows::check(contacts, &graphs.iter().collect::<Vec<_>>());
-        out.push(Checked { file, diagnostics, checks_off: Vec::new() });
+        out.push(Checked { file, diagnostics, checks_off: Vec::new(), policy: false });
     }
     if let Some((file, mut diagnostics, config)) = config {
+        let mut checks_off = Vec::new();
         if let Some(config) = &config {
             diagnostics.items.extend(config_channels(config, &graphs));
+            checks_off = config.policy.checks_off.clone();
         }
-        out.push(Checked { file, diagnostics, checks_off: Vec::new() });
+        out.push(Checked { file, diagnostics, checks_off, policy: true });
     }
     Ok(out)
 }
@@ -196,7 +201,8 @@ pub fn check_config(
     if let Some(config) = &config {
         diagnostics.items.extend(config_channels(config, graphs));
     }
-    Ok((Checked { file, diagnostics, checks_off: Vec::new() }, config))
+    let checks_off = config.as_ref().map(|c| c.policy.checks_off.clone()).unwrap_or_default();
+    Ok((Checked { file, diagnostics, checks_off, policy: true }, config))
 }
 
 /// Whether herald.yaml defines each channel the campaigns use, fit for what its steps do.
@@ -258,7 +264,7 @@ pub fn print(checked: &[Checked], format: Format, color: bool, out: &mut dyn Wri
                     let mut entry = json!({ "file": c.file.name, "diagnostics": diagnostics });
                     // Only files that switch a check off have the key, so other reports stay as they were.
                     if !c.checks_off.is_empty() {
-                        entry["checks_off"] = checks_off(&c.file, &c.checks_off);
+                        entry["checks_off"] = checks_off(&c.file, &c.checks_off, c.policy);
                     }
                     entry
                 })
@@ -270,13 +276,18 @@ pub fn print(checked: &[Checked], format: Format, color: bool, out: &mut dyn Wri
     Ok((errors, warnings))
 }
 
-/// `[{check, reason, line, column}]`: each check a file switches off, where it says so.
-fn checks_off(file: &SourceFile, off: &[crate::syntax::CheckOff]) -> serde_json::Value {
+/// `[{check, reason, line, column}]`: each check a file switches off, where it says so;
+/// herald.yaml's add `"source": "policy"` (they hold for every campaign).
+fn checks_off(file: &SourceFile, off: &[crate::syntax::CheckOff], policy: bool) -> serde_json::Value {
     let entries: Vec<_> = off
         .iter()
         .map(|c| {
             let (line, column) = file.line_col(c.name.span.start);
-            json!({ "check": format!("herald::{}", c.name.value), "reason": c.reason.value, "line": line, "column": column })
+            let mut entry = json!({ "check": format!("herald::{}", c.name.value), "reason": c.reason.value, "line": line, "column": column });
+            if policy {
+                entry["source"] = json!("policy");
+            }
+            entry
         })
         .collect();
     serde_json::Value::Array(entries)

@@ -74,8 +74,12 @@ const MAX_CALLS_PER_DAY: usize = 3;
 impl Checker<'_> {
     /// Every compliance warning of a compiled campaign; `edges` are the step graph's.
     pub(super) fn compliance(&mut self, campaign: &Campaign, graph: &Graph, edges: &[Vec<usize>]) {
-        let on = |name: &str| !campaign.checks_off.iter().any(|c| c.name.value == name);
-        if on("tcpa_hours") && graph.purpose != Purpose::Transactional {
+        let policy_off = self.policy.map_or(&[][..], |p| &p.checks_off[..]);
+        let on = |name: &str| !campaign.checks_off.iter().chain(policy_off).any(|c| c.name.value == name);
+        // Quiet hours over the whole night keep every action inside calling hours.
+        let quiet = self.policy.and_then(|p| p.quiet_hours);
+        let night_is_quiet = quiet.is_some_and(|q| q.covers(LATEST, EARLIEST));
+        if on("tcpa_hours") && graph.purpose != Purpose::Transactional && !night_is_quiet {
             self.calling_hours(campaign, graph);
         }
         if on("stop_notice") {

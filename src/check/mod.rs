@@ -15,6 +15,7 @@ pub use compliance::{ChannelFacts, Medium};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
+use crate::config::Policy;
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::expr::{Type, TypeEnv};
 use crate::graph::{FieldType, Graph};
@@ -34,7 +35,7 @@ pub struct Options {
 
 /// Load and check one file: the graph when it has no errors, and every diagnostic.
 pub fn check_file(file: &SourceFile, options: &Options) -> (Option<Graph>, Diagnostics) {
-    let report = check_file_report(file, options, None);
+    let report = check_file_report(file, options, None, None);
     (report.graph, report.diagnostics)
 }
 
@@ -46,14 +47,19 @@ pub struct Report {
     pub checks_off: Vec<syntax::CheckOff>,
 }
 
-/// `check_file`, with the channels of herald.yaml when known (`validate --config`), and the
-/// compliance checks the file switches off.
-pub fn check_file_report(file: &SourceFile, options: &Options, channels: Option<&[ChannelFacts]>) -> Report {
+/// `check_file`, with the channels and the policy of herald.yaml when known (`validate
+/// --config`), and the compliance checks the file switches off.
+pub fn check_file_report(
+    file: &SourceFile,
+    options: &Options,
+    channels: Option<&[ChannelFacts]>,
+    policy: Option<&Policy>,
+) -> Report {
     crate::diagnostic::reset_suggestion_budget();
     let mut diagnostics = Diagnostics::default();
     let mut checks_off = Vec::new();
     let graph = syntax::load(file, &mut diagnostics).and_then(|mut campaign| {
-        let graph = check_with(file, &campaign, options, channels, &mut diagnostics);
+        let graph = check_with(file, &campaign, options, (channels, policy), &mut diagnostics);
         checks_off = std::mem::take(&mut campaign.checks_off);
         graph.filter(|_| !diagnostics.has_errors())
     });
@@ -68,18 +74,19 @@ pub fn check(
     options: &Options,
     diagnostics: &mut Diagnostics,
 ) -> Option<Graph> {
-    check_with(file, campaign, options, None, diagnostics)
+    check_with(file, campaign, options, (None, None), diagnostics)
 }
 
 fn check_with(
     file: &SourceFile,
     campaign: &Campaign,
     options: &Options,
-    channels: Option<&[ChannelFacts]>,
+    (channels, policy): (Option<&[ChannelFacts]>, Option<&Policy>),
     diagnostics: &mut Diagnostics,
 ) -> Option<Graph> {
     let mut checker = Checker::new(file, campaign, options, diagnostics);
     checker.channels = channels;
+    checker.policy = policy;
     let mut graph = checker.build(campaign);
     let had_errors = checker.diagnostics.has_errors();
     let edges = flow::analyse(&mut checker, campaign, graph.as_ref());
@@ -108,6 +115,8 @@ pub(crate) struct Checker<'a> {
     pub step_names: Option<Vec<String>>,
     /// herald.yaml's channels, when `validate --config` gave it.
     pub channels: Option<&'a [ChannelFacts]>,
+    /// herald.yaml's policy, when `validate --config` gave it.
+    pub policy: Option<&'a Policy>,
 }
 
 impl<'a> Checker<'a> {
@@ -133,6 +142,7 @@ impl<'a> Checker<'a> {
             events: BTreeSet::new(),
             step_names: None,
             channels: None,
+            policy: None,
         }
     }
 

@@ -55,9 +55,8 @@ pub fn load(
     let channels_span = top.key_span("channels").unwrap_or(Span::at(0));
     let channels = top.take("channels").map(|node| reader.channels(node)).unwrap_or_default();
     let server = top.take("server").and_then(|node| reader.server(node));
-    let config = Config { channels, channels_span, server };
-    // `policy` belongs to the policies feature; it is accepted here so files can carry it.
-    top.take("policy");
+    let policy = top.take("policy").map(|node| super::policy::read(&mut reader.loader, node)).unwrap_or_default();
+    let config = Config { channels, channels_span, server, policy };
     reader.loader.finish(top, TOP, "herald.yaml");
     Some(config)
 }

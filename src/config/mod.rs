@@ -1,16 +1,19 @@
 //! herald.yaml: which kind of channel each channel name of the campaigns is, with its settings,
-//! and the live server's settings. docs/channels.md is the user's reference.
+//! the live server's settings, and the policy across campaigns. docs/channels.md and
+//! docs/policy.md are the user's reference.
 //!
 //! Read with the campaign file's YAML reader, so every problem is reported at its line, all at
 //! once; secrets come only from `${ENV_VAR}` and stay inside `Secret`.
 
 mod load;
+pub mod policy;
 pub mod secret;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 pub use load::{check_channels, load};
+pub use policy::{Policy, QuietHours};
 pub use secret::Secret;
 
 use crate::source::Span;
@@ -22,6 +25,8 @@ pub struct Config {
     /// The `channels:` key, where a campaign channel missing from it is reported.
     pub channels_span: Span,
     pub server: Option<Server>,
+    /// `policy:`: what holds across every campaign (docs/policy.md).
+    pub policy: Policy,
 }
 
 impl Config {

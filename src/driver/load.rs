@@ -67,3 +67,9 @@ pub fn config(path: &Path, graphs: &[Graph]) -> Result<crate::config::Config, Lo
         }
     }
 }
+
+/// herald.yaml's `policy.quiet_hours` onto a compiled campaign, where the window logic of
+/// every driver finds them (docs/policy.md); `None` leaves the schedule as compiled.
+pub fn set_quiet(graph: &mut Graph, quiet: Option<crate::config::QuietHours>) {
+    graph.schedule.quiet = quiet.map(|q| crate::graph::Quiet { start: q.start, end: q.end });
+}

@@ -50,6 +50,9 @@ pub fn command(args: Args, serve: Option<Serve<'_>>) -> Result<(), DriverError> 
         return Err(DriverError::DuplicateCampaign(dup.id.clone()));
     }
     let config = args.config.as_deref().map(|path| super::load::config(path, &graphs)).transpose()?;
+    for graph in &mut graphs {
+        super::load::set_quiet(graph, config.as_ref().and_then(|c| c.policy.quiet_hours));
+    }
     let store = Arc::new(Store::open(&args.db).and_then(|store| store.claim(Purpose::Run).map(|()| store))?);
     let out: Box<dyn std::io::Write + Send> = match &args.outbox {
         Some(path) => Box::new(crate::channel::file::OutboxFile::open(path)?),

@@ -355,6 +355,8 @@ pub struct Args {
     pub format: SimFormat,
     pub db: Option<PathBuf>,
     pub rejects: Option<PathBuf>,
+    /// herald.yaml's policy quiet hours (`--config`), applied as a run would.
+    pub quiet: Option<crate::config::QuietHours>,
 }
 
 /// Check the campaign against the CSV's columns, simulate, print. Exit 1 when the campaign,
@@ -362,7 +364,8 @@ pub struct Args {
 /// Runs the simulation; returns the campaign id (what `--format report` reports on).
 pub fn command(args: Args) -> Result<String, DriverError> {
     let columns = crate::contacts::read_header(&args.contacts)?;
-    let graph = super::load::campaign(&args.file, Some(columns.clone()))?;
+    let mut graph = super::load::campaign(&args.file, Some(columns.clone()))?;
+    super::load::set_quiet(&mut graph, args.quiet);
     let parse_time = |text: &Option<String>, what: &str| -> Result<Option<DateTime<Utc>>, DriverError> {
         text.as_ref()
             .map(|t| {

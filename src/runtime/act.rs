@@ -32,7 +32,13 @@ impl Machine<'_> {
         match window::next_open(&self.graph.schedule, self.tz, self.now) {
             Some(t) if t <= self.now => {}
             Some(t) => {
-                self.defer(t, Text::const_new("outside the schedule window"));
+                // The campaign's own window names itself; the policy only when it alone holds.
+                let reason = if window::quiet_now(&self.graph.schedule, self.tz, self.now) {
+                    "policy quiet hours"
+                } else {
+                    "outside the schedule window"
+                };
+                self.defer(t, Text::const_new(reason));
                 return None;
             }
             None => {

@@ -6,7 +6,11 @@
 use chrono::{DateTime, Datelike, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta, TimeZone, Utc};
 use chrono_tz::Tz;
 
-use crate::graph::Schedule;
+use crate::graph::{Quiet, Schedule};
+
+/// How many quiet periods `next_open` steps over before it gives up: a window that opens only
+/// inside the quiet hours never opens.
+const QUIET_STEPS: usize = 64;
 
 /// The instant of a local wall-clock time.
 pub fn resolve(tz: Tz, local: NaiveDateTime) -> DateTime<Utc> {
@@ -42,14 +46,55 @@ fn day_start(tz: Tz, date: NaiveDate) -> DateTime<Utc> {
     resolve(tz, date.and_time(NaiveTime::MIN))
 }
 
-/// The first instant at or after `now` when the window is open, looking up to two weeks
-/// ahead; `None` if it never opens (`check` refuses such schedules).
+/// The first instant at or after `now` when the window is open and the policy's quiet hours
+/// are not, looking up to two weeks ahead; `None` if it never opens (`check` refuses such
+/// schedules; quiet hours covering every open hour are the policy's doing).
 pub fn next_open(schedule: &Schedule, tz: Tz, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
     // Every local day is open from its start to the next day's start, and `now` is in one.
-    if schedule.always_open() {
-        return Some(now);
+    let open = if schedule.always_open() { now } else { scan(schedule, tz, now)? };
+    match &schedule.quiet {
+        None => Some(open),
+        Some(quiet) => past_quiet(schedule, quiet, tz, open),
     }
-    scan(schedule, tz, now)
+}
+
+/// Whether the policy's quiet hours, and only they, keep an action from acting at `now`: the
+/// window alone would let it.
+pub fn quiet_now(schedule: &Schedule, tz: Tz, now: DateTime<Utc>) -> bool {
+    schedule.quiet.is_some_and(|quiet| quiet.holds(now.with_timezone(&tz).time()))
+        && (schedule.always_open() || scan(schedule, tz, now) == Some(now))
+}
+
+/// From an instant the window is open, the first one outside the quiet hours at which the
+/// window is still (or again) open.
+fn past_quiet(schedule: &Schedule, quiet: &Quiet, tz: Tz, mut at: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    for _ in 0..QUIET_STEPS {
+        if !quiet.holds(at.with_timezone(&tz).time()) {
+            return Some(at);
+        }
+        let end = quiet_end(tz, quiet.end, at);
+        at = if schedule.always_open() { end } else { scan(schedule, tz, end)? };
+    }
+    None
+}
+
+/// The first instant after `now` when the local clock shows `end`. Unlike `next_local_time`,
+/// in a fall-back fold the later of the two instants counts too: quiet hours that end at 01:30
+/// end at the second 01:30 for a lead that wakes between the two.
+fn quiet_end(tz: Tz, end: NaiveTime, now: DateTime<Utc>) -> DateTime<Utc> {
+    let today = now.with_timezone(&tz).date_naive();
+    for d in 0..=2 {
+        let local = (today + TimeDelta::days(d)).and_time(end);
+        let found = match tz.from_local_datetime(&local) {
+            LocalResult::Single(t) => [Some(t.with_timezone(&Utc)), None],
+            LocalResult::Ambiguous(a, b) => [Some(a.with_timezone(&Utc)), Some(b.with_timezone(&Utc))],
+            LocalResult::None => [Some(first_after_gap(tz, local)), None],
+        };
+        if let Some(t) = found.into_iter().flatten().find(|t| *t > now) {
+            return t;
+        }
+    }
+    now + TimeDelta::days(1)
 }
 
 /// `next_open` by looking at each day's windows in turn.
@@ -109,6 +154,7 @@ mod tests {
             days: [true, true, true, true, true, false, false],
             start: None,
             end: None,
+            quiet: None,
         }
     }
 
@@ -147,6 +193,53 @@ mod tests {
             at("2026-11-01T04:00:00Z"),
         );
         assert_eq!(t, at("2026-11-01T05:30:00Z"));
+    }
+
+    fn quiet(start: u32, end: (u32, u32)) -> Option<Quiet> {
+        let t = |h, m| NaiveTime::from_hms_opt(h, m, 0).unwrap();
+        Some(Quiet { start: t(start, 0), end: t(end.0, end.1) })
+    }
+
+    #[test]
+    fn quiet_hours_hold_to_their_local_end_across_midnight_and_dst() {
+        let s = Schedule { timezone: tz("America/New_York"), quiet: quiet(21, (8, 0)), ..Schedule::default() };
+        let ny = s.timezone;
+        // Outside: at once.
+        assert_eq!(next_open(&s, ny, at("2026-12-01T15:00:00Z")), Some(at("2026-12-01T15:00:00Z")));
+        // Sat 22:00 EDT before the fall back: Sunday 08:00 EST.
+        assert_eq!(next_open(&s, ny, at("2026-11-01T02:00:00Z")), Some(at("2026-11-01T13:00:00Z")));
+        // Sat 23:00 EST before the spring forward: Sunday 08:00 EDT.
+        assert_eq!(next_open(&s, ny, at("2027-03-14T04:00:00Z")), Some(at("2027-03-14T12:00:00Z")));
+        assert!(quiet_now(&s, ny, at("2027-03-14T04:00:00Z")));
+        assert!(!quiet_now(&s, ny, at("2027-03-14T12:00:00Z")));
+    }
+
+    #[test]
+    fn quiet_hours_ending_in_the_repeated_hour_end_at_its_second_pass_too() {
+        // 2026-11-01 New York: 01:00-02:00 happens twice. Quiet until 01:30: a lead at the
+        // second 01:00 (06:00Z, EST) waits for the second 01:30 (06:30Z), not a whole day.
+        let s = Schedule { timezone: tz("America/New_York"), quiet: quiet(21, (1, 30)), ..Schedule::default() };
+        assert_eq!(next_open(&s, s.timezone, at("2026-11-01T04:00:00Z")), Some(at("2026-11-01T05:30:00Z")));
+        assert_eq!(next_open(&s, s.timezone, at("2026-11-01T06:00:00Z")), Some(at("2026-11-01T06:30:00Z")));
+    }
+
+    #[test]
+    fn quiet_hours_inside_a_window_push_to_the_next_open_instant_outside_both() {
+        // Window 07:00-09:00 and 20:00-22:00 on weekdays; quiet 21:00-08:00. Friday 21:30
+        // EST: the window is open but quiet; 08:00 Saturday is no weekday: Monday 08:00.
+        let mut s = weekdays_9_to_17("America/New_York");
+        let t = |h| NaiveTime::from_hms_opt(h, 0, 0).unwrap();
+        s.hours = vec![Window { open: t(7), close: Some(t(9)) }, Window { open: t(20), close: Some(t(22)) }];
+        s.quiet = quiet(21, (8, 0));
+        let friday = at("2026-12-05T02:30:00Z");
+        assert!(quiet_now(&s, s.timezone, friday));
+        assert_eq!(next_open(&s, s.timezone, friday), Some(at("2026-12-07T13:00:00Z")));
+        // Monday 07:30: the window is open, the policy holds it; 06:00 the window is closed.
+        assert!(quiet_now(&s, s.timezone, at("2026-12-07T12:30:00Z")));
+        assert!(!quiet_now(&s, s.timezone, at("2026-12-07T11:00:00Z")));
+        // A window only inside the quiet hours never opens.
+        s.hours = vec![Window { open: t(22), close: Some(t(23)) }];
+        assert_eq!(next_open(&s, s.timezone, friday), None);
     }
 
     #[test]
@@ -204,7 +297,7 @@ mod tests {
                 let close = if close_h >= 24 { None } else { NaiveTime::from_hms_opt(close_h, 0, 0) };
                 let mut allowed = [false; 7];
                 for (i, a) in allowed.iter_mut().enumerate() { *a = days & (1 << i) != 0; }
-                let s = Schedule { timezone: tz, hours: vec![Window { open, close }], days: allowed, start: None, end: None };
+                let s = Schedule { timezone: tz, hours: vec![Window { open, close }], days: allowed, start: None, end: None, quiet: None };
                 let now = DateTime::from_timestamp(secs, 0).unwrap();
                 let found = next_open(&s, tz, now);
                 prop_assert!(found.is_some());

@@ -55,8 +55,9 @@ pub fn collect(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ValidateError> {
     validate::collect_matching(paths, is_test)
 }
 
-/// Check one test file and its campaign, then run its cases if both are free of errors.
-pub fn test_file(path: &Path) -> Result<FileReport, ValidateError> {
+/// Check one test file and its campaign, then run its cases if both are free of errors;
+/// `quiet` is herald.yaml's policy quiet hours, held as a run would.
+pub fn test_file(path: &Path, quiet: Option<crate::config::QuietHours>) -> Result<FileReport, ValidateError> {
     let (file, problem) = validate::read_source(path)?;
     let fallback = path.file_name().map_or(String::new(), |n| n.to_string_lossy().replace(".test.yaml", ""));
     let mut report = FileReport { file: file.clone(), campaign: fallback, problems: Vec::new(), cases: Vec::new() };
@@ -103,6 +104,7 @@ pub fn test_file(path: &Path) -> Result<FileReport, ValidateError> {
         report.problems.splice(0..0, diagnostics.into_iter().map(|d| (file.clone(), d)));
         return Ok(report);
     };
+    crate::driver::load::set_quiet(&mut graph, quiet);
     report.campaign = graph.id.clone();
     let declared = graph.contacts.fields.iter().map(|(name, _)| name).chain(&graph.contacts.require);
     for column in declared {
@@ -133,14 +135,19 @@ pub fn test_file(path: &Path) -> Result<FileReport, ValidateError> {
 }
 
 /// `herald test` as typed: whether a case failed or a test file has errors.
-pub fn command(paths: Vec<PathBuf>, format: Format, color: bool) -> Result<bool, TestError> {
+pub fn command(
+    paths: Vec<PathBuf>,
+    format: Format,
+    color: bool,
+    quiet: Option<crate::config::QuietHours>,
+) -> Result<bool, TestError> {
     let paths = if paths.is_empty() { vec![PathBuf::from("campaigns")] } else { paths };
     let files = collect(&paths)?;
     if files.is_empty() {
         let places: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
         return Err(TestError::NoFiles(places.join(", ")));
     }
-    let reports = files.iter().map(|f| test_file(f)).collect::<Result<Vec<_>, _>>()?;
+    let reports = files.iter().map(|f| test_file(f, quiet)).collect::<Result<Vec<_>, _>>()?;
     let mut out = std::io::stdout().lock();
     let failed = match report::print(&reports, format, color, &mut out) {
         Ok(failed) => failed,

@@ -32,6 +32,7 @@ mod limits;
 mod ops;
 mod pacing;
 mod phones;
+mod policy;
 mod receiver;
 mod relay;
 mod report;
