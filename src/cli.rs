@@ -375,7 +375,8 @@ fn try_main() -> Result<ExitCode, Error> {
             // policy's quiet hours hold as in a run.
             let mut quiet = None;
             if let (Some(config), Ok(graph)) = (&config, load::campaign(&file, None)) {
-                quiet = load::config(config, std::slice::from_ref(&graph)).map_err(DriverError::Load)?.policy.quiet_hours;
+                quiet =
+                    load::config(config, std::slice::from_ref(&graph)).map_err(DriverError::Load)?.policy.quiet_hours;
             }
             let args = simulate::Args {
                 file,
