@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 
 use super::arrival::{CallNotes, split_key};
-use super::event_key::EventKeys;
+use super::event_key::{EventKeys, id_key};
 use super::events::Inbound;
 use crate::contact::Contact;
 use crate::graph::{Graph, NodeKind};
@@ -111,7 +111,7 @@ impl<'a, 'g> Applier<'a, 'g> {
     ) -> Result<bool, Rejected> {
         event.contact = self.resolve(&event)?;
         let key = match id {
-            Some(id) if event.id.is_none() => by_id(id),
+            Some(id) if event.id.is_none() => id_key(id),
             _ => self.keys.key(&event),
         };
         if self.seen(&key)? {
@@ -137,7 +137,7 @@ impl<'a, 'g> Applier<'a, 'g> {
             return Err(Rejected::NotFound(format!("`{key}` is not an action key (campaign/contact/step/attempt)")));
         };
         self.known(campaign)?;
-        if self.seen(&by_id(id))? {
+        if self.seen(&id_key(id))? {
             return Ok(false);
         }
         // An opt-out a provider reports (Twilio's 21610) ends every lead of the contact at once,
@@ -148,7 +148,7 @@ impl<'a, 'g> Applier<'a, 'g> {
             }
             let event = Inbound { campaign: None, contact: contact.to_string(), at: Some(at), id: None, input };
             self.apply(event, false, at)?;
-            self.pending.insert(by_id(id));
+            self.pending.insert(id_key(id));
             return Ok(true);
         }
         let entry_key = (campaign.to_string(), contact.to_string());
@@ -170,7 +170,7 @@ impl<'a, 'g> Applier<'a, 'g> {
             lead.deliver_at(at, input);
         }
         self.changed.insert(entry_key, (contact, lead, records));
-        self.pending.insert(by_id(id));
+        self.pending.insert(id_key(id));
         self.applied += 1;
         Ok(true)
     }
@@ -420,15 +420,6 @@ impl<'a, 'g> Applier<'a, 'g> {
         }
         Ok(())
     }
-}
-
-/// The stored key of an event applied under its sender's id: the same as an event line whose
-/// `id` is that id, so a file and the server never apply one event twice.
-fn by_id(id: &str) -> Vec<u8> {
-    let mut key = Vec::with_capacity(1 + id.len());
-    key.push(b'i');
-    key.extend_from_slice(id.as_bytes());
-    key
 }
 
 fn unreachable_lead<T>(campaign: &str, contact: &str) -> Result<T, Rejected> {

@@ -28,6 +28,15 @@ const BY_ID: u8 = b'i';
 /// Leading byte of a key made from an event's content, followed by a 128-bit hash.
 const BY_CONTENT: u8 = b'h';
 
+/// The key of an event applied under a sender's id: the event's own `id`, or the id the live
+/// server gives it (`webhook-id`, a provider's call id), so the two never apply one event twice.
+pub fn id_key(id: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(1 + id.len());
+    key.push(BY_ID);
+    key.extend_from_slice(id.as_bytes());
+    key
+}
+
 /// Makes the keys of one input's events, counting identical lines that have no `at`.
 #[derive(Debug, Default)]
 pub struct EventKeys {
@@ -40,10 +49,7 @@ impl EventKeys {
     /// whatever becomes of it, so that the n-th identical line gets the same key on every run.
     pub fn key(&mut self, event: &Inbound) -> Vec<u8> {
         if let Some(id) = &event.id {
-            let mut key = Vec::with_capacity(1 + id.len());
-            key.push(BY_ID);
-            key.extend_from_slice(id.as_bytes());
-            return key;
+            return id_key(id);
         }
         let hash = content_hash(event);
         let hash = match event.at {

@@ -41,36 +41,7 @@ impl Live {
     }
 
     pub fn start_with(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Live {
-        let mut command = Command::new(BIN);
-        command.current_dir(dir).args(args).args(["--listen", "127.0.0.1:0"]).env("NO_COLOR", "1");
-        command.env("HERALD_SECRET", SECRET);
-        for (k, v) in env {
-            command.env(k, v);
-        }
-        let mut child =
-            command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("herald starts");
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let (tx, rx) = std::sync::mpsc::channel();
-        let pipe = child.stderr.take().unwrap();
-        let log = stderr.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                if let Some(addr) = line.split("listening on http://").nth(1) {
-                    let _ = tx.send(addr.trim().to_string());
-                }
-                let mut log = log.lock().unwrap();
-                log.push_str(&line);
-                log.push('\n');
-            }
-        });
-        match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(addr) => Live { child, addr, stderr },
-            Err(_) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("herald did not start listening:\n{}", stderr.lock().unwrap());
-            }
-        }
+        Live::start_on(dir, args, env, "127.0.0.1:0")
     }
 
     /// `herald ARGS --listen ADDR` on a fixed address (one a herald.yaml names in
