@@ -372,11 +372,10 @@ fn try_main() -> Result<ExitCode, Error> {
             };
             let db = forecast.as_ref().map(|dir| dir.path().join("forecast.redb")).or(cli.db);
             // Simulate sends nothing: herald.yaml is checked against the campaign, and its
-            // policy's quiet hours hold as in a run.
-            let mut quiet = None;
+            // policy's quiet hours and frequency caps hold as in a run.
+            let mut rules = crate::config::Rules::default();
             if let (Some(config), Ok(graph)) = (&config, load::campaign(&file, None)) {
-                quiet =
-                    load::config(config, std::slice::from_ref(&graph)).map_err(DriverError::Load)?.policy.quiet_hours;
+                rules = load::config(config, std::slice::from_ref(&graph)).map_err(DriverError::Load)?.policy.rules();
             }
             let args = simulate::Args {
                 file,
@@ -388,7 +387,7 @@ fn try_main() -> Result<ExitCode, Error> {
                 format,
                 db: db.clone(),
                 rejects,
-                quiet,
+                rules,
             };
             let campaign = simulate::command(args)?;
             match (format, db) {
@@ -415,12 +414,13 @@ fn try_main() -> Result<ExitCode, Error> {
         }
         Command::Test { paths, format } => {
             // Tests send nothing: herald.yaml is checked on its own (`validate` checks it
-            // against the campaigns), and its policy's quiet hours hold as in a run.
-            let mut quiet = None;
+            // against the campaigns), and its policy's quiet hours and frequency caps hold as
+            // in a run.
+            let mut rules = crate::config::Rules::default();
             if let Some(config) = &config {
-                quiet = load::config(config, &[]).map_err(DriverError::Load)?.policy.quiet_hours;
+                rules = load::config(config, &[]).map_err(DriverError::Load)?.policy.rules();
             }
-            let failed = crate::test_runner::command(paths, format, color(Stream::Stdout), quiet)?;
+            let failed = crate::test_runner::command(paths, format, color(Stream::Stdout), rules)?;
             Ok(verdict(failed))
         }
         Command::Ingest { file } => Ok(verdict(crate::driver::ingest::command(&db, &file)? > 0)),

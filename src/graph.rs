@@ -211,6 +211,8 @@ pub struct Node {
     /// campaign `replies:` route goes to it): its actions are counted across visits, so that
     /// each gets an idempotency key of its own (`Lead::key_attempt`). Set by `mark_reentrant`.
     pub reentrant: bool,
+    /// `frequency: exempt`: herald.yaml's `policy.frequency` neither counts nor holds its actions.
+    pub frequency_exempt: bool,
 }
 
 pub enum NodeKind {

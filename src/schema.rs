@@ -123,7 +123,8 @@ fn step() -> Value {
         "id": { "type": "string", "pattern": ID }, "name": text("display name"),
         "when": condition("guard: skipped when false"), "next": { "type": "string", "description": "step id or `end`" },
         "routes": routes(), "retry": retry(),
-        "pacing": pacing_limits("this send or call step's own limits, on top of the campaign's")
+        "pacing": pacing_limits("this send or call step's own limits, on top of the campaign's"),
+        "frequency": { "enum": crate::syntax::keys::FREQUENCY, "description": "exempt: not counted or held by herald.yaml's policy.frequency (transactional messages such as a booking confirmation)" }
     });
     let actions = actions();
     let variants: Vec<Value> = actions

@@ -125,6 +125,7 @@ impl Checker<'_> {
         let routes = step.routes.as_ref().map_or(Some(Vec::new()), |r| self.routes(&r.value, index));
         let action = step.action.as_ref()?;
         let (kind, retry) = self.kind(&id, step, &action.value, index, defaults, base_retry)?;
+        let frequency_exempt = self.frequency(step, &kind);
         Some(Node {
             id: StepId(id),
             name: step.name.as_ref().map(|n| n.value.clone()),
@@ -135,7 +136,30 @@ impl Checker<'_> {
             routes: routes?,
             retry,
             reentrant: false,
+            frequency_exempt,
         })
+    }
+
+    /// `frequency: exempt`, the one value, on a send or call step (nothing else is counted).
+    fn frequency(&mut self, step: &syntax::Step, kind: &NodeKind) -> bool {
+        let Some(value) = &step.frequency else { return false };
+        if value.value != "exempt" {
+            self.push(
+                Diagnostic::error("herald::invalid_value", format!("`frequency` is `exempt`, not `{}`", value.value))
+                    .label(value.span, "unknown value")
+                    .help("`frequency: exempt` keeps a transactional step (a booking confirmation) out of herald.yaml's `policy.frequency`; leave it out otherwise"),
+            );
+            return false;
+        }
+        if !matches!(kind, NodeKind::Send(_) | NodeKind::Call(_)) {
+            self.push(
+                Diagnostic::warning("herald::unused_frequency", "`frequency: exempt` on a step that makes no action")
+                    .label(value.span, "exempts nothing")
+                    .help("only send and call steps are counted by `policy.frequency`; move it to the send or call step"),
+            );
+            return false;
+        }
+        true
     }
 
     fn kind(

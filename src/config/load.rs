@@ -58,7 +58,31 @@ pub fn load(
     let policy = top.take("policy").map(|node| super::policy::read(&mut reader.loader, node)).unwrap_or_default();
     let config = Config { channels, channels_span, server, policy };
     reader.loader.finish(top, TOP, "herald.yaml");
+    frequency_channels(&config, &mut reader.loader);
     Some(config)
+}
+
+/// A cap on a channel herald.yaml does not define would count nothing (with no `channels:`,
+/// every channel is `log` and any name can be meant).
+fn frequency_channels(config: &Config, loader: &mut Loader<'_>) {
+    let Some(frequency) = &config.policy.frequency else { return };
+    if config.channels.is_empty() {
+        return;
+    }
+    for (name, _) in &frequency.channels {
+        if config.channel(&name.value).is_some() {
+            continue;
+        }
+        let names = config.channels.iter().map(|c| c.name.as_str());
+        loader.error(
+            Diagnostic::error(
+                "herald::config_channel_missing",
+                format!("`policy.frequency.channels` caps `{}`, which herald.yaml does not define", name.value),
+            )
+            .label(name.span, "no such channel")
+            .maybe_help(did_you_mean(&name.value, names)),
+        );
+    }
 }
 
 /// Every channel a campaign uses must be defined, and fit what the step does (a call on an

@@ -6,6 +6,7 @@
 //! once; secrets come only from `${ENV_VAR}` and stay inside `Secret`.
 
 mod load;
+pub mod frequency;
 pub mod policy;
 pub mod secret;
 
@@ -13,7 +14,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use load::{check_channels, load};
-pub use policy::{Policy, QuietHours};
+pub use frequency::{Cap, Frequency};
+pub use policy::{Policy, QuietHours, Rules};
 pub use secret::Secret;
 
 use crate::source::Span;

@@ -1,6 +1,6 @@
 //! herald.yaml's `policy:`, rules that hold across every campaign: quiet hours in the
-//! contact's local time, and compliance checks switched off with a reason (docs/policy.md).
-//! `frequency` is accepted so files can carry it, and not applied yet.
+//! contact's local time, frequency caps per contact (`frequency.rs`), and compliance checks
+//! switched off with a reason (docs/policy.md).
 
 use chrono::NaiveTime;
 
@@ -15,6 +15,7 @@ const POLICY: &[&str] = &["quiet_hours", "frequency", "checks"];
 #[derive(Debug, Default)]
 pub struct Policy {
     pub quiet_hours: Option<QuietHours>,
+    pub frequency: Option<super::Frequency>,
     /// Compliance checks switched off for every campaign, each with its reason.
     pub checks_off: Vec<CheckOff>,
 }
@@ -67,11 +68,25 @@ impl QuietHours {
 pub(super) fn read(loader: &mut Loader<'_>, node: &Node) -> Policy {
     let Some(mut f) = loader.fields(node, "policy") else { return Policy::default() };
     let quiet_hours = f.take("quiet_hours").and_then(|n| quiet_hours(loader, n));
-    // Frequency caps are not built yet: the key is accepted and left alone (docs/policy.md).
-    f.take("frequency");
+    let frequency = f.take("frequency").and_then(|n| super::frequency::read(loader, n));
     let checks_off = f.take("checks").map(|n| checks(loader, n)).unwrap_or_default();
     loader.finish(f, POLICY, "policy");
-    Policy { quiet_hours, checks_off }
+    Policy { quiet_hours, frequency, checks_off }
+}
+
+impl Policy {
+    /// What a run, a simulation or a test holds its leads to.
+    pub fn rules(&self) -> Rules {
+        Rules { quiet_hours: self.quiet_hours, frequency: self.frequency.clone() }
+    }
+}
+
+/// The parts of the policy that hold leads back as they run (the checks act only in
+/// `validate`): what `simulate` and `herald test` are given by `--config`.
+#[derive(Clone, Debug, Default)]
+pub struct Rules {
+    pub quiet_hours: Option<QuietHours>,
+    pub frequency: Option<super::Frequency>,
 }
 
 fn quiet_hours(loader: &mut Loader<'_>, node: &Node) -> Option<QuietHours> {

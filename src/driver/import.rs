@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Utc};
 
 use super::output::Tally;
-use super::pacing::CampaignPacer;
+use super::frequency::Paced;
 use super::progress::Progress;
 use super::simulate::{BATCH, ROW, SimulateError, Simulation};
 use super::writer::{Writer, WriterHandle};
@@ -185,7 +185,7 @@ fn work(
     batch: usize,
 ) -> Result<Walked, SimulateError> {
     yield_to_reader_and_writer();
-    let mut pacer = CampaignPacer::new(&sim.graph.pacing);
+    let mut pacer = Paced::new(sim.graph, sim.frequency.as_ref());
     let mut walker = Walker::new(sim, &mut pacer, Some(horizon), writer.new_leads(batch, ROW));
     walker.limit = batch;
     let mut sink = std::io::sink();
@@ -226,7 +226,7 @@ fn yield_to_reader_and_writer() {
 /// Steps new leads into batches of rows for the writer.
 pub(super) struct Walker<'w, 's> {
     sim: &'w Simulation<'s>,
-    pacer: &'w mut CampaignPacer,
+    pacer: &'w mut Paced,
     /// Walk each lead to here at once; `None`: only its first step.
     whole: Option<DateTime<Utc>>,
     walked: Walked,
@@ -242,7 +242,7 @@ pub(super) struct Walker<'w, 's> {
 impl<'w, 's> Walker<'w, 's> {
     pub(super) fn new(
         sim: &'w Simulation<'s>,
-        pacer: &'w mut CampaignPacer,
+        pacer: &'w mut Paced,
         whole: Option<DateTime<Utc>>,
         contacts: NewLeads,
     ) -> Walker<'w, 's> {
@@ -274,6 +274,10 @@ impl<'w, 's> Walker<'w, 's> {
                 }
                 if let Some(horizon) = self.whole {
                     sim.finish_lead(self.pacer, contact, lead, horizon, records, suppress)?;
+                    // Walked to its end: no other lead of the contact counts its sends.
+                    if let Some(ledger) = &mut self.pacer.ledger {
+                        ledger.forget(&contact.key);
+                    }
                 }
                 sim.emit(out, contact, records, &mut self.walked.tally)?;
                 self.batch.contacts.push(&sim.graph.id, contact, lead, records);

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 
 use super::error::RunError;
-use super::pacing::CampaignPacer;
+use super::frequency::Capped;
 use crate::graph::Graph;
 use crate::runtime::relocate;
 use crate::store::{Batch, Store};
@@ -19,7 +19,7 @@ const BATCH: usize = 10_000;
 pub fn apply(
     store: &Store,
     graph: &Graph,
-    pacer: &mut CampaignPacer,
+    pacer: &mut Capped<'_, '_>,
     now: DateTime<Utc>,
     at_once: super::step::AtOnce<'_>,
 ) -> Result<(), RunError> {
@@ -64,6 +64,10 @@ pub fn apply(
             super::step::apply_effects(result.effects, lead, now, &mut batch, at_once);
             batch.leads.push((graph.id.clone(), lead.clone()));
         }
+        if let Some(error) = pacer.take_error() {
+            return Err(error.into());
+        }
+        batch.sends = pacer.rows(now);
         store.write(batch, true)?;
     }
     Ok(())

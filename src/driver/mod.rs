@@ -3,6 +3,7 @@
 //! virtual clock with its writer thread; `ingest` through the same step function (`step.rs`).
 
 mod admit;
+pub mod frequency;
 mod answers;
 pub mod apply;
 pub mod arrival;

@@ -33,7 +33,7 @@ impl<'a> Room<'a> {
 }
 
 /// The channel a step acts on, if it acts.
-fn channel_of(graph: &Graph, step: StateId) -> Option<&str> {
+pub(super) fn channel_of(graph: &Graph, step: StateId) -> Option<&str> {
     match &graph.node(step).kind {
         NodeKind::Send(send) => Some(&send.channel),
         NodeKind::Call(call) => Some(&call.channel),

@@ -76,8 +76,10 @@ pub fn command(args: Args, serve: Option<Serve<'_>>) -> Result<(), DriverError> 
         }
     };
     let metrics = Arc::new(super::metrics::Metrics::default());
-    let mut runner =
-        Runner::new(&store, &graphs, &args.files, &mut *channel, &SystemClock).with_metrics(metrics.clone());
+    let frequency = config.as_ref().and_then(|c| c.policy.frequency.clone());
+    let mut runner = Runner::new(&store, &graphs, &args.files, &mut *channel, &SystemClock)
+        .with_metrics(metrics.clone())
+        .with_frequency(frequency);
     if let Some(serve) = serve {
         let inbox = super::arrival::Inbox::new(wake.clone());
         let handle = runtime.handle().clone();

@@ -12,7 +12,7 @@ use super::clock::{Clock, VirtualClock};
 use super::error::DriverError;
 use super::import::{self, Walker};
 use super::output::{self, SimFormat, Tally};
-use super::pacing::CampaignPacer;
+use super::frequency::{Capped, Paced};
 use super::progress::Progress;
 use super::responses::Responses;
 use super::writer::Writer;
@@ -46,6 +46,8 @@ pub struct Simulation<'a> {
     pub inject: Vec<(DateTime<Utc>, Input)>,
     /// `--rejects FILE`: every row skipped for a problem, written as the CSV is read.
     pub rejects: std::sync::Mutex<Option<crate::contacts::Rejects>>,
+    /// herald.yaml's `policy.frequency` (`--config`), kept as a run would.
+    pub frequency: Option<crate::config::Frequency>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -109,7 +111,7 @@ impl Simulation<'_> {
     fn drive(&self, out: &mut impl Write, writer: &mut Writer) -> Result<Outcome, SimulateError> {
         let progress = Progress::new();
         let mut tally = Tally::default();
-        let mut pacer = CampaignPacer::new(&self.graph.pacing);
+        let mut pacer = Paced::new(self.graph, self.frequency.as_ref());
         let horizon = self.until.unwrap_or(self.start + HORIZON);
         let (import, known) = self.import(out, &mut tally, &mut pacer, writer, horizon, &progress)?;
         let campaign = self.graph.id.clone();
@@ -143,6 +145,9 @@ impl Simulation<'_> {
                     advanced += 1;
                 }
                 writer.write(batch, true)?;
+                if let Some(ledger) = &mut pacer.ledger {
+                    ledger.sweep(now);
+                }
                 progress.show(format_args!(
                     "simulating: {advanced} lead advances, virtual time {}",
                     now.format("%Y-%m-%d %H:%M UTC")
@@ -225,7 +230,7 @@ impl Simulation<'_> {
         &self,
         out: &mut impl Write,
         tally: &mut Tally,
-        pacer: &mut CampaignPacer,
+        pacer: &mut Paced,
         writer: &mut Writer,
         horizon: DateTime<Utc>,
         progress: &Progress,
@@ -288,7 +293,7 @@ impl Simulation<'_> {
     /// Wake the lead at each of its due times up to `horizon`, as the time-ordered loop would.
     pub(super) fn finish_lead(
         &self,
-        pacer: &mut CampaignPacer,
+        pacer: &mut Paced,
         contact: &Contact,
         lead: &mut Lead,
         horizon: DateTime<Utc>,
@@ -307,14 +312,15 @@ impl Simulation<'_> {
     /// Feed the lead every input due by `now`, answering its actions from the responses.
     pub(super) fn step_lead(
         &self,
-        pacer: &mut CampaignPacer,
+        pacer: &mut Paced,
         contact: &Contact,
         lead: &mut Lead,
         now: DateTime<Utc>,
         records: &mut Vec<Record>,
         suppressed: &mut Vec<String>,
     ) {
-        step_due(self.graph, pacer, contact, lead, now, None, records, |effect, lead| match effect {
+        let mut pacer = Capped::new(&mut pacer.pacer, self.graph, pacer.ledger.as_mut());
+        step_due(self.graph, &mut pacer, contact, lead, now, None, records, |effect, lead| match effect {
             Effect::Act(action) => {
                 let responded = self.responses.respond(self.graph, lead, contact, &action);
                 for (at, input) in responded.inputs() {
@@ -355,8 +361,8 @@ pub struct Args {
     pub format: SimFormat,
     pub db: Option<PathBuf>,
     pub rejects: Option<PathBuf>,
-    /// herald.yaml's policy quiet hours (`--config`), applied as a run would.
-    pub quiet: Option<crate::config::QuietHours>,
+    /// herald.yaml's policy (`--config`): quiet hours and frequency caps, kept as a run would.
+    pub rules: crate::config::Rules,
 }
 
 /// Check the campaign against the CSV's columns, simulate, print. Exit 1 when the campaign,
@@ -365,7 +371,7 @@ pub struct Args {
 pub fn command(args: Args) -> Result<String, DriverError> {
     let columns = crate::contacts::read_header(&args.contacts)?;
     let mut graph = super::load::campaign(&args.file, Some(columns.clone()))?;
-    super::load::set_quiet(&mut graph, args.quiet);
+    super::load::set_quiet(&mut graph, args.rules.quiet_hours);
     let parse_time = |text: &Option<String>, what: &str| -> Result<Option<DateTime<Utc>>, DriverError> {
         text.as_ref()
             .map(|t| {
@@ -405,6 +411,7 @@ pub fn command(args: Args) -> Result<String, DriverError> {
         store,
         source: std::path::absolute(&args.file).ok(),
         inject: Vec::new(),
+        frequency: args.rules.frequency,
     };
     output::color_timeline(crate::terminal::color(crate::terminal::Stream::Stdout));
     let stdout = std::io::stdout();

@@ -46,7 +46,7 @@ impl Machine<'_> {
                 return None;
             }
         }
-        if let Err(t) = self.pacer.acquire(id, self.now) {
+        if let Err(t) = self.pacer.acquire_for(id, self.contact, self.now) {
             let reason = Text::new(self.pacer.reason());
             // Later than `now`, so that this pass does not take the lead again, and no more:
             // what `ingest` leaves to the next run must be due at once when that run starts.
@@ -58,6 +58,7 @@ impl Machine<'_> {
         let key_attempt = self.lead.key_attempt(&node.id.0, node.reentrant);
         match self.action(id, key_attempt) {
             Ok(action) => {
+                self.pacer.acted(id, &action);
                 let timeout = match &self.graph.node(id).kind {
                     NodeKind::Call(call) => {
                         self.record(Event::Call {

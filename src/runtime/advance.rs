@@ -7,7 +7,7 @@
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
-use super::lead::{CallInfo, Effect, Event, Input, Lead, LeadStatus, Park, Record, Reply, Text};
+use super::lead::{Action, CallInfo, Effect, Event, Input, Lead, LeadStatus, Park, Record, Reply, Text};
 use super::scope::{LeadScope, timezone_of};
 use super::{split, window};
 use crate::contact::Contact;
@@ -18,6 +18,18 @@ use crate::vocab::{CallOutcome, MessageOutcome, Reason};
 /// Pacing, owned by the driver: may the action of `step` start now, else when to ask again.
 pub trait Pacer {
     fn acquire(&mut self, step: StateId, now: DateTime<Utc>) -> Result<(), DateTime<Utc>>;
+
+    /// `acquire` for one contact's action: what the interpreter asks, so that a limit per
+    /// contact across campaigns (herald.yaml's `policy.frequency`) can hold it too.
+    fn acquire_for(&mut self, step: StateId, _contact: &Contact, now: DateTime<Utc>) -> Result<(), DateTime<Utc>> {
+        self.acquire(step, now)
+    }
+
+    /// The action `acquire_for` let through was made (not when its message failed to render).
+    fn acted(&mut self, _step: StateId, _action: &Action) {}
+
+    /// An action `acted` was told of is not handed over after all (its address is suppressed).
+    fn withdrawn(&mut self, _action: &Action) {}
 
     /// Why the last action was held back, for the lead's history.
     fn reason(&self) -> &str {

@@ -30,6 +30,8 @@ pub struct Batch {
     pub update_contacts: bool,
     /// Keys of the inbound events whose changes this batch holds (`ops::event_key`).
     pub events: Vec<Vec<u8>>,
+    /// (contact key, its sends now): each contact's row for `policy.frequency`, replaced.
+    pub sends: Vec<(String, Vec<super::Sent>)>,
 }
 
 impl Batch {
@@ -52,6 +54,7 @@ impl Batch {
             && self.suppress.is_empty()
             && self.remove.is_empty()
             && self.events.is_empty()
+            && self.sends.is_empty()
     }
 }
 

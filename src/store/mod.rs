@@ -24,6 +24,7 @@ mod handle;
 mod purpose;
 mod records;
 mod rows;
+mod sends;
 mod write;
 
 use std::collections::BTreeMap;
@@ -38,6 +39,7 @@ use serde::de::DeserializeOwned;
 use crate::contact::Contact;
 use crate::runtime::{Action, Lead, LeadStatus, Record};
 pub use applied::AppliedEvents;
+pub use sends::Sent;
 pub use batch::{Batch, WriteSummary};
 pub use campaign::{CampaignRecord, CampaignStatus};
 pub use error::StoreError;
@@ -239,6 +241,7 @@ impl Store {
         txn.open_table(DONE).at(p)?;
         txn.open_table(SUPPRESSION).at(p)?;
         txn.open_table(applied::APPLIED).at(p)?;
+        txn.open_table(sends::SENDS).at(p)?;
         txn.commit().at(p)
     }
 
@@ -284,6 +287,7 @@ impl Store {
             remove_lead(p, &txn, campaign, contact)?;
         }
         applied::record(p, &txn, &mut batch.events)?;
+        sends::record(p, &txn, &batch.sends)?;
         txn.commit().at(p)?;
         Ok(WriteSummary { new_contacts, updated_contacts })
     }

@@ -51,7 +51,9 @@ pub mod keys {
     /// A channel's entry under `pacing.channels`, and a step's own `pacing`.
     pub const PACING_LIMIT: &[&str] = &["per_hour", "concurrency"];
     pub const RETRY: &[&str] = &["attempts", "interval", "on", "until"];
-    pub const STEP_COMMON: &[&str] = &["id", "name", "when", "next", "routes", "retry", "pacing"];
+    pub const STEP_COMMON: &[&str] = &["id", "name", "when", "next", "routes", "retry", "pacing", "frequency"];
+    /// A step's `frequency:` value: not counted or held by `policy.frequency`.
+    pub const FREQUENCY: &[&str] = &["exempt"];
     pub const ACTIONS: &[&str] = &["send", "call", "wait", "await", "branch", "split", "set", "exit"];
     pub const SEND: &[&str] = &["channel", "to", "from", "subject", "text", "template", "variants"];
     pub const VARIANT: &[&str] = &["subject", "text", "template"];
@@ -149,6 +151,8 @@ pub struct Step {
     pub retry: Option<Retry>,
     /// The step's own `pacing` (send and call steps).
     pub pacing: Option<Pacing>,
+    /// `frequency: exempt`: not counted or held by herald.yaml's `policy.frequency`.
+    pub frequency: Option<Text>,
     pub action: Option<Spanned<Action>>,
     pub span: Span,
 }

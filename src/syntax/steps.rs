@@ -51,6 +51,7 @@ impl Loader<'_> {
                 let key = f.key_span("pacing");
                 f.take("pacing").and_then(|n| self.pacing(n, key, false))
             },
+            frequency: self.text(f.take("frequency"), "frequency"),
             action,
             span: node.span,
         };

@@ -32,6 +32,7 @@ pub fn run_case(
     case: &Case,
     row: usize,
     start: DateTime<Utc>,
+    frequency: Option<&crate::config::Frequency>,
 ) -> Result<CaseResult, String> {
     let dir = tempfile::tempdir().map_err(|e| format!("cannot make a temporary directory: {e}"))?;
     let csv_path = dir.path().join("contacts.csv");
@@ -71,6 +72,7 @@ pub fn run_case(
         store,
         source: None,
         inject,
+        frequency: frequency.cloned(),
     };
     simulation.run(&mut std::io::sink()).map_err(|e| e.to_string())?;
     let store = Store::open(&db).map_err(|e| e.to_string())?;

@@ -21,6 +21,7 @@ mod idle;
 
 use super::clock::Clock;
 use super::error::RunError;
+use super::frequency::{Capped, Ledger};
 use super::pacing::CampaignPacer;
 use super::run::Args;
 use super::step::step;
@@ -98,6 +99,8 @@ pub struct Runner<'a, 'g> {
     metrics: Arc<super::metrics::Metrics>,
     /// What the live server takes, when it runs.
     inbox: Option<Arc<super::arrival::Inbox>>,
+    /// herald.yaml's `policy.frequency`: each contact's sends across the campaigns.
+    ledger: Option<Ledger<'a>>,
 }
 
 impl<'a, 'g> Runner<'a, 'g> {
@@ -121,7 +124,14 @@ impl<'a, 'g> Runner<'a, 'g> {
             pending: super::answers::Pending::default(),
             metrics: Arc::new(super::metrics::Metrics::default()),
             inbox: None,
+            ledger: None,
         }
+    }
+
+    /// Holds every contact to herald.yaml's `policy.frequency`, counted in the store.
+    pub fn with_frequency(mut self, caps: Option<crate::config::Frequency>) -> Self {
+        self.ledger = caps.map(|caps| Ledger::new(caps, Some(self.store)));
+        self
     }
 
     /// Counts into `metrics` (the live server shows them).
@@ -279,7 +289,8 @@ impl<'a, 'g> Runner<'a, 'g> {
                 && stored.content_hash != live.graph.content_hash
             {
                 let channel: &dyn Channel = &*self.channel;
-                super::live_edit::apply(self.store, live.graph, &mut live.pacer, now, &|a| channel.answer_at_once(a))?;
+                let mut capped = Capped::new(&mut live.pacer, live.graph, self.ledger.as_mut());
+                super::live_edit::apply(self.store, live.graph, &mut capped, now, &|a| channel.answer_at_once(a))?;
             }
             // Calls placed before a restart are still in flight (only such a lead is
             // `in_progress`): `concurrency` counts them.
@@ -322,6 +333,7 @@ impl<'a, 'g> Runner<'a, 'g> {
             })
             .collect();
         let mut room = super::room::Room::new(&mut live.pacer, graph, space);
+        let mut room = Capped::new(&mut room, graph, self.ledger.as_mut());
         for (contact, mut lead) in due {
             let suppressed = suppressions && super::guard::contact_suppressed(self.store, &contact)?;
             let before = batch.outbox.len();
@@ -333,7 +345,9 @@ impl<'a, 'g> Runner<'a, 'g> {
             if suppressions
                 && let Some(address) = super::guard::suppressed_to(self.store, &batch, &batch.outbox[before..], region)?
             {
-                batch.outbox.truncate(before);
+                for action in batch.outbox.drain(before..) {
+                    crate::runtime::Pacer::withdrawn(&mut room, &action);
+                }
                 let reason = format!("not handed over: {address} is suppressed");
                 records.push(lead.note_error(now, reason.into()));
                 records.extend(step(graph, &mut room, &contact, &mut lead, now, &mut batch, true, &at_once));
@@ -341,6 +355,13 @@ impl<'a, 'g> Runner<'a, 'g> {
             let first_seq = lead.seq - records.len() as u32;
             batch.history.push((graph.id.clone(), contact.key, first_seq, records));
             batch.leads.push((graph.id.clone(), lead));
+        }
+        drop(room);
+        if let Some(ledger) = self.ledger.as_mut() {
+            if let Some(error) = ledger.take_error() {
+                return Err(error.into());
+            }
+            batch.sends = ledger.rows(now);
         }
         if started || graph.pacing.has_per_hour() {
             batch.campaigns.push(live.record(now));
