@@ -382,6 +382,12 @@ pub fn to_github(file: &SourceFile, diagnostic: &Diagnostic) -> String {
     )
 }
 
+/// A GitHub Actions notice at a line (`validate --format github`'s informational lines).
+pub fn github_notice(file: &SourceFile, offset: usize, message: &str) -> String {
+    let (line, col) = file.line_col(offset);
+    format!("::notice file={},line={line},col={col}::{}", escape_property(&file.name), escape_data(message))
+}
+
 fn escape_data(text: &str) -> String {
     text.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
 }

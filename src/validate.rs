@@ -47,6 +47,8 @@ pub struct Checked {
     pub checks_off: Vec<crate::syntax::CheckOff>,
     /// herald.yaml's entry: its `checks_off` are the policy's, for every campaign.
     pub policy: bool,
+    /// The steps marked `frequency: exempt` (step id, where the mark is).
+    pub frequency_exempt: Vec<(String, crate::source::Span)>,
 }
 
 /// Every campaign file under `paths` (directories recursively), sorted.
@@ -165,21 +167,21 @@ pub fn check_all(
     let policy = config.as_ref().and_then(|(_, _, c)| c.as_ref()).map(|c| &c.policy);
     for path in files {
         let (file, problem) = read_source(path)?;
-        let (diagnostics, checks_off) = match problem {
-            Some(diagnostic) => (Diagnostics { items: vec![diagnostic] }, Vec::new()),
+        let (diagnostics, checks_off, frequency_exempt) = match problem {
+            Some(diagnostic) => (Diagnostics { items: vec![diagnostic] }, Vec::new(), Vec::new()),
             None => {
                 let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
                 let options = Options { base_dir, ..options.clone() };
                 let report = check::check_file_report(&file, &options, channels.as_deref(), policy);
                 graphs.extend(report.graph);
-                (report.diagnostics, report.checks_off)
+                (report.diagnostics, report.checks_off, report.frequency_exempt)
             }
         };
-        out.push(Checked { file, diagnostics, checks_off, policy: false });
+        out.push(Checked { file, diagnostics, checks_off, policy: false, frequency_exempt });
     }
     if let Some(contacts) = contacts.filter(|_| !graphs.is_empty()) {
         let (file, diagnostics) = crate::contact_rows::check(contacts, &graphs.iter().collect::<Vec<_>>());
-        out.push(Checked { file, diagnostics, checks_off: Vec::new(), policy: false });
+        out.push(Checked { file, diagnostics, checks_off: Vec::new(), policy: false, frequency_exempt: Vec::new() });
     }
     if let Some((file, mut diagnostics, config)) = config {
         let mut checks_off = Vec::new();
@@ -187,7 +189,7 @@ pub fn check_all(
             diagnostics.items.extend(config_channels(config, &graphs));
             checks_off = config.policy.checks_off.clone();
         }
-        out.push(Checked { file, diagnostics, checks_off, policy: true });
+        out.push(Checked { file, diagnostics, checks_off, policy: true, frequency_exempt: Vec::new() });
     }
     Ok(out)
 }
@@ -202,7 +204,7 @@ pub fn check_config(
         diagnostics.items.extend(config_channels(config, graphs));
     }
     let checks_off = config.as_ref().map(|c| c.policy.checks_off.clone()).unwrap_or_default();
-    Ok((Checked { file, diagnostics, checks_off, policy: true }, config))
+    Ok((Checked { file, diagnostics, checks_off, policy: true, frequency_exempt: Vec::new() }, config))
 }
 
 /// Whether herald.yaml defines each channel the campaigns use, fit for what its steps do.
@@ -245,12 +247,22 @@ pub fn print(checked: &[Checked], format: Format, color: bool, out: &mut dyn Wri
                     writeln!(out)?;
                 }
             }
+            for c in checked {
+                for (step, span) in &c.frequency_exempt {
+                    let (line, column) = c.file.line_col(span.start);
+                    writeln!(out, "{}:{line}:{column}: step `{step}` is exempt from policy.frequency", c.file.name)?;
+                }
+            }
             writeln!(out, "{summary}")?;
         }
         Format::Github => {
             for c in checked {
                 for d in &c.diagnostics.items {
                     writeln!(out, "{}", diagnostic::to_github(&c.file, d))?;
+                }
+                for (step, span) in &c.frequency_exempt {
+                    let message = format!("step `{step}` is exempt from policy.frequency");
+                    writeln!(out, "{}", diagnostic::github_notice(&c.file, span.start, &message))?;
                 }
             }
             writeln!(out, "{summary}")?;
@@ -265,6 +277,13 @@ pub fn print(checked: &[Checked], format: Format, color: bool, out: &mut dyn Wri
                     // Only files that switch a check off have the key, so other reports stay as they were.
                     if !c.checks_off.is_empty() {
                         entry["checks_off"] = checks_off(&c.file, &c.checks_off, c.policy);
+                    }
+                    if !c.frequency_exempt.is_empty() {
+                        let steps = c.frequency_exempt.iter().map(|(step, span)| {
+                            let (line, column) = c.file.line_col(span.start);
+                            json!({ "step": step, "line": line, "column": column })
+                        });
+                        entry["frequency_exempt"] = serde_json::Value::Array(steps.collect());
                     }
                     entry
                 })

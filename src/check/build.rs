@@ -155,7 +155,9 @@ impl Checker<'_> {
             self.push(
                 Diagnostic::warning("herald::unused_frequency", "`frequency: exempt` on a step that makes no action")
                     .label(value.span, "exempts nothing")
-                    .help("only send and call steps are counted by `policy.frequency`; move it to the send or call step"),
+                    .help(
+                        "only send and call steps are counted by `policy.frequency`; move it to the send or call step",
+                    ),
             );
             return false;
         }

@@ -45,6 +45,8 @@ pub struct Report {
     pub diagnostics: Diagnostics,
     /// The compliance checks the file switches off (`checks:`), with their reasons.
     pub checks_off: Vec<syntax::CheckOff>,
+    /// The steps marked `frequency: exempt` (ids, where the mark is), when the file compiles.
+    pub frequency_exempt: Vec<(String, crate::source::Span)>,
 }
 
 /// `check_file`, with the channels and the policy of herald.yaml when known (`validate
@@ -58,13 +60,21 @@ pub fn check_file_report(
     crate::diagnostic::reset_suggestion_budget();
     let mut diagnostics = Diagnostics::default();
     let mut checks_off = Vec::new();
+    let mut frequency_exempt = Vec::new();
     let graph = syntax::load(file, &mut diagnostics).and_then(|mut campaign| {
         let graph = check_with(file, &campaign, options, (channels, policy), &mut diagnostics);
         checks_off = std::mem::take(&mut campaign.checks_off);
-        graph.filter(|_| !diagnostics.has_errors())
+        let graph = graph.filter(|_| !diagnostics.has_errors())?;
+        // A step's node has the step's index.
+        for (node, step) in graph.nodes.iter().zip(&campaign.steps) {
+            if let (true, Some(mark)) = (node.frequency_exempt, &step.frequency) {
+                frequency_exempt.push((node.id.0.clone(), mark.span));
+            }
+        }
+        Some(graph)
     });
     diagnostics.sort();
-    Report { graph, diagnostics, checks_off }
+    Report { graph, diagnostics, checks_off, frequency_exempt }
 }
 
 /// Check a loaded campaign, compiling it as we go.

@@ -5,8 +5,8 @@ use chrono::TimeDelta;
 
 use crate::diagnostic::Diagnostic;
 use crate::source::{Span, Spanned};
-use crate::syntax::yaml::{Kind as Yaml, Node};
 use crate::syntax::Loader;
+use crate::syntax::yaml::{Kind as Yaml, Node};
 
 const FREQUENCY: &[&str] = &["max", "per", "channels"];
 const CAP: &[&str] = &["max", "per"];
@@ -93,15 +93,18 @@ fn cap(loader: &mut Loader<'_>, max: Option<&Node>, per: Option<&Node>, at: Span
         Ok(v) if v > 0 => Some(v),
         _ => {
             loader.error(
-                Diagnostic::error("herald::config_number", format!("`{what}.max` must be a whole number of at least 1"))
-                    .label(n.span, "out of range")
-                    .help("to stop every send, pause the campaigns; a cap is at least 1"),
+                Diagnostic::error(
+                    "herald::config_number",
+                    format!("`{what}.max` must be a whole number of at least 1"),
+                )
+                .label(n.span, "out of range")
+                .help("to stop every send, pause the campaigns; a cap is at least 1"),
             );
             None
         }
     });
-    let per = loader.text(per, &format!("{what}.per")).and_then(|text| {
-        match crate::expr::parse_duration(&text.value) {
+    let per =
+        loader.text(per, &format!("{what}.per")).and_then(|text| match crate::expr::parse_duration(&text.value) {
             Some(d) if d > TimeDelta::zero() && d <= TimeDelta::days(366) => Some(d),
             _ => {
                 loader.error(
@@ -113,8 +116,7 @@ fn cap(loader: &mut Loader<'_>, max: Option<&Node>, per: Option<&Node>, at: Span
                 );
                 None
             }
-        }
-    });
+        });
     Some(Cap { max: max?, per: per? })
 }
 
@@ -125,7 +127,8 @@ mod tests {
     #[test]
     fn the_longest_period_counts_and_caps_describe_themselves() {
         let cap = |max, days| Cap { max, per: TimeDelta::days(days) };
-        let f = Frequency { all: Some(cap(3, 1)), channels: vec![(Spanned::new("sms".into(), Span::at(0)), cap(5, 7))] };
+        let f =
+            Frequency { all: Some(cap(3, 1)), channels: vec![(Spanned::new("sms".into(), Span::at(0)), cap(5, 7))] };
         assert_eq!(f.longest(), TimeDelta::days(7));
         assert!(f.is_set());
         assert_eq!(cap(3, 1).describe(), "3 per 1d");

@@ -5,16 +5,16 @@
 //! Read with the campaign file's YAML reader, so every problem is reported at its line, all at
 //! once; secrets come only from `${ENV_VAR}` and stay inside `Secret`.
 
-mod load;
 pub mod frequency;
+mod load;
 pub mod policy;
 pub mod secret;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use load::{check_channels, load};
 pub use frequency::{Cap, Frequency};
+pub use load::{check_channels, load};
 pub use policy::{Policy, QuietHours, Rules};
 pub use secret::Secret;
 

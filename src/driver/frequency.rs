@@ -65,12 +65,18 @@ impl<'s> Ledger<'s> {
             .all
             .map(|cap| (cap, None))
             .into_iter()
-            .chain(self.caps.channels.iter().filter(|(name, _)| name.value == channel).map(|(n, c)| (*c, Some(n.value.clone()))))
+            .chain(
+                self.caps
+                    .channels
+                    .iter()
+                    .filter(|(name, _)| name.value == channel)
+                    .map(|(n, c)| (*c, Some(n.value.clone()))),
+            )
             .collect();
         self.sends(contact);
         if self.error.is_some() {
             // The count is unknown: hold the lead briefly; the run stops on the error.
-            return Some((now + TimeDelta::minutes(1), "policy frequency (counts unreadable)".into()));
+            return Some((now + TimeDelta::minutes(1), "policy frequency: counts unreadable".into()));
         }
         let sends = self.recent.get(contact)?;
         let mut full: Option<(DateTime<Utc>, String)> = None;
@@ -88,8 +94,8 @@ impl<'s> Ledger<'s> {
             let free = times[times.len() - max] + cap.per;
             if full.as_ref().is_none_or(|(t, _)| free > *t) {
                 let what = match &only {
-                    Some(channel) => format!("policy frequency ({channel}: {})", cap.describe()),
-                    None => format!("policy frequency ({})", cap.describe()),
+                    Some(channel) => format!("policy frequency: {channel} {}", cap.describe()),
+                    None => format!("policy frequency: {}", cap.describe()),
                 };
                 full = Some((free, what));
             }

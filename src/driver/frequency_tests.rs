@@ -23,7 +23,7 @@ fn a_cap_frees_up_when_its_oldest_counted_send_leaves_the_period() {
     ledger.count("ada", "email", at(5));
     let (until, why) = ledger.full_until("ada", "voice", at(6)).expect("two in a day is the cap");
     assert_eq!(until, at(24), "the first send leaves the day at hour 24");
-    assert_eq!(why, "policy frequency (2 per 1d)");
+    assert_eq!(why, "policy frequency: 2 per 1d");
     assert_eq!(ledger.full_until("bob", "sms", at(6)), None, "another contact counts apart");
     assert_eq!(ledger.full_until("ada", "sms", at(24)), None, "a send exactly a period ago no longer counts");
 }
@@ -35,11 +35,11 @@ fn a_channel_cap_counts_only_its_channel_and_the_latest_full_cap_wins() {
     ledger.count("ada", "email", at(1));
     assert_eq!(ledger.full_until("ada", "email", at(2)), None, "email: 2 of 3 in the day");
     let (until, why) = ledger.full_until("ada", "sms", at(2)).unwrap();
-    assert_eq!((until, why.as_str()), (at(48), "policy frequency (sms: 1 per 2d)"));
+    assert_eq!((until, why.as_str()), (at(48), "policy frequency: sms 1 per 2d"));
     ledger.count("ada", "email", at(3));
     // Both full for sms: the day frees at 24, the sms cap at 48; the later one says when.
     assert_eq!(ledger.full_until("ada", "sms", at(4)).unwrap().0, at(48));
-    assert_eq!(ledger.full_until("ada", "email", at(4)).unwrap(), (at(24), "policy frequency (3 per 1d)".into()));
+    assert_eq!(ledger.full_until("ada", "email", at(4)).unwrap(), (at(24), "policy frequency: 3 per 1d".into()));
 }
 
 #[test]

@@ -17,8 +17,8 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 
-use super::output::Tally;
 use super::frequency::Paced;
+use super::output::Tally;
 use super::progress::Progress;
 use super::simulate::{BATCH, ROW, SimulateError, Simulation};
 use super::writer::{Writer, WriterHandle};

@@ -3,7 +3,6 @@
 //! virtual clock with its writer thread; `ingest` through the same step function (`step.rs`).
 
 mod admit;
-pub mod frequency;
 mod answers;
 pub mod apply;
 pub mod arrival;
@@ -12,6 +11,7 @@ pub mod engine;
 pub mod error;
 pub mod event_key;
 pub mod events;
+pub mod frequency;
 mod guard;
 mod import;
 pub mod ingest;

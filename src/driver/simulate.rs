@@ -10,9 +10,9 @@ use chrono::{DateTime, Utc};
 
 use super::clock::{Clock, VirtualClock};
 use super::error::DriverError;
+use super::frequency::{Capped, Paced};
 use super::import::{self, Walker};
 use super::output::{self, SimFormat, Tally};
-use super::frequency::{Capped, Paced};
 use super::progress::Progress;
 use super::responses::Responses;
 use super::writer::Writer;

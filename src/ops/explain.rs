@@ -119,7 +119,7 @@ fn text(
         say_out(out, "(no history recorded)")?;
     }
     say_out(out, "")?;
-    for line in now_lines(lead, tz) {
+    for line in now_lines(lead, history, tz) {
         say_out(out, &line)?;
     }
     Ok(())
@@ -227,20 +227,29 @@ fn one_line(text: &str, max: usize) -> String {
     format!("\"{cut}…\"")
 }
 
-/// Why a lead not yet final will be woken, as `Park` says.
-fn waiting_for(lead: &Lead) -> &'static str {
-    match lead.park {
-        Park::Start => "to start",
-        Park::Wait => "the end of a wait",
-        Park::Await => "a reply or event, else the timeout",
-        Park::Act if lead.attempts > 0 => "to act again (a retry, the schedule window or pacing)",
-        Park::Act => "to act (the schedule window or pacing)",
-        Park::Outcome => "the outcome of its action, else the timeout",
+/// Why a lead not yet final will be woken, as `Park` says; a lead held back from acting names
+/// what held it last (its latest record is that deferral).
+fn waiting_for(lead: &Lead, history: &[Record]) -> String {
+    let deferred = match history.last().map(|r| &r.event) {
+        Some(Event::Defer { reason, .. }) => Some(reason),
+        _ => None,
+    };
+    match (lead.park, deferred) {
+        (Park::Act, Some(reason)) if lead.attempts > 0 => format!("its turn to act again ({reason})"),
+        (Park::Act, Some(reason)) => format!("its turn to act ({reason})"),
+        (Park::Start, _) => "the start".into(),
+        (Park::Wait, _) => "the end of a wait".into(),
+        (Park::Await, _) => "a reply or event, else the timeout".into(),
+        (Park::Act, None) if lead.attempts > 0 => {
+            "its turn to act again (a retry, the schedule window, the policy or pacing)".into()
+        }
+        (Park::Act, None) => "its turn to act (the schedule window, the policy or pacing)".into(),
+        (Park::Outcome, _) => "the outcome of its action, else the timeout".into(),
     }
 }
 
 /// Where the lead stands: status, step, attempts, outcome, next due time, variants and vars.
-fn now_lines(lead: &Lead, tz: Tz) -> Vec<String> {
+fn now_lines(lead: &Lead, history: &[Record], tz: Tz) -> Vec<String> {
     let mut lines = vec![format!("now: {}", lead.status.as_str())];
     if let Some(step) = &lead.step {
         lines.push(format!("  step: {step} (attempt {})", lead.attempts));
@@ -249,9 +258,9 @@ fn now_lines(lead: &Lead, tz: Tz) -> Vec<String> {
         lines.push(format!("  outcome: {outcome}"));
     }
     match lead.wake_at.filter(|_| !lead.status.is_final()) {
-        Some(at) => lines.push(format!("  next due: {}, waiting for {}", both(at, tz), waiting_for(lead))),
+        Some(at) => lines.push(format!("  next due: {}, waiting for {}", both(at, tz), waiting_for(lead, history))),
         None if lead.status.is_final() => lines.push("  next due: never (final)".into()),
-        None => lines.push(format!("  next due: not set, waiting for {}", waiting_for(lead))),
+        None => lines.push(format!("  next due: not set, waiting for {}", waiting_for(lead, history))),
     }
     for (at, input) in lead.inbox.iter().filter(|_| !lead.status.is_final()) {
         lines.push(format!("  queued: {} at {}", queued(input), both(*at, tz)));
@@ -320,7 +329,7 @@ fn json(campaign: &str, contact: &Contact, lead: &Lead, history: &[Record], zone
             "outcome": lead.outcome,
             "next_due": due.map(utc),
             "next_due_local": due.map(|at| local(at, tz)),
-            "waiting_for": (!lead.status.is_final()).then(|| waiting_for(lead)),
+            "waiting_for": (!lead.status.is_final()).then(|| waiting_for(lead, history)),
             "queued": inbox,
             "variants": lead.variants,
             "vars": lead.vars,

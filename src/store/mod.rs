@@ -39,7 +39,6 @@ use serde::de::DeserializeOwned;
 use crate::contact::Contact;
 use crate::runtime::{Action, Lead, LeadStatus, Record};
 pub use applied::AppliedEvents;
-pub use sends::Sent;
 pub use batch::{Batch, WriteSummary};
 pub use campaign::{CampaignRecord, CampaignStatus};
 pub use error::StoreError;
@@ -47,6 +46,7 @@ use error::{At, classify, corrupt, internal};
 pub use purpose::Purpose;
 pub use rows::NewLeads;
 use rows::{RowView, Wake};
+pub use sends::Sent;
 use write::{DueKey, append_history, link_history, put_leads, remove_lead};
 
 /// The layout of the tables. Bump it (and add a migration in `Store::prepare`) when it changes.

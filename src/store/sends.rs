@@ -109,7 +109,8 @@ mod tests {
     #[test]
     fn rows_round_trip_and_damage_is_an_error() {
         let at = |s| DateTime::from_timestamp(s, 500).unwrap();
-        let sends = vec![Sent { at: at(1_800_000_000), channel: "sms".into() }, Sent { at: at(-5), channel: "".into() }];
+        let sends =
+            vec![Sent { at: at(1_800_000_000), channel: "sms".into() }, Sent { at: at(-5), channel: "".into() }];
         let bytes = encode(&sends);
         assert_eq!(decode(&bytes), Ok(sends));
         assert_eq!(decode(&bytes[..bytes.len() - 1]), Err("a row cut short"));

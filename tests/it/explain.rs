@@ -118,7 +118,10 @@ fn explain_as_json_and_a_lead_not_yet_final() {
     assert_eq!(now["step"], "confirm_call", "{out}");
     assert_eq!(now["next_due"], "2026-12-03T20:00:30Z", "{out}");
     assert_eq!(now["next_due_local"], "Thu 2026-12-03 12:00 PST", "{out}");
-    assert_eq!(now["waiting_for"], "to act again (a retry, the schedule window or pacing)", "{out}");
+    assert_eq!(
+        now["waiting_for"], "its turn to act again (a retry, the schedule window, the policy or pacing)",
+        "{out}"
+    );
     let history = json["history"].as_array().unwrap();
     let retry = history.iter().find(|r| r["event"] == "retry").expect("a retry");
     assert_eq!(retry["after"], "outcome no_answer", "{out}");

@@ -33,6 +33,7 @@ mod ops;
 mod pacing;
 mod phones;
 mod policy;
+mod policy_frequency;
 mod receiver;
 mod relay;
 mod report;

@@ -306,14 +306,3 @@ fn bad_policies_are_errors_at_their_line() {
     );
     assert_eq!(out.code, 1, "{out:?}");
 }
-
-#[test]
-fn frequency_is_accepted_and_not_applied_yet() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = "channels: { voice: { kind: log } }\npolicy: { frequency: { max: 3, per: 1d } }\ncampaigns: {}\n";
-    let out = validate(dir.path(), config, &["--format", "json"]);
-    // Only the misspelt top key is an error; `frequency` is read without complaint.
-    let report: Value = serde_json::from_str(&out.stdout).expect("JSON");
-    assert_eq!(report["summary"]["errors"], 1, "{}", out.stdout);
-    assert!(out.stdout.contains("unknown key `campaigns`"), "{}", out.stdout);
-}
