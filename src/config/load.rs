@@ -53,27 +53,33 @@ pub fn load(
     let mut reader = Reader { loader: Loader { diagnostics }, env, base };
     let mut top = reader.loader.fields(&root, "herald.yaml")?;
     let channels_span = top.key_span("channels").unwrap_or(Span::at(0));
-    let channels = top.take("channels").map(|node| reader.channels(node)).unwrap_or_default();
+    let channels_node = top.take("channels");
+    // As written: a channel left out for an error of its own is still one a cap may name.
+    let written: Vec<String> = match channels_node.map(|n| &n.kind) {
+        Some(Yaml::Map(entries)) => entries.iter().filter_map(|(k, _)| k.as_text()).collect(),
+        _ => Vec::new(),
+    };
+    let channels = channels_node.map(|node| reader.channels(node)).unwrap_or_default();
     let server = top.take("server").and_then(|node| reader.server(node));
     let policy = top.take("policy").map(|node| super::policy::read(&mut reader.loader, node)).unwrap_or_default();
     let config = Config { channels, channels_span, server, policy };
     reader.loader.finish(top, TOP, "herald.yaml");
-    frequency_channels(&config, &mut reader.loader);
+    frequency_channels(&config, &written, &mut reader.loader);
     Some(config)
 }
 
 /// A cap on a channel herald.yaml does not define would count nothing (with no `channels:`,
 /// every channel is `log` and any name can be meant).
-fn frequency_channels(config: &Config, loader: &mut Loader<'_>) {
+fn frequency_channels(config: &Config, written: &[String], loader: &mut Loader<'_>) {
     let Some(frequency) = &config.policy.frequency else { return };
-    if config.channels.is_empty() {
+    if written.is_empty() {
         return;
     }
     for (name, _) in &frequency.channels {
-        if config.channel(&name.value).is_some() {
+        if written.contains(&name.value) {
             continue;
         }
-        let names = config.channels.iter().map(|c| c.name.as_str());
+        let names = written.iter().map(String::as_str);
         loader.error(
             Diagnostic::error(
                 "herald::config_channel_missing",
