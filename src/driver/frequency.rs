@@ -1,6 +1,7 @@
 //! herald.yaml's `policy.frequency` as runs and simulations keep it (docs/policy.md): each
 //! contact's recent sends and calls, across campaigns (`Ledger`), and a pacer that holds an
-//! action back until every cap that counts it has room (`Capped`).
+//! action back until every cap that counts it has room (`Capped`). A lead held back holds the
+//! slot it was given, so leads of one contact go in the order they were held.
 //!
 //! A run's ledger reads a contact's sends from the store the first time it meets the contact
 //! and hands the rows it changed to the batch that stores the actions, so `run --once` from
@@ -14,13 +15,13 @@ use super::pacing::CampaignPacer;
 use crate::config::{Cap, Frequency};
 use crate::contact::Contact;
 use crate::graph::{Graph, StateId};
-use crate::runtime::{Action, Flight, Pacer};
+use crate::runtime::{Action, Flight, Pacer, Park};
 use crate::store::{Sent, Store, StoreError};
 
 /// Contacts a run's ledger keeps before it lets go of those already stored.
 const KEEP: usize = 100_000;
 
-/// Each contact's sends inside the longest cap's period.
+/// Each contact's sends inside the longest cap's period, and the slots held for its leads.
 pub struct Ledger<'s> {
     caps: Frequency,
     store: Option<&'s Store>,
@@ -54,13 +55,35 @@ impl<'s> Ledger<'s> {
         self.recent.entry(contact.to_string()).or_default()
     }
 
-    /// `None` when one more action on `channel` fits every cap now; else when the last cap
-    /// that is full frees up, and what to say of it.
-    pub fn full_until(&mut self, contact: &str, channel: &str, now: DateTime<Utc>) -> Option<(DateTime<Utc>, String)> {
+    /// `None` when one more action on `channel` for `campaign`'s lead fits every cap now; else
+    /// the first time it fits, a slot held there for the lead (so that leads held back later
+    /// go after it), and what to say of it.
+    pub fn full_until(
+        &mut self,
+        contact: &str,
+        channel: &str,
+        campaign: &str,
+        now: DateTime<Utc>,
+    ) -> Option<(DateTime<Utc>, String)> {
         if self.store.is_some() && self.recent.len() >= KEEP && !self.recent.contains_key(contact) {
             self.release();
         }
-        let caps: Vec<(Cap, Option<String>)> = self
+        self.sends(contact);
+        if self.error.is_some() {
+            // The count is unknown: hold the lead briefly; the run stops on the error.
+            return Some((now + TimeDelta::minutes(1), "policy frequency: counts unreadable".into()));
+        }
+        let mut entries = self.recent.remove(contact).unwrap_or_default();
+        let before = entries.len();
+        // The lead asks again: the slot it held, if any, is given up, and so is one held for a
+        // lead of another campaign that no longer waits for it (it ended, or moved on).
+        entries.retain(|e| match e.held_for.as_deref() {
+            None => true,
+            Some(c) if c == campaign => false,
+            Some(c) => self.still_held(c, contact, e.at),
+        });
+        let mut changed = entries.len() != before;
+        let caps: Vec<(Cap, Option<&str>)> = self
             .caps
             .all
             .map(|cap| (cap, None))
@@ -69,52 +92,55 @@ impl<'s> Ledger<'s> {
                 self.caps
                     .channels
                     .iter()
-                    .filter(|(name, _)| name.value == channel)
-                    .map(|(n, c)| (*c, Some(n.value.clone()))),
+                    .filter(|(n, _)| n.value == channel)
+                    .map(|(n, c)| (*c, Some(n.value.as_str()))),
             )
             .collect();
-        self.sends(contact);
-        if self.error.is_some() {
-            // The count is unknown: hold the lead briefly; the run stops on the error.
-            return Some((now + TimeDelta::minutes(1), "policy frequency: counts unreadable".into()));
-        }
-        let sends = self.recent.get(contact)?;
-        let mut full: Option<(DateTime<Utc>, String)> = None;
-        for (cap, only) in caps {
-            let times: Vec<DateTime<Utc>> = sends
-                .iter()
-                .filter(|s| only.as_deref().is_none_or(|c| c == s.channel) && s.at + cap.per > now)
-                .map(|s| s.at)
-                .collect();
-            let max = cap.max as usize;
-            if times.len() < max {
-                continue;
-            }
-            // The oldest sends must leave the period until fewer than `max` are left.
-            let free = times[times.len() - max] + cap.per;
-            if full.as_ref().is_none_or(|(t, _)| free > *t) {
-                let what = match &only {
-                    Some(channel) => format!("policy frequency: {channel} {}", cap.describe()),
-                    None => format!("policy frequency: {}", cap.describe()),
-                };
-                full = Some((free, what));
-            }
+        let (until, held_by) = earliest(&entries, &caps, now);
+        let full = (until > now).then(|| {
+            let place = entries.partition_point(|e| e.at <= until);
+            let held_for = Some(campaign.to_string());
+            entries.insert(place, Sent { at: until, channel: channel.to_string(), held_for });
+            changed = true;
+            let what = match held_by.and_then(|i| caps.get(i)) {
+                Some((cap, Some(channel))) => format!("policy frequency: {channel} {}", cap.describe()),
+                Some((cap, None)) => format!("policy frequency: {}", cap.describe()),
+                None => "policy frequency".to_string(),
+            };
+            (until, what)
+        });
+        self.recent.insert(contact.to_string(), entries);
+        if changed {
+            self.dirty.insert(contact.to_string());
         }
         full
     }
 
-    /// Counts an action made.
-    pub fn count(&mut self, contact: &str, channel: &str, at: DateTime<Utc>) {
+    /// Whether `campaign`'s lead for `contact` still waits for the slot held for it at `at`
+    /// (without a store, as in a simulation of one campaign, it is taken to).
+    fn still_held(&self, campaign: &str, contact: &str, at: DateTime<Utc>) -> bool {
+        let Some(store) = self.store else { return true };
+        match store.lead(campaign, contact) {
+            Ok(Some((_, lead))) => !lead.status.is_final() && lead.park == Park::Act && lead.wake_at == Some(at),
+            Ok(None) => false,
+            // Kept: the next read of this contact tries again.
+            Err(_) => true,
+        }
+    }
+
+    /// Counts an action made by `campaign`'s lead (its held slot, if any, is used up).
+    pub fn count(&mut self, contact: &str, channel: &str, campaign: &str, at: DateTime<Utc>) {
         let sends = self.sends(contact);
+        sends.retain(|e| e.held_for.as_deref() != Some(campaign));
         let place = sends.partition_point(|s| s.at <= at);
-        sends.insert(place, Sent { at, channel: channel.to_string() });
+        sends.insert(place, Sent { at, channel: channel.to_string(), held_for: None });
         self.dirty.insert(contact.to_string());
     }
 
     /// Takes back a count: the action was not handed over after all.
     pub fn uncount(&mut self, contact: &str, channel: &str, at: DateTime<Utc>) {
         let sends = self.sends(contact);
-        if let Some(i) = sends.iter().rposition(|s| s.at == at && s.channel == channel) {
+        if let Some(i) = sends.iter().rposition(|s| s.at == at && s.channel == channel && s.held_for.is_none()) {
             sends.remove(i);
             self.dirty.insert(contact.to_string());
         }
@@ -162,6 +188,44 @@ impl<'s> Ledger<'s> {
     }
 }
 
+/// The first time at or after `t0` when one more action fits every cap (`caps[i]` counts the
+/// entries on its channel, or all), and which cap held it longest.
+fn earliest(entries: &[Sent], caps: &[(Cap, Option<&str>)], t0: DateTime<Utc>) -> (DateTime<Utc>, Option<usize>) {
+    let counted: Vec<Vec<DateTime<Utc>>> = caps
+        .iter()
+        .map(|(_, only)| entries.iter().filter(|e| only.is_none_or(|c| c == e.channel)).map(|e| e.at).collect())
+        .collect();
+    // Where fitting can begin: now, an entry's time, or the end of an entry's period.
+    let mut candidates = vec![t0];
+    for ((cap, _), times) in caps.iter().zip(&counted) {
+        candidates.extend(times.iter().flat_map(|t| [*t, *t + cap.per]).filter(|t| *t > t0));
+    }
+    candidates.sort_unstable();
+    candidates.dedup();
+    let first_fit = |i: usize| candidates.iter().copied().find(|t| fits(&counted[i], caps[i].0, *t));
+    let until =
+        candidates.iter().copied().find(|t| (0..caps.len()).all(|i| fits(&counted[i], caps[i].0, *t))).unwrap_or(t0);
+    let held_by = (until > t0).then(|| (0..caps.len()).max_by_key(|i| first_fit(*i))).flatten();
+    (until, held_by)
+}
+
+/// Whether one more action at `t` keeps every period of `cap.per` at `cap.max` actions or
+/// fewer: any `max + 1` actions in a row, by time, must span `per` at least (`times` sorted;
+/// a period `(x, x + per]` holds no two actions `per` apart).
+fn fits(times: &[DateTime<Utc>], cap: Cap, t: DateTime<Utc>) -> bool {
+    let max = cap.max as usize;
+    let k = times.partition_point(|x| *x <= t);
+    (0..=max).all(|before| {
+        let after = max - before;
+        if before > k || after > times.len() - k {
+            return true;
+        }
+        let first = if before == 0 { t } else { times[k - before] };
+        let last = if after == 0 { t } else { times[k + after - 1] };
+        last - first >= cap.per
+    })
+}
+
 /// A pacer with the frequency caps asked first: an action held by a cap does not take a
 /// pacing slot. Without a ledger it is the inner pacer.
 pub struct Capped<'a, 's> {
@@ -201,9 +265,10 @@ impl Pacer for Capped<'_, '_> {
 
     fn acquire_for(&mut self, step: StateId, contact: &Contact, now: DateTime<Utc>) -> Result<(), DateTime<Utc>> {
         self.held = None;
-        let channel = super::room::channel_of(self.graph, step).unwrap_or_default();
+        let graph = self.graph;
+        let channel = super::room::channel_of(graph, step).unwrap_or_default();
         if let Some(ledger) = self.counting(Some(step))
-            && let Some((until, why)) = ledger.full_until(&contact.key, channel, now)
+            && let Some((until, why)) = ledger.full_until(&contact.key, channel, &graph.id, now)
         {
             self.held = Some(why);
             return Err(until);
@@ -213,7 +278,7 @@ impl Pacer for Capped<'_, '_> {
 
     fn acted(&mut self, step: StateId, action: &Action) {
         if let Some(ledger) = self.counting(Some(step)) {
-            ledger.count(&action.contact, &action.channel, action.at);
+            ledger.count(&action.contact, &action.channel, &action.campaign, action.at);
         }
         self.inner.acted(step, action);
     }

@@ -12,18 +12,21 @@ use redb::TableDefinition;
 use super::error::corrupt;
 use super::{At, Store, StoreError};
 
-/// contact key -> [`FORMAT`, then per send: secs i64 LE, nanos u32 LE, channel length u16 LE,
-/// channel]
+/// contact key -> [`FORMAT`, then per entry: secs i64 LE, nanos u32 LE, channel length u16 LE,
+/// channel, campaign length u16 LE, campaign (empty for a send made)]
 pub(super) const SENDS: TableDefinition<&str, &[u8]> = TableDefinition::new("sends");
 
 const FORMAT: u8 = 1;
 
-/// One send or call a frequency cap counts.
+/// One send or call a frequency cap counts: made, or a slot held for a lead the caps deferred.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Sent {
     pub at: DateTime<Utc>,
     /// The channel's name, as the step names it (`sms`).
     pub channel: String,
+    /// `Some(campaign)`: not sent yet; the slot at `at` is held for that campaign's lead, so
+    /// that leads held back later go after it.
+    pub held_for: Option<String>,
 }
 
 pub fn encode(sends: &[Sent]) -> Vec<u8> {
@@ -32,12 +35,17 @@ pub fn encode(sends: &[Sent]) -> Vec<u8> {
     for sent in sends {
         out.extend_from_slice(&sent.at.timestamp().to_le_bytes());
         out.extend_from_slice(&sent.at.timestamp_subsec_nanos().to_le_bytes());
-        let name = sent.channel.as_bytes();
-        let len = name.len().min(usize::from(u16::MAX));
-        out.extend_from_slice(&(len as u16).to_le_bytes());
-        out.extend_from_slice(&name[..len]);
+        put_text(&mut out, &sent.channel);
+        put_text(&mut out, sent.held_for.as_deref().unwrap_or_default());
     }
     out
+}
+
+fn put_text(out: &mut Vec<u8>, text: &str) {
+    let bytes = text.as_bytes();
+    let len = bytes.len().min(usize::from(u16::MAX));
+    out.extend_from_slice(&(len as u16).to_le_bytes());
+    out.extend_from_slice(&bytes[..len]);
 }
 
 pub fn decode(bytes: &[u8]) -> Result<Vec<Sent>, &'static str> {
@@ -49,15 +57,22 @@ pub fn decode(bytes: &[u8]) -> Result<Vec<Sent>, &'static str> {
     while !rest.is_empty() {
         let (secs, tail) = take::<8>(rest)?;
         let (nanos, tail) = take::<4>(tail)?;
-        let (len, tail) = take::<2>(tail)?;
-        let len = usize::from(u16::from_le_bytes(len));
-        let name = tail.get(..len).ok_or("a channel name cut short")?;
         let at = DateTime::from_timestamp(i64::from_le_bytes(secs), u32::from_le_bytes(nanos)).ok_or("a bad time")?;
-        let channel = std::str::from_utf8(name).map_err(|_| "a channel name that is not UTF-8")?.to_string();
-        out.push(Sent { at, channel });
-        rest = &tail[len..];
+        let (channel, tail) = take_text(tail)?;
+        let (campaign, tail) = take_text(tail)?;
+        let held_for = (!campaign.is_empty()).then_some(campaign);
+        out.push(Sent { at, channel, held_for });
+        rest = tail;
     }
     Ok(out)
+}
+
+fn take_text(bytes: &[u8]) -> Result<(String, &[u8]), &'static str> {
+    let (len, tail) = take::<2>(bytes)?;
+    let len = usize::from(u16::from_le_bytes(len));
+    let text = tail.get(..len).ok_or("a name cut short")?;
+    let text = std::str::from_utf8(text).map_err(|_| "a name that is not UTF-8")?.to_string();
+    Ok((text, &tail[len..]))
 }
 
 fn take<const N: usize>(bytes: &[u8]) -> Result<([u8; N], &[u8]), &'static str> {
@@ -109,11 +124,13 @@ mod tests {
     #[test]
     fn rows_round_trip_and_damage_is_an_error() {
         let at = |s| DateTime::from_timestamp(s, 500).unwrap();
-        let sends =
-            vec![Sent { at: at(1_800_000_000), channel: "sms".into() }, Sent { at: at(-5), channel: "".into() }];
+        let sends = vec![
+            Sent { at: at(1_800_000_000), channel: "sms".into(), held_for: None },
+            Sent { at: at(-5), channel: "".into(), held_for: Some("offer".into()) },
+        ];
         let bytes = encode(&sends);
         assert_eq!(decode(&bytes), Ok(sends));
-        assert_eq!(decode(&bytes[..bytes.len() - 1]), Err("a row cut short"));
+        assert_eq!(decode(&bytes[..bytes.len() - 1]), Err("a name cut short"));
         assert!(decode(&[]).is_err());
         assert!(decode(&[2]).is_err());
         assert_eq!(decode(&[FORMAT]), Ok(Vec::new()));

@@ -79,7 +79,12 @@ fn a_cap_holds_across_campaigns_and_run_once_invocations_and_an_exempt_step_goes
     let (until, reason) = deferral(&store, "extra").expect("extra is held");
     assert_eq!(reason, "policy frequency: 2 per 1d");
     assert!(a_day_after(first_at, until), "it waits for the first text to leave the day: {until}");
-    assert_eq!(store.sends(ANN).unwrap().len(), 2, "the database counts the two texts");
+    let sent_and_held = |store: &Store| {
+        let all = store.sends(ANN).unwrap();
+        let held: Vec<String> = all.iter().filter_map(|s| s.held_for.clone()).collect();
+        (all.len() - held.len(), held)
+    };
+    assert_eq!(sent_and_held(&store), (2, vec!["extra".to_string()]), "two texts counted, a slot held");
     drop(store);
 
     // Another `run --once`, another process, another campaign: the counts come from the
@@ -93,8 +98,9 @@ fn a_cap_holds_across_campaigns_and_run_once_invocations_and_an_exempt_step_goes
     let (until, reason) = deferral(&store, "booking").expect("the upsell is held");
     assert!(a_day_after(first_at, until), "{until}");
     assert_eq!(reason, "policy frequency: 2 per 1d");
-    let counted: Vec<DateTime<Utc>> = store.sends(ANN).unwrap().iter().map(|s| s.at).collect();
-    assert_eq!(counted.len(), 2, "the exempt confirmation is not counted: {counted:?}");
+    let (sent, held) = sent_and_held(&store);
+    assert_eq!(sent, 2, "the exempt confirmation is not counted");
+    assert_eq!(held, ["extra", "booking"]);
     drop(store);
     // A third: nothing is due, and it says why the upsell waits.
     let out = herald_in(d, &["run", "booking.yaml", "--db", "h.redb", "--once", "--outbox", "out.jsonl"]).ok();
@@ -235,4 +241,42 @@ fn validate_lists_exempt_steps_and_refuses_bad_caps_at_their_line() {
     let out = herald_in(d, &["validate", "waiting.yaml", "--config", "policy.yaml", "--deny-warnings"]);
     assert_eq!(out.code, 1, "{out:?}");
     assert!(out.stdout.contains("herald::unused_frequency"), "{}", out.stdout);
+}
+
+#[test]
+fn leads_held_by_a_cap_go_in_the_order_they_were_held_across_invocations() {
+    let dir = setup(&[
+        ("welcome.yaml", &one_text("welcome", "Welcome!")),
+        ("offer.yaml", &one_text("offer", "20% off today.")),
+        ("survey.yaml", &one_text("survey", "How did we do?")),
+        ("later.yaml", &one_text("later", "One more thing.")),
+        ("c.csv", CONTACTS),
+        ("herald.yaml", "channels: { sms: { kind: log } }\npolicy:\n  frequency: { max: 1, per: 1d }\n"),
+    ]);
+    let d = dir.path();
+    let run = |file: &[&str]| {
+        let mut args = vec!["run"];
+        args.extend_from_slice(file);
+        args.extend(["--contacts", "c.csv", "--db", "h.redb", "--once", "--outbox", "out.jsonl"]);
+        herald_in(d, &args).ok()
+    };
+    run(&["welcome.yaml", "offer.yaml"]);
+    let sent = outbox(d);
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    let first: DateTime<Utc> = sent[0]["at"].as_str().unwrap().parse().unwrap();
+    let until = |campaign: &str| {
+        let store = Store::open(&d.join("h.redb")).unwrap();
+        deferral(&store, campaign).map(|(t, _)| t).expect("held")
+    };
+    let offer = until("offer");
+    assert!(a_day_after(first, offer), "{offer}");
+    // Held later, by another process: the survey goes a day after the offer, not with it.
+    run(&["survey.yaml"]);
+    let survey = until("survey");
+    assert_eq!(survey - offer, TimeDelta::days(1), "{survey} after {offer}");
+    // The offer's lead is removed: its slot is no longer held, and the next campaign held gets it.
+    herald_in(d, &["lead", "remove", "offer", ANN, "--db", "h.redb"]).ok();
+    run(&["later.yaml"]);
+    assert_eq!(until("later"), offer, "the slot the offer held is free again");
+    assert_eq!(outbox(d).len(), 1, "nothing else went");
 }
