@@ -79,6 +79,9 @@ impl Checker<'_> {
         // Quiet hours over the whole night keep every action inside calling hours.
         let quiet = self.policy.and_then(|p| p.quiet_hours);
         let night_is_quiet = quiet.is_some_and(|q| q.covers(LATEST, EARLIEST));
+        if let Some(quiet) = quiet {
+            self.quiet_schedule(campaign, graph, quiet);
+        }
         if on("tcpa_hours") && graph.purpose != Purpose::Transactional && !night_is_quiet {
             self.calling_hours(campaign, graph);
         }
@@ -101,6 +104,27 @@ impl Checker<'_> {
         if on("call_pacing") {
             self.call_pacing(campaign, graph);
         }
+    }
+
+    /// Quiet hours that cover every window the schedule opens leave no hour to act in: each
+    /// lead that reaches a send or call would fail (`window_never_opens`).
+    fn quiet_schedule(&mut self, campaign: &Campaign, graph: &Graph, quiet: crate::config::QuietHours) {
+        let hours = &graph.schedule.hours;
+        let acts = graph.nodes.iter().any(|n| matches!(n.kind, NodeKind::Send(_) | NodeKind::Call(_)));
+        let covered = hours.iter().all(|w| quiet.covers(w.open, w.close.unwrap_or(NaiveTime::MIN)));
+        let Some(span) = campaign.schedule.as_ref().and_then(|s| s.hours_span) else { return };
+        if hours.is_empty() || !acts || !covered {
+            return;
+        }
+        let (start, end) = (quiet.start.format("%H:%M"), quiet.end.format("%H:%M"));
+        self.push(
+            Diagnostic::warning(
+                "herald::quiet_schedule",
+                format!("herald.yaml's quiet hours {start}-{end} cover every hour this schedule opens: no send or call can act"),
+            )
+            .label(span, "only inside the quiet hours")
+            .help("move `schedule.hours` out of the quiet hours (docs/policy.md); every lead that reaches a send or call would fail as `window_never_opens`"),
+        );
     }
 
     /// The medium of a send step's channel (`Other` for anything else).

@@ -306,3 +306,23 @@ fn bad_policies_are_errors_at_their_line() {
     );
     assert_eq!(out.code, 1, "{out:?}");
 }
+
+#[test]
+fn quiet_hours_over_every_hour_a_schedule_opens_are_a_warning_before_launch() {
+    let dir = tempfile::tempdir().unwrap();
+    let late = TWO_TEXTS.replace(
+        "schedule: { timezone: America/New_York }",
+        "schedule: { timezone: America/New_York, hours: [\"21:30-23:00\", \"06:00-07:30\"] }",
+    );
+    write(dir.path(), "late.yaml", &late);
+    write(dir.path(), "policy.yaml", QUIET);
+    let out = herald_in(dir.path(), &["validate", "late.yaml", "--config", "policy.yaml"]);
+    assert_eq!(out.code, 0, "a warning: {out:?}");
+    assert!(out.stdout.contains("herald::quiet_schedule"), "{}", out.stdout);
+    assert!(out.stdout.contains("quiet hours 21:00-08:00 cover every hour this schedule opens"), "{}", out.stdout);
+    assert!(out.stdout.contains("late.yaml:4:"), "at the schedule's hours: {}", out.stdout);
+    // One window left open is enough.
+    write(dir.path(), "late.yaml", &late.replace("06:00-07:30", "06:00-09:00"));
+    let out = herald_in(dir.path(), &["validate", "late.yaml", "--config", "policy.yaml", "--deny-warnings"]);
+    assert_eq!(out.code, 0, "{out:?}");
+}
