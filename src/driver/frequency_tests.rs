@@ -83,3 +83,17 @@ fn a_simulation_sweep_keeps_contacts_still_inside_a_period() {
     assert!(ledger.full_until("c1", "sms", at(41)).is_some());
     assert!(ledger.full_until("c0", "sms", at(41)).is_none());
 }
+
+#[test]
+fn a_stored_send_at_the_end_of_time_is_damage_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("h.redb")).unwrap();
+    // A damaged row: a time no cap's period can be added to.
+    let end = DateTime::<Utc>::MAX_UTC - TimeDelta::hours(1);
+    let sends = vec![("ada".to_string(), vec![Sent { at: end, channel: "sms".into() }])];
+    store.write(crate::store::Batch { sends, ..Default::default() }, true).unwrap();
+    let mut ledger = Ledger::new(caps(Some((1, 24)), &[]), Some(&store));
+    assert!(ledger.full_until("ada", "sms", at(0)).is_some(), "held while the count is unknown");
+    let error = ledger.take_error().expect("the row is reported as damaged").to_string();
+    assert!(error.contains("the sends of `ada`"), "{error}");
+}

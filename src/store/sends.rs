@@ -6,7 +6,7 @@
 //! are dropped when the row is written again). The table came without a schema bump, as
 //! `applied_events` did: a database without it reads as having no sends counted.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use redb::TableDefinition;
 
 use super::error::corrupt;
@@ -52,7 +52,10 @@ pub fn decode(bytes: &[u8]) -> Result<Vec<Sent>, &'static str> {
         let (len, tail) = take::<2>(tail)?;
         let len = usize::from(u16::from_le_bytes(len));
         let name = tail.get(..len).ok_or("a channel name cut short")?;
-        let at = DateTime::from_timestamp(i64::from_le_bytes(secs), u32::from_le_bytes(nanos)).ok_or("a bad time")?;
+        // A cap adds its period (at most a year) to each time: one too late for that is damage.
+        let at = DateTime::from_timestamp(i64::from_le_bytes(secs), u32::from_le_bytes(nanos))
+            .filter(|at| at.checked_add_signed(TimeDelta::days(366)).is_some())
+            .ok_or("a bad time")?;
         let channel = std::str::from_utf8(name).map_err(|_| "a channel name that is not UTF-8")?.to_string();
         out.push(Sent { at, channel });
         rest = &tail[len..];
