@@ -108,7 +108,7 @@ impl<'s> Ledger<'s> {
         let sends = self.sends(contact);
         let place = sends.partition_point(|s| s.at <= at);
         sends.insert(place, Sent { at, channel: channel.to_string() });
-        self.dirty.insert(contact.to_string());
+        self.changed(contact);
     }
 
     /// Takes back a count: the action was not handed over after all.
@@ -116,6 +116,14 @@ impl<'s> Ledger<'s> {
         let sends = self.sends(contact);
         if let Some(i) = sends.iter().rposition(|s| s.at == at && s.channel == channel) {
             sends.remove(i);
+            self.changed(contact);
+        }
+    }
+
+    /// Marks the contact's row to be written; a simulation writes none, and keeping every
+    /// contact it met here would hold them all in memory past `forget` and `sweep`.
+    fn changed(&mut self, contact: &str) {
+        if self.store.is_some() {
             self.dirty.insert(contact.to_string());
         }
     }

@@ -44,7 +44,10 @@ fn a_channel_cap_counts_only_its_channel_and_the_latest_full_cap_wins() {
 
 #[test]
 fn rows_carry_only_what_changed_without_expired_sends_and_uncount_takes_one_back() {
-    let mut ledger = Ledger::new(caps(Some((5, 24)), &[]), None);
+    // Rows are a run's: its ledger counts into the store.
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("h.redb")).unwrap();
+    let mut ledger = Ledger::new(caps(Some((5, 24)), &[]), Some(&store));
     ledger.count("ada", "sms", at(0));
     ledger.count("ada", "sms", at(30));
     ledger.count("bob", "sms", at(30));
@@ -141,4 +144,21 @@ fn a_lead_held_by_the_cap_goes_first_when_the_cap_frees() {
     assert_eq!(sent[0], ("d1".to_string(), at(0)));
     // Held since hour 0, `once` is the first to go when the cap frees at hour 24.
     assert_eq!(sent[1], ("o1".to_string(), at(24)), "{sent:?}");
+}
+
+#[test]
+fn a_simulation_ledger_lets_go_of_every_contact_it_forgets_or_sweeps() {
+    let mut ledger = Ledger::new(caps(Some((1, 24)), &[]), None);
+    for i in 0..20_000 {
+        ledger.count(&format!("c{i}"), "sms", at(0));
+        ledger.uncount(&format!("c{i}"), "sms", at(0));
+        ledger.count(&format!("c{i}"), "sms", at(0));
+        if i % 2 == 0 {
+            ledger.forget(&format!("c{i}"));
+        }
+    }
+    ledger.sweep(at(25));
+    assert!(ledger.recent.is_empty());
+    // A simulation writes no rows: nothing may pile up for them either.
+    assert!(ledger.dirty.is_empty(), "{} contacts kept as changed", ledger.dirty.len());
 }
