@@ -14,7 +14,7 @@ use super::pacing::CampaignPacer;
 use crate::config::{Cap, Frequency};
 use crate::contact::Contact;
 use crate::graph::{Graph, StateId};
-use crate::runtime::{Action, Flight, Pacer};
+use crate::runtime::{Action, Event, Flight, Pacer};
 use crate::store::{Sent, Store, StoreError};
 
 /// Contacts a run's ledger keeps before it lets go of those already stored.
@@ -167,6 +167,29 @@ impl<'s> Ledger<'s> {
     fn release(&mut self) {
         let dirty = &self.dirty;
         self.recent.retain(|contact, _| dirty.contains(contact));
+    }
+}
+
+impl Ledger<'static> {
+    /// A simulation carried on in its database (`--db` again): the sends its leads in progress
+    /// made before the stop, counted again from their histories (its counts live in memory).
+    pub fn recount(&mut self, graph: &Graph, store: &Store) -> Result<(), StoreError> {
+        let mut going = Vec::new();
+        store.for_each_lead(&graph.id, |contact, lead| {
+            if !lead.status.is_final() {
+                going.push(contact.key.clone());
+            }
+        })?;
+        for key in going {
+            for record in store.history(&graph.id, &key)? {
+                let (Event::Send { channel, .. } | Event::Call { channel, .. }) = &record.event else { continue };
+                let step = record.step.as_deref().and_then(|s| graph.state(s));
+                if step.is_some_and(|s| !graph.node(s).frequency_exempt) {
+                    self.count(&key, channel, record.at);
+                }
+            }
+        }
+        Ok(())
     }
 }
 
