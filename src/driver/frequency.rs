@@ -15,7 +15,7 @@ use super::pacing::CampaignPacer;
 use crate::config::{Cap, Frequency};
 use crate::contact::Contact;
 use crate::graph::{Graph, StateId};
-use crate::runtime::{Action, Flight, Pacer, Park};
+use crate::runtime::{Action, Event, Flight, Pacer, Park};
 use crate::store::{Sent, Store, StoreError};
 
 /// Contacts a run's ledger keeps before it lets go of those already stored.
@@ -111,7 +111,7 @@ impl<'s> Ledger<'s> {
         });
         self.recent.insert(contact.to_string(), entries);
         if changed {
-            self.dirty.insert(contact.to_string());
+            self.changed(contact);
         }
         full
     }
@@ -134,7 +134,7 @@ impl<'s> Ledger<'s> {
         sends.retain(|e| e.held_for.as_deref() != Some(campaign));
         let place = sends.partition_point(|s| s.at <= at);
         sends.insert(place, Sent { at, channel: channel.to_string(), held_for: None });
-        self.dirty.insert(contact.to_string());
+        self.changed(contact);
     }
 
     /// Takes back a count: the action was not handed over after all.
@@ -142,6 +142,14 @@ impl<'s> Ledger<'s> {
         let sends = self.sends(contact);
         if let Some(i) = sends.iter().rposition(|s| s.at == at && s.channel == channel && s.held_for.is_none()) {
             sends.remove(i);
+            self.changed(contact);
+        }
+    }
+
+    /// Marks the contact's row to be written; a simulation writes none, and keeping every
+    /// contact it met here would hold them all in memory past `forget` and `sweep`.
+    fn changed(&mut self, contact: &str) {
+        if self.store.is_some() {
             self.dirty.insert(contact.to_string());
         }
     }
@@ -185,6 +193,30 @@ impl<'s> Ledger<'s> {
     fn release(&mut self) {
         let dirty = &self.dirty;
         self.recent.retain(|contact, _| dirty.contains(contact));
+    }
+}
+
+impl Ledger<'static> {
+    /// A simulation carried on in its database (`--db` again): the sends its leads in progress
+    /// made before the stop, counted again from their histories (its counts live in memory).
+    pub fn recount(&mut self, graph: &Graph, store: &Store) -> Result<(), StoreError> {
+        let mut going = Vec::new();
+        store.for_each_lead(&graph.id, |contact, lead| {
+            if !lead.status.is_final() {
+                going.push(contact.key.clone());
+            }
+        })?;
+        for key in going {
+            for record in store.history(&graph.id, &key)? {
+                let (Event::Send { channel, .. } | Event::Call { channel, .. }) = &record.event else { continue };
+                // A step gone from the file since still sent: only a known exempt one is left out.
+                let step = record.step.as_deref().and_then(|s| graph.state(s));
+                if step.is_none_or(|s| !graph.node(s).frequency_exempt) {
+                    self.count(&key, channel, &graph.id, record.at);
+                }
+            }
+        }
+        Ok(())
     }
 }
 

@@ -44,7 +44,10 @@ fn a_channel_cap_counts_only_its_channel_and_the_latest_full_cap_wins() {
 
 #[test]
 fn rows_carry_only_what_changed_without_expired_sends_and_uncount_takes_one_back() {
-    let mut ledger = Ledger::new(caps(Some((5, 24)), &[]), None);
+    // Rows are a run's: its ledger counts into the store.
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("h.redb")).unwrap();
+    let mut ledger = Ledger::new(caps(Some((5, 24)), &[]), Some(&store));
     ledger.count("ada", "sms", "c", at(0));
     ledger.count("ada", "sms", "c", at(30));
     ledger.count("bob", "sms", "c", at(30));
@@ -122,4 +125,78 @@ fn fits_keeps_every_period_at_its_max_before_and_after_the_new_action() {
         at(1),
     );
     assert_eq!((until, by), (at(6), Some(1)), "the sms cap is the one that holds it");
+}
+
+#[test]
+fn a_stored_send_at_the_end_of_time_is_damage_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("h.redb")).unwrap();
+    // A damaged row: a time no cap's period can be added to.
+    let end = DateTime::<Utc>::MAX_UTC - TimeDelta::hours(1);
+    let sends = vec![("ada".to_string(), vec![Sent { at: end, channel: "sms".into(), held_for: None }])];
+    store.write(crate::store::Batch { sends, ..Default::default() }, true).unwrap();
+    let mut ledger = Ledger::new(caps(Some((1, 24)), &[]), Some(&store));
+    assert!(ledger.full_until("ada", "sms", "c", at(0)).is_some(), "held while the count is unknown");
+    let error = ledger.take_error().expect("the row is reported as damaged").to_string();
+    assert!(error.contains("the sends of `ada`"), "{error}");
+}
+
+/// Two campaigns in one run on a virtual clock, one contact, a cap of one text a day: `drip`
+/// (listed first) texts daily, `once` texts one time.
+#[test]
+fn a_lead_held_by_the_cap_goes_first_when_the_cap_frees() {
+    use crate::channel::memory::MemoryChannel;
+    use crate::driver::clock::VirtualClock;
+    let drip = "id: drip\nchannel: sms\npurpose: transactional\nsteps:\n  - id: d1\n    send: { text: one }\n  - id: w1\n    wait: 1d\n  - id: d2\n    send: { text: two }\n  - id: w2\n    wait: 1d\n  - id: d3\n    send: { text: three }\n";
+    let once = "id: once\nchannel: sms\npurpose: transactional\nsteps:\n  - id: o1\n    send: { text: hello }\n";
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("c.csv"), "phone\n+14155550100\n").unwrap();
+    let mut graphs = Vec::new();
+    let mut files = Vec::new();
+    for (name, text) in [("drip.yaml", drip), ("once.yaml", once)] {
+        std::fs::write(dir.path().join(name), text).unwrap();
+        let file = crate::source::SourceFile::new(name, text);
+        let (graph, diagnostics) = crate::check::check_file(&file, &crate::check::Options::default());
+        graphs.push(graph.unwrap_or_else(|| panic!("{diagnostics:?}")));
+        files.push(dir.path().join(name));
+    }
+    let store = Store::open(&dir.path().join("h.redb")).unwrap();
+    store.claim(crate::store::Purpose::Run).unwrap();
+    let clock = VirtualClock::new(at(0));
+    let mut channel = MemoryChannel::sent_at_once();
+    let handed = channel.clone();
+    let args = crate::driver::run::Args {
+        files: files.clone(),
+        contacts: Some(dir.path().join("c.csv")),
+        db: std::path::PathBuf::new(),
+        once: false,
+        outbox: None,
+        rejects: None,
+        config: None,
+    };
+    let mut runner = crate::driver::engine::Runner::new(&store, &graphs, &files, &mut channel, &clock)
+        .with_frequency(Some(caps(Some((1, 24)), &[])));
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(runner.run(&args, &tokio::sync::Notify::new())).unwrap();
+    let sent: Vec<(String, DateTime<Utc>)> = handed.handed().iter().map(|a| (a.step.to_string(), a.at)).collect();
+    assert_eq!(sent[0], ("d1".to_string(), at(0)));
+    // Held since hour 0, `once` is the first to go when the cap frees at hour 24.
+    assert_eq!(sent[1], ("o1".to_string(), at(24)), "{sent:?}");
+}
+
+#[test]
+fn a_simulation_ledger_lets_go_of_every_contact_it_forgets_or_sweeps() {
+    let mut ledger = Ledger::new(caps(Some((1, 24)), &[]), None);
+    for i in 0..20_000 {
+        ledger.count(&format!("c{i}"), "sms", "c", at(0));
+        ledger.uncount(&format!("c{i}"), "sms", at(0));
+        ledger.count(&format!("c{i}"), "sms", "c", at(0));
+        if i % 2 == 0 {
+            ledger.forget(&format!("c{i}"));
+        }
+    }
+    ledger.sweep(at(25));
+    assert!(ledger.recent.is_empty());
+    // A simulation writes no rows: nothing may pile up for them either.
+    assert!(ledger.dirty.is_empty(), "{} contacts kept as changed", ledger.dirty.len());
 }

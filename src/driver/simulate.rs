@@ -112,6 +112,12 @@ impl Simulation<'_> {
         let progress = Progress::new();
         let mut tally = Tally::default();
         let mut pacer = Paced::new(self.graph, self.frequency.as_ref());
+        // Carried on in its database: what its leads sent before the stop still counts.
+        if let Some(ledger) = &mut pacer.ledger
+            && self.store.campaign(&self.graph.id)?.is_some()
+        {
+            ledger.recount(self.graph, &self.store)?;
+        }
         let horizon = self.until.unwrap_or(self.start + HORIZON);
         let (import, known) = self.import(out, &mut tally, &mut pacer, writer, horizon, &progress)?;
         let campaign = self.graph.id.clone();

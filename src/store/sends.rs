@@ -6,7 +6,7 @@
 //! are dropped when the row is written again). The table came without a schema bump, as
 //! `applied_events` did: a database without it reads as having no sends counted.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use redb::TableDefinition;
 
 use super::error::corrupt;
@@ -57,7 +57,10 @@ pub fn decode(bytes: &[u8]) -> Result<Vec<Sent>, &'static str> {
     while !rest.is_empty() {
         let (secs, tail) = take::<8>(rest)?;
         let (nanos, tail) = take::<4>(tail)?;
-        let at = DateTime::from_timestamp(i64::from_le_bytes(secs), u32::from_le_bytes(nanos)).ok_or("a bad time")?;
+        // A cap adds its period (at most a year) to each time: one too late for that is damage.
+        let at = DateTime::from_timestamp(i64::from_le_bytes(secs), u32::from_le_bytes(nanos))
+            .filter(|at| at.checked_add_signed(TimeDelta::days(366)).is_some())
+            .ok_or("a bad time")?;
         let (channel, tail) = take_text(tail)?;
         let (campaign, tail) = take_text(tail)?;
         let held_for = (!campaign.is_empty()).then_some(campaign);

@@ -33,6 +33,7 @@ steps:
 ";
 
 const CAP_TWO: &str = "channels: { sms: { kind: log } }\npolicy:\n  frequency: { max: 2, per: 1d }\n";
+const CAP_ONE: &str = "channels: { sms: { kind: log } }\npolicy:\n  frequency: { max: 1, per: 1d }\n";
 
 fn outbox(dir: &std::path::Path) -> Vec<Value> {
     let text = std::fs::read_to_string(dir.join("out.jsonl")).unwrap_or_default();
@@ -169,6 +170,40 @@ fn simulate_holds_each_send_to_every_cap_that_counts_it_and_the_timeline_says_wh
     let plain = herald_in(d, &[&args[..args.len() - 1], &["--format", "jsonl"]].concat()).ok().stdout;
     assert_eq!(plain.lines().filter(|l| l.contains("\"event\":\"send\"")).count(), 3, "{plain}");
     assert!(!plain.contains("\"event\":\"defer\""), "{plain}");
+}
+
+/// A text, an hour's wait, a text: a cap of one a day holds the second.
+const PAUSE: &str = "\
+id: pause
+channel: sms
+purpose: transactional
+schedule: { timezone: UTC }
+steps:
+  - id: a
+    send: { text: \"One. Reply STOP to opt out.\" }
+  - id: wait
+    wait: 1h
+  - id: b
+    send: { text: \"Two.\" }
+";
+
+#[test]
+fn a_simulation_stopped_and_carried_on_with_db_still_counts_the_sends_before_the_stop() {
+    let dir = setup(&[("pause.yaml", PAUSE), ("c.csv", CONTACTS), ("policy.yaml", CAP_ONE)]);
+    let d = dir.path();
+    let sim = |until: &str| {
+        let args = ["simulate", "pause.yaml", "--contacts", "c.csv", "--start", "2026-12-01T15:00:00Z", "--until"];
+        let rest = ["--config", "policy.yaml", "--db", "sim.redb", "--format", "jsonl"];
+        herald_in(d, &[&args[..], &[until], &rest[..]].concat()).ok().stdout
+    };
+    let first = sim("2026-12-01T15:30:00Z");
+    assert_eq!(first.lines().filter(|l| l.contains("\"event\":\"send\"")).count(), 1, "{first}");
+    // Carried on: the text at 15:00 still counts, so the second waits for the next day.
+    let rest = sim("2026-12-03T00:00:00Z");
+    let sends: Vec<&str> = rest.lines().filter(|l| l.contains("\"event\":\"send\"")).collect();
+    assert_eq!(sends.len(), 1, "{rest}");
+    assert!(sends[0].contains("\"at\":\"2026-12-02T15:00:00Z\""), "{rest}");
+    assert!(rest.contains("policy frequency: 1 per 1d"), "{rest}");
 }
 
 #[test]
