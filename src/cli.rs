@@ -534,8 +534,12 @@ fn validate(
     let options = Options { contact_columns, base_dir: PathBuf::new() };
     let checked = validate::check_all(&files, &options, contacts.as_deref(), config.as_deref())?;
     let mut out = std::io::stdout().lock();
-    let (errors, warnings) =
-        validate::print(&checked, format, color(Stream::Stdout), &mut out).map_err(ValidateError::Output)?;
+    let (errors, warnings) = match validate::print(&checked, format, color(Stream::Stdout), &mut out) {
+        Ok(counts) => counts,
+        // The reader went away (`| head`): nothing more to say, and the verdict stands.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => validate::counts(&checked),
+        Err(e) => return Err(ValidateError::Output(e).into()),
+    };
     Ok(verdict(errors > 0 || (deny_warnings && warnings > 0)))
 }
 

@@ -233,10 +233,16 @@ fn load_config(path: &Path) -> Result<(SourceFile, Diagnostics, Option<crate::co
     Ok((file, diagnostics, config))
 }
 
-/// Print in `format`; returns (errors, warnings).
-pub fn print(checked: &[Checked], format: Format, color: bool, out: &mut dyn Write) -> std::io::Result<(usize, usize)> {
+/// (errors, warnings) over every checked file.
+pub fn counts(checked: &[Checked]) -> (usize, usize) {
     let errors: usize = checked.iter().map(|c| c.diagnostics.count(Severity::Error)).sum();
     let warnings: usize = checked.iter().map(|c| c.diagnostics.count(Severity::Warning)).sum();
+    (errors, warnings)
+}
+
+/// Print in `format`; returns (errors, warnings).
+pub fn print(checked: &[Checked], format: Format, color: bool, out: &mut dyn Write) -> std::io::Result<(usize, usize)> {
+    let (errors, warnings) = counts(checked);
     let summary = summary(checked.len(), errors, warnings);
     match format {
         Format::Human => {
