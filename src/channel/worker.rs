@@ -291,4 +291,83 @@ mod tests {
         let elapsed = start.elapsed();
         assert!(elapsed >= Duration::from_millis(199) && elapsed <= Duration::from_millis(260), "{elapsed:?}");
     }
+
+    /// A webhook sender to a closed port on 127.0.0.1: every try fails at once, and is retried.
+    fn closed_port(withdrawn: Withdrawn) -> Shared {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let webhook = crate::config::Webhook {
+            url: crate::config::Secret::plain(format!("http://127.0.0.1:{port}/")),
+            secret: None,
+            headers: Vec::new(),
+        };
+        let config = ChannelConfig {
+            name: "hook".into(),
+            span: Default::default(),
+            kind: crate::config::Kind::Webhook(webhook),
+            rate: None,
+            concurrency: 1,
+            timeout: Duration::from_secs(1),
+            retry_for: Duration::from_secs(30),
+            backoff: Duration::from_millis(100),
+        };
+        let transport = Transport::build(&config, None).unwrap().unwrap();
+        let limits = Limits {
+            name: config.name.clone(),
+            concurrency: 1,
+            rate: None,
+            retry_for: config.retry_for,
+            timeout: config.timeout,
+            backoff: config.backoff,
+        };
+        Shared { transport, limits, withdrawn }
+    }
+
+    fn job() -> Job {
+        let action = Action {
+            key: "c/+14155550101/hello/1".into(),
+            kind: ActionKind::Send,
+            campaign: "c".into(),
+            contact: "+14155550101".into(),
+            step: "hello".into(),
+            attempt: 1,
+            channel: "hook".into(),
+            to: "+14155550101".into(),
+            from: None,
+            subject: None,
+            text: "Hi".into(),
+            agent: None,
+            variant: None,
+            at: chrono::Utc::now(),
+            voicemail: None,
+            max_duration: None,
+            html: false,
+        };
+        Job { action, maybe_sent: false }
+    }
+
+    fn withdrawn_failure(answer: &Answer) {
+        assert!(answer.settles);
+        assert_eq!(answer.input, Some(Input::Delivery { status: "failed".into() }));
+        let note = answer.note.as_deref().unwrap_or_default();
+        assert!(note.contains("withdrew it unsent: the contact opted out"), "{note}");
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_withdrawn_action_ends_unsent_before_its_first_try_or_its_next_retry() {
+        let withdrawn = Withdrawn::default();
+        let shared = closed_port(withdrawn.clone());
+        let pace = Pace::new(None);
+        withdrawn.lock().unwrap().insert("c/+14155550101/hello/1".into());
+        let answer = tokio::time::timeout(Duration::from_secs(1), deliver(&shared, &pace, job())).await.unwrap();
+        withdrawn_failure(&answer);
+
+        // Not withdrawn: it retries (every 100ms or so) until withdrawn, long before `retry_for`.
+        withdrawn.lock().unwrap().clear();
+        let trying = tokio::spawn(async move { deliver(&shared, &pace, job()).await });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!trying.is_finished(), "a refused connection is retried");
+        withdrawn.lock().unwrap().insert("c/+14155550101/hello/1".into());
+        let answer = tokio::time::timeout(Duration::from_secs(5), trying).await.unwrap().unwrap();
+        withdrawn_failure(&answer);
+    }
 }
