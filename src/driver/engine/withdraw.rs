@@ -2,7 +2,7 @@
 //! queued, and retries wait longer, so what was handed over before a STOP would still go out
 //! after it. Once a batch that suppresses addresses is stored, the engine tells the channel
 //! which keys in flight go to them, and the channel drops those not tried yet
-//! (docs/channels.md, "Opt-outs while queued").
+//! (docs/channels.md, "How sending works").
 
 use std::collections::HashSet;
 
