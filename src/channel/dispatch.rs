@@ -9,7 +9,7 @@ use tokio::sync::Notify;
 
 use super::log::LogChannel;
 use super::transport::Transport;
-use super::worker::{Job, Outcomes, Worker};
+use super::worker::{Job, Outcomes, Withdrawn, Worker};
 use super::{Answer, Channel, ChannelError, Handed};
 use crate::config::{Config, Kind};
 use crate::runtime::{Action, Input};
@@ -22,6 +22,7 @@ enum Route {
 pub struct Dispatcher {
     routes: Vec<(String, Route)>,
     outcomes: Outcomes,
+    withdrawn: Withdrawn,
 }
 
 impl Dispatcher {
@@ -33,6 +34,7 @@ impl Dispatcher {
         stdout: &dyn Fn() -> Box<dyn Write + Send>,
     ) -> Result<Dispatcher, ChannelError> {
         let outcomes = Outcomes { queue: Arc::new(Mutex::new(Vec::new())), wake };
+        let withdrawn = Withdrawn::default();
         let mut routes = Vec::new();
         for channel in &config.channels {
             let setup = |reason: String| ChannelError::Setup { channel: channel.name.clone(), reason };
@@ -45,12 +47,12 @@ impl Dispatcher {
                 _ => {
                     let transport = Transport::build(channel, config.server.as_ref()).map_err(setup)?;
                     let Some(transport) = transport else { continue };
-                    Route::Worker(Worker::spawn(channel, transport, outcomes.clone()))
+                    Route::Worker(Worker::spawn(channel, transport, outcomes.clone(), withdrawn.clone()))
                 }
             };
             routes.push((channel.name.clone(), route));
         }
-        Ok(Dispatcher { routes, outcomes })
+        Ok(Dispatcher { routes, outcomes, withdrawn })
     }
 
     fn route(&mut self, channel: &str) -> Option<&mut Route> {
@@ -123,7 +125,21 @@ impl Channel for Dispatcher {
         if log { super::log::answer_at_once(action) } else { None }
     }
 
+    /// A worker checks the keys before each try; a `log` channel has written its actions already.
+    fn withdraw(&mut self, keys: &[String]) {
+        self.withdrawn.lock().unwrap_or_else(|p| p.into_inner()).extend(keys.iter().cloned());
+    }
+
     fn answers(&mut self) -> Vec<Answer> {
-        std::mem::take(&mut *self.outcomes.queue.lock().unwrap_or_else(|p| p.into_inner()))
+        let answers = std::mem::take(&mut *self.outcomes.queue.lock().unwrap_or_else(|p| p.into_inner()));
+        // The engine withdraws only keys it has not had an answer for: once drained, one is done.
+        let mut withdrawn = self.withdrawn.lock().unwrap_or_else(|p| p.into_inner());
+        if !withdrawn.is_empty() {
+            for answer in answers.iter().filter(|a| a.settles) {
+                withdrawn.remove(&answer.key);
+            }
+        }
+        drop(withdrawn);
+        answers
     }
 }

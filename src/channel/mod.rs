@@ -111,6 +111,11 @@ pub trait Channel {
         None
     }
 
+    /// Actions handed over earlier with these keys, not settled yet, must not go out: their
+    /// contact opted out meanwhile. Each not tried yet (queued, or waiting to retry) ends unsent
+    /// with its settling answer, a failure; one in the middle of a try goes on.
+    fn withdraw(&mut self, _keys: &[String]) {}
+
     /// Outcomes that arrived since the last call. The engine stores them (with the leads they
     /// move) in one durable transaction before it asks again.
     fn answers(&mut self) -> Vec<Answer> {

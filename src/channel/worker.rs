@@ -2,8 +2,10 @@
 //! `rate` started per period, and tries each until the provider takes or refuses it. Transient
 //! failures wait with exponential backoff and jitter (or the provider's `Retry-After`), always
 //! with the same idempotency key; when `retry_for` has passed the action fails. Each action ends
-//! as one `Answer` that settles its key.
+//! as one `Answer` that settles its key. An action the engine withdrew (its contact opted out
+//! while it waited) ends before its next try, unsent.
 
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -32,6 +34,10 @@ impl Outcomes {
     }
 }
 
+/// Keys of actions handed over and withdrawn since (their contact opted out): a worker checks
+/// it before each try, and the dispatcher forgets a key once its answer is drained.
+pub type Withdrawn = Arc<Mutex<HashSet<String>>>;
+
 pub struct Job {
     pub action: Action,
     pub maybe_sent: bool,
@@ -46,6 +52,19 @@ pub struct Worker {
     concurrency: usize,
 }
 
+/// What every try of one worker reads.
+struct Shared {
+    transport: Transport,
+    limits: Limits,
+    withdrawn: Withdrawn,
+}
+
+impl Shared {
+    fn withdrawn(&self, key: &str) -> bool {
+        self.withdrawn.lock().unwrap_or_else(|p| p.into_inner()).contains(key)
+    }
+}
+
 struct Limits {
     name: String,
     concurrency: usize,
@@ -57,7 +76,7 @@ struct Limits {
 
 impl Worker {
     /// Starts the worker on the current tokio runtime.
-    pub fn spawn(config: &ChannelConfig, transport: Transport, outcomes: Outcomes) -> Worker {
+    pub fn spawn(config: &ChannelConfig, transport: Transport, outcomes: Outcomes, withdrawn: Withdrawn) -> Worker {
         let (jobs, queue) = mpsc::unbounded_channel();
         let limits = Limits {
             name: config.name.clone(),
@@ -69,7 +88,8 @@ impl Worker {
         };
         let waiting = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let (rate, concurrency) = (limits.rate, limits.concurrency);
-        tokio::spawn(run(queue, Arc::new(transport), Arc::new(limits), outcomes, waiting.clone()));
+        let shared = Shared { transport, limits, withdrawn };
+        tokio::spawn(run(queue, Arc::new(shared), outcomes, waiting.clone()));
         Worker { jobs, waiting, rate, concurrency }
     }
 
@@ -92,21 +112,20 @@ impl Worker {
 
 async fn run(
     mut queue: mpsc::UnboundedReceiver<Job>,
-    transport: Arc<Transport>,
-    limits: Arc<Limits>,
+    shared: Arc<Shared>,
     outcomes: Outcomes,
     waiting: Arc<std::sync::atomic::AtomicUsize>,
 ) {
-    let slots = Arc::new(Semaphore::new(limits.concurrency));
-    let pace = Arc::new(Pace::new(limits.rate));
+    let slots = Arc::new(Semaphore::new(shared.limits.concurrency));
+    let pace = Arc::new(Pace::new(shared.limits.rate));
     while let Some(job) = queue.recv().await {
         let Ok(slot) = slots.clone().acquire_owned().await else { return };
-        let (transport, limits, outcomes, pace) = (transport.clone(), limits.clone(), outcomes.clone(), pace.clone());
+        let (shared, outcomes, pace) = (shared.clone(), outcomes.clone(), pace.clone());
         let waiting = waiting.clone();
         let action = job.action.clone();
         tokio::spawn(async move {
-            let name = limits.name.clone();
-            let trying = tokio::spawn(async move { deliver(&transport, &limits, &pace, job).await });
+            let name = shared.limits.name.clone();
+            let trying = tokio::spawn(async move { deliver(&shared, &pace, job).await });
             // A bug in a transport must not leave the action unsettled (`--once` would wait for
             // it forever): it is answered as a try that may have arrived.
             let answer = match trying.await {
@@ -120,14 +139,22 @@ async fn run(
     }
 }
 
-/// Tries one action until it is taken, refused, or `retry_for` has passed.
-async fn deliver(transport: &Transport, limits: &Limits, pace: &Pace, job: Job) -> Answer {
+/// Tries one action until it is taken, refused, withdrawn, or `retry_for` has passed.
+async fn deliver(shared: &Shared, pace: &Pace, job: Job) -> Answer {
+    let (transport, limits) = (&shared.transport, &shared.limits);
     let started = Instant::now();
     let mut t = Try { number: 0, maybe_sent: job.maybe_sent };
     let action = &job.action;
     loop {
+        // Checked before and after waiting for the rate: an opt-out can come during either.
+        if shared.withdrawn(&action.key) {
+            return withdrawn(&limits.name, action, t.maybe_sent);
+        }
         t.number += 1;
         pace.ready().await;
+        if shared.withdrawn(&action.key) {
+            return withdrawn(&limits.name, action, t.maybe_sent);
+        }
         let attempt = match tokio::time::timeout(limits.timeout, transport.attempt(action, t)).await {
             Ok(attempt) => attempt,
             Err(_) => Attempt::Transient {
@@ -171,6 +198,20 @@ fn refused(channel: &str, action: &Action, reason: String, opt_out: bool) -> Ans
         Input::Delivery { status: "failed".into() }
     };
     Answer::settling(action, Some(input), Some(format!("channel `{channel}` did not take it: {reason}")))
+}
+
+/// Withdrawn by the engine before a try: not sent (by this process), a failure.
+fn withdrawn(channel: &str, action: &Action, maybe_sent: bool) -> Answer {
+    let failed = if action.kind == ActionKind::Call {
+        Input::Call { status: "failed".into(), duration: None, vars: serde_json::Map::new() }
+    } else {
+        Input::Delivery { status: "failed".into() }
+    };
+    let mut note = format!("channel `{channel}` withdrew it unsent: the contact opted out while it waited");
+    if maybe_sent {
+        note.push_str(" (an earlier try may have reached the provider)");
+    }
+    Answer::settling(action, Some(failed), Some(note))
 }
 
 /// Given up on, but a try may have reached the provider (its answer was lost): failing it would
@@ -249,5 +290,84 @@ mod tests {
         }
         let elapsed = start.elapsed();
         assert!(elapsed >= Duration::from_millis(199) && elapsed <= Duration::from_millis(260), "{elapsed:?}");
+    }
+
+    /// A webhook sender to a closed port on 127.0.0.1: every try fails at once, and is retried.
+    fn closed_port(withdrawn: Withdrawn) -> Shared {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let webhook = crate::config::Webhook {
+            url: crate::config::Secret::plain(format!("http://127.0.0.1:{port}/")),
+            secret: None,
+            headers: Vec::new(),
+        };
+        let config = ChannelConfig {
+            name: "hook".into(),
+            span: Default::default(),
+            kind: crate::config::Kind::Webhook(webhook),
+            rate: None,
+            concurrency: 1,
+            timeout: Duration::from_secs(1),
+            retry_for: Duration::from_secs(30),
+            backoff: Duration::from_millis(100),
+        };
+        let transport = Transport::build(&config, None).unwrap().unwrap();
+        let limits = Limits {
+            name: config.name.clone(),
+            concurrency: 1,
+            rate: None,
+            retry_for: config.retry_for,
+            timeout: config.timeout,
+            backoff: config.backoff,
+        };
+        Shared { transport, limits, withdrawn }
+    }
+
+    fn job() -> Job {
+        let action = Action {
+            key: "c/+14155550101/hello/1".into(),
+            kind: ActionKind::Send,
+            campaign: "c".into(),
+            contact: "+14155550101".into(),
+            step: "hello".into(),
+            attempt: 1,
+            channel: "hook".into(),
+            to: "+14155550101".into(),
+            from: None,
+            subject: None,
+            text: "Hi".into(),
+            agent: None,
+            variant: None,
+            at: chrono::Utc::now(),
+            voicemail: None,
+            max_duration: None,
+            html: false,
+        };
+        Job { action, maybe_sent: false }
+    }
+
+    fn withdrawn_failure(answer: &Answer) {
+        assert!(answer.settles);
+        assert_eq!(answer.input, Some(Input::Delivery { status: "failed".into() }));
+        let note = answer.note.as_deref().unwrap_or_default();
+        assert!(note.contains("withdrew it unsent: the contact opted out"), "{note}");
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_withdrawn_action_ends_unsent_before_its_first_try_or_its_next_retry() {
+        let withdrawn = Withdrawn::default();
+        let shared = closed_port(withdrawn.clone());
+        let pace = Pace::new(None);
+        withdrawn.lock().unwrap().insert("c/+14155550101/hello/1".into());
+        let answer = tokio::time::timeout(Duration::from_secs(1), deliver(&shared, &pace, job())).await.unwrap();
+        withdrawn_failure(&answer);
+
+        // Not withdrawn: it retries (every 100ms or so) until withdrawn, long before `retry_for`.
+        withdrawn.lock().unwrap().clear();
+        let trying = tokio::spawn(async move { deliver(&shared, &pace, job()).await });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!trying.is_finished(), "a refused connection is retried");
+        withdrawn.lock().unwrap().insert("c/+14155550101/hello/1".into());
+        let answer = tokio::time::timeout(Duration::from_secs(5), trying).await.unwrap().unwrap();
+        withdrawn_failure(&answer);
     }
 }

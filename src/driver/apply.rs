@@ -403,6 +403,11 @@ impl<'a, 'g> Applier<'a, 'g> {
         Ok(self.store.lead(campaign, contact)?.map(Some))
     }
 
+    /// The addresses (or contact keys) the events so far suppress, stored by the next `flush`.
+    pub fn suppressed(&self) -> &[String] {
+        &self.batch.suppress
+    }
+
     /// Stores what changed, with the keys applied, in one durable transaction.
     pub fn flush(&mut self) -> Result<(), StoreError> {
         let mut batch = std::mem::take(&mut self.batch);

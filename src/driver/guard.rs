@@ -37,14 +37,20 @@ pub fn suppressed_to(
     actions: &[Action],
     region: Option<&str>,
 ) -> Result<Option<String>, StoreError> {
-    let region = crate::contacts::parse_region(region.unwrap_or(crate::contacts::DEFAULT_REGION));
     for action in actions {
-        let Some(address) = normalise_address(&action.to, region) else { continue };
+        let Some(address) = address_of(action, region) else { continue };
         if batch.suppress.contains(&address) || store.is_suppressed(&address)? {
             return Ok(Some(address));
         }
     }
     Ok(None)
+}
+
+/// The address `action` goes to as the suppression list holds it: a phone in E.164 (read in
+/// the campaign's `region`), an email lower-cased; None when it is neither.
+pub fn address_of(action: &Action, region: Option<&str>) -> Option<String> {
+    let region = crate::contacts::parse_region(region.unwrap_or(crate::contacts::DEFAULT_REGION));
+    normalise_address(&action.to, region)
 }
 
 /// What becomes of an action recorded earlier, at the time it would be handed over.

@@ -5,6 +5,7 @@
 //! left nothing. The AI calling providers' reports are in `calls`.
 
 mod calls;
+mod queued;
 
 use std::path::Path;
 use std::time::{Duration, Instant};

@@ -66,7 +66,9 @@ impl Runner<'_, '_> {
             }
             all.push(verdicts);
         }
+        let suppressed = applier.suppressed().to_vec();
         applier.flush()?;
+        self.withdraw(&suppressed);
         Ok(all)
     }
 

@@ -23,8 +23,8 @@ impl Runner<'_, '_> {
     /// when enough wait, or they waited long enough, or `force`.
     pub(super) fn store_answers(&mut self, force: bool) -> Result<usize, RunError> {
         for (key, result) in self.pending.take(&mut *self.channel) {
-            if let Some((channel, since)) = self.in_flight.remove(&key) {
-                self.metrics.settled(&channel, result, since.elapsed());
+            if let Some(flight) = self.in_flight.remove(&key) {
+                self.metrics.settled(&flight.channel, result, flight.since.elapsed());
             }
         }
         let name = self.channel.name().to_string();
@@ -148,7 +148,8 @@ impl Runner<'_, '_> {
             }
             Handed::Later => {
                 let now = std::time::Instant::now();
-                self.in_flight.extend(actions.iter().map(|a| (a.key.to_string(), (a.channel.clone(), now))));
+                let flights: Vec<_> = actions.iter().map(|a| (a.key.to_string(), self.flight(a, now))).collect();
+                self.in_flight.extend(flights);
             }
         }
         Ok(())

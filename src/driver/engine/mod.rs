@@ -18,6 +18,7 @@ use chrono::{DateTime, Utc};
 mod arrivals;
 mod flight;
 mod idle;
+mod withdraw;
 
 use super::clock::Clock;
 use super::error::RunError;
@@ -89,9 +90,8 @@ pub struct Runner<'a, 'g> {
     clock: &'a dyn Clock,
     stop: Arc<AtomicBool>,
     actions: u64,
-    /// Actions handed to a channel that settles later, not settled yet: key -> channel and
-    /// when it was handed over.
-    in_flight: std::collections::HashMap<String, (crate::runtime::Text, std::time::Instant)>,
+    /// Actions handed to a channel that settles later, not settled yet, by key.
+    in_flight: std::collections::HashMap<String, withdraw::Flight>,
     /// When actions recorded earlier were last re-offered, if some were held back then.
     held_since: Option<DateTime<Utc>>,
     /// The channel's answers taken and not yet stored.
@@ -367,8 +367,12 @@ impl<'a, 'g> Runner<'a, 'g> {
             batch.campaigns.push(live.record(now));
         }
         let actions = batch.outbox.clone();
+        // A lead that opted out in this page (a STOP reply, a provider's opt-out) may have
+        // actions queued from earlier pages, in any campaign.
+        let suppressed = batch.suppress.clone();
         self.store.write(batch, true)?;
         self.hand_over(&actions)?;
+        self.withdraw(&suppressed);
         Ok(n)
     }
 
