@@ -373,9 +373,9 @@ fn try_main() -> Result<ExitCode, Error> {
             let db = forecast.as_ref().map(|dir| dir.path().join("forecast.redb")).or(cli.db);
             // Simulate sends nothing: herald.yaml is checked against the campaign, and its
             // policy's quiet hours and frequency caps hold as in a run.
-            let mut rules = crate::config::Rules::default();
+            let mut policy = crate::config::Policy::default();
             if let (Some(config), Ok(graph)) = (&config, load::campaign(&file, None)) {
-                rules = load::config(config, std::slice::from_ref(&graph)).map_err(DriverError::Load)?.policy.rules();
+                policy = load::config(config, std::slice::from_ref(&graph)).map_err(DriverError::Load)?.policy;
             }
             let args = simulate::Args {
                 file,
@@ -387,7 +387,7 @@ fn try_main() -> Result<ExitCode, Error> {
                 format,
                 db: db.clone(),
                 rejects,
-                rules,
+                policy,
             };
             let campaign = simulate::command(args)?;
             match (format, db) {
@@ -416,11 +416,11 @@ fn try_main() -> Result<ExitCode, Error> {
             // Tests send nothing: herald.yaml is checked on its own (`validate` checks it
             // against the campaigns), and its policy's quiet hours and frequency caps hold as
             // in a run.
-            let mut rules = crate::config::Rules::default();
+            let mut policy = crate::config::Policy::default();
             if let Some(config) = &config {
-                rules = load::config(config, &[]).map_err(DriverError::Load)?.policy.rules();
+                policy = load::config(config, &[]).map_err(DriverError::Load)?.policy;
             }
-            let failed = crate::test_runner::command(paths, format, color(Stream::Stdout), rules)?;
+            let failed = crate::test_runner::command(paths, format, color(Stream::Stdout), policy)?;
             Ok(verdict(failed))
         }
         Command::Ingest { file } => Ok(verdict(crate::driver::ingest::command(&db, &file)? > 0)),

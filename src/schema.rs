@@ -7,10 +7,11 @@
 
 use serde_json::{Value, json};
 
-const DURATION: &str = r"^\s*([0-9]+[smhdw])+\s*$";
+/// A duration as the loaders read it; the test file's schema uses it too.
+pub(crate) const DURATION: &str = r"^\s*([0-9]+[smhdw])+\s*$";
 const ID: &str = "^[a-z0-9][a-z0-9_-]*$";
 
-fn text(description: &str) -> Value {
+pub(crate) fn text(description: &str) -> Value {
     json!({ "type": ["string", "number", "boolean"], "description": description })
 }
 
@@ -31,7 +32,7 @@ fn strings(description: &str) -> Value {
     json!({ "oneOf": [{ "type": "string" }, { "type": "array", "items": { "type": "string" } }], "description": description })
 }
 
-fn object(properties: Value, required: &[&str]) -> Value {
+pub(crate) fn object(properties: Value, required: &[&str]) -> Value {
     json!({ "type": "object", "additionalProperties": false, "properties": properties, "required": required })
 }
 
@@ -188,28 +189,41 @@ pub fn schema() -> Value {
 }
 
 pub fn render() -> String {
-    let mut text = serde_json::to_string_pretty(&schema()).unwrap_or_default();
+    pretty(&schema())
+}
+
+/// A schema as its file holds it: pretty-printed, with a final newline.
+pub(crate) fn pretty(schema: &Value) -> String {
+    let mut text = serde_json::to_string_pretty(schema).unwrap_or_default();
     text.push('\n');
     text
 }
 
+/// For the tests that keep each schema equal to the keys its loader accepts.
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::syntax::keys;
+pub(crate) mod keys_test {
+    use serde_json::Value;
 
-    fn keys_of(schema: &Value) -> Vec<String> {
+    /// The property names of a schema object, sorted.
+    pub fn keys_of(schema: &Value) -> Vec<String> {
         let mut keys: Vec<String> =
             schema["properties"].as_object().map(|m| m.keys().cloned().collect()).unwrap_or_default();
         keys.sort();
         keys
     }
 
-    fn sorted(keys: &[&str]) -> Vec<String> {
+    pub fn sorted(keys: &[&str]) -> Vec<String> {
         let mut keys: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
         keys.sort();
         keys
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::keys_test::{keys_of, sorted};
+    use super::*;
+    use crate::syntax::keys;
 
     #[test]
     fn schema_keys_match_the_loader() {

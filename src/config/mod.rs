@@ -15,7 +15,7 @@ use std::time::Duration;
 
 pub use frequency::{Cap, Frequency};
 pub use load::{check_channels, load};
-pub use policy::{Policy, QuietHours, Rules};
+pub use policy::{Policy, QuietHours};
 pub use secret::Secret;
 
 use crate::source::Span;

@@ -12,7 +12,7 @@ use crate::syntax::{CheckOff, Loader, keys};
 const POLICY: &[&str] = &["quiet_hours", "frequency", "checks"];
 
 /// `policy:`; the default is no policy at all.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Policy {
     pub quiet_hours: Option<QuietHours>,
     pub frequency: Option<super::Frequency>,
@@ -72,21 +72,6 @@ pub(super) fn read(loader: &mut Loader<'_>, node: &Node) -> Policy {
     let checks_off = f.take("checks").map(|n| checks(loader, n)).unwrap_or_default();
     loader.finish(f, POLICY, "policy");
     Policy { quiet_hours, frequency, checks_off }
-}
-
-impl Policy {
-    /// What a run, a simulation or a test holds its leads to.
-    pub fn rules(&self) -> Rules {
-        Rules { quiet_hours: self.quiet_hours, frequency: self.frequency.clone() }
-    }
-}
-
-/// The parts of the policy that hold leads back as they run (the checks act only in
-/// `validate`): what `simulate` and `herald test` are given by `--config`.
-#[derive(Clone, Debug, Default)]
-pub struct Rules {
-    pub quiet_hours: Option<QuietHours>,
-    pub frequency: Option<super::Frequency>,
 }
 
 fn quiet_hours(loader: &mut Loader<'_>, node: &Node) -> Option<QuietHours> {

@@ -38,7 +38,7 @@ pub fn suppressed_to(
     region: Option<&str>,
 ) -> Result<Option<String>, StoreError> {
     for action in actions {
-        let Some(address) = address_of(action, region) else { continue };
+        let Some(address) = address_of(&action.to, region) else { continue };
         if batch.suppress.contains(&address) || store.is_suppressed(&address)? {
             return Ok(Some(address));
         }
@@ -46,11 +46,11 @@ pub fn suppressed_to(
     Ok(None)
 }
 
-/// The address `action` goes to as the suppression list holds it: a phone in E.164 (read in
-/// the campaign's `region`), an email lower-cased; None when it is neither.
-pub fn address_of(action: &Action, region: Option<&str>) -> Option<String> {
+/// An action's address (`to`) as the suppression list holds it: a phone in E.164 (read in the
+/// campaign's `region`), an email lower-cased; None when it is neither.
+pub fn address_of(to: &str, region: Option<&str>) -> Option<String> {
     let region = crate::contacts::parse_region(region.unwrap_or(crate::contacts::DEFAULT_REGION));
-    normalise_address(&action.to, region)
+    normalise_address(to, region)
 }
 
 /// What becomes of an action recorded earlier, at the time it would be handed over.

@@ -368,7 +368,7 @@ pub struct Args {
     pub db: Option<PathBuf>,
     pub rejects: Option<PathBuf>,
     /// herald.yaml's policy (`--config`): quiet hours and frequency caps, kept as a run would.
-    pub rules: crate::config::Rules,
+    pub policy: crate::config::Policy,
 }
 
 /// Check the campaign against the CSV's columns, simulate, print. Exit 1 when the campaign,
@@ -377,7 +377,7 @@ pub struct Args {
 pub fn command(args: Args) -> Result<String, DriverError> {
     let columns = crate::contacts::read_header(&args.contacts)?;
     let mut graph = super::load::campaign(&args.file, Some(columns.clone()))?;
-    super::load::set_quiet(&mut graph, args.rules.quiet_hours);
+    super::load::set_quiet(&mut graph, args.policy.quiet_hours);
     let parse_time = |text: &Option<String>, what: &str| -> Result<Option<DateTime<Utc>>, DriverError> {
         text.as_ref()
             .map(|t| {
@@ -417,7 +417,7 @@ pub fn command(args: Args) -> Result<String, DriverError> {
         store,
         source: std::path::absolute(&args.file).ok(),
         inject: Vec::new(),
-        frequency: args.rules.frequency,
+        frequency: args.policy.frequency,
     };
     output::color_timeline(crate::terminal::color(crate::terminal::Stream::Stdout));
     let stdout = std::io::stdout();

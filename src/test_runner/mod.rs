@@ -56,8 +56,8 @@ pub fn collect(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ValidateError> {
 }
 
 /// Check one test file and its campaign, then run its cases if both are free of errors;
-/// `rules` are herald.yaml's policy quiet hours and frequency caps, held as a run would.
-pub fn test_file(path: &Path, rules: &crate::config::Rules) -> Result<FileReport, ValidateError> {
+/// `policy` is herald.yaml's: its quiet hours and frequency caps hold as in a run.
+pub fn test_file(path: &Path, policy: &crate::config::Policy) -> Result<FileReport, ValidateError> {
     let (file, problem) = validate::read_source(path)?;
     let fallback = path.file_name().map_or(String::new(), |n| n.to_string_lossy().replace(".test.yaml", ""));
     let mut report = FileReport { file: file.clone(), campaign: fallback, problems: Vec::new(), cases: Vec::new() };
@@ -104,7 +104,7 @@ pub fn test_file(path: &Path, rules: &crate::config::Rules) -> Result<FileReport
         report.problems.splice(0..0, diagnostics.into_iter().map(|d| (file.clone(), d)));
         return Ok(report);
     };
-    crate::driver::load::set_quiet(&mut graph, rules.quiet_hours);
+    crate::driver::load::set_quiet(&mut graph, policy.quiet_hours);
     report.campaign = graph.id.clone();
     let declared = graph.contacts.fields.iter().map(|(name, _)| name).chain(&graph.contacts.require);
     for column in declared {
@@ -120,7 +120,8 @@ pub fn test_file(path: &Path, rules: &crate::config::Rules) -> Result<FileReport
     }
     for (i, case) in test.cases.iter().enumerate() {
         let saved = run::force_variants(&mut graph, &case.variants);
-        let result = run::run_case(&test, &graph, case, resolved.rows[i], resolved.starts[i], rules.frequency.as_ref());
+        let result =
+            run::run_case(&test, &graph, case, resolved.rows[i], resolved.starts[i], policy.frequency.as_ref());
         run::restore_weights(&mut graph, saved);
         match result {
             Ok(result) => report.cases.push(result),
@@ -139,7 +140,7 @@ pub fn command(
     paths: Vec<PathBuf>,
     format: Format,
     color: bool,
-    rules: crate::config::Rules,
+    policy: crate::config::Policy,
 ) -> Result<bool, TestError> {
     let paths = if paths.is_empty() { vec![PathBuf::from("campaigns")] } else { paths };
     let files = collect(&paths)?;
@@ -147,7 +148,7 @@ pub fn command(
         let places: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
         return Err(TestError::NoFiles(places.join(", ")));
     }
-    let reports = files.iter().map(|f| test_file(f, &rules)).collect::<Result<Vec<_>, _>>()?;
+    let reports = files.iter().map(|f| test_file(f, &policy)).collect::<Result<Vec<_>, _>>()?;
     let mut out = std::io::stdout().lock();
     let failed = match report::print(&reports, format, color, &mut out) {
         Ok(failed) => failed,

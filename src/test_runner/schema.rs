@@ -5,14 +5,10 @@
 
 use serde_json::{Value, json};
 
+use crate::schema::{DURATION, object, text};
 use crate::vocab::{CallOutcome, LeadStatus, MessageOutcome};
 
-const DURATION: &str = r"^\s*([0-9]+[smhdw])+\s*$";
 const LOCAL_TIME: &str = "^((Mon|Tue|Wed|Thu|Fri|Sat|Sun) )?[0-2][0-9]:[0-5][0-9]$";
-
-fn text(description: &str) -> Value {
-    json!({ "type": ["string", "number", "boolean"], "description": description })
-}
 
 fn time(description: &str) -> Value {
     text(&format!("{description}: RFC 3339 (2026-12-01T08:00:00-08:00) or a date (2026-12-01)"))
@@ -24,10 +20,6 @@ fn count(description: &str) -> Value {
 
 fn words(names: &[&str], description: &str) -> Value {
     json!({ "enum": names, "description": description })
-}
-
-fn object(properties: Value, required: &[&str]) -> Value {
-    json!({ "type": "object", "additionalProperties": false, "properties": properties, "required": required })
 }
 
 fn names_to_text(description: &str) -> Value {
@@ -135,9 +127,7 @@ pub fn schema() -> Value {
 }
 
 pub fn render() -> String {
-    let mut text = serde_json::to_string_pretty(&schema()).unwrap_or_default();
-    text.push('\n');
-    text
+    crate::schema::pretty(&schema())
 }
 
 #[cfg(test)]

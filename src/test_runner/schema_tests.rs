@@ -3,24 +3,12 @@
 use serde_json::Value;
 
 use super::{render, schema};
+use crate::schema::keys_test::{keys_of, sorted};
 use crate::source::SourceFile;
 use crate::test_runner::expect::{CALL_KEYS, SEND_KEYS};
 use crate::test_runner::format::{CASE_KEYS, EVENT_KEYS, EXPECT_KEYS, FILE_KEYS, REPLY_KEYS, to_json};
 
 const STORED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/schema/test.schema.json");
-
-fn keys_of(schema: &Value) -> Vec<String> {
-    let mut keys: Vec<String> =
-        schema["properties"].as_object().map(|m| m.keys().cloned().collect()).unwrap_or_default();
-    keys.sort();
-    keys
-}
-
-fn sorted(keys: &[&str]) -> Vec<String> {
-    let mut keys: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
-    keys.sort();
-    keys
-}
 
 #[test]
 fn schema_keys_match_the_parser() {

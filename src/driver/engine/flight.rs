@@ -148,7 +148,8 @@ impl Runner<'_, '_> {
             }
             Handed::Later => {
                 let now = std::time::Instant::now();
-                let flights: Vec<_> = actions.iter().map(|a| (a.key.to_string(), self.flight(a, now))).collect();
+                let flights: Vec<_> =
+                    actions.iter().map(|a| (a.key.to_string(), super::withdraw::Flight::of(a, now))).collect();
                 self.in_flight.extend(flights);
             }
         }

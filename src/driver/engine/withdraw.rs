@@ -15,21 +15,25 @@ pub(super) struct Flight {
     pub since: std::time::Instant,
     /// The lead's contact key, as the suppression list holds it.
     contact: Text,
-    /// The address the action goes to, normalised, when it is not the contact's key (an SMS to
-    /// `{{ contact.phone }}` in a campaign keyed by email).
-    to: Option<String>,
+    /// The address as the action has it, and its campaign (whose region reads it): normalised
+    /// only when an opt-out arrives, not for every action handed over.
+    to: Text,
+    campaign: Text,
+}
+
+impl Flight {
+    pub(super) fn of(action: &Action, since: std::time::Instant) -> Flight {
+        Flight {
+            channel: action.channel.clone(),
+            since,
+            contact: action.contact.clone(),
+            to: action.to.clone(),
+            campaign: action.campaign.clone(),
+        }
+    }
 }
 
 impl Runner<'_, '_> {
-    pub(super) fn flight(&self, action: &Action, since: std::time::Instant) -> Flight {
-        let to = (action.to != action.contact).then(|| {
-            let graph = self.campaigns.iter().find(|l| l.graph.id == action.campaign);
-            let region = graph.and_then(|l| l.graph.contacts.region.as_deref());
-            crate::driver::guard::address_of(action, region)
-        });
-        Flight { channel: action.channel.clone(), since, contact: action.contact.clone(), to: to.flatten() }
-    }
-
     /// Tells the channel to withdraw what is in flight to `suppressed` (addresses or contact
     /// keys, just stored as suppressed).
     pub(super) fn withdraw(&mut self, suppressed: &[String]) {
@@ -37,8 +41,17 @@ impl Runner<'_, '_> {
             return;
         }
         let suppressed: HashSet<&str> = suppressed.iter().map(String::as_str).collect();
+        let region = |campaign: &str| {
+            let live = self.campaigns.iter().find(|l| l.graph.id == campaign);
+            live.and_then(|l| l.graph.contacts.region.as_deref())
+        };
+        // The address differs from the key in a campaign keyed by email that texts
+        // `{{ contact.phone }}`: it is read as the suppression list holds it.
         let hit = |f: &Flight| {
-            suppressed.contains(f.contact.as_str()) || f.to.as_deref().is_some_and(|to| suppressed.contains(to))
+            suppressed.contains(f.contact.as_str())
+                || (f.to != f.contact
+                    && crate::driver::guard::address_of(&f.to, region(&f.campaign))
+                        .is_some_and(|to| suppressed.contains(to.as_str())))
         };
         let keys: Vec<String> = self.in_flight.iter().filter(|(_, f)| hit(f)).map(|(key, _)| key.clone()).collect();
         if !keys.is_empty() {
